@@ -1,0 +1,148 @@
+"""Shared field types of the datacloud API: names, durations, quantities, cron, conditions.
+
+Every model is a pydantic model whose JSON schema becomes the CRD schema (see `crdgen`), so a field's
+constraints and description here are exactly what the API server enforces and `kubectl explain` prints.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# Go-style durations as Kubernetes users write them: 30s, 5m, 1h30m, 250ms.
+DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+# A non-negative Kubernetes quantity: 500m, 2, 4Gi, 1.5T, 1e3.
+QUANTITY = r"^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[mkMGTPE]|([eE][+]?[0-9]+))?$"
+# Five cron fields (numbers, names, * / , - ?) or a macro; croniter checks the rest in the operator.
+CRON = (
+    r"^(@(yearly|annually|monthly|weekly|daily|hourly)"
+    r"|([0-9A-Za-z*/,?-]+\s+){4}[0-9A-Za-z*/,?-]+)$"
+)
+HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+# S3 bucket names as the S3 rules allow them (lower case, digits, dots, hyphens; 3 to 63 characters).
+BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+
+# The ten city data clouds of Fujian and their administrative division codes (DESIGN §2).
+CITIES: dict[str, tuple[str, str]] = {
+    "350100": ("福州", "Fuzhou"),
+    "350200": ("厦门", "Xiamen"),
+    "350300": ("莆田", "Putian"),
+    "350400": ("三明", "Sanming"),
+    "350500": ("泉州", "Quanzhou"),
+    "350600": ("漳州", "Zhangzhou"),
+    "350700": ("南平", "Nanping"),
+    "350800": ("龙岩", "Longyan"),
+    "350900": ("宁德", "Ningde"),
+    "350128": ("平潭综合实验区", "Pingtan Comprehensive Experimental Zone"),
+}
+CityCode = Literal[
+    "350100", "350200", "350300", "350400", "350500", "350600", "350700", "350800", "350900", "350128"
+]
+
+Name = Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253)]
+Label = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
+Duration = Annotated[str, Field(pattern=DURATION, max_length=32)]
+Quantity = Annotated[str, Field(pattern=QUANTITY, max_length=64)]
+Cron = Annotated[str, Field(pattern=CRON, max_length=128)]
+Bucket = Annotated[str, Field(pattern=BUCKET)]
+
+
+def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+    """One `x-kubernetes-validations` rule; the message is what a person sees when it fails."""
+    out = {"rule": rule, "message": message}
+    if field_path:
+        out["fieldPath"] = field_path
+    return out
+
+
+class Model(BaseModel):
+    """Base of every API model: camelCase on the wire, unknown fields refused."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    def wire(self) -> dict[str, Any]:
+        """The object as the API server stores it (camelCase, unset optional fields left out)."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class LooseModel(Model):
+    """Status models: the operator writes them; extra keys from newer versions are tolerated on read."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class SecretRef(Model):
+    """A reference to a Secret; credentials are never written into a custom resource."""
+
+    name: Name = Field(description="Name of the Secret.")
+    namespace: Label = Field(description="Namespace of the Secret.")
+
+
+class LocalizedName(Model):
+    """A display name in Chinese and English; reports show both."""
+
+    zh: str = Field(min_length=1, max_length=64, description="Chinese name, e.g. 厦门.")
+    en: str = Field(min_length=1, max_length=128, description="English name, e.g. Xiamen.")
+
+
+class Condition(LooseModel):
+    """A standard Kubernetes condition."""
+
+    type: str = Field(description="Condition type, e.g. Ready or Available.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(default="", description="One CamelCase word saying why.")
+    message: str = Field(default="", description="A sentence for people.")
+    last_transition_time: str | None = Field(
+        default=None, description="When the status last changed (RFC 3339)."
+    )
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation this condition was computed from."
+    )
+
+
+class StatusBase(LooseModel):
+    """Fields every kind's status carries."""
+
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation the operator last reconciled."
+    )
+    phase: str | None = Field(default=None, description="One word summarising the state.")
+    conditions: list[Condition] | None = Field(
+        default=None, description="Standard conditions; see each kind's documentation for the types."
+    )
+
+
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a Go-style duration such as `1h30m` or `250ms`; ValueError on anything else."""
+    if not re.fullmatch(DURATION, text):
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 30s, 5m, 1h30m)")
+    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    return timedelta(seconds=seconds)
+
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {"m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+
+
+def parse_quantity(text: str) -> float:
+    """Parse a Kubernetes quantity (`500m`, `4Gi`, `1e3`) into a float; ValueError on anything else."""
+    text = str(text).strip()
+    m = re.fullmatch(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][+-]?[0-9]+|[KMGTPE]i|[mkMGTPE])?", text)
+    if not m:
+        raise ValueError(f"not a quantity: {text!r} (expected e.g. 500m, 4Gi, 2)")
+    number, suffix = float(m.group(1)), m.group(2) or ""
+    if suffix in _BINARY:
+        return number * _BINARY[suffix]
+    if suffix in _DECIMAL:
+        return number * _DECIMAL[suffix]
+    return number * 10 ** int(suffix[1:])

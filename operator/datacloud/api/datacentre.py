@@ -1,0 +1,115 @@
+"""DataCentre: one physical centre and the health of its object store (DESIGN §3)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .common import Duration, LocalizedName, Model, Name, SecretRef, StatusBase, cel
+
+Role = Literal["Production", "SameCityDR", "RemoteDR", "Compute"]
+Health = Literal["Up", "Degraded", "Down", "Unknown"]
+
+
+class CredentialsRef(SecretRef):
+    """The Secret holding the object store's access key pair."""
+
+    access_key_id_key: str = Field(
+        default="accessKeyId", min_length=1, description="Key in the Secret holding the access key id."
+    )
+    secret_access_key_key: str = Field(
+        default="secretAccessKey",
+        min_length=1,
+        description="Key in the Secret holding the secret access key.",
+    )
+
+
+class ObjectStore(Model):
+    """The centre's S3-compatible object store."""
+
+    model_config = Model.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.accessKeyId) && !has(self.secretAccessKey)",
+                    "credentials must not be written inline: put them in a Secret and name it in "
+                    "objectStore.credentialsSecretRef",
+                )
+            ]
+        }
+    }
+
+    endpoint: str = Field(
+        pattern=r"^https?://[^\s/]+(/.*)?$",
+        max_length=512,
+        description="S3 endpoint URL, e.g. https://oss.fz-prod.fj.gov.cn or http://127.0.0.1:7070.",
+    )
+    region: str = Field(default="us-east-1", min_length=1, max_length=64, description="S3 signing region.")
+    credentials_secret_ref: CredentialsRef = Field(
+        description="Secret with the access key pair (keys accessKeyId and secretAccessKey by default)."
+    )
+    access_key_id: str | None = Field(
+        default=None, description="Refused: credentials belong in the Secret named by credentialsSecretRef."
+    )
+    secret_access_key: str | None = Field(
+        default=None, description="Refused: credentials belong in the Secret named by credentialsSecretRef."
+    )
+
+
+class Probe(Model):
+    """How the operator probes the centre's object store."""
+
+    model_config = Model.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "duration(self.timeout) <= duration(self.interval)",
+                    "probe.timeout must not be longer than probe.interval",
+                ),
+                cel(
+                    "duration(self.interval) >= duration('1s')",
+                    "probe.interval must be at least 1s",
+                ),
+            ]
+        }
+    }
+
+    interval: Duration = Field(default="15s", description="Time between probes, e.g. 15s.")
+    timeout: Duration = Field(default="5s", description="How long one probe may take before it fails.")
+    failure_threshold: int = Field(
+        default=3, ge=1, le=100, description="Consecutive failed probes before the centre is Down."
+    )
+    degraded_latency: Duration = Field(
+        default="2s", description="A successful probe slower than this marks the centre Degraded."
+    )
+
+
+class DataCentreSpec(Model):
+    """A physical data centre of the provincial topology."""
+
+    city: str = Field(
+        pattern=r"^35[0-9]{4}$",
+        description="Administrative division code of the city the centre stands in, e.g. 350100 (Fuzhou).",
+    )
+    role: Role = Field(
+        description="Production, SameCityDR (real-time DR), RemoteDR (scheduled full DR) or Compute."
+    )
+    display_name: LocalizedName | None = Field(default=None, description="Name shown in reports.")
+    object_store: ObjectStore = Field(description="The centre's S3-compatible object store.")
+    probe: Probe = Field(default_factory=Probe, description="Health probing of the object store.")
+
+
+class DataCentreStatus(StatusBase):
+    """Observed health of the centre. Conditions: Ready (the store answers), Probing."""
+
+    health: Health | None = Field(default=None, description="Up, Degraded, Down or Unknown.")
+    last_probe_time: str | None = Field(default=None, description="When the last probe finished.")
+    last_probe_latency_ms: int | None = Field(
+        default=None, description="Latency of the last probe in milliseconds."
+    )
+    consecutive_failures: int | None = Field(default=None, description="Failed probes in a row.")
+    last_transition_time: str | None = Field(default=None, description="When health last changed.")
+
+
+__all__ = ["DataCentreSpec", "DataCentreStatus", "Health", "Role"]

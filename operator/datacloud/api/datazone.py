@@ -1,0 +1,135 @@
+"""DataZone: a logically isolated zone on the provincial cloud (DESIGN §3)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from .common import Label, LooseModel, Model, Name, Quantity, StatusBase, cel
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+# Group names as identity providers issue them: letters, digits and : . _ @ -
+Group = Annotated[str, Field(pattern=r"^[A-Za-z0-9:._@-]{1,128}$")]
+Classification = Literal["Core", "Important", "General"]
+
+
+class Department(Model):
+    """The department or data domain that owns the zone."""
+
+    name: str = Field(min_length=1, max_length=128, description="Department name, e.g. 省大数据管理局.")
+    code: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9-]{1,32}$", description="Short department code used in labels."
+    )
+
+
+class Quota(Model):
+    """Zone-wide hard limits, summed over all the zone's namespaces."""
+
+    hard: dict[str, Quantity] = Field(
+        default_factory=dict,
+        description="Resource name to quantity, as in a ResourceQuota (requests.cpu, limits.memory, pods, ...).",
+    )
+
+
+class Limits(Model):
+    """Container defaults written into each namespace's LimitRange."""
+
+    default_request: dict[str, Quantity] = Field(
+        default_factory=dict, description="Default container requests, e.g. cpu: 100m."
+    )
+    default: dict[str, Quantity] = Field(default_factory=dict, description="Default container limits.")
+    max: dict[str, Quantity] = Field(default_factory=dict, description="Largest container limits allowed.")
+
+
+class EgressRule(Model):
+    """Egress allowed to a network block."""
+
+    cidr: str = Field(
+        max_length=64,
+        description="Destination block in CIDR notation, e.g. 10.20.0.0/16.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("isCIDR(self)", "must be a CIDR block such as 10.20.0.0/16")
+            ]
+        },
+    )
+    ports: list[Port] = Field(
+        default_factory=list, max_length=32, description="TCP ports allowed; empty means all ports."
+    )
+
+
+class Network(Model):
+    """Who may reach the zone and where it may reach."""
+
+    allow_from: list[Name] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Names of other DataZones whose namespaces may open connections into this zone.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    egress: list[EgressRule] = Field(default_factory=list, max_length=64, description="Allowed egress.")
+
+
+
+
+class Access(Model):
+    """Groups bound to the zone's admin, editor and viewer roles in every zone namespace."""
+
+    admins: list[Group] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Groups granted datacloud-zone-admin.",
+    )
+    editors: list[Group] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Groups granted datacloud-zone-editor.",
+    )
+    viewers: list[Group] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Groups granted datacloud-zone-viewer.",
+    )
+
+
+class DataZoneSpec(Model):
+    """A data zone: namespaces, quota, network isolation and access, profiled by classification."""
+
+    department: Department = Field(description="The owning department or data domain.")
+    classification: Classification = Field(
+        description="Core, Important or General; drives Pod Security, network defaults and DR needs."
+    )
+    namespaces: list[Label] = Field(
+        min_length=1,
+        max_length=32,
+        description="Namespaces the zone creates and owns.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    quota: Quota = Field(default_factory=Quota, description="Zone-wide resource quota.")
+    limits: Limits = Field(default_factory=Limits, description="Container defaults.")
+    network: Network = Field(default_factory=Network, description="Network isolation.")
+    access: Access = Field(default_factory=Access, description="Group access.")
+
+
+class ZoneProfile(LooseModel):
+    """The effective profile the classification gives."""
+
+    pod_security: str | None = Field(default=None, description="Pod Security level enforced.")
+    default_deny: list[str] = Field(default_factory=list, description="Directions denied by default.")
+    dr_requirement: str | None = Field(default=None, description="DR targets the zone must have.")
+
+
+class QuotaStatus(LooseModel):
+    """Zone quota: hard limits and usage summed over the zone's namespaces."""
+
+    hard: dict[str, str] = Field(default_factory=dict, description="Hard limits.")
+    used: dict[str, str] = Field(default_factory=dict, description="Usage.")
+
+
+class DataZoneStatus(StatusBase):
+    """Conditions: Ready, Isolated, QuotaEnforced, AccessSynced, DRProtected."""
+
+    profile: ZoneProfile | None = Field(default=None, description="Effective profile.")
+    namespaces: list[str] | None = Field(default=None, description="Namespaces the zone owns now.")
+    quota: QuotaStatus | None = Field(default=None, description="Quota hard vs used.")

@@ -1,0 +1,207 @@
+"""DRReplica: two-locations-three-centres protection of one object-store data set (DESIGN §3)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .common import HHMM, Bucket, Cron, Duration, LooseModel, Model, Name, Quantity, StatusBase, cel
+
+Mode = Literal["Continuous", "Scheduled"]
+DeletePolicy = Literal["Mirror", "Retain"]
+VerifyMethod = Literal["None", "SizeETag", "SHA256"]
+ActionType = Literal["Failover", "Switchover", "Failback"]
+Phase = Literal["Protected", "Degraded", "FailingOver", "FailedOver", "Switching", "Paused"]
+PREFIX = r"^([^/].*)?$"
+
+
+class Source(Model):
+    """Where the data set lives in production."""
+
+    centre: Name = Field(description="Name of the DataCentre holding the data.")
+    bucket: Bucket = Field(description="Bucket holding the data set.")
+    prefix: str = Field(
+        default="", max_length=512, pattern=PREFIX, description="Key prefix of the data set; empty for all."
+    )
+
+
+class Window(Model):
+    """A daily transfer window (local time of the operator); Scheduled syncs start only inside it."""
+
+    start: str = Field(pattern=HHMM, description="Window start, HH:MM.")
+    end: str = Field(pattern=HHMM, description="Window end, HH:MM; before start means the window spans midnight.")
+
+
+class Verification(Model):
+    """How copies are checked after a sync."""
+
+    method: VerifyMethod = Field(
+        default="SizeETag", description="None, SizeETag (size and source ETag) or SHA256 (content)."
+    )
+    sample_percent: int = Field(default=10, ge=0, le=100, description="Percentage of objects verified.")
+
+
+class Target(Model):
+    """One replication target."""
+
+    model_config = Model.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "self.mode != 'Continuous' || has(self.rpoTarget)",
+                    "a Continuous target needs rpoTarget",
+                ),
+                cel(
+                    "self.mode != 'Scheduled' || has(self.schedule)",
+                    "a Scheduled target needs a cron schedule",
+                ),
+            ]
+        }
+    }
+
+    name: Name = Field(description="Target name, unique within the replica.")
+    centre: Name = Field(description="Name of the DataCentre receiving the copy.")
+    bucket: Bucket = Field(description="Bucket receiving the copy.")
+    prefix: str = Field(default="", max_length=512, pattern=PREFIX, description="Key prefix at the target.")
+    mode: Mode = Field(description="Continuous (real-time, same-city) or Scheduled (full, remote).")
+    rpo_target: Duration | None = Field(default=None, description="Recovery point objective, e.g. 30s or 24h.")
+    schedule: Cron | None = Field(default=None, description="Cron schedule of full syncs, e.g. '0 2 * * *'.")
+    window: Window | None = Field(default=None, description="Daily transfer window for Scheduled syncs.")
+    bandwidth_limit: Quantity | None = Field(
+        default=None, description="Bytes per second at most, e.g. 100Mi; unset means unlimited."
+    )
+    delete_policy: DeletePolicy = Field(
+        default="Retain", description="Mirror deletes at the target what the source deleted; Retain keeps it."
+    )
+    verification: Verification = Field(default_factory=Verification, description="Post-sync verification.")
+    shards: int = Field(default=1, ge=1, le=64, description="Pods of the Indexed Job running a Scheduled sync.")
+
+
+class FailoverPolicy(Model):
+    """When the operator may fail over on its own."""
+
+    policy: Literal["Manual", "Automatic"] = Field(
+        default="Manual", description="Automatic fails over when the active centre is Down long enough."
+    )
+    down_for: Duration = Field(
+        default="60s", description="How long the active centre must be Down before automatic failover."
+    )
+    max_data_loss: Duration | None = Field(
+        default=None, description="Automatic failover only when the target's lag is below this (default: its rpoTarget)."
+    )
+
+
+class Action(Model):
+    """A requested DR action. Changing requestId starts a new one."""
+
+    type: ActionType = Field(description="Failover (unplanned), Switchover (planned, lossless) or Failback.")
+    target_centre: Name = Field(description="The centre that becomes active.")
+    request_id: str = Field(
+        pattern=r"^[A-Za-z0-9._:-]{1,64}$", description="Change or ticket id recorded in the audit trail."
+    )
+    requested_by: str | None = Field(default=None, max_length=128, description="Who asked, for the audit trail.")
+    dry_run: bool = Field(default=False, description="Only plan and estimate data loss; change nothing.")
+
+
+class DRReplicaSpec(Model):
+    """DR protection for one data set."""
+
+    model_config = Model.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                cel(
+                    "self.activeCentre == self.source.centre || "
+                    "self.targets.exists(t, t.centre == self.activeCentre)",
+                    "activeCentre must be the source centre or the centre of one of the targets",
+                    ".activeCentre",
+                ),
+                cel(
+                    "!has(self.action) || self.action.targetCentre == self.source.centre || "
+                    "self.targets.exists(t, t.centre == self.action.targetCentre)",
+                    "action.targetCentre must be the source centre or the centre of one of the targets",
+                    ".action.targetCentre",
+                ),
+                cel(
+                    "self.targets.all(t, t.centre != self.source.centre || t.bucket != self.source.bucket)",
+                    "a target must not be the source bucket itself",
+                    ".targets",
+                ),
+            ]
+        }
+    }
+
+    source: Source = Field(description="The data set in the production centre.")
+    active_centre: Name = Field(description="The centre applications write to now.")
+    targets: list[Target] = Field(
+        min_length=1,
+        max_length=8,
+        description="Where copies go.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    failover: FailoverPolicy = Field(default_factory=FailoverPolicy, description="Failover policy.")
+    paused: bool = Field(default=False, description="Stop all replication until unset.")
+    action: Action | None = Field(default=None, description="A DR action to carry out.")
+
+
+class TargetStatus(LooseModel):
+    """Replication state of one target."""
+
+    name: str = Field(description="Target name.")
+    last_sync_time: str | None = Field(default=None, description="When the last sync finished.")
+    last_sync_duration_seconds: float | None = Field(default=None, description="How long it took.")
+    last_sync_result: str | None = Field(default=None, description="Succeeded, Failed or Skipped.")
+    next_sync_time: str | None = Field(default=None, description="When the next Scheduled sync starts.")
+    lag_seconds: float | None = Field(default=None, description="Age of the oldest change not yet copied.")
+    objects_copied: int | None = Field(default=None, description="Objects copied by the last sync.")
+    bytes_copied: int | None = Field(default=None, description="Bytes copied by the last sync.")
+    pending: int | None = Field(default=None, description="Changes waiting to be copied.")
+    missed_intervals: int | None = Field(default=None, description="Scheduled runs missed in a row.")
+    last_verification_time: str | None = Field(default=None, description="When copies were last verified.")
+    mismatches: int | None = Field(default=None, description="Mismatches found by the last verification.")
+    rpo_compliant: bool | None = Field(default=None, description="Whether lag is within rpoTarget.")
+    message: str | None = Field(default=None, description="Last error or note.")
+
+
+class Endpoint(LooseModel):
+    """Where clients find the active copy."""
+
+    centre: str | None = Field(default=None, description="Active centre.")
+    url: str | None = Field(default=None, description="S3 endpoint of the active centre.")
+    bucket: str | None = Field(default=None, description="Active bucket.")
+    config_map: str | None = Field(default=None, description="ConfigMap publishing the endpoint.")
+    service: str | None = Field(default=None, description="ExternalName Service publishing the endpoint.")
+
+
+class ActionStep(LooseModel):
+    """One step of an action's progression."""
+
+    name: str = Field(description="Fencing, Promoting, Publishing, Reseeding, Done, ...")
+    state: str = Field(description="Pending, Running, Succeeded or Failed.")
+    time: str | None = Field(default=None, description="When the step last changed.")
+    message: str | None = Field(default=None, description="What happened.")
+
+
+class ActionStatus(LooseModel):
+    """Progress of the current or last action."""
+
+    type: str | None = Field(default=None, description="Action type.")
+    request_id: str | None = Field(default=None, description="Request id.")
+    target_centre: str | None = Field(default=None, description="Centre being promoted.")
+    dry_run: bool | None = Field(default=None, description="Whether it was a dry run.")
+    started_at: str | None = Field(default=None, description="Start time.")
+    finished_at: str | None = Field(default=None, description="End time.")
+    estimated_data_loss_seconds: float | None = Field(default=None, description="Lag at the start.")
+    steps: list[ActionStep] = Field(default_factory=list, description="Progression.")
+    plan: list[str] = Field(default_factory=list, description="The plan, for dry runs.")
+
+
+class DRReplicaStatus(StatusBase):
+    """Conditions: Ready, Protected, RPOCompliant, ReferencesValid."""
+
+    active_centre: str | None = Field(default=None, description="The centre applications write to.")
+    fencing_epoch: int | None = Field(default=None, description="Increases with every change of writer.")
+    endpoint: Endpoint | None = Field(default=None, description="Published endpoint.")
+    targets: list[TargetStatus] | None = Field(default=None, description="Per-target state.")
+    action: ActionStatus | None = Field(default=None, description="Current or last action.")
+    history: list[ActionStatus] | None = Field(default=None, description="Recent actions, newest first.")
