@@ -100,7 +100,7 @@ def crd(kind: Kind) -> dict[str, Any]:
                             "properties": {
                                 "apiVersion": {"type": "string", "description": "API version."},
                                 "kind": {"type": "string", "description": "Kind."},
-                                "metadata": {"type": "object", "description": "Standard object metadata."},
+                                "metadata": {"type": "object"},
                                 "spec": spec_schema,
                                 "status": status_schema,
                             },

@@ -1,0 +1,59 @@
+"""The S3 adapter: one place that builds boto3 clients for a centre's object store.
+
+Credentials travel in `S3Credentials`, whose repr hides the secret, so they never reach a log line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+
+@dataclass(frozen=True)
+class S3Credentials:
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class S3Endpoint:
+    """Where a centre's object store is and how to sign requests to it."""
+
+    url: str
+    region: str
+    credentials: S3Credentials
+
+
+def client(
+    endpoint: S3Endpoint,
+    *,
+    connect_timeout: float = 5.0,
+    read_timeout: float = 60.0,
+    max_pool: int = 32,
+    retries: int = 0,
+) -> Any:
+    """A boto3 S3 client with path-style addressing (centres are addressed by host:port, not DNS).
+
+    botocore's own retries are off by default: callers retry with tenacity, where the policy is visible.
+    """
+    config = Config(
+        region_name=endpoint.region,
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_pool_connections=max_pool,
+        retries={"max_attempts": retries, "mode": "standard"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint.url,
+        aws_access_key_id=endpoint.credentials.access_key_id,
+        aws_secret_access_key=endpoint.credentials.secret_access_key,
+        config=config,
+    )

@@ -1,0 +1,92 @@
+"""The `datacloud` command (also installed as the kubectl plugin `kubectl-datacloud`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .runner import run_operator
+
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig
+    return run_operator(
+        metrics_address=args.metrics_address,
+        metrics_port=args.metrics_port,
+        liveness=args.liveness,
+        standalone=args.standalone,
+        json_logs=args.log_format == "json",
+        verbose=args.verbose,
+    )
+
+
+def _cmd_crds(args: argparse.Namespace) -> int:
+    from .api.render import drift, write
+
+    out = Path(args.out)
+    if args.check:
+        stale = drift(out)
+        if stale:
+            print(f"crds/ is out of date with the models: {', '.join(stale)}; run `make crds`", file=sys.stderr)
+            return 1
+        print("crds/ matches the models")
+        return 0
+    for path in write(out):
+        print(path)
+    return 0
+
+
+def _cmd_dev(args: argparse.Namespace) -> int:
+    from .devstack import cli as dev
+
+    return dev.main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="datacloud",
+        description="Operator and tools for Fujian's provincial public-data compute infrastructure.",
+    )
+    parser.add_argument("--version", action="version", version=f"datacloud {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the operator (kopf) against the current kubeconfig or in-cluster")
+    run.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+    run.add_argument("--metrics-address", default="127.0.0.1", help="address of the /metrics endpoint")
+    run.add_argument("--metrics-port", type=int, default=8000, help="port of the /metrics endpoint (0: off)")
+    run.add_argument(
+        "--liveness", default="http://127.0.0.1:8080/healthz", help="liveness endpoint URL ('' to disable)"
+    )
+    run.add_argument("--standalone", action="store_true", help="no peering: this is the only replica")
+    run.add_argument("--log-format", choices=["plain", "json"], default="plain", help="log line format")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    run.set_defaults(func=_cmd_run)
+
+    crds = sub.add_parser("crds", help="write the CRDs generated from the typed models")
+    crds.add_argument("--out", default="crds", help="directory to write (default: crds)")
+    crds.add_argument("--check", action="store_true", help="only check that the directory is up to date")
+    crds.set_defaults(func=_cmd_crds)
+
+    dev = sub.add_parser("dev", help="the local dev stack: control plane, three centres, samples")
+    from .devstack.cli import add_arguments as add_dev_arguments
+
+    add_dev_arguments(dev)
+    dev.set_defaults(func=_cmd_dev)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""`datacloud dev run|up|down`: the local stack behind `make run`, `make up` and `make down`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .process import Managed, free_port
+from .stack import PROJECT_ROOT, DevStack, operator_env
+
+TRY = """
+The datacloud dev stack is up.
+  kubeconfig: {kubeconfig}
+  API server: {apiserver}
+  centres:    {centres}
+  metrics:    http://127.0.0.1:{metrics}/metrics
+Try:
+  export KUBECONFIG={kubeconfig}
+  kubectl get datacloud
+  kubectl get dc -w
+  kubectl explain drreplica.spec.targets
+  kubectl get events -A --field-selector involvedObject.kind=DataCentre
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["run", "up", "down", "serve"], help="what to do")
+    parser.add_argument("--dir", default=str(PROJECT_ROOT / ".dev"), help="state directory (default: .dev)")
+    parser.add_argument("--no-samples", action="store_true", help="do not apply samples/")
+    parser.add_argument("--metrics-port", type=int, default=0, help="operator metrics port (default: free)")
+
+
+def _fresh(directory: Path) -> Path:
+    state = directory / "state.json"
+    if state.exists():
+        raise SystemExit(f"a dev stack is already recorded in {state}; run `make down` first")
+    shutil.rmtree(directory / "stack", ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def _start(directory: Path, samples: bool, metrics_port: int) -> tuple[DevStack, Managed, int]:
+    stack = DevStack(directory / "stack").start(samples=samples)
+    shutil.copy(stack.kubeconfig, directory / "kubeconfig")
+    port = metrics_port or free_port()
+    operator = Managed(
+        "operator",
+        [sys.executable, "-m", "datacloud", "run", "--standalone", "--metrics-port", str(port),
+         "--liveness", f"http://127.0.0.1:{free_port()}/healthz"],
+        directory / "operator.log",
+        operator_env(directory / "kubeconfig"),
+    )
+    return stack, operator, port
+
+
+def _banner(directory: Path, stack: DevStack, port: int) -> str:
+    info = stack.describe()
+    return TRY.format(
+        kubeconfig=directory / "kubeconfig", apiserver=info["apiserver"],
+        centres=", ".join(f"{n} {u}" for n, u in info["centres"].items()), metrics=port,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    directory = _fresh(Path(args.dir))
+    stack, operator, port = _start(directory, not args.no_samples, args.metrics_port)
+    try:
+        print(_banner(directory, stack, port), flush=True)
+        print("Operator logs follow; Ctrl-C stops everything.\n", flush=True)
+        # The operator runs in the foreground of this terminal, its output straight to it.
+        operator.log = Path("/dev/stdout")
+        proc = subprocess.Popen(operator.argv, env=operator.env, start_new_session=True)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
+            return 0
+    finally:
+        stack.stop()
+        print("dev stack stopped", flush=True)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """The background holder of `make up`: start everything, write state, wait for SIGTERM."""
+    directory = Path(args.dir)
+    stopping = False
+
+    def on_term(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    stack, operator, port = _start(directory, not args.no_samples, args.metrics_port)
+    try:
+        operator.start()
+        info = {**stack.describe(), "holder": os.getpid(), "operator": operator.pid, "metrics_port": port,
+                "banner": _banner(directory, stack, port)}
+        (directory / "state.json").write_text(json.dumps(info, indent=2))
+        while not stopping:
+            if not operator.alive():
+                operator.start()  # keep the operator up like a Deployment would
+            time.sleep(0.5)
+    finally:
+        operator.stop()
+        stack.stop()
+        (directory / "state.json").unlink(missing_ok=True)
+    return 0
+
+
+def up(args: argparse.Namespace) -> int:
+    directory = _fresh(Path(args.dir))
+    argv = [sys.executable, "-m", "datacloud", "dev", "serve", "--dir", str(directory),
+            "--metrics-port", str(args.metrics_port)] + (["--no-samples"] if args.no_samples else [])
+    log = (directory / "serve.log").open("ab")
+    holder = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                              start_new_session=True)
+    state = directory / "state.json"
+    deadline = time.monotonic() + 180
+    while not state.exists():
+        if holder.poll() is not None or time.monotonic() > deadline:
+            print(f"dev stack failed to start; see {directory / 'serve.log'}", file=sys.stderr)
+            print((directory / "serve.log").read_text()[-3000:], file=sys.stderr)
+            if holder.poll() is None:
+                holder.terminate()
+            return 1
+        time.sleep(0.3)
+    print(json.loads(state.read_text())["banner"])
+    print("Stop it with `make down`.")
+    return 0
+
+
+def down(args: argparse.Namespace) -> int:
+    state = Path(args.dir) / "state.json"
+    if not state.exists():
+        print("no dev stack is running")
+        return 0
+    info = json.loads(state.read_text())
+    holder = int(info["holder"])
+    try:
+        os.kill(holder, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + 60
+    while _alive(holder) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in [holder, info.get("operator"), *info.get("pids", [])]:
+        if pid and _alive(int(pid)):
+            try:
+                os.killpg(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    state.unlink(missing_ok=True)
+    print("dev stack stopped")
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie child of ours would still "exist"; it is gone for our purposes.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def main(args: argparse.Namespace) -> int:
+    action = {"run": run, "up": up, "down": down, "serve": serve}[args.action]
+    return action(args)

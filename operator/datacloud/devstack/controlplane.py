@@ -1,0 +1,187 @@
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager.
+
+Authentication is by client certificates from a local CA, authorisation is RBAC, admission is on
+(the API server's default plugins, Pod Security included), and service-account tokens are signed.
+Further API servers sharing the same etcd under their own prefix act as city clusters.
+"""
+
+from __future__ import annotations
+
+import ssl
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .pki import CertFiles, LocalCA, service_account_keys
+from .process import Managed, free_port, tool, wait_for
+
+
+@dataclass
+class ApiServer:
+    """One kube-apiserver and the admin kubeconfig that reaches it."""
+
+    name: str
+    url: str
+    kubeconfig: Path
+    process: Managed
+    admin: CertFiles
+    ca_path: Path
+    extra: list[Managed] = field(default_factory=list)
+
+    def ready(self) -> bool:
+        ctx = ssl.create_default_context(cafile=str(self.ca_path))
+        ctx.load_cert_chain(str(self.admin.cert), str(self.admin.key))
+        with urllib.request.urlopen(f"{self.url}/readyz", context=ctx, timeout=2) as resp:  # noqa: S310
+            return bool(resp.status == 200)
+
+    def stop(self) -> None:
+        for p in reversed(self.extra):
+            p.stop()
+        self.process.stop()
+
+
+def write_kubeconfig(
+    path: Path, name: str, url: str, ca: Path, cert: Path | None = None, key: Path | None = None,
+    token: str | None = None,
+) -> Path:
+    """A kubeconfig with the CA and credentials embedded as paths (client cert) or a bearer token."""
+    user: dict[str, str] = {}
+    if cert and key:
+        user = {"client-certificate": str(cert), "client-key": str(key)}
+    if token:
+        user = {"token": token}
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": url, "certificate-authority": str(ca)}}],
+        "users": [{"name": f"{name}-user", "user": user}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-user"}}],
+        "current-context": name,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+class ControlPlane:
+    """etcd plus the provincial API server with its controller manager; more API servers on demand."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.pki = LocalCA(self.dir / "pki")
+        self.sa = service_account_keys(self.pki.dir)
+        self.etcd: Managed | None = None
+        self.etcd_url = ""
+        self.servers: dict[str, ApiServer] = {}
+
+    @property
+    def main(self) -> ApiServer:
+        return self.servers["province"]
+
+    def start(self, controller_manager: bool = True) -> ControlPlane:
+        try:
+            self._start_etcd()
+            self.add_apiserver("province", controller_manager=controller_manager)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_etcd(self) -> None:
+        client, peer = free_port(), free_port()
+        self.etcd_url = f"http://127.0.0.1:{client}"
+        data = self.dir / "etcd"
+        self.etcd = Managed(
+            "etcd",
+            [
+                tool("etcd"), "--name", "datacloud-dev", "--data-dir", str(data),
+                "--listen-client-urls", self.etcd_url, "--advertise-client-urls", self.etcd_url,
+                "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+                "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+                "--initial-cluster", f"datacloud-dev=http://127.0.0.1:{peer}",
+                "--quota-backend-bytes", str(4 * 1024**3), "--unsafe-no-fsync",
+                "--log-level", "warn",
+            ],
+            self.dir / "logs" / "etcd.log",
+        ).start()
+
+        def healthy() -> bool:
+            with urllib.request.urlopen(f"{self.etcd_url}/health", timeout=1) as r:  # noqa: S310
+                return b'"true"' in r.read()
+
+        wait_for(healthy, 30, "etcd", self.etcd)
+
+    def add_apiserver(self, name: str, controller_manager: bool = False) -> ApiServer:
+        """Start another API server (a city cluster) on this etcd under its own prefix."""
+        port = free_port()
+        url = f"https://127.0.0.1:{port}"
+        serving = self.pki.issue(f"{name}-serving", "kube-apiserver", server=True)
+        admin = self.pki.issue(f"{name}-admin", "datacloud-admin", org="system:masters")
+        cfg = self.dir / name
+        proc = Managed(
+            f"kube-apiserver-{name}",
+            [
+                tool("kube-apiserver"),
+                "--etcd-servers", self.etcd_url, "--etcd-prefix", f"/registry-{name}",
+                "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+                "--secure-port", str(port),
+                "--tls-cert-file", str(serving.cert), "--tls-private-key-file", str(serving.key),
+                "--client-ca-file", str(self.pki.cert_path),
+                "--authorization-mode", "RBAC",
+                "--service-account-issuer", "https://kubernetes.default.svc",
+                "--service-account-key-file", str(self.sa.cert),
+                "--service-account-signing-key-file", str(self.sa.key),
+                "--service-cluster-ip-range", "10.0.0.0/24",
+                "--allow-privileged=true",
+                "--disable-admission-plugins", "ServiceAccount",
+                "--cert-dir", str(cfg / "certs"),
+                "--storage-media-type", "application/json",
+                "--v", "0",
+            ],
+            self.dir / "logs" / f"kube-apiserver-{name}.log",
+        ).start()
+        kubeconfig = write_kubeconfig(
+            cfg / "kubeconfig", name, url, self.pki.cert_path, admin.cert, admin.key
+        )
+        server = ApiServer(name, url, kubeconfig, proc, admin, self.pki.cert_path)
+        self.servers[name] = server
+        wait_for(server.ready, 90, f"kube-apiserver {name}", proc)
+        if controller_manager:
+            server.extra.append(self._start_controller_manager(server))
+        return server
+
+    def _start_controller_manager(self, server: ApiServer) -> Managed:
+        return Managed(
+            f"kube-controller-manager-{server.name}",
+            [
+                tool("kube-controller-manager"),
+                "--kubeconfig", str(server.kubeconfig),
+                "--authentication-kubeconfig", str(server.kubeconfig),
+                "--authorization-kubeconfig", str(server.kubeconfig),
+                "--leader-elect=false",
+                "--bind-address", "127.0.0.1", "--secure-port", str(free_port()),
+                "--service-account-private-key-file", str(self.sa.key),
+                "--root-ca-file", str(self.pki.cert_path),
+                "--use-service-account-credentials=false",
+                "--controllers", "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller",
+                "--concurrent-gc-syncs", "5",
+                "--v", "0",
+            ],
+            self.dir / "logs" / f"kube-controller-manager-{server.name}.log",
+        ).start()
+
+    def stop_apiserver(self, name: str) -> None:
+        server = self.servers.pop(name, None)
+        if server:
+            server.stop()
+
+    def stop(self) -> None:
+        for name in list(self.servers):
+            self.stop_apiserver(name)
+        if self.etcd:
+            self.etcd.stop()
+            self.etcd = None

@@ -1,0 +1,134 @@
+"""The three-centre dev stack: a real control plane, one versitygw per provincial centre, CRDs, samples.
+
+`make run` runs it in the foreground with the operator; `make up` keeps it in a background holder process
+and `make down` stops that holder, which stops everything it started.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..api.peering import peering_object
+from ..api.render import rendered
+from .controlplane import ControlPlane
+from .objectstore import Centre
+from .process import StackError, tool
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+SAMPLES = PROJECT_ROOT / "samples"
+OPERATOR_NAMESPACE = "datacloud-system"
+CENTRES = ("fz-prod", "fz-samecity-dr", "xm-remote-dr")
+
+
+class DevStack:
+    def __init__(self, workdir: Path, centres: Sequence[str] = CENTRES) -> None:
+        self.dir = workdir
+        self.control_plane = ControlPlane(workdir / "cluster")
+        self.centres = {name: Centre(name, workdir / "centres" / name) for name in centres}
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.control_plane.main.kubeconfig
+
+    def start(self, samples: bool = True) -> DevStack:
+        try:
+            self.control_plane.start()
+            for centre in self.centres.values():
+                centre.start()
+            self.install_crds()
+            self.apply_documents([
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}
+            ])
+            for centre in self.centres.values():
+                self.apply_documents([centre_secret(centre)])
+            if samples:
+                self.apply_samples()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [tool("kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+            input=stdin, capture_output=True, text=True, check=False, timeout=120,
+        )
+        if check and done.returncode != 0:
+            raise StackError(f"kubectl {' '.join(args[:2])} failed: {done.stderr.strip()}")
+        return done
+
+    def apply_documents(self, docs: Iterable[dict[str, Any]]) -> str:
+        text = "---\n".join(yaml.safe_dump(d, allow_unicode=True) for d in docs)
+        return self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=text).stdout
+
+    def install_crds(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, text in rendered().items():
+                (Path(tmp) / name).write_text(text)
+            self.kubectl("apply", "--server-side", "-f", tmp)
+        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+        self.apply_documents([peering_object()])
+
+    def apply_samples(self) -> None:
+        """Apply samples/ with each provincial centre's endpoint pointed at its local versitygw."""
+        docs: list[dict[str, Any]] = []
+        for path in sorted(SAMPLES.glob("*.yaml")):
+            docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+        for doc in docs:
+            if doc["kind"] == "DataCentre" and doc["metadata"]["name"] in self.centres:
+                doc["spec"]["objectStore"]["endpoint"] = self.centres[doc["metadata"]["name"]].endpoint
+                doc["spec"]["objectStore"]["region"] = "us-east-1"
+        namespaces = [d for d in docs if d["kind"] == "Namespace"]
+        self.apply_documents(namespaces)
+        self.apply_documents([d for d in docs if d["kind"] != "Namespace"])
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kubeconfig": str(self.kubeconfig),
+            "apiserver": self.control_plane.main.url,
+            "centres": {n: c.endpoint for n, c in self.centres.items()},
+            "pids": self.pids(),
+        }
+
+    def pids(self) -> list[int]:
+        procs = [self.control_plane.etcd] + [
+            p for s in self.control_plane.servers.values() for p in (s.process, *s.extra)
+        ] + [c.process for c in self.centres.values()]
+        return [p.pid for p in procs if p is not None and p.pid is not None]
+
+    def stop(self) -> None:
+        for centre in self.centres.values():
+            centre.stop()
+        self.control_plane.stop()
+
+
+def centre_secret(centre: Centre, namespace: str = OPERATOR_NAMESPACE) -> dict[str, Any]:
+    """The credentials Secret a DataCentre sample refers to (`centre-<name>`)."""
+    enc = {
+        "accessKeyId": base64.b64encode(centre.access_key.encode()).decode(),
+        "secretAccessKey": base64.b64encode(centre.secret_key.encode()).decode(),
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": f"centre-{centre.name}", "namespace": namespace},
+        "type": "Opaque",
+        "data": enc,
+    }
+
+
+def write_state(path: Path, stack: DevStack, holder_pid: int) -> None:
+    path.write_text(json.dumps({**stack.describe(), "holder": holder_pid}, indent=2))
+
+
+def operator_env(kubeconfig: Path) -> dict[str, str]:
+    return {**os.environ, "KUBECONFIG": str(kubeconfig)}

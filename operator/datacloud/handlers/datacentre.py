@@ -1,0 +1,43 @@
+"""DataCentre: a daemon per centre probes its object store on the spec's interval."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+
+from .. import GROUP, VERSION, metrics
+from ..adapters.kube import shared
+from ..reconcile import datacentre
+
+
+@kopf.daemon(GROUP, VERSION, datacentre.PLURAL, cancellation_timeout=10.0)
+def probe_centre(
+    stopped: kopf.DaemonStopped, name: str, body: kopf.Body, logger: logging.Logger, **_: Any
+) -> None:
+    kube = shared()
+    status: dict[str, Any] = dict(body.get("status") or {})
+    spec = body.get("spec") or {}
+    metrics.observe_centre(name, str(spec.get("city", "")), str(spec.get("role", "")), status)
+    try:
+        while not stopped:
+            current = {"metadata": dict(body.metadata), "spec": dict(body.spec), "status": status}
+            report = datacentre.probe_once(kube, current)
+            try:
+                kube.patch_status(datacentre.PLURAL, name, report.status)
+                status = {**status, **report.status}
+            except ApiException as e:
+                logger.warning("could not write status of centre %s: %s %s", name, e.status, e.reason)
+            metrics.observe_centre(name, str(body.spec.get("city", "")), str(body.spec.get("role", "")), status)
+            if report.transition:
+                old, new = report.transition
+                kind = "Normal" if new == "Up" else "Warning"
+                kopf.event(body, type=kind, reason=f"Centre{new}", message=f"health changed from {old} to {new}")
+            for reason, message in report.warnings:
+                kopf.warn(body, reason=reason, message=message)
+            stopped.wait(report.interval_s)
+    finally:
+        if stopped.reason and stopped.reason & kopf.DaemonStoppingReason.RESOURCE_DELETED:
+            metrics.forget_centre(name)

@@ -1,0 +1,101 @@
+"""DataCentre reconciler: observe (credentials, a probe) → plan (next health) → apply (status, event)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..adapters import s3
+from ..adapters.kube import Kube, NotFound
+from ..api.common import parse_duration
+from ..api.datacentre import DataCentreSpec
+from ..builders.conditions import condition, merge_conditions, now_iso
+from ..failover.health import HealthState, ProbeOutcome, next_health
+from ..failover.probe import probe_store
+
+PLURAL = "datacentres"
+
+
+@dataclass
+class ProbeReport:
+    status: dict[str, Any]
+    interval_s: float
+    transition: tuple[str, str] | None = None  # (old, new) health when it changed
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (reason, message) for Events
+
+
+def _credentials(kube: Kube, spec: DataCentreSpec) -> s3.S3Credentials:
+    ref = spec.object_store.credentials_secret_ref
+    data = kube.secret_data(ref.namespace, ref.name)
+    missing = [k for k in (ref.access_key_id_key, ref.secret_access_key_key) if not data.get(k)]
+    if missing:
+        raise KeyError(f"Secret {ref.namespace}/{ref.name} has no key {', '.join(missing)}")
+    return s3.S3Credentials(data[ref.access_key_id_key], data[ref.secret_access_key_key])
+
+
+def probe_once(kube: Kube, body: dict[str, Any]) -> ProbeReport:
+    """Probe the centre once and compute its new status; the caller patches it and posts events."""
+    meta, old = body.get("metadata", {}), body.get("status") or {}
+    generation = meta.get("generation")
+    now = now_iso()
+    previous = HealthState(str(old.get("health") or "Unknown"), int(old.get("consecutiveFailures") or 0))
+    try:
+        spec = DataCentreSpec.model_validate(body.get("spec") or {})
+    except ValidationError as e:
+        msg = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        conds = [condition("Ready", False, "InvalidSpec", msg, generation)]
+        status = {"health": "Unknown", "phase": "Invalid", "observedGeneration": generation,
+                  "conditions": merge_conditions(old.get("conditions"), conds, now)}
+        return ProbeReport(status, 60.0, warnings=[("InvalidSpec", msg)])
+
+    interval = parse_duration(spec.probe.interval).total_seconds()
+    timeout = parse_duration(spec.probe.timeout).total_seconds()
+    degraded = parse_duration(spec.probe.degraded_latency).total_seconds()
+    ref = spec.object_store.credentials_secret_ref
+    probing_reason, probing_msg = "Probing", f"probing {spec.object_store.endpoint} every {spec.probe.interval}"
+    try:
+        creds = _credentials(kube, spec)
+    except NotFound:
+        outcome = ProbeOutcome(False, 0.0, "", attempted=False)
+        probing_reason, probing_msg = "SecretNotFound", f"credentials Secret {ref.namespace}/{ref.name} not found"
+    except KeyError as e:
+        outcome = ProbeOutcome(False, 0.0, "", attempted=False)
+        probing_reason, probing_msg = "SecretKeyMissing", str(e.args[0])
+    else:
+        endpoint = s3.S3Endpoint(spec.object_store.endpoint, spec.object_store.region, creds)
+        outcome = probe_store(endpoint, timeout)
+
+    state = next_health(previous, outcome, spec.probe.failure_threshold, degraded)
+    if not outcome.attempted:
+        ready = condition("Ready", None, probing_reason, probing_msg, generation)
+    elif outcome.ok:
+        slow = state.health == "Degraded"
+        ready = condition(
+            "Ready", True, "SlowResponse" if slow else "Answering",
+            f"object store answered in {outcome.latency_s * 1000:.0f} ms", generation,
+        )
+    else:
+        ready = condition(
+            "Ready", False, outcome.error.split(":")[0].replace(" ", ""),
+            f"probe failed ({outcome.error}); {state.consecutive_failures} failure(s) in a row, "
+            f"Down at {spec.probe.failure_threshold}", generation,
+        )
+    probing = condition("Probing", outcome.attempted, probing_reason, probing_msg, generation)
+    status: dict[str, Any] = {
+        "health": state.health,
+        "phase": state.health,
+        "consecutiveFailures": state.consecutive_failures,
+        "lastProbeTime": now,
+        "observedGeneration": generation,
+        "conditions": merge_conditions(old.get("conditions"), [ready, probing], now),
+    }
+    if outcome.ok:
+        status["lastProbeLatencyMs"] = round(outcome.latency_s * 1000)
+    transition = None
+    if state.health != previous.health:
+        status["lastTransitionTime"] = now
+        transition = (previous.health, state.health)
+    warnings = [(probing_reason, probing_msg)] if not outcome.attempted else []
+    return ProbeReport(status, interval, transition, warnings)

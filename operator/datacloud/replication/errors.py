@@ -1,0 +1,181 @@
+"""Which S3 failures are worth retrying, which end a run at once, and the retry policy itself.
+
+Three kinds of failure reach the engine:
+- transient (timeouts, resets, 5xx, throttling): retried here with jittered exponential backoff;
+- permanent for the whole run (bad credentials, missing bucket, access denied): raised at once as
+  `PermanentS3Error`, because retrying cannot help and every other object would fail the same way;
+- anything else is a failure of one object (e.g. a key the target store cannot represent): the engine
+  records it and carries on, and the next pass tries again.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import tenacity
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import (
+    IncompleteReadError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+T = TypeVar("T")
+
+# Codes after which no other request to the same bucket can succeed either.
+PERMANENT_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AllAccessDisabled",
+        "AuthorizationHeaderMalformed",
+        "InvalidAccessKeyId",
+        "InvalidBucketName",
+        "NoSuchBucket",
+        "SignatureDoesNotMatch",
+        "XAdminUserNotFound",  # versitygw's word for an unknown access key
+    }
+)
+
+TRANSIENT_CODES = frozenset(
+    {
+        "InternalError",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "ServiceUnavailable",
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestThrottled",
+        "TooManyRequests",
+        "OperationAborted",
+    }
+)
+
+# Keys that disappeared between listing and copying: not an error, the next listing will agree.
+MISSING_KEY_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+class ReplicationError(Exception):
+    """Base of the engine's own errors."""
+
+
+class PermanentS3Error(ReplicationError):
+    """A failure that retrying cannot fix: wrong credentials, missing bucket, access denied.
+
+    The message names the operation, the endpoint and bucket and the S3 error code, never a credential.
+    """
+
+    def __init__(self, code: str, operation: str, where: str, detail: str = "") -> None:
+        self.code = code
+        self.operation = operation
+        self.where = where
+        text = f"{code} on {operation} at {where}"
+        super().__init__(f"{text}: {detail}" if detail else text)
+
+
+class ListingOrderError(ReplicationError):
+    """A store listed keys out of order; merge-joining such a listing could delete the wrong objects."""
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def http_status(exc: BaseException) -> int:
+    if isinstance(exc, ClientError):
+        return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return 0
+
+
+def is_missing_key(exc: BaseException) -> bool:
+    return isinstance(exc, ClientError) and error_code(exc) in MISSING_KEY_CODES
+
+
+def is_permanent(exc: BaseException) -> bool:
+    return isinstance(exc, PermanentS3Error) or (
+        isinstance(exc, ClientError) and error_code(exc) in PERMANENT_CODES
+    )
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        if code in PERMANENT_CODES:
+            return False
+        return code in TRANSIENT_CODES or http_status(exc) >= 500 or http_status(exc) == 429
+    return isinstance(
+        exc,
+        BotoConnectionError  # EndpointConnectionError, ConnectionClosedError, timeouts on connect
+        | ReadTimeoutError
+        | ResponseStreamingError
+        | IncompleteReadError
+        | Urllib3Error
+        | http.client.HTTPException
+        | ConnectionError  # resets, refused, broken pipe
+        | TimeoutError
+        | socket.timeout,
+    )
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of a failure that is safe to log (botocore messages hold no secrets)."""
+    if isinstance(exc, ClientError):
+        return f"{error_code(exc) or http_status(exc)}: {exc.response.get('Error', {}).get('Message', '')}"
+    if isinstance(exc, BotoCoreError | ReplicationError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def as_permanent(exc: BaseException, operation: str, where: str) -> PermanentS3Error | None:
+    """Wrap a permanent S3 failure in `PermanentS3Error`; None when the failure is not permanent."""
+    if isinstance(exc, PermanentS3Error):
+        return exc
+    if not isinstance(exc, ClientError):
+        return None
+    code = error_code(exc)
+    # HEAD has no body, so a missing bucket or a refusal only shows as a bare status.
+    if operation == "HeadBucket" and code in {"404", "NotFound"}:
+        code = "NoSuchBucket"
+    if operation == "HeadBucket" and code in {"403", "Forbidden"}:
+        code = "AccessDenied"
+    if code not in PERMANENT_CODES:
+        return None
+    return PermanentS3Error(code, operation, where)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Jittered exponential backoff: waits of up to initial·2ⁿ seconds, capped at `maximum`."""
+
+    attempts: int = 8
+    initial: float = 0.2
+    maximum: float = 10.0
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run `fn`, retrying transient failures; anything else (or the last failure) is raised as is."""
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.attempts),
+            wait=tenacity.wait_random_exponential(multiplier=self.initial, max=self.maximum),
+            retry=tenacity.retry_if_exception(is_transient),
+            reraise=True,
+        )
+        return retrying(fn)
+
+
+def call_s3(policy: RetryPolicy, operation: str, where: str, fn: Callable[..., T], **kwargs: Any) -> T:
+    """One S3 call under the retry policy, with permanent failures turned into `PermanentS3Error`."""
+    try:
+        return policy.call(lambda: fn(**kwargs))
+    except ClientError as exc:
+        permanent = as_permanent(exc, operation, where)
+        if permanent is not None:
+            raise permanent from None
+        raise
