@@ -33,7 +33,9 @@ def _cmd_crds(args: argparse.Namespace) -> int:
     if args.check:
         stale = drift(out)
         if stale:
-            print(f"crds/ is out of date with the models: {', '.join(stale)}; run `make crds`", file=sys.stderr)
+            print(
+                f"crds/ is out of date with the models: {', '.join(stale)}; run `make crds`", file=sys.stderr
+            )
             return 1
         print("crds/ matches the models")
         return 0
@@ -57,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the operator (kopf) against the current kubeconfig or in-cluster")
-    run.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+    run.add_argument(
+        "--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config, in-cluster)"
+    )
     run.add_argument("--metrics-address", default="127.0.0.1", help="address of the /metrics endpoint")
     run.add_argument("--metrics-port", type=int, default=8000, help="port of the /metrics endpoint (0: off)")
     run.add_argument(

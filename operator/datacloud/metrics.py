@@ -6,6 +6,8 @@ each kind's `forget_*` drops the series of an object that is gone.
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import CollectorRegistry, Gauge
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -66,7 +68,5 @@ def forget_centre(name: str) -> None:
 
 
 def _remove(gauge: Gauge, *labels: str) -> None:
-    try:
+    with contextlib.suppress(KeyError):
         gauge.remove(*labels)
-    except KeyError:
-        pass

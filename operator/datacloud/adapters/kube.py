@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import threading
-from typing import Any
+from typing import Any, cast
 
 import kubernetes
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
@@ -66,14 +66,14 @@ class Kube:
             if e.status == 404:
                 raise NotFound(f"{plural}/{name} not found") from None
             raise
-        return dict(obj)
+        return cast(dict[str, Any], obj)
 
     def list(self, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
         if namespace:
             out = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)
         else:
             out = self.custom.list_cluster_custom_object(GROUP, VERSION, plural)
-        return list(out.get("items", []))
+        return list(cast(dict[str, Any], out).get("items", []))
 
     def patch_status(
         self, plural: str, name: str, status: dict[str, Any], namespace: str | None = None
@@ -81,10 +81,12 @@ class Kube:
         """Merge-patch the status subresource."""
         body = {"status": status}
         if namespace:
-            return dict(
-                self.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name, body)
+            out = self.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, plural, name, body
             )
-        return dict(self.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body))
+        else:
+            out = self.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body)
+        return cast(dict[str, Any], out)
 
 
 _local = threading.local()

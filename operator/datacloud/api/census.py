@@ -47,12 +47,14 @@ class Reports(Model):
     """Where reports go."""
 
     formats: list[ReportFormat] = Field(
-        default_factory=lambda: ["json", "csv", "html"],
+        default_factory=lambda: list[ReportFormat](["json", "csv", "html"]),
         description="Formats written: json, csv, html.",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     config_map: ConfigMapTarget | None = Field(default=None, description="ConfigMap for the latest report.")
-    object_store: ObjectStoreTarget | None = Field(default=None, description="Bucket for reports and snapshots.")
+    object_store: ObjectStoreTarget | None = Field(
+        default=None, description="Bucket for reports and snapshots."
+    )
 
 
 class ComputeCensusSpec(Model):

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .common import CityCode, Duration, Label, LocalizedName, LooseModel, Model, Name, StatusBase, cel
+from .common import (
+    CityCode,
+    Duration,
+    Label,
+    LocalizedName,
+    LooseModel,
+    Model,
+    Name,
+    StatusBase,
+    cel,
+    durations_valid,
+    with_rules,
+)
 
 
 class KubeconfigSecretRef(Model):
@@ -12,7 +24,9 @@ class KubeconfigSecretRef(Model):
 
     name: Name = Field(description="Name of the Secret.")
     namespace: Label = Field(description="Namespace of the Secret.")
-    key: str = Field(default="kubeconfig", min_length=1, description="Key in the Secret holding the kubeconfig.")
+    key: str = Field(
+        default="kubeconfig", min_length=1, description="Key in the Secret holding the kubeconfig."
+    )
 
 
 class ClusterAccess(Model):
@@ -37,16 +51,13 @@ class Baseline(Model):
 class Heartbeat(Model):
     """How often the city is contacted and how long it may stay silent before it is unavailable."""
 
-    model_config = Model.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                cel(
-                    "duration(self.grace) >= duration(self.period)",
-                    "heartbeat.grace must be at least heartbeat.period",
-                )
-            ]
-        }
-    }
+    model_config = with_rules(
+        cel(
+            durations_valid("self.grace", "self.period")
+            + " || duration(self.grace) >= duration(self.period)",
+            "heartbeat.grace must be at least heartbeat.period",
+        )
+    )
 
     period: Duration = Field(default="30s", description="Time between heartbeats.")
     grace: Duration = Field(default="90s", description="Silence tolerated before the city is Unavailable.")

@@ -10,7 +10,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -47,15 +47,38 @@ CityCode = Literal[
 
 Name = Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253)]
 Label = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
-Duration = Annotated[str, Field(pattern=DURATION, max_length=32)]
-Quantity = Annotated[str, Field(pattern=QUANTITY, max_length=64)]
-Cron = Annotated[str, Field(pattern=CRON, max_length=128)]
-Bucket = Annotated[str, Field(pattern=BUCKET)]
 
 
-def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+def _regex_field(pattern: str, message: str, max_length: int) -> Any:
+    """Schema part of a regex-checked string: a CEL rule, so `kubectl apply` shows `message`."""
+    rule: dict[str, Any] = {"rule": f"self.matches({pattern!r})", "message": message}
+    return Field(max_length=max_length, json_schema_extra={"x-kubernetes-validations": [rule]})
+
+
+def _regex_check(pattern: str, message: str) -> AfterValidator:
+    """The same regex, checked by pydantic when the operator parses a spec."""
+
+    def check(value: str) -> str:
+        if not re.fullmatch(pattern, value):
+            raise ValueError(message)
+        return value
+
+    return AfterValidator(check)
+
+
+_DURATION_MSG = "must be a duration such as 30s, 5m or 1h30m"
+_QUANTITY_MSG = "must be a non-negative quantity such as 500m, 2 or 4Gi"
+_CRON_MSG = "must be a cron schedule of five fields such as '0 2 * * *', or a macro like @daily"
+_BUCKET_MSG = "must be an S3 bucket name: 3 to 63 lower-case letters, digits, dots or hyphens"
+Duration = Annotated[str, _regex_field(DURATION, _DURATION_MSG, 32), _regex_check(DURATION, _DURATION_MSG)]
+Quantity = Annotated[str, _regex_field(QUANTITY, _QUANTITY_MSG, 64), _regex_check(QUANTITY, _QUANTITY_MSG)]
+Cron = Annotated[str, _regex_field(CRON, _CRON_MSG, 128), _regex_check(CRON, _CRON_MSG)]
+Bucket = Annotated[str, _regex_field(BUCKET, _BUCKET_MSG, 63), _regex_check(BUCKET, _BUCKET_MSG)]
+
+
+def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, Any]:
     """One `x-kubernetes-validations` rule; the message is what a person sees when it fails."""
-    out = {"rule": rule, "message": message}
+    out: dict[str, Any] = {"rule": rule, "message": message}
     if field_path:
         out["fieldPath"] = field_path
     return out
@@ -69,6 +92,22 @@ class Model(BaseModel):
     def wire(self) -> dict[str, Any]:
         """The object as the API server stores it (camelCase, unset optional fields left out)."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def durations_valid(*fields: str) -> str:
+    """A CEL guard, false when every field parses as a duration: `guard || rule` leaves malformed
+    durations to their own readable message instead of a second, confusing one."""
+    return "(" + " || ".join(f"!{f}.matches({DURATION!r})" for f in fields) + ")"
+
+
+def with_rules(*rules: dict[str, Any]) -> ConfigDict:
+    """Model config carrying object-level CEL rules (cross-field checks the API server runs)."""
+    return ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={"x-kubernetes-validations": list(rules)},
+    )
 
 
 class LooseModel(Model):
@@ -145,4 +184,4 @@ def parse_quantity(text: str) -> float:
         return number * _BINARY[suffix]
     if suffix in _DECIMAL:
         return number * _DECIMAL[suffix]
-    return number * 10 ** int(suffix[1:])
+    return number * 10.0 ** int(suffix[1:])

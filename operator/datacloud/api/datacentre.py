@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .common import Duration, LocalizedName, Model, Name, SecretRef, StatusBase, cel
+from .common import Duration, LocalizedName, Model, SecretRef, StatusBase, cel, durations_valid, with_rules
 
 Role = Literal["Production", "SameCityDR", "RemoteDR", "Compute"]
 Health = Literal["Up", "Degraded", "Down", "Unknown"]
@@ -28,17 +28,13 @@ class CredentialsRef(SecretRef):
 class ObjectStore(Model):
     """The centre's S3-compatible object store."""
 
-    model_config = Model.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                cel(
-                    "!has(self.accessKeyId) && !has(self.secretAccessKey)",
-                    "credentials must not be written inline: put them in a Secret and name it in "
-                    "objectStore.credentialsSecretRef",
-                )
-            ]
-        }
-    }
+    model_config = with_rules(
+        cel(
+            "!has(self.accessKeyId) && !has(self.secretAccessKey)",
+            "credentials must not be written inline: put them in a Secret and name it in "
+            "objectStore.credentialsSecretRef",
+        )
+    )
 
     endpoint: str = Field(
         pattern=r"^https?://[^\s/]+(/.*)?$",
@@ -60,20 +56,17 @@ class ObjectStore(Model):
 class Probe(Model):
     """How the operator probes the centre's object store."""
 
-    model_config = Model.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                cel(
-                    "duration(self.timeout) <= duration(self.interval)",
-                    "probe.timeout must not be longer than probe.interval",
-                ),
-                cel(
-                    "duration(self.interval) >= duration('1s')",
-                    "probe.interval must be at least 1s",
-                ),
-            ]
-        }
-    }
+    model_config = with_rules(
+        cel(
+            durations_valid("self.timeout", "self.interval")
+            + " || duration(self.timeout) <= duration(self.interval)",
+            "probe.timeout must not be longer than probe.interval",
+        ),
+        cel(
+            durations_valid("self.interval") + " || duration(self.interval) >= duration('1s')",
+            "probe.interval must be at least 1s",
+        ),
+    )
 
     interval: Duration = Field(default="15s", description="Time between probes, e.g. 15s.")
     timeout: Duration = Field(default="5s", description="How long one probe may take before it fails.")

@@ -28,7 +28,8 @@ class Quota(Model):
 
     hard: dict[str, Quantity] = Field(
         default_factory=dict,
-        description="Resource name to quantity, as in a ResourceQuota (requests.cpu, limits.memory, pods, ...).",
+        max_length=32,
+        description="Resource name to quantity, as in a ResourceQuota (requests.cpu, pods, ...).",
     )
 
 
@@ -36,10 +37,14 @@ class Limits(Model):
     """Container defaults written into each namespace's LimitRange."""
 
     default_request: dict[str, Quantity] = Field(
-        default_factory=dict, description="Default container requests, e.g. cpu: 100m."
+        default_factory=dict, max_length=32, description="Default container requests, e.g. cpu: 100m."
     )
-    default: dict[str, Quantity] = Field(default_factory=dict, description="Default container limits.")
-    max: dict[str, Quantity] = Field(default_factory=dict, description="Largest container limits allowed.")
+    default: dict[str, Quantity] = Field(
+        default_factory=dict, max_length=32, description="Default container limits."
+    )
+    max: dict[str, Quantity] = Field(
+        default_factory=dict, max_length=32, description="Largest container limits allowed."
+    )
 
 
 class EgressRule(Model):
@@ -49,9 +54,7 @@ class EgressRule(Model):
         max_length=64,
         description="Destination block in CIDR notation, e.g. 10.20.0.0/16.",
         json_schema_extra={
-            "x-kubernetes-validations": [
-                cel("isCIDR(self)", "must be a CIDR block such as 10.20.0.0/16")
-            ]
+            "x-kubernetes-validations": [cel("isCIDR(self)", "must be a CIDR block such as 10.20.0.0/16")]
         },
     )
     ports: list[Port] = Field(
@@ -69,8 +72,6 @@ class Network(Model):
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     egress: list[EgressRule] = Field(default_factory=list, max_length=64, description="Allowed egress.")
-
-
 
 
 class Access(Model):

@@ -6,7 +6,19 @@ from typing import Literal
 
 from pydantic import Field
 
-from .common import HHMM, Bucket, Cron, Duration, LooseModel, Model, Name, Quantity, StatusBase, cel
+from .common import (
+    HHMM,
+    Bucket,
+    Cron,
+    Duration,
+    LooseModel,
+    Model,
+    Name,
+    Quantity,
+    StatusBase,
+    cel,
+    with_rules,
+)
 
 Mode = Literal["Continuous", "Scheduled"]
 DeletePolicy = Literal["Mirror", "Retain"]
@@ -30,7 +42,9 @@ class Window(Model):
     """A daily transfer window (local time of the operator); Scheduled syncs start only inside it."""
 
     start: str = Field(pattern=HHMM, description="Window start, HH:MM.")
-    end: str = Field(pattern=HHMM, description="Window end, HH:MM; before start means the window spans midnight.")
+    end: str = Field(
+        pattern=HHMM, description="Window end, HH:MM; before start means the window spans midnight."
+    )
 
 
 class Verification(Model):
@@ -45,27 +59,25 @@ class Verification(Model):
 class Target(Model):
     """One replication target."""
 
-    model_config = Model.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                cel(
-                    "self.mode != 'Continuous' || has(self.rpoTarget)",
-                    "a Continuous target needs rpoTarget",
-                ),
-                cel(
-                    "self.mode != 'Scheduled' || has(self.schedule)",
-                    "a Scheduled target needs a cron schedule",
-                ),
-            ]
-        }
-    }
+    model_config = with_rules(
+        cel(
+            "self.mode != 'Continuous' || has(self.rpoTarget)",
+            "a Continuous target needs rpoTarget",
+        ),
+        cel(
+            "self.mode != 'Scheduled' || has(self.schedule)",
+            "a Scheduled target needs a cron schedule",
+        ),
+    )
 
     name: Name = Field(description="Target name, unique within the replica.")
     centre: Name = Field(description="Name of the DataCentre receiving the copy.")
     bucket: Bucket = Field(description="Bucket receiving the copy.")
     prefix: str = Field(default="", max_length=512, pattern=PREFIX, description="Key prefix at the target.")
     mode: Mode = Field(description="Continuous (real-time, same-city) or Scheduled (full, remote).")
-    rpo_target: Duration | None = Field(default=None, description="Recovery point objective, e.g. 30s or 24h.")
+    rpo_target: Duration | None = Field(
+        default=None, description="Recovery point objective, e.g. 30s or 24h."
+    )
     schedule: Cron | None = Field(default=None, description="Cron schedule of full syncs, e.g. '0 2 * * *'.")
     window: Window | None = Field(default=None, description="Daily transfer window for Scheduled syncs.")
     bandwidth_limit: Quantity | None = Field(
@@ -75,7 +87,9 @@ class Target(Model):
         default="Retain", description="Mirror deletes at the target what the source deleted; Retain keeps it."
     )
     verification: Verification = Field(default_factory=Verification, description="Post-sync verification.")
-    shards: int = Field(default=1, ge=1, le=64, description="Pods of the Indexed Job running a Scheduled sync.")
+    shards: int = Field(
+        default=1, ge=1, le=64, description="Pods of the Indexed Job running a Scheduled sync."
+    )
 
 
 class FailoverPolicy(Model):
@@ -88,7 +102,8 @@ class FailoverPolicy(Model):
         default="60s", description="How long the active centre must be Down before automatic failover."
     )
     max_data_loss: Duration | None = Field(
-        default=None, description="Automatic failover only when the target's lag is below this (default: its rpoTarget)."
+        default=None,
+        description="Automatic failover only when the target's lag is below this (default: its rpoTarget).",
     )
 
 
@@ -100,36 +115,34 @@ class Action(Model):
     request_id: str = Field(
         pattern=r"^[A-Za-z0-9._:-]{1,64}$", description="Change or ticket id recorded in the audit trail."
     )
-    requested_by: str | None = Field(default=None, max_length=128, description="Who asked, for the audit trail.")
+    requested_by: str | None = Field(
+        default=None, max_length=128, description="Who asked, for the audit trail."
+    )
     dry_run: bool = Field(default=False, description="Only plan and estimate data loss; change nothing.")
 
 
 class DRReplicaSpec(Model):
     """DR protection for one data set."""
 
-    model_config = Model.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                cel(
-                    "self.activeCentre == self.source.centre || "
-                    "self.targets.exists(t, t.centre == self.activeCentre)",
-                    "activeCentre must be the source centre or the centre of one of the targets",
-                    ".activeCentre",
-                ),
-                cel(
-                    "!has(self.action) || self.action.targetCentre == self.source.centre || "
-                    "self.targets.exists(t, t.centre == self.action.targetCentre)",
-                    "action.targetCentre must be the source centre or the centre of one of the targets",
-                    ".action.targetCentre",
-                ),
-                cel(
-                    "self.targets.all(t, t.centre != self.source.centre || t.bucket != self.source.bucket)",
-                    "a target must not be the source bucket itself",
-                    ".targets",
-                ),
-            ]
-        }
-    }
+    model_config = with_rules(
+        cel(
+            "self.activeCentre == self.source.centre || "
+            "self.targets.exists(t, t.centre == self.activeCentre)",
+            "activeCentre must be the source centre or the centre of one of the targets",
+            ".activeCentre",
+        ),
+        cel(
+            "!has(self.action) || self.action.targetCentre == self.source.centre || "
+            "self.targets.exists(t, t.centre == self.action.targetCentre)",
+            "action.targetCentre must be the source centre or the centre of one of the targets",
+            ".action.targetCentre",
+        ),
+        cel(
+            "self.targets.all(t, t.centre != self.source.centre || t.bucket != self.source.bucket)",
+            "a target must not be the source bucket itself",
+            ".targets",
+        ),
+    )
 
     source: Source = Field(description="The data set in the production centre.")
     active_centre: Name = Field(description="The centre applications write to now.")

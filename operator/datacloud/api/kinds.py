@@ -42,7 +42,12 @@ AGE = Column("Age", ".metadata.creationTimestamp", "date")
 PHASE = Column("Phase", ".status.phase", description="One-word state.")
 
 DATACENTRE = Kind(
-    "DataCentre", "datacentres", ("dc",), False, DataCentreSpec, DataCentreStatus,
+    "DataCentre",
+    "datacentres",
+    ("dc",),
+    False,
+    DataCentreSpec,
+    DataCentreStatus,
     "A physical data centre and the health of its object store.",
     (
         Column("City", ".spec.city", description="Division code."),
@@ -55,7 +60,12 @@ DATACENTRE = Kind(
     ),
 )
 CITYDATACLOUD = Kind(
-    "CityDataCloud", "citydataclouds", ("cdc",), False, CityDataCloudSpec, CityDataCloudStatus,
+    "CityDataCloud",
+    "citydataclouds",
+    ("cdc",),
+    False,
+    CityDataCloudSpec,
+    CityDataCloudStatus,
     "A city data cloud federated under the province and held to the provincial baseline.",
     (
         Column("City", ".spec.displayName.zh"),
@@ -68,7 +78,12 @@ CITYDATACLOUD = Kind(
     ),
 )
 DATAZONE = Kind(
-    "DataZone", "datazones", ("dz",), False, DataZoneSpec, DataZoneStatus,
+    "DataZone",
+    "datazones",
+    ("dz",),
+    False,
+    DataZoneSpec,
+    DataZoneStatus,
     "A logically isolated data zone on the provincial cloud.",
     (
         Column("Department", ".spec.department.name"),
@@ -80,7 +95,12 @@ DATAZONE = Kind(
     ),
 )
 DRREPLICA = Kind(
-    "DRReplica", "drreplicas", ("drr",), True, DRReplicaSpec, DRReplicaStatus,
+    "DRReplica",
+    "drreplicas",
+    ("drr",),
+    True,
+    DRReplicaSpec,
+    DRReplicaStatus,
     "Two-locations-three-centres DR protection of one object-store data set.",
     (
         Column("Source", ".spec.source.centre"),
@@ -93,7 +113,12 @@ DRREPLICA = Kind(
     ),
 )
 COMPUTECENSUS = Kind(
-    "ComputeCensus", "computecensuses", ("census",), False, ComputeCensusSpec, ComputeCensusStatus,
+    "ComputeCensus",
+    "computecensuses",
+    ("census",),
+    False,
+    ComputeCensusSpec,
+    ComputeCensusStatus,
     "A scheduled census of the province's compute, with reports for planners.",
     (
         Column("Schedule", ".spec.schedule"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -52,8 +53,17 @@ def _start(directory: Path, samples: bool, metrics_port: int) -> tuple[DevStack,
     port = metrics_port or free_port()
     operator = Managed(
         "operator",
-        [sys.executable, "-m", "datacloud", "run", "--standalone", "--metrics-port", str(port),
-         "--liveness", f"http://127.0.0.1:{free_port()}/healthz"],
+        [
+            sys.executable,
+            "-m",
+            "datacloud",
+            "run",
+            "--standalone",
+            "--metrics-port",
+            str(port),
+            "--liveness",
+            f"http://127.0.0.1:{free_port()}/healthz",
+        ],
         directory / "operator.log",
         operator_env(directory / "kubeconfig"),
     )
@@ -63,8 +73,10 @@ def _start(directory: Path, samples: bool, metrics_port: int) -> tuple[DevStack,
 def _banner(directory: Path, stack: DevStack, port: int) -> str:
     info = stack.describe()
     return TRY.format(
-        kubeconfig=directory / "kubeconfig", apiserver=info["apiserver"],
-        centres=", ".join(f"{n} {u}" for n, u in info["centres"].items()), metrics=port,
+        kubeconfig=directory / "kubeconfig",
+        apiserver=info["apiserver"],
+        centres=", ".join(f"{n} {u}" for n, u in info["centres"].items()),
+        metrics=port,
     )
 
 
@@ -102,8 +114,13 @@ def serve(args: argparse.Namespace) -> int:
     stack, operator, port = _start(directory, not args.no_samples, args.metrics_port)
     try:
         operator.start()
-        info = {**stack.describe(), "holder": os.getpid(), "operator": operator.pid, "metrics_port": port,
-                "banner": _banner(directory, stack, port)}
+        info = {
+            **stack.describe(),
+            "holder": os.getpid(),
+            "operator": operator.pid,
+            "metrics_port": port,
+            "banner": _banner(directory, stack, port),
+        }
         (directory / "state.json").write_text(json.dumps(info, indent=2))
         while not stopping:
             if not operator.alive():
@@ -118,11 +135,21 @@ def serve(args: argparse.Namespace) -> int:
 
 def up(args: argparse.Namespace) -> int:
     directory = _fresh(Path(args.dir))
-    argv = [sys.executable, "-m", "datacloud", "dev", "serve", "--dir", str(directory),
-            "--metrics-port", str(args.metrics_port)] + (["--no-samples"] if args.no_samples else [])
+    argv = [
+        sys.executable,
+        "-m",
+        "datacloud",
+        "dev",
+        "serve",
+        "--dir",
+        str(directory),
+        "--metrics-port",
+        str(args.metrics_port),
+    ] + (["--no-samples"] if args.no_samples else [])
     log = (directory / "serve.log").open("ab")
-    holder = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                              start_new_session=True)
+    holder = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+    )
     state = directory / "state.json"
     deadline = time.monotonic() + 180
     while not state.exists():
@@ -145,19 +172,15 @@ def down(args: argparse.Namespace) -> int:
         return 0
     info = json.loads(state.read_text())
     holder = int(info["holder"])
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(holder, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     deadline = time.monotonic() + 60
     while _alive(holder) and time.monotonic() < deadline:
         time.sleep(0.2)
     for pid in [holder, info.get("operator"), *info.get("pids", [])]:
         if pid and _alive(int(pid)):
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
     state.unlink(missing_ok=True)
     print("dev stack stopped")
     return 0

@@ -53,9 +53,15 @@ class LocalCA:
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                    key_encipherment=False, data_encipherment=False, key_agreement=False,
-                    encipher_only=False, decipher_only=False,
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
@@ -73,7 +79,7 @@ class LocalCA:
         valid: dt.timedelta = _VALID,
         not_before: dt.datetime | None = None,
     ) -> CertFiles:
-        """Issue a certificate; `server` adds loopback SANs. `valid` may be negative to make an expired one."""
+        """Issue a certificate; `server` adds loopback SANs; a `not_before` in the past makes an expired one."""
         key = ec.generate_private_key(ec.SECP256R1())
         start = not_before or dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
         builder = (
@@ -86,7 +92,11 @@ class LocalCA:
             .not_valid_after(start + valid)
             .add_extension(
                 x509.ExtendedKeyUsage(
-                    [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH if server else x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]
+                    [
+                        x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
+                        if server
+                        else x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
+                    ]
                 ),
                 critical=False,
             )
@@ -117,6 +127,8 @@ def service_account_keys(directory: Path) -> CertFiles:
     files.key.write_bytes(_pem_key(key))
     files.key.chmod(0o600)
     files.cert.write_bytes(
-        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     )
     return files

@@ -45,9 +45,9 @@ class DevStack:
             for centre in self.centres.values():
                 centre.start()
             self.install_crds()
-            self.apply_documents([
-                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}
-            ])
+            self.apply_documents(
+                [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}]
+            )
             for centre in self.centres.values():
                 self.apply_documents([centre_secret(centre)])
             if samples:
@@ -57,10 +57,16 @@ class DevStack:
             raise
         return self
 
-    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             [tool("kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
-            input=stdin, capture_output=True, text=True, check=False, timeout=120,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
         )
         if check and done.returncode != 0:
             raise StackError(f"kubectl {' '.join(args[:2])} failed: {done.stderr.strip()}")
@@ -100,9 +106,11 @@ class DevStack:
         }
 
     def pids(self) -> list[int]:
-        procs = [self.control_plane.etcd] + [
-            p for s in self.control_plane.servers.values() for p in (s.process, *s.extra)
-        ] + [c.process for c in self.centres.values()]
+        procs = (
+            [self.control_plane.etcd]
+            + [p for s in self.control_plane.servers.values() for p in (s.process, *s.extra)]
+            + [c.process for c in self.centres.values()]
+        )
         return [p.pid for p in procs if p is not None and p.pid is not None]
 
     def stop(self) -> None:

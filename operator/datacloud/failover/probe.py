@@ -9,7 +9,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..adapters import s3
 from .health import ProbeOutcome
 
-AUTH_ERRORS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken"}
+# Error codes meaning "the store answered but refused these credentials". versitygw answers an unknown
+# access key with XAdminUserNotFound and HTTP 404, so the code is the only reliable signal.
+AUTH_ERRORS = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AccessDenied",
+    "InvalidToken",
+    "XAdminUserNotFound",
+}
 
 
 def probe_store(endpoint: s3.S3Endpoint, timeout_s: float) -> ProbeOutcome:
@@ -20,8 +28,10 @@ def probe_store(endpoint: s3.S3Endpoint, timeout_s: float) -> ProbeOutcome:
         client.list_buckets()
     except ClientError as e:
         code = str(e.response.get("Error", {}).get("Code", "Unknown"))
-        reason = "AuthenticationFailed" if code in AUTH_ERRORS else f"S3Error {code}"
-        return ProbeOutcome(False, time.monotonic() - start, reason)
+        http = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in AUTH_ERRORS or http in (401, 403):
+            return ProbeOutcome(False, time.monotonic() - start, f"AuthenticationFailed: {code}")
+        return ProbeOutcome(False, time.monotonic() - start, f"S3Error: {code} (HTTP {http})")
     except BotoCoreError as e:
         return ProbeOutcome(False, time.monotonic() - start, f"Unreachable: {type(e).__name__}")
     finally:

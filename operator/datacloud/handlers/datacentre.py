@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import kopf
@@ -15,7 +14,7 @@ from ..reconcile import datacentre
 
 @kopf.daemon(GROUP, VERSION, datacentre.PLURAL, cancellation_timeout=10.0)
 def probe_centre(
-    stopped: kopf.DaemonStopped, name: str, body: kopf.Body, logger: logging.Logger, **_: Any
+    stopped: kopf.DaemonStopped, name: str, body: kopf.Body, logger: kopf.Logger, **_: Any
 ) -> None:
     kube = shared()
     status: dict[str, Any] = dict(body.get("status") or {})
@@ -30,11 +29,15 @@ def probe_centre(
                 status = {**status, **report.status}
             except ApiException as e:
                 logger.warning("could not write status of centre %s: %s %s", name, e.status, e.reason)
-            metrics.observe_centre(name, str(body.spec.get("city", "")), str(body.spec.get("role", "")), status)
+            metrics.observe_centre(
+                name, str(body.spec.get("city", "")), str(body.spec.get("role", "")), status
+            )
             if report.transition:
                 old, new = report.transition
                 kind = "Normal" if new == "Up" else "Warning"
-                kopf.event(body, type=kind, reason=f"Centre{new}", message=f"health changed from {old} to {new}")
+                kopf.event(
+                    body, type=kind, reason=f"Centre{new}", message=f"health changed from {old} to {new}"
+                )
             for reason, message in report.warnings:
                 kopf.warn(body, reason=reason, message=message)
             stopped.wait(report.interval_s)

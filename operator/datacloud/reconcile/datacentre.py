@@ -46,20 +46,30 @@ def probe_once(kube: Kube, body: dict[str, Any]) -> ProbeReport:
     except ValidationError as e:
         msg = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
         conds = [condition("Ready", False, "InvalidSpec", msg, generation)]
-        status = {"health": "Unknown", "phase": "Invalid", "observedGeneration": generation,
-                  "conditions": merge_conditions(old.get("conditions"), conds, now)}
-        return ProbeReport(status, 60.0, warnings=[("InvalidSpec", msg)])
+        invalid = {
+            "health": "Unknown",
+            "phase": "Invalid",
+            "observedGeneration": generation,
+            "conditions": merge_conditions(old.get("conditions"), conds, now),
+        }
+        return ProbeReport(invalid, 60.0, warnings=[("InvalidSpec", msg)])
 
     interval = parse_duration(spec.probe.interval).total_seconds()
     timeout = parse_duration(spec.probe.timeout).total_seconds()
     degraded = parse_duration(spec.probe.degraded_latency).total_seconds()
     ref = spec.object_store.credentials_secret_ref
-    probing_reason, probing_msg = "Probing", f"probing {spec.object_store.endpoint} every {spec.probe.interval}"
+    probing_reason, probing_msg = (
+        "Probing",
+        f"probing {spec.object_store.endpoint} every {spec.probe.interval}",
+    )
     try:
         creds = _credentials(kube, spec)
     except NotFound:
         outcome = ProbeOutcome(False, 0.0, "", attempted=False)
-        probing_reason, probing_msg = "SecretNotFound", f"credentials Secret {ref.namespace}/{ref.name} not found"
+        probing_reason, probing_msg = (
+            "SecretNotFound",
+            f"credentials Secret {ref.namespace}/{ref.name} not found",
+        )
     except KeyError as e:
         outcome = ProbeOutcome(False, 0.0, "", attempted=False)
         probing_reason, probing_msg = "SecretKeyMissing", str(e.args[0])
@@ -73,14 +83,20 @@ def probe_once(kube: Kube, body: dict[str, Any]) -> ProbeReport:
     elif outcome.ok:
         slow = state.health == "Degraded"
         ready = condition(
-            "Ready", True, "SlowResponse" if slow else "Answering",
-            f"object store answered in {outcome.latency_s * 1000:.0f} ms", generation,
+            "Ready",
+            True,
+            "SlowResponse" if slow else "Answering",
+            f"object store answered in {outcome.latency_s * 1000:.0f} ms",
+            generation,
         )
     else:
         ready = condition(
-            "Ready", False, outcome.error.split(":")[0].replace(" ", ""),
+            "Ready",
+            False,
+            outcome.error.split(":")[0].replace(" ", ""),
             f"probe failed ({outcome.error}); {state.consecutive_failures} failure(s) in a row, "
-            f"Down at {spec.probe.failure_threshold}", generation,
+            f"Down at {spec.probe.failure_threshold}",
+            generation,
         )
     probing = condition("Probing", outcome.attempted, probing_reason, probing_msg, generation)
     status: dict[str, Any] = {

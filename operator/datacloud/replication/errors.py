@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import tenacity
-from botocore.exceptions import BotoCoreError, ClientError
-from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
     IncompleteReadError,
     ReadTimeoutError,
     ResponseStreamingError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 T = TypeVar("T")
@@ -170,12 +171,17 @@ class RetryPolicy:
         return retrying(fn)
 
 
-def call_s3(policy: RetryPolicy, operation: str, where: str, fn: Callable[..., T], **kwargs: Any) -> T:
-    """One S3 call under the retry policy, with permanent failures turned into `PermanentS3Error`."""
+def s3op(operation: str, where: str, fn: Callable[..., T], **kwargs: Any) -> T:
+    """One S3 request, with permanent failures turned into `PermanentS3Error` (no retry here)."""
     try:
-        return policy.call(lambda: fn(**kwargs))
+        return fn(**kwargs)
     except ClientError as exc:
         permanent = as_permanent(exc, operation, where)
         if permanent is not None:
             raise permanent from None
         raise
+
+
+def call_s3(policy: RetryPolicy, operation: str, where: str, fn: Callable[..., T], **kwargs: Any) -> T:
+    """One S3 request under the retry policy, with permanent failures raised as `PermanentS3Error`."""
+    return policy.call(lambda: s3op(operation, where, fn, **kwargs))

@@ -1,0 +1,323 @@
+"""Copy one object from the source store to the target store, streaming through this process.
+
+Small objects go GET → PUT in one request each; larger ones as a multipart upload whose parts are ranged
+GETs pinned with If-Match to the ETag first seen, so an object overwritten mid-copy is never stitched
+together from two versions. Each copy records the source ETag as user metadata on the target object:
+a multipart copy has an ETag of its own, and later passes compare against the recorded one instead.
+
+Buffers: one part (or one small object) per worker, so memory stays near concurrency × part size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import PermanentS3Error, RetryPolicy, call_s3, error_code, is_missing_key, s3op
+from .listing import strip_etag
+from .throttle import Throttle, Unlimited
+
+SOURCE_ETAG_META = "datacloud-source-etag"
+# Headers that travel with the object; anything else a store adds (dates, checksums) is its own.
+PRESERVED_HEADERS = (
+    "ContentType",
+    "CacheControl",
+    "ContentEncoding",
+    "ContentDisposition",
+    "ContentLanguage",
+)
+READ_CHUNK = 256 * 1024
+MIB = 1024 * 1024
+
+
+class SourceVanished(Exception):
+    """The source object was deleted after it was listed; the next listing will agree."""
+
+
+class SourceChanged(Exception):
+    """The source object was overwritten during a multipart copy (its If-Match failed)."""
+
+
+@dataclass(frozen=True)
+class Side:
+    """One end of a sync: a client, bucket and prefix, and a credential-free name for messages."""
+
+    s3: Any
+    bucket: str
+    prefix: str
+    where: str
+
+    def key(self, relative_key: str) -> str:
+        return self.prefix + relative_key
+
+
+@dataclass(frozen=True)
+class CopySettings:
+    multipart_threshold: int = 16 * MIB
+    part_size: int = 8 * MIB
+
+    def __post_init__(self) -> None:
+        if self.part_size < 5 * MIB:
+            raise ValueError("part size must be at least 5 MiB (the S3 minimum for all but the last part)")
+        if self.multipart_threshold < 1:
+            raise ValueError("multipart threshold must be positive")
+
+
+@dataclass(frozen=True)
+class Copied:
+    size: int
+    source_etag: str
+    target_etag: str = ""
+
+
+class UploadRegistry:
+    """Multipart uploads this process has open, so a stale-upload sweep never aborts a live one."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, upload_id: str) -> None:
+        with self._lock:
+            self._ids.add(upload_id)
+
+    def discard(self, upload_id: str) -> None:
+        with self._lock:
+            self._ids.discard(upload_id)
+
+    def __contains__(self, upload_id: object) -> bool:
+        with self._lock:
+            return upload_id in self._ids
+
+
+def read_all(body: Any, throttle: Throttle, on_bytes: Callable[[int], None] | None = None) -> bytes:
+    """Drain a streaming body in chunks, charging each chunk to the bandwidth limit."""
+    chunks: list[bytes] = []
+    try:
+        while chunk := body.read(READ_CHUNK):
+            throttle.take(len(chunk))
+            if on_bytes:
+                on_bytes(len(chunk))
+            chunks.append(chunk)
+    finally:
+        body.close()
+    return b"".join(chunks)
+
+
+def target_metadata(source_head: dict[str, Any], source_etag: str) -> dict[str, Any]:
+    """The PUT arguments that carry the source's headers and user metadata, plus the recorded ETag."""
+    headers = {name: source_head[name] for name in PRESERVED_HEADERS if source_head.get(name)}
+    metadata = dict(source_head.get("Metadata") or {})
+    metadata[SOURCE_ETAG_META] = source_etag
+    return {**headers, "Metadata": metadata}
+
+
+class Copier:
+    def __init__(
+        self,
+        source: Side,
+        target: Side,
+        *,
+        settings: CopySettings,
+        retry: RetryPolicy,
+        throttle: Throttle | None = None,
+        part_pool: ThreadPoolExecutor | None = None,
+        uploads: UploadRegistry | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.settings = settings
+        self.retry = retry
+        self.throttle = throttle or Unlimited()
+        self.part_pool = part_pool
+        self.uploads = uploads or UploadRegistry()
+        self.on_bytes = on_bytes
+
+    def copy(self, key: str, expected_size: int) -> Copied:
+        """Copy `key` (relative); raises SourceVanished if it is gone from the source."""
+        if expected_size <= self.settings.multipart_threshold:
+            copied = self._copy_whole(key)
+            if copied is not None:
+                return copied
+        # Large, or grew past the threshold since it was listed. An object overwritten while its parts
+        # are copied is retried from the start a few times before giving up for this pass.
+        for _ in range(3):
+            try:
+                return self._copy_multipart(key)
+            except SourceChanged:
+                continue
+        raise SourceChanged(f"{key!r} kept changing while it was copied")
+
+    def head_source(self, key: str) -> dict[str, Any] | None:
+        return self._head(self.source, key)
+
+    def head_target(self, key: str) -> dict[str, Any] | None:
+        return self._head(self.target, key)
+
+    def _head(self, side: Side, key: str) -> dict[str, Any] | None:
+        try:
+            head: dict[str, Any] = call_s3(
+                self.retry,
+                "HeadObject",
+                side.where,
+                side.s3.head_object,
+                Bucket=side.bucket,
+                Key=side.key(key),
+            )
+            return head
+        except Exception as exc:
+            if is_missing_key(exc):
+                return None
+            raise
+
+    def _copy_whole(self, key: str) -> Copied | None:
+        """GET then PUT; None when the object turned out larger than the multipart threshold."""
+
+        def attempt() -> Copied | None:
+            try:
+                got = s3op(
+                    "GetObject",
+                    self.source.where,
+                    self.source.s3.get_object,
+                    Bucket=self.source.bucket,
+                    Key=self.source.key(key),
+                )
+            except Exception as exc:
+                if is_missing_key(exc):
+                    raise SourceVanished(key) from None
+                raise
+            if int(got.get("ContentLength", 0)) > self.settings.multipart_threshold:
+                got["Body"].close()
+                return None
+            etag = strip_etag(got.get("ETag"))
+            data = read_all(got["Body"], self.throttle, self.on_bytes)
+            put = s3op(
+                "PutObject",
+                self.target.where,
+                self.target.s3.put_object,
+                Bucket=self.target.bucket,
+                Key=self.target.key(key),
+                Body=data,
+                **target_metadata(got, etag),
+            )
+            return Copied(len(data), etag, strip_etag(put.get("ETag")))
+
+        return self.retry.call(attempt)
+
+    def _copy_multipart(self, key: str) -> Copied:
+        head = self.head_source(key)
+        if head is None:
+            raise SourceVanished(key)
+        etag = strip_etag(head.get("ETag"))
+        size = int(head.get("ContentLength", 0))
+        created = call_s3(
+            self.retry,
+            "CreateMultipartUpload",
+            self.target.where,
+            self.target.s3.create_multipart_upload,
+            Bucket=self.target.bucket,
+            Key=self.target.key(key),
+            **target_metadata(head, etag),
+        )
+        upload_id = str(created["UploadId"])
+        self.uploads.add(upload_id)
+        futures: list[Future[dict[str, Any]]] = []
+        try:
+            ranges = [
+                (number, start, min(start + self.settings.part_size, size) - 1)
+                for number, start in enumerate(range(0, size, self.settings.part_size), 1)
+            ]
+            for number, first, last in ranges:
+                job = _PartJob(self, key, upload_id, etag, number, first, last)
+                if self.part_pool is not None:
+                    futures.append(self.part_pool.submit(job.run))
+                else:
+                    done: Future[dict[str, Any]] = Future()
+                    done.set_result(job.run())
+                    futures.append(done)
+            parts = [future.result() for future in futures]
+            completed = call_s3(
+                self.retry,
+                "CompleteMultipartUpload",
+                self.target.where,
+                self.target.s3.complete_multipart_upload,
+                Bucket=self.target.bucket,
+                Key=self.target.key(key),
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            self._abort(key, upload_id)
+            raise
+        finally:
+            self.uploads.discard(upload_id)
+        return Copied(size, etag, strip_etag(completed.get("ETag")))
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        """Best effort: a leftover upload is invisible as an object and is swept by the next pass."""
+        with contextlib.suppress(Exception):
+            call_s3(
+                self.retry,
+                "AbortMultipartUpload",
+                self.target.where,
+                self.target.s3.abort_multipart_upload,
+                Bucket=self.target.bucket,
+                Key=self.target.key(key),
+                UploadId=upload_id,
+            )
+
+
+@dataclass(frozen=True)
+class _PartJob:
+    copier: Copier
+    key: str
+    upload_id: str
+    etag: str
+    number: int
+    first: int
+    last: int
+
+    def run(self) -> dict[str, Any]:
+        return self.copier.retry.call(self._attempt)
+
+    def _attempt(self) -> dict[str, Any]:
+        source, target = self.copier.source, self.copier.target
+        try:
+            got = s3op(
+                "GetObject",
+                source.where,
+                source.s3.get_object,
+                Bucket=source.bucket,
+                Key=source.key(self.key),
+                Range=f"bytes={self.first}-{self.last}",
+                IfMatch=f'"{self.etag}"',
+            )
+        except PermanentS3Error:
+            raise
+        except Exception as exc:
+            if error_code(exc) == "PreconditionFailed":
+                raise SourceChanged(self.key) from None
+            if is_missing_key(exc):
+                raise SourceVanished(self.key) from None
+            raise
+        data = read_all(got["Body"], self.copier.throttle, self.copier.on_bytes)
+        if len(data) != self.last - self.first + 1:
+            raise SourceChanged(self.key)
+        part = s3op(
+            "UploadPart",
+            target.where,
+            target.s3.upload_part,
+            Bucket=target.bucket,
+            Key=target.key(self.key),
+            UploadId=self.upload_id,
+            PartNumber=self.number,
+            Body=data,
+        )
+        return {"PartNumber": self.number, "ETag": part["ETag"]}

@@ -1,0 +1,448 @@
+"""Full sync orchestration: list both sides, merge-join, copy/delete with bounded concurrency, verify.
+
+A pass holds at most one listing page per side plus a bounded queue of pending work, whatever the size
+of the bucket. It is idempotent (a second pass finds nothing to do) and resumable (a pass started after
+a crash diffs again and redoes only what is missing; uploads the crashed run left open are aborted).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from datacloud.adapters.s3 import client
+
+from .copier import MIB, Copier, CopySettings, Side, SourceVanished, UploadRegistry
+from .errors import PermanentS3Error, RetryPolicy, call_s3, describe
+from .listing import iter_objects, merge_join, only_owned, prefetched, strip_etag
+from .locations import Location
+from .plan import Action, DeletePolicy, Step, plan
+from .shard import Shard
+from .throttle import Throttle, TokenBucket, Unlimited
+from .verify import Verdict, Verifier, VerifyMode, copy_matches, sampled
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_SAMPLES = 20
+MAX_MISMATCH_KEYS = 100
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    delete: DeletePolicy = "retain"
+    verify: VerifyMode = "none"
+    sample_percent: float = 100.0
+    concurrency: int = 8
+    multipart_threshold: int = 16 * MIB
+    part_size: int = 8 * MIB
+    page_size: int = 1000
+    bandwidth: int | None = None  # bytes per second over all workers; None = unlimited
+    shard: Shard = field(default_factory=Shard)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if not 1 <= self.page_size <= 1000:
+            raise ValueError("page size must be 1..1000")
+        if not 0 <= self.sample_percent <= 100:
+            raise ValueError("the verification sample is a percentage, 0..100")
+
+
+@dataclass
+class SyncResult:
+    """What one full pass did. `errors` counts objects that failed and will be retried next pass."""
+
+    objects_copied: int = 0
+    bytes_copied: int = 0
+    objects_deleted: int = 0
+    objects_skipped: int = 0  # already in sync
+    objects_kept: int = 0  # only on the target, kept by the retain policy
+    objects_vanished: int = 0  # deleted from the source between listing and copying
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    verified: int = 0
+    mismatches: list[str] = field(default_factory=list)
+    mismatch_count: int = 0
+    uploads_aborted: int = 0
+    duration_seconds: float = 0.0
+    completed: bool = True  # False when the pass was stopped before it finished
+
+    @property
+    def ok(self) -> bool:
+        return self.completed and self.errors == 0 and self.mismatch_count == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+@dataclass
+class SyncProgress:
+    """Counters a progress display polls while a pass runs (thread-safe updates through `add`)."""
+
+    listed_objects: int = 0  # source objects in this shard seen so far
+    listed_bytes: int = 0
+    listing_done: bool = False
+    pending_objects: int = 0  # planned copies (the work an ETA is about)
+    pending_bytes: int = 0
+    done_objects: int = 0
+    done_bytes: int = 0
+    transferred_bytes: int = 0  # bytes streamed, including parts of objects not finished yet
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **amounts: int) -> None:
+        with self._lock:
+            for name, amount in amounts.items():
+                setattr(self, name, getattr(self, name) + amount)
+
+
+KeyStatus = Literal["copied", "deleted", "in-sync", "absent", "not-owned"]
+
+
+@dataclass(frozen=True)
+class KeyOutcome:
+    status: KeyStatus
+    size: int = 0
+    source_etag: str = ""
+    target_etag: str = ""  # with source_etag, lets a caller remember this pair as known to be in sync
+
+
+class Replicator:
+    """Copies from one location to another: full passes and single keys. Holds one client per endpoint.
+
+    Use as a context manager, or call `close()`.
+    """
+
+    def __init__(self, source: Location, target: Location, options: SyncOptions | None = None) -> None:
+        self.options = options or SyncOptions()
+        self.source_location = source
+        self.target_location = target
+        pool = self.options.concurrency * 2 + 4
+        self.source = Side(
+            client(source.endpoint, max_pool=pool),
+            source.bucket,
+            source.prefix,
+            f"{source.endpoint.url}/{source.bucket}",
+        )
+        self.target = Side(
+            client(target.endpoint, max_pool=pool),
+            target.bucket,
+            target.prefix,
+            f"{target.endpoint.url}/{target.bucket}",
+        )
+        self.throttle: Throttle = (
+            TokenBucket(self.options.bandwidth) if self.options.bandwidth else Unlimited()
+        )
+        self.uploads = UploadRegistry()
+        self._progress = SyncProgress()
+        self._part_pool = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="dc-part")
+        self.copier = Copier(
+            self.source,
+            self.target,
+            settings=CopySettings(self.options.multipart_threshold, self.options.part_size),
+            retry=self.options.retry,
+            throttle=self.throttle,
+            part_pool=self._part_pool,
+            uploads=self.uploads,
+            on_bytes=lambda n: self._progress.add(transferred_bytes=n),
+        )
+        self.verifier = Verifier(
+            self.source, self.target, self.options.verify, self.options.retry, self.throttle
+        )
+
+    def __enter__(self) -> Replicator:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._part_pool.shutdown(wait=True, cancel_futures=True)
+
+    def check_buckets(self) -> None:
+        """Fail fast, with PermanentS3Error, when either bucket is missing or refused."""
+        for side in (self.source, self.target):
+            call_s3(self.options.retry, "HeadBucket", side.where, side.s3.head_bucket, Bucket=side.bucket)
+
+    def sweep_stale_uploads(self, started_before: datetime) -> int:
+        """Abort multipart uploads under the target prefix (and in this shard) left by an earlier run.
+
+        S3 does not show an upload's metadata, so "ours" means: under the replicated prefix of a replica
+        bucket, in this shard, started before this pass, and not open in this process.
+        """
+        aborted = 0
+        kwargs: dict[str, Any] = {"Bucket": self.target.bucket, "Prefix": self.target.prefix}
+        while True:
+            page = call_s3(
+                self.options.retry,
+                "ListMultipartUploads",
+                self.target.where,
+                self.target.s3.list_multipart_uploads,
+                **kwargs,
+            )
+            for upload in page.get("Uploads", []):
+                key, upload_id = str(upload["Key"]), str(upload["UploadId"])
+                initiated = upload.get("Initiated")
+                relative = key[len(self.target.prefix) :]
+                if upload_id in self.uploads or not self.options.shard.owns(relative):
+                    continue
+                if isinstance(initiated, datetime) and initiated >= started_before:
+                    continue
+                call_s3(
+                    self.options.retry,
+                    "AbortMultipartUpload",
+                    self.target.where,
+                    self.target.s3.abort_multipart_upload,
+                    Bucket=self.target.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                )
+                aborted += 1
+            if not page.get("IsTruncated"):
+                return aborted
+            kwargs["KeyMarker"] = page.get("NextKeyMarker", "")
+            kwargs["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
+
+    def full_sync(
+        self, *, progress: SyncProgress | None = None, stop: threading.Event | None = None
+    ) -> SyncResult:
+        """One full pass. Raises PermanentS3Error for failures no retry can fix (credentials, bucket)."""
+        started = time.monotonic()
+        self._progress = progress or SyncProgress()
+        result = SyncResult()
+        self.check_buckets()
+        result.uploads_aborted = self.sweep_stale_uploads(datetime.now(UTC))
+        _Pass(self, result, self._progress, stop or threading.Event()).run()
+        result.duration_seconds = round(time.monotonic() - started, 3)
+        log.info(
+            "sync %s → %s: copied %d (%d bytes), deleted %d, skipped %d, errors %d in %.1fs",
+            self.source_location,
+            self.target_location,
+            result.objects_copied,
+            result.bytes_copied,
+            result.objects_deleted,
+            result.objects_skipped,
+            result.errors,
+            result.duration_seconds,
+        )
+        return result
+
+    def sync_key(self, key: str) -> KeyOutcome:
+        """Bring one key (relative to the prefixes) on the target in line with the source right now.
+
+        The source is asked, not trusted from an event, so duplicate or out-of-order events are harmless.
+        """
+        if not self.options.shard.owns(key):
+            return KeyOutcome("not-owned")
+        for _ in range(3):
+            head = self.copier.head_source(key)
+            if head is None:
+                if self.options.delete != "mirror":
+                    return KeyOutcome("absent")
+                self.delete_target(key)
+                return KeyOutcome("deleted")
+            size, etag = int(head.get("ContentLength", 0)), strip_etag(head.get("ETag"))
+            target = self.copier.head_target(key)
+            if copy_matches(size, etag, target):
+                assert target is not None
+                return KeyOutcome("in-sync", size, etag, strip_etag(target.get("ETag")))
+            try:
+                copied = self.copier.copy(key, size)
+            except SourceVanished:
+                continue  # deleted meanwhile: look again, which leads to the delete policy
+            return KeyOutcome("copied", copied.size, copied.source_etag, copied.target_etag)
+        return KeyOutcome("absent")
+
+    def delete_target(self, key: str) -> None:
+        call_s3(
+            self.options.retry,
+            "DeleteObject",
+            self.target.where,
+            self.target.s3.delete_object,
+            Bucket=self.target.bucket,
+            Key=self.target.key(key),
+        )
+
+
+class _Pass:
+    """The work of one full pass, with its thread pool, in-flight bound and tallies."""
+
+    def __init__(self, rep: Replicator, result: SyncResult, progress: SyncProgress, stop: threading.Event):
+        self.rep = rep
+        self.opts = rep.options
+        self.result = result
+        self.progress = progress
+        self.stop = stop
+        self.halt = threading.Event()  # set on stop or on a permanent failure
+        self.fatal: PermanentS3Error | None = None
+        self.lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(self.opts.concurrency, thread_name_prefix="dc-copy")
+        # Enough queued work to keep every worker busy, little enough to keep memory flat.
+        self.slots = threading.BoundedSemaphore(self.opts.concurrency * 4)
+
+    def run(self) -> None:
+        marker_deletes: list[str] = []
+        try:
+            owns = self.opts.shard.owns
+            source = prefetched(self._listing(self.rep.source, owns), stop=self.halt)
+            target = prefetched(self._listing(self.rep.target, owns), stop=self.halt)
+            for action in plan(merge_join(source, target), self.opts.delete):
+                if self.stop.is_set() or self.halt.is_set():
+                    self.result.completed = False
+                    break
+                self._dispatch(action, marker_deletes)
+            else:
+                self.progress.listing_done = True
+            self._drain()
+            # Folder markers go last and deepest first: a store on a file system cannot remove a
+            # directory before its contents.
+            for key in sorted(marker_deletes, reverse=True):
+                if self.halt.is_set():
+                    break
+                self._submit(self._delete, Action(Step.DELETE, key))
+            self._drain()
+        finally:
+            self.halt.set()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.fatal is not None:
+            raise self.fatal
+        if self.stop.is_set():
+            self.result.completed = False
+
+    def _listing(self, side: Side, owns: Callable[[str], bool]) -> Any:
+        pages = iter_objects(
+            side.s3,
+            side.bucket,
+            side.prefix,
+            where=side.where,
+            page_size=self.opts.page_size,
+            retry=self.opts.retry,
+        )
+        return only_owned(pages, owns)
+
+    def _dispatch(self, action: Action, marker_deletes: list[str]) -> None:
+        if action.source is not None:
+            self.progress.add(listed_objects=1, listed_bytes=action.source.size)
+        match action.step:
+            case Step.SKIP:
+                self._tally(objects_skipped=1)
+                assert action.source is not None
+                if self._sampled(action.key):
+                    if self.opts.verify == "sha256":
+                        self._submit(self._verify, action.key, action.source.size, action.source.etag)
+                    else:  # size and ETag equal in both listings: nothing more to ask
+                        self._tally(verified=1)
+            case Step.KEEP:
+                self._tally(objects_kept=1)
+            case Step.DELETE if action.key.endswith("/"):
+                marker_deletes.append(action.key)
+            case Step.DELETE:
+                self._submit(self._delete, action)
+            case Step.COPY:
+                self.progress.add(pending_objects=1, pending_bytes=action.size)
+                self._submit(self._copy, action)
+            case Step.CHECK:
+                self._submit(self._check, action)
+
+    def _sampled(self, key: str) -> bool:
+        return self.opts.verify != "none" and sampled(key, self.opts.sample_percent)
+
+    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+        self.slots.acquire()
+        try:
+            future = self.pool.submit(self._guarded, fn, *args)
+        except BaseException:
+            self.slots.release()
+            raise
+        future.add_done_callback(lambda _: self.slots.release())
+
+    def _drain(self) -> None:
+        """Wait until every submitted task is done (all slots free again)."""
+        held = 0
+        capacity = self.opts.concurrency * 4
+        try:
+            while held < capacity:
+                self.slots.acquire()
+                held += 1
+        finally:
+            for _ in range(held):
+                self.slots.release()
+
+    def _guarded(self, fn: Callable[..., None], *args: Any) -> None:
+        if self.halt.is_set():
+            return
+        key = args[0].key if isinstance(args[0], Action) else str(args[0])
+        try:
+            fn(*args)
+        except SourceVanished:
+            self._tally(objects_vanished=1)
+        except PermanentS3Error as exc:
+            with self.lock:
+                self.fatal = self.fatal or exc
+            self.halt.set()
+        except Exception as exc:
+            log.warning("%s: %s", key, describe(exc))
+            with self.lock:
+                self.result.errors += 1
+                if len(self.result.error_samples) < MAX_ERROR_SAMPLES:
+                    self.result.error_samples.append(f"{key}: {describe(exc)}")
+
+    def _tally(self, **amounts: int) -> None:
+        with self.lock:
+            for name, amount in amounts.items():
+                setattr(self.result, name, getattr(self.result, name) + amount)
+
+    def _copy(self, action: Action) -> None:
+        copied = self.rep.copier.copy(action.key, action.size)
+        self._tally(objects_copied=1, bytes_copied=copied.size)
+        self.progress.add(done_objects=1, done_bytes=copied.size)
+        if self._sampled(action.key):
+            self._verify(action.key, copied.size, copied.source_etag)
+
+    def _check(self, action: Action) -> None:
+        assert action.source is not None
+        head = self.rep.copier.head_target(action.key)
+        if not copy_matches(action.source.size, action.source.etag, head):
+            self.progress.add(pending_objects=1, pending_bytes=action.size)
+            self._copy(action)
+            return
+        self._tally(objects_skipped=1)
+        if self._sampled(action.key):
+            if self.opts.verify == "sha256":
+                self._verify(action.key, action.source.size, action.source.etag)
+            else:
+                self._tally(verified=1)  # the HEAD just made is the size-and-ETag check
+
+    def _delete(self, action: Action) -> None:
+        self.rep.delete_target(action.key)
+        self._tally(objects_deleted=1)
+
+    def _verify(self, key: str, size: int, etag: str) -> None:
+        verdict = self.rep.verifier.check(key, size, etag)
+        if verdict is Verdict.MATCH:
+            self._tally(verified=1)
+        elif verdict is Verdict.MISMATCH:
+            log.warning("%s: the copy does not match its source (%s)", key, self.opts.verify)
+            with self.lock:
+                self.result.mismatch_count += 1
+                if len(self.result.mismatches) < MAX_MISMATCH_KEYS:
+                    self.result.mismatches.append(key)
+
+
+def full_sync(
+    source: Location,
+    target: Location,
+    options: SyncOptions | None = None,
+    *,
+    progress: SyncProgress | None = None,
+    stop: threading.Event | None = None,
+) -> SyncResult:
+    """One full sync pass from `source` to `target` (see `Replicator.full_sync`)."""
+    with Replicator(source, target, options) as replicator:
+        return replicator.full_sync(progress=progress, stop=stop)

@@ -1,0 +1,225 @@
+"""The webhook receiver for bucket event notifications, and the parser of their S3 event-record JSON.
+
+versitygw posts notifications without any authentication header, so the receiver authenticates by an
+unguessable token in the path, `/events/<token>`, compared in constant time. Anything else is refused
+(404 for other paths, 401 for a wrong token, 400 for a body that is not an event notification) without
+affecting the server.
+
+Keys: AWS URL-encodes `s3.object.key` (form style, `+` for space); versitygw sends the key as is. In
+"auto" mode both readings are handed on when they differ. That is safe because an event is only a hint:
+the replicator asks the source about each key, so a reading that names no object changes nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+from urllib.parse import unquote_plus
+
+log = logging.getLogger(__name__)
+
+KeyEncoding = Literal["auto", "raw", "url"]
+PATH_PREFIX = "/events/"
+MAX_BODY = 1024 * 1024
+MIN_TOKEN_LENGTH = 16
+
+
+class BadNotification(ValueError):
+    """The body is not an S3 event notification."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One object that changed in a bucket, according to a notification."""
+
+    bucket: str
+    key: str
+    removed: bool
+    event: str
+
+
+def parse_notification(body: bytes, encoding: KeyEncoding = "auto") -> list[Change]:
+    """The changes an S3 event notification announces; [] for a test event (sent when a store starts)."""
+    try:
+        document: Any = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadNotification("body is not JSON") from None
+    if not isinstance(document, dict):
+        raise BadNotification("body is not a JSON object")
+    if "Records" not in document:
+        if str(document.get("Event", "")).endswith("TestEvent"):
+            return []
+        raise BadNotification("no Records")
+    records = document["Records"]
+    if not isinstance(records, list):
+        raise BadNotification("Records is not a list")
+    changes: list[Change] = []
+    for record in records:
+        changes.extend(_changes_of(record, encoding))
+    return changes
+
+
+def _changes_of(record: Any, encoding: KeyEncoding) -> list[Change]:
+    try:
+        event = record["eventName"]
+        bucket = record["s3"]["bucket"]["name"]
+        key = record["s3"]["object"]["key"]
+    except (TypeError, KeyError):
+        raise BadNotification("a record lacks eventName, s3.bucket.name or s3.object.key") from None
+    if not all(isinstance(value, str) for value in (event, bucket, key)) or not key or not bucket:
+        raise BadNotification("eventName, bucket name and key must be non-empty strings")
+    if not event.startswith("s3:"):
+        event = "s3:" + event  # some stores omit the prefix
+    removed = event.startswith("s3:ObjectRemoved:")
+    return [Change(bucket, candidate, removed, event) for candidate in key_readings(key, encoding)]
+
+
+def key_readings(key: str, encoding: KeyEncoding) -> list[str]:
+    if encoding == "raw":
+        return [key]
+    decoded = unquote_plus(key)
+    if encoding == "url" or decoded == key:
+        return [decoded]
+    return [key, decoded]
+
+
+Sink = Callable[[list[Change]], None]
+
+
+class EventReceiver:
+    """An HTTP server in a background thread that hands notifications to the sinks of their token.
+
+    Several sinks may share one token (one per replicated bucket of a store); each filters by bucket.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, encoding: KeyEncoding = "auto") -> None:
+        self.encoding = encoding
+        self._sinks: dict[str, list[Sink]] = {}
+        self._lock = threading.Lock()
+        self.accepted = 0
+        self.rejected = 0
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def url(self, token: str) -> str:
+        """The URL to configure as the store's webhook (it contains the token: treat it as a secret)."""
+        return f"http://{self.host}:{self.port}{PATH_PREFIX}{token}"
+
+    def register(self, token: str, sink: Sink) -> None:
+        if len(token) < MIN_TOKEN_LENGTH or not token.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"a webhook token needs at least {MIN_TOKEN_LENGTH} URL-safe characters")
+        with self._lock:
+            self._sinks.setdefault(token, []).append(sink)
+
+    def unregister(self, token: str, sink: Sink) -> None:
+        with self._lock:
+            sinks = self._sinks.get(token, [])
+            if sink in sinks:
+                sinks.remove(sink)
+            if not sinks:
+                self._sinks.pop(token, None)
+
+    def start(self) -> EventReceiver:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="event-receiver", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def sinks_for(self, presented: str) -> list[Sink] | None:
+        """The sinks of the token presented, compared in constant time; None for an unknown token."""
+        with self._lock:
+            entries = list(self._sinks.items())
+        found: list[Sink] | None = None
+        for token, sinks in entries:
+            # Compare against every token so the time taken does not reveal which one was close.
+            if hmac.compare_digest(token.encode(), presented.encode()):
+                found = list(sinks)
+        return found
+
+    def count(self, accepted: bool) -> None:
+        with self._lock:
+            if accepted:
+                self.accepted += 1
+            else:
+                self.rejected += 1
+
+
+def _handler_for(receiver: EventReceiver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            status = self._handle()
+            receiver.count(status == HTTPStatus.OK)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def _handle(self) -> HTTPStatus:
+            if not self.path.startswith(PATH_PREFIX):
+                self.close_connection = True
+                return HTTPStatus.NOT_FOUND
+            sinks = receiver.sinks_for(self.path[len(PATH_PREFIX) :])
+            if sinks is None:
+                self.close_connection = True
+                return HTTPStatus.UNAUTHORIZED
+            try:
+                length = int(self.headers.get("Content-Length", ""))
+            except ValueError:
+                self.close_connection = True
+                return HTTPStatus.LENGTH_REQUIRED
+            if length < 0 or length > MAX_BODY:
+                self.close_connection = True
+                return HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+            body = self.rfile.read(length)
+            try:
+                changes = parse_notification(body, receiver.encoding)
+            except BadNotification as exc:
+                log.info("refused a notification: %s", exc)
+                return HTTPStatus.BAD_REQUEST
+            for sink in sinks:
+                sink(changes)
+            return HTTPStatus.OK
+
+        def do_GET(self) -> None:
+            self._refuse()
+
+        def do_PUT(self) -> None:
+            self._refuse()
+
+        def do_DELETE(self) -> None:
+            self._refuse()
+
+        def _refuse(self) -> None:
+            receiver.count(False)
+            self.close_connection = True
+            self.send_response(HTTPStatus.NOT_FOUND)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            # The default logs the request line, whose path holds the token.
+            log.debug("webhook %s from %s", self.command, self.client_address[0])
+
+    return Handler

@@ -1,0 +1,134 @@
+"""Malformed manifests are refused by the real API server, through the real kubectl, naming the field."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import Cluster
+
+pytestmark = pytest.mark.integration
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+def _sample(kind: str, name: str | None = None) -> dict[str, Any]:
+    for path in sorted(SAMPLES.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc["kind"] == kind and (name is None or doc["metadata"]["name"] == name):
+                return copy.deepcopy(doc)
+    raise LookupError(kind)
+
+
+def _set(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """Set a dotted path (list indexes as numbers); value None deletes the key."""
+    *parents, last = path.split(".")
+    node: Any = doc
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
+    if value is None:
+        del node[last]
+    elif last.isdigit():
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return doc
+
+
+def case(kind: str, path: str, value: Any, expect: str, sample: str | None = None) -> Any:
+    return pytest.param(kind, sample, [(path, value)], expect, id=f"{kind}:{path}={value!r}"[:80])
+
+
+def multi(kind: str, changes: list[tuple[str, Any]], expect: str, ident: str) -> Any:
+    return pytest.param(kind, None, changes, expect, id=f"{kind}:{ident}")
+
+
+TARGET_COPY = {"name": "same-city", "centre": "fz-samecity-dr", "bucket": "b-copy", "mode": "Continuous",
+               "rpoTarget": "30s"}
+
+CASES = [
+    # DataCentre
+    case("DataCentre", "spec.role", "Primary", 'spec.role: Unsupported value: "Primary"'),
+    case("DataCentre", "spec.city", "110000", "spec.city"),
+    case("DataCentre", "spec.objectStore.endpoint", "oss.example", "spec.objectStore.endpoint"),
+    case("DataCentre", "spec.probe.interval", "-5s", "spec.probe.interval"),
+    case("DataCentre", "spec.probe.interval", "ten seconds", "spec.probe.interval"),
+    case("DataCentre", "spec.probe.failureThreshold", 0, "spec.probe.failureThreshold"),
+    case("DataCentre", "spec.probe.timeout", "1m", "probe.timeout must not be longer than probe.interval"),
+    case("DataCentre", "spec.objectStore.secretAccessKey", "hunter2", "credentials must not be written inline"),
+    case("DataCentre", "spec.objectStore.credentialsSecretRef", None, "spec.objectStore.credentialsSecretRef"),
+    case("DataCentre", "spec.objectStore.credentialsSecretRef.namespace", "Bad_NS", "credentialsSecretRef.namespace"),
+    # CityDataCloud
+    case("CityDataCloud", "spec.cityCode", "350999", 'spec.cityCode: Unsupported value: "350999"'),
+    case("CityDataCloud", "spec.heartbeat.period", "30 seconds", "spec.heartbeat.period"),
+    case("CityDataCloud", "spec.heartbeat.grace", "10s", "heartbeat.grace must be at least heartbeat.period"),
+    case("CityDataCloud", "spec.baseline.version", "one", "spec.baseline.version"),
+    case("CityDataCloud", "spec.cluster.kubeconfigSecretRef", None, "spec.cluster.kubeconfigSecretRef"),
+    # DataZone
+    case("DataZone", "spec.classification", "Secret", 'spec.classification: Unsupported value: "Secret"'),
+    case("DataZone", "spec.namespaces", [], "spec.namespaces"),
+    case("DataZone", "spec.namespaces", ["Zone_A"], "spec.namespaces[0]"),
+    case("DataZone", "spec.quota.hard", {"requests.cpu": "lots"}, "spec.quota.hard[requests.cpu]"),
+    case("DataZone", "spec.quota.hard", {"requests.memory": "-4Gi"}, "spec.quota.hard[requests.memory]"),
+    case("DataZone", "spec.network.egress", [{"cidr": "10.0.0.0/33"}], "must be a CIDR block"),
+    case("DataZone", "spec.network.egress", [{"cidr": "10.0.0.0/8", "ports": [70000]}], "spec.network.egress[0].ports[0]"),
+    case("DataZone", "spec.access.admins", ["bad group!"], "spec.access.admins[0]"),
+    # DRReplica
+    case("DRReplica", "spec.targets.0.mode", "Realtime", 'spec.targets[0].mode: Unsupported value: "Realtime"'),
+    case("DRReplica", "spec.targets.1.schedule", "every night", "spec.targets[1].schedule"),
+    case("DRReplica", "spec.targets.1.schedule", None, "a Scheduled target needs a cron schedule"),
+    case("DRReplica", "spec.targets.0.rpoTarget", None, "a Continuous target needs rpoTarget"),
+    case("DRReplica", "spec.targets.0.rpoTarget", "-30s", "spec.targets[0].rpoTarget"),
+    case("DRReplica", "spec.targets.1.bandwidthLimit", "fast", "spec.targets[1].bandwidthLimit"),
+    case("DRReplica", "spec.targets.1.window", {"start": "25:00", "end": "05:00"}, "spec.targets[1].window.start"),
+    case("DRReplica", "spec.targets.1.verification", {"method": "MD5"}, "spec.targets[1].verification.method"),
+    case("DRReplica", "spec.targets.1.verification", {"samplePercent": 150}, "samplePercent"),
+    case("DRReplica", "spec.activeCentre", "sanming-dc", "activeCentre must be the source centre or the centre"),
+    case("DRReplica", "spec.source.bucket", "Bad_Bucket", "spec.source.bucket"),
+    case("DRReplica", "spec.targets", [], "spec.targets"),
+    case("DRReplica", "spec.targets.1.shards", 0, "spec.targets[1].shards"),
+    case("DRReplica", "spec.failover.policy", "Sometimes", "spec.failover.policy"),
+    case("DRReplica", "spec.action", {"type": "Failover", "targetCentre": "nowhere", "requestId": "CHG-1"},
+         "action.targetCentre must be the source centre"),
+    case("DRReplica", "spec.action", {"type": "Explode", "targetCentre": "fz-prod", "requestId": "CHG-1"},
+         "spec.action.type"),
+    multi("DRReplica", [("spec.targets.1", dict(TARGET_COPY))], "Duplicate value", "duplicate-target-names"),
+    # ComputeCensus
+    case("ComputeCensus", "spec.schedule", "weekly", "spec.schedule"),
+    case("ComputeCensus", "spec.retain", 0, "spec.retain"),
+    case("ComputeCensus", "spec.scope", {"cities": ["999999"]}, "spec.scope.cities[0]"),
+    case("ComputeCensus", "spec.reports.formats", ["pdf"], "spec.reports.formats[0]"),
+    case("ComputeCensus", "spec.prometheusUrl", "prometheus:9090", "spec.prometheusUrl"),
+]
+
+
+@pytest.mark.parametrize(("kind", "sample", "changes", "expect"), CASES)
+def test_malformed_manifest_is_refused(
+    cluster: Cluster, kind: str, sample: str | None, changes: list[tuple[str, Any]], expect: str
+) -> None:
+    doc = _sample(kind, sample)
+    doc["metadata"]["name"] = "malformed"
+    doc["metadata"].pop("namespace", None) if kind != "DRReplica" else None
+    for path, value in changes:
+        _set(doc, path, value)
+    done = cluster.apply(*([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "datacloud-dr"}}]
+                           if kind == "DRReplica" else []), doc)
+    assert done.returncode != 0, f"accepted a malformed {kind}: {done.stdout}"
+    assert expect in done.stderr, done.stderr
+
+
+def test_at_least_25_malformed_cases() -> None:
+    assert len(CASES) >= 25
+
+
+def test_samples_are_accepted_as_is(cluster: Cluster) -> None:
+    for path in sorted(SAMPLES.glob("*.yaml")):
+        if path.name.startswith("00-"):
+            assert cluster.kubectl("apply", "-f", str(path)).returncode == 0
+            continue
+        done = cluster.kubectl("apply", "--dry-run=server", "-f", str(path))
+        assert done.returncode == 0, f"{path.name}: {done.stderr}"
+        assert "created (server dry run)" in done.stdout
