@@ -12,6 +12,8 @@ from typing import Any, cast
 import kubernetes
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import NotFoundError
 
 from .. import GROUP, VERSION
 
@@ -27,6 +29,14 @@ class Kube:
         self.api = api_client or ApiClient()
         self.core = CoreV1Api(self.api)
         self.custom = CustomObjectsApi(self.api)
+        self._dynamic: DynamicClient | None = None
+
+    @property
+    def dynamic(self) -> DynamicClient:
+        """Discovery-backed client for any kind; created on first use (discovery costs a few requests)."""
+        if self._dynamic is None:
+            self._dynamic = DynamicClient(self.api)
+        return self._dynamic
 
     @classmethod
     def from_kubeconfig(cls, path: str | None = None, context: str | None = None) -> Kube:
@@ -43,6 +53,43 @@ class Kube:
         except kubernetes.config.ConfigException:
             kubernetes.config.load_kube_config(client_configuration=config)
         return cls(ApiClient(config))
+
+    # --- Any kind, by apiVersion and kind --------------------------------------------------------
+    def apply(self, manifest: dict[str, Any], field_manager: str = "datacloud") -> dict[str, Any]:
+        """Server-side apply: the operator owns exactly the fields it renders, nothing else."""
+        resource = self.dynamic.resources.get(api_version=manifest["apiVersion"], kind=manifest["kind"])
+        meta = manifest["metadata"]
+        out = resource.server_side_apply(
+            body=manifest,
+            name=meta["name"],
+            namespace=meta.get("namespace"),
+            field_manager=field_manager,
+            force_conflicts=True,
+        )
+        return cast(dict[str, Any], out.to_dict())
+
+    def read(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        resource = self.dynamic.resources.get(api_version=api_version, kind=kind)
+        try:
+            return cast(dict[str, Any], resource.get(name=name, namespace=namespace).to_dict())
+        except NotFoundError:
+            raise NotFound(f"{kind} {namespace + '/' if namespace else ''}{name} not found") from None
+
+    def read_all(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        resource = self.dynamic.resources.get(api_version=api_version, kind=kind)
+        out = resource.get(namespace=namespace, label_selector=label_selector)
+        return [cast(dict[str, Any], i) for i in out.to_dict().get("items", [])]
+
+    def remove(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
+        """Delete; False when it was already gone."""
+        resource = self.dynamic.resources.get(api_version=api_version, kind=kind)
+        try:
+            resource.delete(name=name, namespace=namespace)
+        except NotFoundError:
+            return False
+        return True
 
     # --- Secrets -------------------------------------------------------------------------------
     def secret_data(self, namespace: str, name: str) -> dict[str, str]:

@@ -7,8 +7,9 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from .. import GROUP, VERSION, metrics
+from .. import GROUP, VERSION
 from ..adapters.kube import shared
+from ..metrics import centres as metrics
 from ..reconcile import datacentre
 
 

@@ -1,16 +1,13 @@
-"""Every metric the operator exports, in one place (prefix `datacloud_`).
-
-Values are recomputed from resource status by the reconcilers, so they are right after a restart, and
-each kind's `forget_*` drops the series of an object that is gone.
-"""
+"""Centre health metrics, set from DataCentre status."""
 
 from __future__ import annotations
 
 import contextlib
 
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import Gauge
 
-REGISTRY = CollectorRegistry(auto_describe=True)
+from .registry import REGISTRY
+
 HEALTH_STATES = ("Up", "Degraded", "Down", "Unknown")
 
 centre_up = Gauge(
