@@ -44,7 +44,11 @@ class Cluster:
     def kubectl(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [tool("kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
-            input=stdin, capture_output=True, text=True, timeout=120, check=False,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
 
     def apply(self, *docs: dict[str, Any]) -> subprocess.CompletedProcess[str]:
@@ -59,7 +63,9 @@ class Cluster:
         return self.kube.get(plural, name, namespace)
 
     def events_for(self, name: str) -> list[dict[str, Any]]:
-        out = self.kubectl("get", "events", "-A", "-o", "yaml", "--field-selector", f"involvedObject.name={name}")
+        out = self.kubectl(
+            "get", "events", "-A", "-o", "yaml", "--field-selector", f"involvedObject.name={name}"
+        )
         return list(yaml.safe_load(out.stdout).get("items", []))
 
 
@@ -83,13 +89,28 @@ def operator(stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> Itera
     log = tmp_path_factory.mktemp("operator") / "operator.log"
     proc = Managed(
         "operator",
-        [sys.executable, "-m", "datacloud", "run", "--standalone", "--metrics-port", str(port),
-         "--liveness", f"http://127.0.0.1:{live}/healthz", "--log-format", "json"],
+        [
+            sys.executable,
+            "-m",
+            "datacloud",
+            "run",
+            "--standalone",
+            "--metrics-port",
+            str(port),
+            "--liveness",
+            f"http://127.0.0.1:{live}/healthz",
+            "--log-format",
+            "json",
+        ],
         log,
         {**os.environ, "KUBECONFIG": str(stack.kubeconfig)},
     ).start()
-    yield {"process": proc, "metrics": f"http://127.0.0.1:{port}/metrics",
-           "liveness": f"http://127.0.0.1:{live}/healthz", "log": log}
+    yield {
+        "process": proc,
+        "metrics": f"http://127.0.0.1:{port}/metrics",
+        "liveness": f"http://127.0.0.1:{live}/healthz",
+        "log": log,
+    }
     proc.stop()
 
 

@@ -46,8 +46,13 @@ def multi(kind: str, changes: list[tuple[str, Any]], expect: str, ident: str) ->
     return pytest.param(kind, None, changes, expect, id=f"{kind}:{ident}")
 
 
-TARGET_COPY = {"name": "same-city", "centre": "fz-samecity-dr", "bucket": "b-copy", "mode": "Continuous",
-               "rpoTarget": "30s"}
+TARGET_COPY = {
+    "name": "same-city",
+    "centre": "fz-samecity-dr",
+    "bucket": "b-copy",
+    "mode": "Continuous",
+    "rpoTarget": "30s",
+}
 
 CASES = [
     # DataCentre
@@ -58,9 +63,18 @@ CASES = [
     case("DataCentre", "spec.probe.interval", "ten seconds", "spec.probe.interval"),
     case("DataCentre", "spec.probe.failureThreshold", 0, "spec.probe.failureThreshold"),
     case("DataCentre", "spec.probe.timeout", "1m", "probe.timeout must not be longer than probe.interval"),
-    case("DataCentre", "spec.objectStore.secretAccessKey", "hunter2", "credentials must not be written inline"),
-    case("DataCentre", "spec.objectStore.credentialsSecretRef", None, "spec.objectStore.credentialsSecretRef"),
-    case("DataCentre", "spec.objectStore.credentialsSecretRef.namespace", "Bad_NS", "credentialsSecretRef.namespace"),
+    case(
+        "DataCentre", "spec.objectStore.secretAccessKey", "hunter2", "credentials must not be written inline"
+    ),
+    case(
+        "DataCentre", "spec.objectStore.credentialsSecretRef", None, "spec.objectStore.credentialsSecretRef"
+    ),
+    case(
+        "DataCentre",
+        "spec.objectStore.credentialsSecretRef.namespace",
+        "Bad_NS",
+        "credentialsSecretRef.namespace",
+    ),
     # CityDataCloud
     case("CityDataCloud", "spec.cityCode", "350999", 'spec.cityCode: Unsupported value: "350999"'),
     case("CityDataCloud", "spec.heartbeat.period", "30 seconds", "spec.heartbeat.period"),
@@ -74,27 +88,51 @@ CASES = [
     case("DataZone", "spec.quota.hard", {"requests.cpu": "lots"}, "spec.quota.hard[requests.cpu]"),
     case("DataZone", "spec.quota.hard", {"requests.memory": "-4Gi"}, "spec.quota.hard[requests.memory]"),
     case("DataZone", "spec.network.egress", [{"cidr": "10.0.0.0/33"}], "must be a CIDR block"),
-    case("DataZone", "spec.network.egress", [{"cidr": "10.0.0.0/8", "ports": [70000]}], "spec.network.egress[0].ports[0]"),
+    case(
+        "DataZone",
+        "spec.network.egress",
+        [{"cidr": "10.0.0.0/8", "ports": [70000]}],
+        "spec.network.egress[0].ports[0]",
+    ),
     case("DataZone", "spec.access.admins", ["bad group!"], "spec.access.admins[0]"),
     # DRReplica
-    case("DRReplica", "spec.targets.0.mode", "Realtime", 'spec.targets[0].mode: Unsupported value: "Realtime"'),
+    case(
+        "DRReplica", "spec.targets.0.mode", "Realtime", 'spec.targets[0].mode: Unsupported value: "Realtime"'
+    ),
     case("DRReplica", "spec.targets.1.schedule", "every night", "spec.targets[1].schedule"),
     case("DRReplica", "spec.targets.1.schedule", None, "a Scheduled target needs a cron schedule"),
     case("DRReplica", "spec.targets.0.rpoTarget", None, "a Continuous target needs rpoTarget"),
     case("DRReplica", "spec.targets.0.rpoTarget", "-30s", "spec.targets[0].rpoTarget"),
     case("DRReplica", "spec.targets.1.bandwidthLimit", "fast", "spec.targets[1].bandwidthLimit"),
-    case("DRReplica", "spec.targets.1.window", {"start": "25:00", "end": "05:00"}, "spec.targets[1].window.start"),
-    case("DRReplica", "spec.targets.1.verification", {"method": "MD5"}, "spec.targets[1].verification.method"),
+    case(
+        "DRReplica",
+        "spec.targets.1.window",
+        {"start": "25:00", "end": "05:00"},
+        "spec.targets[1].window.start",
+    ),
+    case(
+        "DRReplica", "spec.targets.1.verification", {"method": "MD5"}, "spec.targets[1].verification.method"
+    ),
     case("DRReplica", "spec.targets.1.verification", {"samplePercent": 150}, "samplePercent"),
-    case("DRReplica", "spec.activeCentre", "sanming-dc", "activeCentre must be the source centre or the centre"),
+    case(
+        "DRReplica", "spec.activeCentre", "sanming-dc", "activeCentre must be the source centre or the centre"
+    ),
     case("DRReplica", "spec.source.bucket", "Bad_Bucket", "spec.source.bucket"),
     case("DRReplica", "spec.targets", [], "spec.targets"),
     case("DRReplica", "spec.targets.1.shards", 0, "spec.targets[1].shards"),
     case("DRReplica", "spec.failover.policy", "Sometimes", "spec.failover.policy"),
-    case("DRReplica", "spec.action", {"type": "Failover", "targetCentre": "nowhere", "requestId": "CHG-1"},
-         "action.targetCentre must be the source centre"),
-    case("DRReplica", "spec.action", {"type": "Explode", "targetCentre": "fz-prod", "requestId": "CHG-1"},
-         "spec.action.type"),
+    case(
+        "DRReplica",
+        "spec.action",
+        {"type": "Failover", "targetCentre": "nowhere", "requestId": "CHG-1"},
+        "action.targetCentre must be the source centre",
+    ),
+    case(
+        "DRReplica",
+        "spec.action",
+        {"type": "Explode", "targetCentre": "fz-prod", "requestId": "CHG-1"},
+        "spec.action.type",
+    ),
     multi("DRReplica", [("spec.targets.1", dict(TARGET_COPY))], "Duplicate value", "duplicate-target-names"),
     # ComputeCensus
     case("ComputeCensus", "spec.schedule", "weekly", "spec.schedule"),
@@ -114,8 +152,14 @@ def test_malformed_manifest_is_refused(
     doc["metadata"].pop("namespace", None) if kind != "DRReplica" else None
     for path, value in changes:
         _set(doc, path, value)
-    done = cluster.apply(*([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "datacloud-dr"}}]
-                           if kind == "DRReplica" else []), doc)
+    done = cluster.apply(
+        *(
+            [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "datacloud-dr"}}]
+            if kind == "DRReplica"
+            else []
+        ),
+        doc,
+    )
     assert done.returncode != 0, f"accepted a malformed {kind}: {done.stdout}"
     assert expect in done.stderr, done.stderr
 

@@ -17,8 +17,13 @@ pytestmark = pytest.mark.integration
 
 
 def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([tool("kubectl"), "--kubeconfig", str(kubeconfig), *args],
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [tool("kubectl"), "--kubeconfig", str(kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_namespaces_really_delete_and_garbage_collection_runs(cluster: Cluster) -> None:
@@ -26,14 +31,21 @@ def test_namespaces_really_delete_and_garbage_collection_runs(cluster: Cluster) 
     assert cluster.kubectl("-n", "cp-gc", "create", "configmap", "owner").returncode == 0
     uid = cluster.kubectl("-n", "cp-gc", "get", "configmap", "owner", "-o", "jsonpath={.metadata.uid}").stdout
     child = {
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "child", "namespace": "cp-gc",
-                     "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}]},
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "child",
+            "namespace": "cp-gc",
+            "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}],
+        },
     }
     cluster.must_apply(child)
     assert cluster.kubectl("-n", "cp-gc", "delete", "configmap", "owner").returncode == 0
-    wait_until(lambda: cluster.kubectl("-n", "cp-gc", "get", "configmap", "child").returncode != 0, 60,
-               what="garbage collection of the owned ConfigMap")
+    wait_until(
+        lambda: cluster.kubectl("-n", "cp-gc", "get", "configmap", "child").returncode != 0,
+        60,
+        what="garbage collection of the owned ConfigMap",
+    )
     assert cluster.kubectl("delete", "namespace", "cp-gc", "--timeout=90s").returncode == 0
     assert "NotFound" in cluster.kubectl("get", "namespace", "cp-gc").stderr
 
@@ -55,7 +67,9 @@ def test_unknown_ca_and_expired_certificates_are_refused(cluster: Cluster, tmp_p
     kc = write_kubeconfig(tmp_path / "kc1", "x", cp.main.url, cp.pki.cert_path, stranger.cert, stranger.key)
     assert "Unauthorized" in kubectl(kc, "get", "ns").stderr
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
-    expired = cp.pki.issue("expired", "admin", org="system:masters", valid=dt.timedelta(days=1), not_before=old)
+    expired = cp.pki.issue(
+        "expired", "admin", org="system:masters", valid=dt.timedelta(days=1), not_before=old
+    )
     kc2 = write_kubeconfig(tmp_path / "kc2", "x", cp.main.url, cp.pki.cert_path, expired.cert, expired.key)
     assert "Unauthorized" in kubectl(kc2, "get", "ns").stderr
 
@@ -71,4 +85,6 @@ def test_city_api_servers_are_separate_clusters_and_stop_cleanly(tmp_path: Path)
     finally:
         cp.stop()
     assert pids
-    assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert not [
+        p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+    ]

@@ -79,8 +79,13 @@ def test_centre_goes_down_after_threshold_and_comes_back(
     centre.restart()
     wait_until(lambda: health(cluster, name) == "Up", 60, what="centre Up again")
     reasons = wait_until(
-        lambda: (r := [e["reason"] for e in cluster.events_for(name)]) and {"CentreUp", "CentreDown"} <= set(r) and r,
-        20, what="transition events",
+        lambda: (
+            (r := [e["reason"] for e in cluster.events_for(name)])
+            and {"CentreUp", "CentreDown"} <= set(r)
+            and r
+        ),
+        20,
+        what="transition events",
     )
     assert "CentreDown" in reasons
 
@@ -105,7 +110,8 @@ def test_wrong_credentials_fail_the_probe_without_leaking_them(
     cluster: Cluster, operator: dict[str, Any], centre: Centre
 ) -> None:
     secret = {
-        "apiVersion": "v1", "kind": "Secret",
+        "apiVersion": "v1",
+        "kind": "Secret",
         "metadata": {"name": "wrong-creds", "namespace": OPERATOR_NAMESPACE},
         "stringData": {"accessKeyId": "AKIAWRONGWRONG", "secretAccessKey": "s3cr3t-never-shown"},
     }
@@ -122,13 +128,18 @@ def test_wrong_credentials_fail_the_probe_without_leaking_them(
     cluster.kubectl("delete", "datacentre", name, "--wait=false")
 
 
-def test_deleted_centre_series_are_dropped(cluster: Cluster, operator: dict[str, Any], centre: Centre) -> None:
+def test_deleted_centre_series_are_dropped(
+    cluster: Cluster, operator: dict[str, Any], centre: Centre
+) -> None:
     name = f"dc-gone-{centre.name}"
     cluster.must_apply(datacentre(name, centre.endpoint, f"centre-{centre.name}"))
     wait_until(lambda: metric(operator["metrics"], "datacloud_centre_up", centre=name) == 1.0, 60)
     assert cluster.kubectl("delete", "datacentre", name).returncode == 0
-    wait_until(lambda: metric(operator["metrics"], "datacloud_centre_up", centre=name) is None, 30,
-               what="series dropped")
+    wait_until(
+        lambda: metric(operator["metrics"], "datacloud_centre_up", centre=name) is None,
+        30,
+        what="series dropped",
+    )
 
 
 def test_liveness_endpoint_answers(operator: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""`make up` / `make down` as a newcomer uses them: the samples listed, centres Up, explain works, no leftovers."""
+"""`make up` and `make down` as a newcomer uses them: samples listed, centres Up, explain, no leftovers."""
 
 from __future__ import annotations
 
@@ -18,8 +18,13 @@ pytestmark = pytest.mark.integration
 
 def test_dev_up_lists_samples_and_down_leaves_nothing(tmp_path: Path) -> None:
     state_dir = tmp_path / "dev"
-    up = subprocess.run([sys.executable, "-m", "datacloud", "dev", "up", "--dir", str(state_dir)],
-                        capture_output=True, text=True, timeout=300, check=False)
+    up = subprocess.run(
+        [sys.executable, "-m", "datacloud", "dev", "up", "--dir", str(state_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert up.returncode == 0, up.stderr
     assert "kubectl get datacloud" in up.stdout
     state = json.loads((state_dir / "state.json").read_text())
@@ -27,8 +32,13 @@ def test_dev_up_lists_samples_and_down_leaves_nothing(tmp_path: Path) -> None:
     kc = str(state_dir / "kubeconfig")
 
     def kubectl(*args: str) -> str:
-        done = subprocess.run([tool("kubectl"), "--kubeconfig", kc, *args], capture_output=True, text=True,
-                              timeout=60, check=False)
+        done = subprocess.run(
+            [tool("kubectl"), "--kubeconfig", kc, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -41,8 +51,13 @@ def test_dev_up_lists_samples_and_down_leaves_nothing(tmp_path: Path) -> None:
         assert "rpoTarget" in explain
         assert "Recovery point objective" in explain
     finally:
-        down = subprocess.run([sys.executable, "-m", "datacloud", "dev", "down", "--dir", str(state_dir)],
-                              capture_output=True, text=True, timeout=120, check=False)
+        down = subprocess.run(
+            [sys.executable, "-m", "datacloud", "dev", "down", "--dir", str(state_dir)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     assert down.returncode == 0, down.stderr
     alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert alive == []

@@ -3,8 +3,12 @@ from datacloud.builders.conditions import condition, find, merge_conditions
 
 def test_transition_time_moves_only_when_status_changes() -> None:
     first = merge_conditions(None, [condition("Ready", True, "Answering", "ok")], "2026-01-01T00:00:00Z")
-    same = merge_conditions(first, [condition("Ready", True, "Answering", "still ok")], "2026-01-01T00:01:00Z")
-    flipped = merge_conditions(same, [condition("Ready", False, "Unreachable", "down")], "2026-01-01T00:02:00Z")
+    same = merge_conditions(
+        first, [condition("Ready", True, "Answering", "still ok")], "2026-01-01T00:01:00Z"
+    )
+    flipped = merge_conditions(
+        same, [condition("Ready", False, "Unreachable", "down")], "2026-01-01T00:02:00Z"
+    )
     assert find(same, "Ready") == {**find(first, "Ready"), "message": "still ok"}  # type: ignore[dict-item]
     ready = find(flipped, "Ready")
     assert ready is not None

@@ -22,7 +22,9 @@ def test_drift_is_detected(tmp_path: Path) -> None:
     from datacloud.api.render import write
 
     write(tmp_path)
-    (tmp_path / "datazones.yaml").write_text((tmp_path / "datazones.yaml").read_text().replace("Core", "Kore"))
+    (tmp_path / "datazones.yaml").write_text(
+        (tmp_path / "datazones.yaml").read_text().replace("Core", "Kore")
+    )
     assert drift(tmp_path) == ["datazones.yaml"]
 
 
@@ -57,7 +59,9 @@ def test_names_category_status_and_columns(kind: Any) -> None:
     status = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
     assert {"observedGeneration", "conditions", "phase"} <= set(status)
     condition = status["conditions"]["items"]["properties"]
-    assert {"type", "status", "reason", "message", "lastTransitionTime", "observedGeneration"} <= set(condition)
+    assert {"type", "status", "reason", "message", "lastTransitionTime", "observedGeneration"} <= set(
+        condition
+    )
 
 
 def test_no_unions_or_refs_leak_into_schemas() -> None:

@@ -25,7 +25,14 @@ def test_down_only_after_threshold_consecutive_failures() -> None:
 
 
 def test_one_success_resets_the_failure_count() -> None:
-    assert run([OK, FAIL, FAIL, OK, FAIL, FAIL]) == ["Up", "Degraded", "Degraded", "Up", "Degraded", "Degraded"]
+    assert run([OK, FAIL, FAIL, OK, FAIL, FAIL]) == [
+        "Up",
+        "Degraded",
+        "Degraded",
+        "Up",
+        "Degraded",
+        "Degraded",
+    ]
 
 
 def test_threshold_of_one_goes_down_at_once() -> None:
