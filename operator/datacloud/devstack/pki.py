@@ -79,7 +79,7 @@ class LocalCA:
         valid: dt.timedelta = _VALID,
         not_before: dt.datetime | None = None,
     ) -> CertFiles:
-        """Issue a certificate; `server` adds loopback SANs; a `not_before` in the past makes an expired one."""
+        """Issue a certificate; `server` adds loopback SANs; an old `not_before` makes an expired one."""
         key = ec.generate_private_key(ec.SECP256R1())
         start = not_before or dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
         builder = (
