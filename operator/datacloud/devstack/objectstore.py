@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .process import Managed, free_port, tool, wait_for
+from .process import Managed, StackError, free_port, tool, wait_for
 
 
 @dataclass
@@ -22,6 +23,9 @@ class Centre:
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     event_webhook: str | None = None
     process: Managed | None = None
+    # Internal IAM, so non-root users exist and bucket policies apply to them (the root user bypasses
+    # policies, so fencing is only visible to applications writing as ordinary users).
+    iam: bool = True
 
     @property
     def endpoint(self) -> str:
@@ -35,6 +39,9 @@ class Centre:
         meta.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "ROOT_ACCESS_KEY": self.access_key, "ROOT_SECRET_KEY": self.secret_key}
         argv = [tool("versitygw"), "--port", f"127.0.0.1:{self.port}", "--quiet"]
+        if self.iam:
+            (self.root / "iam").mkdir(parents=True, exist_ok=True)
+            argv += ["--iam-dir", str(self.root / "iam")]
         if self.event_webhook:
             argv += ["--event-webhook-url", self.event_webhook]
         argv += ["posix", "--sidecar", str(meta), str(data)]
@@ -55,6 +62,17 @@ class Centre:
         """Start again on the same port and data (after `stop`), as a centre coming back."""
         self.stop()
         return self.start()
+
+    def add_user(self, access_key: str, secret_key: str, role: str = "user") -> None:
+        """Create an ordinary (non-root) account through versitygw's admin API."""
+        done = subprocess.run(
+            [tool("versitygw"), "admin", "--access", self.access_key, "--secret", self.secret_key,
+             "--endpoint-url", self.endpoint, "create-user", "--access", access_key, "--secret", secret_key,
+             "--role", role],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+        if done.returncode != 0:
+            raise StackError(f"versitygw create-user failed: {done.stderr.strip() or done.stdout.strip()}")
 
     def alive(self) -> bool:
         return self.process is not None and self.process.alive()

@@ -8,12 +8,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..adapters import s3
-from ..adapters.kube import Kube, NotFound
+from ..adapters.kube import Kube
 from ..api.common import parse_duration
 from ..api.datacentre import DataCentreSpec
 from ..builders.conditions import condition, merge_conditions, now_iso
 from ..failover.health import HealthState, ProbeOutcome, next_health
 from ..failover.probe import probe_store
+from .centres import CentreUnavailable, credentials
 
 PLURAL = "datacentres"
 
@@ -24,15 +25,6 @@ class ProbeReport:
     interval_s: float
     transition: tuple[str, str] | None = None  # (old, new) health when it changed
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (reason, message) for Events
-
-
-def _credentials(kube: Kube, spec: DataCentreSpec) -> s3.S3Credentials:
-    ref = spec.object_store.credentials_secret_ref
-    data = kube.secret_data(ref.namespace, ref.name)
-    missing = [k for k in (ref.access_key_id_key, ref.secret_access_key_key) if not data.get(k)]
-    if missing:
-        raise KeyError(f"Secret {ref.namespace}/{ref.name} has no key {', '.join(missing)}")
-    return s3.S3Credentials(data[ref.access_key_id_key], data[ref.secret_access_key_key])
 
 
 def probe_once(kube: Kube, body: dict[str, Any]) -> ProbeReport:
@@ -57,22 +49,15 @@ def probe_once(kube: Kube, body: dict[str, Any]) -> ProbeReport:
     interval = parse_duration(spec.probe.interval).total_seconds()
     timeout = parse_duration(spec.probe.timeout).total_seconds()
     degraded = parse_duration(spec.probe.degraded_latency).total_seconds()
-    ref = spec.object_store.credentials_secret_ref
     probing_reason, probing_msg = (
         "Probing",
         f"probing {spec.object_store.endpoint} every {spec.probe.interval}",
     )
     try:
-        creds = _credentials(kube, spec)
-    except NotFound:
+        creds = credentials(kube, spec)
+    except CentreUnavailable as e:
         outcome = ProbeOutcome(False, 0.0, "", attempted=False)
-        probing_reason, probing_msg = (
-            "SecretNotFound",
-            f"credentials Secret {ref.namespace}/{ref.name} not found",
-        )
-    except KeyError as e:
-        outcome = ProbeOutcome(False, 0.0, "", attempted=False)
-        probing_reason, probing_msg = "SecretKeyMissing", str(e.args[0])
+        probing_reason, probing_msg = e.reason, str(e)
     else:
         endpoint = s3.S3Endpoint(spec.object_store.endpoint, spec.object_store.region, creds)
         outcome = probe_store(endpoint, timeout)

@@ -1,0 +1,138 @@
+"""Pure renderers for DRReplica children: the published endpoint, sync Jobs, audit records."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from .. import API_VERSION, GROUP
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "datacloud"}
+
+
+def owner(body: dict[str, Any]) -> dict[str, Any]:
+    meta = body["metadata"]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "DRReplica",
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def endpoint_name(replica: str) -> str:
+    return f"{replica}-endpoint"
+
+
+def endpoint_configmap(
+    body: dict[str, Any], centre: str, url: str, bucket: str, prefix: str, epoch: int
+) -> dict[str, Any]:
+    """What applications read to find the active copy."""
+    meta = body["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": endpoint_name(meta["name"]),
+            "namespace": meta["namespace"],
+            "labels": {**MANAGED_BY, f"{GROUP}/drreplica": meta["name"]},
+            "ownerReferences": [owner(body)],
+        },
+        "data": {
+            "centre": centre,
+            "endpoint": url,
+            "bucket": bucket,
+            "prefix": prefix,
+            "fencingEpoch": str(epoch),
+        },
+    }
+
+
+def endpoint_service(body: dict[str, Any], url: str) -> dict[str, Any]:
+    """An ExternalName Service whose DNS name follows the active centre's object-store host."""
+    meta = body["metadata"]
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": endpoint_name(meta["name"]),
+            "namespace": meta["namespace"],
+            "labels": {**MANAGED_BY, f"{GROUP}/drreplica": meta["name"]},
+            "ownerReferences": [owner(body)],
+        },
+        "spec": {"type": "ExternalName", "externalName": host, "ports": [{"name": "s3", "port": port}]},
+    }
+
+
+def sync_job(
+    body: dict[str, Any],
+    target: str,
+    run_id: str,
+    image: str,
+    args: list[str],
+    shards: int,
+    service_account: str,
+) -> dict[str, Any]:
+    """A Job running `datacloud sync` for one scheduled target; Indexed with one pod per shard."""
+    meta = body["metadata"]
+    labels = {**MANAGED_BY, f"{GROUP}/drreplica": meta["name"], f"{GROUP}/target": target}
+    shard_args = ["--shard", "$(JOB_COMPLETION_INDEX)/" + str(shards)] if shards > 1 else []
+    spec: dict[str, Any] = {
+        "backoffLimit": 3,
+        "ttlSecondsAfterFinished": 86400,
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {
+                "restartPolicy": "Never",
+                "serviceAccountName": service_account,
+                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                "containers": [
+                    {
+                        "name": "sync",
+                        "image": image,
+                        "args": ["sync", *args, *shard_args],
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                        "resources": {
+                            "requests": {"cpu": "250m", "memory": "256Mi"},
+                            "limits": {"memory": "1Gi"},
+                        },
+                    }
+                ],
+            },
+        },
+    }
+    if shards > 1:
+        spec.update(completionMode="Indexed", completions=shards, parallelism=shards)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": f"{meta['name']}-{target}-{run_id}"[:63].rstrip("-"),
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "ownerReferences": [owner(body)],
+        },
+        "spec": spec,
+    }
+
+
+def audit_record(
+    replica: str, namespace: str, action: dict[str, Any], epoch: int, when: str
+) -> tuple[str, bytes]:
+    """An append-only audit object: a key that sorts by time and is never reused, and its JSON body."""
+    request = action.get("requestId", "unknown")
+    key = (
+        f".datacloud/audit/{namespace}/{replica}/{when}-{action.get('type', 'Action')}-{request}-{epoch}.json"
+    )
+    body = {"replica": f"{namespace}/{replica}", "fencingEpoch": epoch, "recordedAt": when, **action}
+    return key, json.dumps(body, sort_keys=True, ensure_ascii=False, indent=1).encode()

@@ -1,0 +1,145 @@
+"""DR metrics, set from DRReplica status (and counters bumped as syncs finish)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+from prometheus_client.metrics import MetricWrapperBase
+
+from .registry import REGISTRY
+
+_T = ["namespace", "replica", "target"]
+_R = ["namespace", "replica"]
+
+last_sync = Gauge(
+    "datacloud_dr_last_sync_timestamp_seconds", "When the target's last sync finished.", _T, registry=REGISTRY
+)
+lag = Gauge(
+    "datacloud_dr_lag_seconds",
+    "Age of the oldest change not yet copied to the target.",
+    _T,
+    registry=REGISTRY,
+)
+rpo_target = Gauge(
+    "datacloud_dr_rpo_target_seconds", "The target's recovery point objective.", _T, registry=REGISTRY
+)
+sync_runs = Counter(
+    "datacloud_dr_sync_runs_total",
+    "Sync runs by result (succeeded|failed).",
+    [*_T, "result"],
+    registry=REGISTRY,
+)
+bytes_copied = Counter(
+    "datacloud_dr_bytes_copied_total", "Bytes copied to the target.", _T, registry=REGISTRY
+)
+missed = Gauge("datacloud_dr_missed_intervals", "Scheduled runs missed in a row.", _T, registry=REGISTRY)
+mismatches = Gauge(
+    "datacloud_dr_verification_mismatches",
+    "Mismatches found by the last verification.",
+    _T,
+    registry=REGISTRY,
+)
+active_centre = Gauge(
+    "datacloud_dr_active_centre", "1 for the replica's active centre.", [*_R, "centre"], registry=REGISTRY
+)
+writable_copies = Gauge(
+    "datacloud_dr_writable_copies", "Copies not fenced; more than 1 means split brain.", _R, registry=REGISTRY
+)
+fencing_epoch = Gauge(
+    "datacloud_dr_fencing_epoch", "Fencing epoch; rises with every change of writer.", _R, registry=REGISTRY
+)
+action_in_progress = Gauge(
+    "datacloud_dr_action_in_progress",
+    "1 while a DR action runs, by type and step.",
+    [*_R, "type", "step"],
+    registry=REGISTRY,
+)
+action_started = Gauge(
+    "datacloud_dr_action_started_timestamp_seconds",
+    "When the running action started.",
+    [*_R, "type"],
+    registry=REGISTRY,
+)
+action_duration = Gauge(
+    "datacloud_dr_action_duration_seconds",
+    "Duration of the last finished action.",
+    [*_R, "type"],
+    registry=REGISTRY,
+)
+estimated_loss = Gauge(
+    "datacloud_dr_estimated_data_loss_seconds",
+    "Data a failover now would lose: the lag of the best Continuous target.",
+    _R,
+    registry=REGISTRY,
+)
+paused = Gauge("datacloud_dr_paused", "1 while the replica is paused.", _R, registry=REGISTRY)
+
+# Every label set written, per replica, so a replica's series can all be dropped when it goes.
+_written: dict[tuple[str, str], set[tuple[MetricWrapperBase, tuple[str, ...]]]] = {}
+
+
+def _set(gauge: Gauge, labels: tuple[str, ...], value: float | None) -> None:
+    if value is None:
+        return
+    gauge.labels(*labels).set(value)
+    _written.setdefault((labels[0], labels[1]), set()).add((gauge, labels))
+
+
+def observe_replica(
+    namespace: str,
+    name: str,
+    status: dict[str, Any],
+    rpos: dict[str, float | None],
+    paused_now: bool,
+    timestamps: dict[str, float | None],
+) -> None:
+    """Gauges from status. `rpos` and `timestamps` (last sync, epoch seconds) are keyed by target name."""
+    forget_replica(namespace, name, keep_counters=True)
+    for target in status.get("targets") or []:
+        labels = (namespace, name, str(target["name"]))
+        _set(last_sync, labels, timestamps.get(labels[2]))
+        _set(lag, labels, target.get("lagSeconds"))
+        _set(rpo_target, labels, rpos.get(labels[2]))
+        _set(missed, labels, target.get("missedIntervals"))
+        _set(mismatches, labels, target.get("mismatches"))
+    replica = (namespace, name)
+    if status.get("activeCentre"):
+        _set(active_centre, (*replica, str(status["activeCentre"])), 1)
+    _set(fencing_epoch, replica, status.get("fencingEpoch"))
+    _set(writable_copies, replica, status.get("writableCopies"))
+    _set(paused, replica, 1 if paused_now else 0)
+    _set(estimated_loss, replica, status.get("estimatedDataLossSeconds"))
+    action = status.get("action") or {}
+    kind = str(action.get("type", ""))
+    if action.get("startedAt") and not action.get("finishedAt") and not action.get("dryRun"):
+        step = next((s["name"] for s in action.get("steps", []) if s.get("state") != "Succeeded"), "Done")
+        _set(action_in_progress, (*replica, kind, str(step)), 1)
+        _set(action_started, (*replica, kind), action.get("startedEpoch"))
+    for past in [action, *(status.get("history") or [])]:
+        if past.get("durationSeconds") is not None and not past.get("dryRun"):
+            _set(action_duration, (*replica, str(past.get("type", ""))), past["durationSeconds"])
+            break
+
+
+def count_sync(namespace: str, name: str, target: str, ok: bool, copied_bytes: int) -> None:
+    labels = (namespace, name, target)
+    sync_runs.labels(*labels, "succeeded" if ok else "failed").inc()
+    bytes_copied.labels(*labels).inc(copied_bytes)
+    _written.setdefault((namespace, name), set()).update(
+        {(sync_runs, (*labels, "succeeded" if ok else "failed")), (bytes_copied, labels)}
+    )
+
+
+def forget_replica(namespace: str, name: str, keep_counters: bool = False) -> None:
+    """Drop the replica's series (counters too, unless they should keep counting)."""
+    written = _written.get((namespace, name), set())
+    for metric, labels in list(written):
+        if keep_counters and isinstance(metric, Counter):
+            continue
+        with contextlib.suppress(KeyError):
+            metric.remove(*labels)
+        written.discard((metric, labels))
+    if not written:
+        _written.pop((namespace, name), None)
