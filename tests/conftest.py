@@ -101,6 +101,8 @@ def operator(stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> Itera
             f"http://127.0.0.1:{live}/healthz",
             "--log-format",
             "json",
+            "--events-port",
+            str(stack.events_port),
         ],
         log,
         {**os.environ, "KUBECONFIG": str(stack.kubeconfig)},

@@ -16,6 +16,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig
+    if args.events_port:
+        os.environ["DATACLOUD_EVENTS_PORT"] = str(args.events_port)
     return run_operator(
         metrics_address=args.metrics_address,
         metrics_port=args.metrics_port,
@@ -66,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-port", type=int, default=8000, help="port of the /metrics endpoint (0: off)")
     run.add_argument(
         "--liveness", default="http://127.0.0.1:8080/healthz", help="liveness endpoint URL ('' to disable)"
+    )
+    run.add_argument(
+        "--events-port",
+        type=int,
+        default=0,
+        help="port of the object-store notification receiver (0: off, centres are polled)",
     )
     run.add_argument("--standalone", action="store_true", help="no peering: this is the only replica")
     run.add_argument("--log-format", choices=["plain", "json"], default="plain", help="log line format")

@@ -164,6 +164,10 @@ class TargetStatus(LooseModel):
     last_sync_time: str | None = Field(default=None, description="When the last sync finished.")
     last_sync_duration_seconds: float | None = Field(default=None, description="How long it took.")
     last_sync_result: str | None = Field(default=None, description="Succeeded, Failed or Skipped.")
+    last_scheduled_time: str | None = Field(default=None, description="Cron time of the last scheduled run.")
+    last_good_sync_start: str | None = Field(
+        default=None, description="Start of the last successful full sync (a scheduled copy is this old)."
+    )
     next_sync_time: str | None = Field(default=None, description="When the next Scheduled sync starts.")
     lag_seconds: float | None = Field(default=None, description="Age of the oldest change not yet copied.")
     objects_copied: int | None = Field(default=None, description="Objects copied by the last sync.")
@@ -200,6 +204,16 @@ class ActionStatus(LooseModel):
 
     type: str | None = Field(default=None, description="Action type.")
     request_id: str | None = Field(default=None, description="Request id.")
+    requested_by: str | None = Field(default=None, description="Who asked (or automatic).")
+    from_centre: str | None = Field(default=None, description="The centre that was active.")
+    fencing_epoch: int | None = Field(default=None, description="The epoch this action fences with.")
+    result: str | None = Field(default=None, description="Succeeded, DryRun or Rejected.")
+    started_epoch: float | None = Field(default=None, description="Start, in seconds since 1970.")
+    duration_seconds: float | None = Field(default=None, description="How long the action took.")
+    measured_data_loss_seconds: float | None = Field(
+        default=None, description="Data lost, as measured by the lag when the old copy was fenced."
+    )
+    audit_record: str | None = Field(default=None, description="Where the audit record was written.")
     target_centre: str | None = Field(default=None, description="Centre being promoted.")
     dry_run: bool | None = Field(default=None, description="Whether it was a dry run.")
     started_at: str | None = Field(default=None, description="Start time.")
@@ -218,3 +232,13 @@ class DRReplicaStatus(StatusBase):
     targets: list[TargetStatus] | None = Field(default=None, description="Per-target state.")
     action: ActionStatus | None = Field(default=None, description="Current or last action.")
     history: list[ActionStatus] | None = Field(default=None, description="Recent actions, newest first.")
+    handled_request_id: str | None = Field(
+        default=None, description="The last spec.action.requestId taken up (a new id starts a new action)."
+    )
+    writable_copies: int | None = Field(default=None, description="Copies accepting writes; 1 is healthy.")
+    unfenced_unreachable: list[str] | None = Field(
+        default=None, description="Centres to fence as soon as they answer."
+    )
+    estimated_data_loss_seconds: float | None = Field(
+        default=None, description="What a failover now would lose: the best Continuous target's lag."
+    )

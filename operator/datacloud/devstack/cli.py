@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from .process import Managed, free_port
+from .prometheus import Prometheus
 from .stack import PROJECT_ROOT, DevStack, operator_env
 
 TRY = """
@@ -36,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", default=str(PROJECT_ROOT / ".dev"), help="state directory (default: .dev)")
     parser.add_argument("--no-samples", action="store_true", help="do not apply samples/")
     parser.add_argument("--metrics-port", type=int, default=0, help="operator metrics port (default: free)")
+    parser.add_argument(
+        "--prometheus",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run Prometheus scraping the operator with the alert rules (default: on)",
+    )
 
 
 def _fresh(directory: Path) -> Path:
@@ -61,6 +68,8 @@ def _start(directory: Path, samples: bool, metrics_port: int) -> tuple[DevStack,
             "--standalone",
             "--metrics-port",
             str(port),
+            "--events-port",
+            str(stack.events_port),
             "--liveness",
             f"http://127.0.0.1:{free_port()}/healthz",
         ],
@@ -70,21 +79,34 @@ def _start(directory: Path, samples: bool, metrics_port: int) -> tuple[DevStack,
     return stack, operator, port
 
 
-def _banner(directory: Path, stack: DevStack, port: int) -> str:
+def _banner(directory: Path, stack: DevStack, port: int, prometheus: Prometheus | None = None) -> str:
     info = stack.describe()
-    return TRY.format(
+    text = TRY.format(
         kubeconfig=directory / "kubeconfig",
         apiserver=info["apiserver"],
         centres=", ".join(f"{n} {u}" for n, u in info["centres"].items()),
         metrics=port,
     )
+    if prometheus is None:
+        return text
+    at = f"  metrics:    http://127.0.0.1:{port}/metrics\n"
+    return text.replace(at, f"{at}  prometheus: {prometheus.url}  (alerts: {prometheus.url}/alerts)\n")
+
+
+def _prometheus(directory: Path, args: argparse.Namespace, port: int) -> Prometheus | None:
+    """Prometheus scraping the operator's metrics port, when asked for (`--prometheus`, the default)."""
+    if not args.prometheus:
+        return None
+    return Prometheus(directory / "prometheus", [f"127.0.0.1:{port}"]).start()
 
 
 def run(args: argparse.Namespace) -> int:
     directory = _fresh(Path(args.dir))
     stack, operator, port = _start(directory, not args.no_samples, args.metrics_port)
+    prometheus = None
     try:
-        print(_banner(directory, stack, port), flush=True)
+        prometheus = _prometheus(directory, args, port)
+        print(_banner(directory, stack, port, prometheus), flush=True)
         print("Operator logs follow; Ctrl-C stops everything.\n", flush=True)
         # The operator runs in the foreground of this terminal, its output straight to it.
         operator.log = Path("/dev/stdout")
@@ -96,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
             proc.wait(30)
             return 0
     finally:
+        if prometheus is not None:
+            prometheus.stop()
         stack.stop()
         print("dev stack stopped", flush=True)
 
@@ -112,21 +136,28 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     stack, operator, port = _start(directory, not args.no_samples, args.metrics_port)
+    prometheus = None
     try:
         operator.start()
+        prometheus = _prometheus(directory, args, port)
         info = {
             **stack.describe(),
             "holder": os.getpid(),
             "operator": operator.pid,
             "metrics_port": port,
-            "banner": _banner(directory, stack, port),
+            "banner": _banner(directory, stack, port, prometheus),
         }
+        if prometheus is not None:
+            info["pids"] = [*info["pids"], prometheus.pid]
+            info["prometheus"] = prometheus.url
         (directory / "state.json").write_text(json.dumps(info, indent=2))
         while not stopping:
             if not operator.alive():
                 operator.start()  # keep the operator up like a Deployment would
             time.sleep(0.5)
     finally:
+        if prometheus is not None:
+            prometheus.stop()
         operator.stop()
         stack.stop()
         (directory / "state.json").unlink(missing_ok=True)
@@ -135,17 +166,21 @@ def serve(args: argparse.Namespace) -> int:
 
 def up(args: argparse.Namespace) -> int:
     directory = _fresh(Path(args.dir))
-    argv = [
-        sys.executable,
-        "-m",
-        "datacloud",
-        "dev",
-        "serve",
-        "--dir",
-        str(directory),
-        "--metrics-port",
-        str(args.metrics_port),
-    ] + (["--no-samples"] if args.no_samples else [])
+    argv = (
+        [
+            sys.executable,
+            "-m",
+            "datacloud",
+            "dev",
+            "serve",
+            "--dir",
+            str(directory),
+            "--metrics-port",
+            str(args.metrics_port),
+        ]
+        + (["--no-samples"] if args.no_samples else [])
+        + ([] if args.prometheus else ["--no-prometheus"])
+    )
     log = (directory / "serve.log").open("ab")
     holder = subprocess.Popen(
         argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True

@@ -20,8 +20,9 @@ class Centre:
     root: Path
     port: int = 0
     access_key: str = field(default_factory=lambda: "dc" + secrets.token_hex(8))
-    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
     event_webhook: str | None = None
+    event_token: str | None = field(default=None, repr=False)
     process: Managed | None = None
     # Internal IAM, so non-root users exist and bucket policies apply to them (the root user bypasses
     # policies, so fencing is only visible to applications writing as ordinary users).
@@ -66,10 +67,27 @@ class Centre:
     def add_user(self, access_key: str, secret_key: str, role: str = "user") -> None:
         """Create an ordinary (non-root) account through versitygw's admin API."""
         done = subprocess.run(
-            [tool("versitygw"), "admin", "--access", self.access_key, "--secret", self.secret_key,
-             "--endpoint-url", self.endpoint, "create-user", "--access", access_key, "--secret", secret_key,
-             "--role", role],
-            capture_output=True, text=True, timeout=30, check=False,
+            [
+                tool("versitygw"),
+                "admin",
+                "--access",
+                self.access_key,
+                "--secret",
+                self.secret_key,
+                "--endpoint-url",
+                self.endpoint,
+                "create-user",
+                "--access",
+                access_key,
+                "--secret",
+                secret_key,
+                "--role",
+                role,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
         if done.returncode != 0:
             raise StackError(f"versitygw create-user failed: {done.stderr.strip() or done.stdout.strip()}")

@@ -7,11 +7,15 @@ and `make down` stops that holder, which stops everything it started.
 from __future__ import annotations
 
 import base64
+import contextlib
+import http.server
 import json
 import os
+import secrets
 import subprocess
 import tempfile
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +25,7 @@ from ..api.peering import peering_object
 from ..api.render import rendered
 from .controlplane import ControlPlane
 from .objectstore import Centre
-from .process import StackError, tool
+from .process import StackError, free_port, tool
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = PROJECT_ROOT / "samples"
@@ -33,7 +37,29 @@ class DevStack:
     def __init__(self, workdir: Path, centres: Sequence[str] = CENTRES) -> None:
         self.dir = workdir
         self.control_plane = ControlPlane(workdir / "cluster")
-        self.centres = {name: Centre(name, workdir / "centres" / name) for name in centres}
+        # Every centre posts bucket notifications to the operator's receiver on this port, with a token of
+        # its own that the operator reads from the centre's Secret (key eventToken).
+        self.events_port = free_port()
+        self.centres = {name: self._centre(name) for name in centres}
+
+    def _centre(self, name: str) -> Centre:
+        token = secrets.token_urlsafe(24)
+        centre = Centre(
+            name,
+            self.dir / "centres" / name,
+            event_webhook=f"http://127.0.0.1:{self.events_port}/events/{token}",
+        )
+        centre.event_token = token
+        return centre
+
+    def add_centre(self, name: str) -> Centre:
+        """Start one more centre (with its Secret) on the running stack."""
+        centre = self._centre(name)
+        with stand_in_receiver(self.events_port):
+            centre.start()
+        self.centres[name] = centre
+        self.apply_documents([centre_secret(centre)])
+        return centre
 
     @property
     def kubeconfig(self) -> Path:
@@ -42,8 +68,9 @@ class DevStack:
     def start(self, samples: bool = True) -> DevStack:
         try:
             self.control_plane.start()
-            for centre in self.centres.values():
-                centre.start()
+            with stand_in_receiver(self.events_port):
+                for centre in self.centres.values():
+                    centre.start()
             self.install_crds()
             self.apply_documents(
                 [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}]
@@ -119,12 +146,37 @@ class DevStack:
         self.control_plane.stop()
 
 
+@contextlib.contextmanager
+def stand_in_receiver(port: int) -> Iterator[None]:
+    """Answer on the notification port while centres start: versitygw posts a test event at start-up and
+    refuses to run if nobody answers. The operator's own receiver takes the port over later; events sent
+    in between are lost, which the operator's listing pass makes up for."""
+
+    class Ok(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Ok)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def centre_secret(centre: Centre, namespace: str = OPERATOR_NAMESPACE) -> dict[str, Any]:
     """The credentials Secret a DataCentre sample refers to (`centre-<name>`)."""
-    enc = {
-        "accessKeyId": base64.b64encode(centre.access_key.encode()).decode(),
-        "secretAccessKey": base64.b64encode(centre.secret_key.encode()).decode(),
-    }
+    values = {"accessKeyId": centre.access_key, "secretAccessKey": centre.secret_key}
+    if centre.event_token:
+        values["eventToken"] = centre.event_token
+    enc = {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}
     return {
         "apiVersion": "v1",
         "kind": "Secret",

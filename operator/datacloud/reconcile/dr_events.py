@@ -1,0 +1,28 @@
+"""The operator's one receiver of object-store event notifications, shared by every DRReplica.
+
+Centres post to `http://HOST:PORT/events/<token>`, the token being the `eventToken` key of the centre's
+credentials Secret; centres without a token are polled instead.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from ..replication.events import EventReceiver
+
+_lock = threading.Lock()
+_receiver: EventReceiver | None = None
+
+
+def receiver() -> EventReceiver | None:
+    """The receiver, started on first use on DATACLOUD_EVENTS_ADDRESS:DATACLOUD_EVENTS_PORT; None if unset."""
+    global _receiver
+    port = os.environ.get("DATACLOUD_EVENTS_PORT")
+    if not port:
+        return None
+    with _lock:
+        if _receiver is None:
+            host = os.environ.get("DATACLOUD_EVENTS_ADDRESS", "127.0.0.1")
+            _receiver = EventReceiver(host, int(port)).start()
+        return _receiver

@@ -1,0 +1,154 @@
+"""Running the replication flows of one DRReplica: continuous followers in the operator, scheduled Jobs.
+
+Continuous flows run as `ContinuousReplicator`s (bounded worker pools) inside the operator; scheduled
+flows become Kubernetes Jobs at their cron times, inside their transfer window.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from croniter import croniter
+
+from ..api.common import parse_quantity
+from ..failover.topology import Flow
+from ..replication.continuous import ContinuousReplicator, ReplicationStats
+from ..replication.engine import SyncOptions
+from ..replication.events import EventReceiver
+from ..replication.locations import Location
+from .centres import Centre
+
+log = logging.getLogger(__name__)
+FOLLOW_CONCURRENCY = 4
+
+
+@dataclass(frozen=True)
+class FollowKey:
+    """What identifies a running follower: if any of it changes, the follower is restarted."""
+
+    target: str
+    src: str
+    dst: str
+    delete: str
+    bandwidth: int | None
+
+
+def location(centre: Centre, bucket: str, prefix: str) -> Location:
+    return Location(centre.endpoint, bucket, prefix if not prefix or prefix.endswith("/") else prefix + "/")
+
+
+def options(flow: Flow) -> SyncOptions:
+    mirror = flow.spec is None or flow.spec.delete_policy == "Mirror"
+    bandwidth = flow.spec.bandwidth_limit if flow.spec else None
+    return SyncOptions(
+        delete="mirror" if mirror else "retain",
+        concurrency=FOLLOW_CONCURRENCY,
+        bandwidth=int(parse_quantity(bandwidth)) if bandwidth else None,
+    )
+
+
+class Followers:
+    """The continuous followers of one replica, started and stopped to match the wanted flows."""
+
+    def __init__(self, receiver: EventReceiver | None, tokens: Callable[[str], str | None]) -> None:
+        self.receiver = receiver
+        self.tokens = tokens  # centre name → its notification token, if it sends notifications
+        self.running: dict[str, tuple[FollowKey, ContinuousReplicator]] = {}
+
+    def key(self, flow: Flow) -> FollowKey:
+        opts = options(flow)
+        return FollowKey(
+            flow.target,
+            f"{flow.src.centre}/{flow.src.bucket}/{flow.src.prefix}",
+            f"{flow.dst.centre}/{flow.dst.bucket}/{flow.dst.prefix}",
+            opts.delete,
+            opts.bandwidth,
+        )
+
+    def match(self, wanted: list[Flow], centres: dict[str, Centre]) -> None:
+        """Start followers for wanted flows, restart changed ones, stop the rest."""
+        keep: set[str] = set()
+        for flow in wanted:
+            if flow.src.centre not in centres or flow.dst.centre not in centres:
+                continue
+            key = self.key(flow)
+            keep.add(flow.target)
+            current = self.running.get(flow.target)
+            if current and current[0] == key:
+                continue
+            if current:
+                self.stop(flow.target)
+            self.running[flow.target] = (key, self._start(flow, centres))
+        for target in set(self.running) - keep:
+            self.stop(target)
+
+    def _start(self, flow: Flow, centres: dict[str, Centre]) -> ContinuousReplicator:
+        src = location(centres[flow.src.centre], flow.src.bucket, flow.src.prefix)
+        dst = location(centres[flow.dst.centre], flow.dst.bucket, flow.dst.prefix)
+        token = self.tokens(flow.src.centre) if self.receiver else None
+        log.info("following %s → %s (%s)", src, dst, "notifications" if token else "polling")
+        if token and self.receiver:
+            follower = ContinuousReplicator(
+                src, dst, options(flow), receiver=self.receiver, token=token, scan_interval=60.0
+            )
+        else:
+            follower = ContinuousReplicator(src, dst, options(flow), poll_interval=2.0)
+        return follower.start()
+
+    def stats(self, target: str) -> ReplicationStats | None:
+        running = self.running.get(target)
+        return running[1].stats() if running else None
+
+    def caught_up(self, target: str, timeout: float) -> bool:
+        running = self.running.get(target)
+        return bool(running and running[1].wait_caught_up(timeout))
+
+    def stop(self, target: str) -> None:
+        running = self.running.pop(target, None)
+        if running:
+            running[1].stop(timeout=10.0)
+
+    def stop_all(self) -> None:
+        for target in list(self.running):
+            self.stop(target)
+
+
+def in_window(window: Any, now: datetime) -> bool:
+    """Whether `now` (operator local time) is inside a daily HH:MM–HH:MM window; no window is always."""
+    if window is None:
+        return True
+    start = time.fromisoformat(window.start)
+    end = time.fromisoformat(window.end)
+    current = now.astimezone().time()
+    if start <= end:
+        return start <= current < end
+    return current >= start or current < end  # spans midnight
+
+
+def due_runs(schedule: str, last: datetime, now: datetime) -> list[datetime]:
+    """Cron times after `last` up to `now` (at most 1,000, oldest first)."""
+    it = croniter(schedule, last)
+    out: list[datetime] = []
+    while len(out) < 1000:
+        nxt = it.get_next(datetime)
+        if nxt > now:
+            break
+        out.append(nxt)
+    return out
+
+
+def next_run(schedule: str, after: datetime) -> datetime:
+    nxt: datetime = croniter(schedule, after).get_next(datetime)
+    return nxt
+
+
+def epoch_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def seconds_between(a: datetime, b: datetime) -> float:
+    return (b - a) / timedelta(seconds=1)

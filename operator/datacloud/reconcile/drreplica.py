@@ -1,0 +1,579 @@
+"""DRReplica reconciler: one runtime per replica, ticked by its kopf daemon.
+
+observe (spec, centres and their health, the followers' lag) → plan (topology from the active centre,
+actions, automatic failover, due scheduled runs) → apply (fences, followers, Jobs, endpoint, status,
+events, metrics).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+
+from ..adapters import s3
+from ..adapters.kube import Kube
+from ..api.common import parse_duration
+from ..api.drreplica import DRReplicaSpec
+from ..builders import dr as build
+from ..builders.conditions import condition, merge_conditions, now_iso
+from ..failover import fencing
+from ..failover.actions import fresh_steps, plan
+from ..failover.topology import Copy, Flow, active_copy, copies, flows
+from ..metrics import dr as dr_metrics
+from ..replication.events import EventReceiver
+from . import dr_scheduled
+from .centres import Centre, CentreUnavailable, resolve
+from .dr_actions import ActionContext, advance
+from .dr_flows import Followers, seconds_between
+
+log = logging.getLogger(__name__)
+PLURAL = "drreplicas"
+HISTORY = 20
+AUDIT_BUCKET = "datacloud-audit"
+STATUS_EVERY_S = 5.0
+ROLE_FOR_MODE = {"Continuous": "SameCityDR", "Scheduled": "RemoteDR"}
+
+Emit = Callable[[str, str, str], None]  # (type, reason, message) → an Event on the replica
+
+
+class ReplicaRuntime:
+    """The live state of one DRReplica inside the operator (followers, last status written)."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str,
+        name: str,
+        emit: Emit,
+        receiver: EventReceiver | None = None,
+        job_image: str = "datacloud/operator:0.1.0",
+    ) -> None:
+        self.kube, self.namespace, self.name, self._emit = kube, namespace, name, emit
+        self._emitted: dict[str, str] = {}
+        self.centre_tokens: dict[str, str | None] = {}
+        self.followers = Followers(receiver, lambda c: self.centre_tokens.get(c))
+        self.job_image = job_image
+        self.written: dict[str, Any] = {}
+        self.written_at = 0.0
+        self.published: tuple[str, str, int] | None = None
+        self.published_at = 0.0
+        self.status: dict[str, Any] = {}
+
+    def emit(self, kind: str, reason: str, message: str) -> None:
+        """Post an Event, once per distinct message of a reason (a tick a second must not spam)."""
+        if self._emitted.get(reason) == message:
+            return
+        self._emitted[reason] = message
+        self._emit(kind, reason, message)
+
+    # -- the tick ------------------------------------------------------------------------------------
+    def tick(self, body: dict[str, Any]) -> float:
+        """One reconcile; returns how long to wait before the next."""
+        self.status = dict(self.written or body.get("status") or {})
+        generation = body["metadata"].get("generation")
+        now = now_iso()
+        try:
+            spec = DRReplicaSpec.model_validate(body.get("spec") or {})
+        except ValidationError as e:
+            self.followers.stop_all()
+            msg = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+            self._conditions([condition("Ready", False, "InvalidSpec", msg, generation)], now)
+            self._write(body, phase="Degraded", force=True)
+            return 30.0
+
+        centres, problems = self._resolve(spec)
+        active = str(self.status.get("activeCentre") or spec.active_centre)
+        self.status.setdefault("activeCentre", active)
+        self.status.setdefault("fencingEpoch", 1)
+        self._ensure_buckets(spec, centres, problems)
+
+        action_running = self._actions(body, spec, centres, now)
+        active = str(self.status["activeCentre"])
+        wanted = flows(spec, active)
+        if not action_running:
+            self._auto_failover(body, spec, centres, wanted, now)
+        if spec.paused or self._action_in_progress():
+            self.followers.stop_all()
+        else:
+            self.followers.match([f for f in wanted if f.mode == "Continuous"], centres)
+            self._fence_others(spec, centres, active)
+            self._publish(body, spec, centres, active)
+        dr_scheduled.run(self, body, spec, [f for f in wanted if f.mode == "Scheduled"], centres, now)
+        self._target_status(spec, wanted, now)
+        self._summarise(spec, wanted, centres, problems, generation, now)
+        self._write(body)
+        return 1.0
+
+    # -- observe -------------------------------------------------------------------------------------
+    def _resolve(self, spec: DRReplicaSpec) -> tuple[dict[str, Centre], list[tuple[str, str]]]:
+        centres: dict[str, Centre] = {}
+        problems: list[tuple[str, str]] = []
+        for copy in copies(spec):
+            if copy.centre in centres:
+                continue
+            try:
+                centre = resolve(self.kube, copy.centre)
+            except CentreUnavailable as e:
+                problems.append((e.reason, str(e)))
+                continue
+            centres[copy.centre] = centre
+            self.centre_tokens[copy.centre] = self._token(copy.centre)
+        for target in spec.targets:
+            found = centres.get(target.centre)
+            want = ROLE_FOR_MODE[target.mode]
+            if found and found.role != want:
+                problems.append(
+                    (
+                        "RoleMismatch",
+                        f"target {target.name} is {target.mode} but centre "
+                        f"{found.name} is {found.role}; {target.mode} targets belong on a {want} centre",
+                    )
+                )
+        return centres, problems
+
+    def _token(self, centre: str) -> str | None:
+        try:
+            body = self.kube.get("datacentres", centre)
+            ref = body["spec"]["objectStore"]["credentialsSecretRef"]
+            return self.kube.secret_data(ref["namespace"], ref["name"]).get("eventToken") or None
+        except (LookupError, KeyError):
+            return None
+
+    def _ensure_buckets(
+        self, spec: DRReplicaSpec, centres: dict[str, Centre], problems: list[tuple[str, str]]
+    ) -> None:
+        """Create missing target buckets (the operator owns them); a missing source is a problem to report."""
+        for copy in copies(spec):
+            centre = centres.get(copy.centre)
+            if centre is None or centre.health == "Down":
+                continue
+            client = s3.client(centre.endpoint, connect_timeout=2, read_timeout=5, max_pool=1)
+            try:
+                client.head_bucket(Bucket=copy.bucket)
+            except ClientError as e:
+                if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 404:
+                    continue
+                if copy.name == "source" and copy.centre == spec.active_centre:
+                    problems.append(
+                        ("SourceBucketMissing", f"bucket {copy.bucket} does not exist in {copy.centre}")
+                    )
+                    continue
+                try:
+                    client.create_bucket(Bucket=copy.bucket)
+                except ClientError as err:
+                    problems.append(("BucketCreateFailed", f"{copy.centre}/{copy.bucket}: {err}"))
+            except BotoCoreError:
+                continue
+            finally:
+                client.close()
+
+    # -- actions -------------------------------------------------------------------------------------
+    def _action_in_progress(self) -> bool:
+        action = self.status.get("action") or {}
+        return bool(action.get("startedAt") and not action.get("finishedAt") and not action.get("dryRun"))
+
+    def _actions(
+        self, body: dict[str, Any], spec: DRReplicaSpec, centres: dict[str, Centre], now: str
+    ) -> bool:
+        requested = spec.action
+        handled = self.status.get("handledRequestId")
+        if requested and requested.request_id != handled and not self._action_in_progress():
+            self._start_action(body, spec, requested.model_dump(by_alias=True), "spec", now)
+        if not self._action_in_progress():
+            return False
+        action = dict(self.status["action"])
+        ctx = ActionContext(
+            spec,
+            action,
+            centres,
+            now,
+            publish=lambda copy, epoch: self._publish_copy(body, centres, copy, epoch, force=True),
+            reseed=lambda centre: self.followers.stop_all(),
+        )
+        finished = advance(ctx, lambda a: self._record_action(body, a))
+        if finished:
+            self._finish_action(body, spec, centres, now)
+        return not finished
+
+    def _start_action(
+        self, body: dict[str, Any], spec: DRReplicaSpec, requested: dict[str, Any], origin: str, now: str
+    ) -> None:
+        old = str(self.status["activeCentre"])
+        new = str(requested["targetCentre"])
+        others = [c.centre for c in copies(spec) if c.centre != new]
+        lag = self._lag_to(spec, new)
+        kind = str(requested["type"])
+        action: dict[str, Any] = {
+            "type": kind,
+            "requestId": requested["requestId"],
+            "requestedBy": requested.get("requestedBy") or origin,
+            "fromCentre": old,
+            "targetCentre": new,
+            "dryRun": bool(requested.get("dryRun")),
+            "startedAt": now,
+            "startedEpoch": time.time(),
+            "estimatedDataLossSeconds": lag if kind == "Failover" else 0.0,
+            "plan": plan(kind, old, new, lag, others),
+            "fencingEpoch": int(self.status["fencingEpoch"]) + 1,
+        }
+        self.status["handledRequestId"] = requested["requestId"]
+        if old == new:
+            action.update(
+                finishedAt=now, steps=[], result="Rejected", plan=[f"{new} is already the active centre"]
+            )
+            self.emit(
+                "Warning", "ActionRejected", f"{kind} {requested['requestId']}: {new} is already active"
+            )
+            self._archive(action)
+            return
+        if action["dryRun"]:
+            action.update(finishedAt=now, steps=[], result="DryRun")
+            self.emit("Normal", "DryRun", f"{kind} to {new} would: " + "; ".join(action["plan"]))
+            self._archive(action)
+            return
+        action["steps"] = fresh_steps(kind)
+        self.followers.stop_all()  # the writer changes: no flow may run from the old active from here on
+        self.status["action"] = action
+        self.emit(
+            "Warning" if kind == "Failover" else "Normal",
+            f"{kind}Started",
+            f"{kind} {old} → {new} ({action['requestId']}), estimated data loss "
+            f"{action['estimatedDataLossSeconds']:.1f}s",
+        )
+        self._write(body, force=True)
+
+    def _record_action(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+        self.status["action"] = action
+        promoted = any(s["name"] == "Promoting" and s["state"] == "Succeeded" for s in action["steps"])
+        if promoted:
+            self.status["activeCentre"] = action["targetCentre"]
+            self.status["fencingEpoch"] = action["fencingEpoch"]
+        self._write(body, force=True)
+
+    def _finish_action(
+        self, body: dict[str, Any], spec: DRReplicaSpec, centres: dict[str, Centre], now: str
+    ) -> None:
+        action = dict(self.status["action"])
+        action["finishedAt"] = now
+        action["durationSeconds"] = round(time.time() - float(action.get("startedEpoch") or time.time()), 3)
+        action["result"] = "Succeeded"
+        action["measuredDataLossSeconds"] = action.get("estimatedDataLossSeconds")
+        self.status["action"] = action
+        self._audit(spec, centres, action, now)
+        self.emit(
+            "Normal",
+            f"{action['type']}Completed",
+            f"{action['type']} to {action['targetCentre']} completed in {action['durationSeconds']:.1f}s",
+        )
+        self._archive(action, keep_current=True)
+        self._write(body, force=True)
+
+    def _archive(self, action: dict[str, Any], keep_current: bool = False) -> None:
+        history = [action, *(self.status.get("history") or [])][:HISTORY]
+        self.status["history"] = history
+        if not keep_current:
+            self.status["action"] = action
+
+    def _audit(
+        self, spec: DRReplicaSpec, centres: dict[str, Centre], action: dict[str, Any], now: str
+    ) -> None:
+        """Append one JSON record to the audit bucket of the remote centre (or another reachable one)."""
+        key, payload = build.audit_record(self.name, self.namespace, action, int(action["fencingEpoch"]), now)
+        ordered = sorted(centres.values(), key=lambda c: (c.role != "RemoteDR", c.health != "Up"))
+        for centre in ordered:
+            client = s3.client(centre.endpoint, connect_timeout=2, read_timeout=5, max_pool=1)
+            try:
+                try:
+                    client.head_bucket(Bucket=AUDIT_BUCKET)
+                except ClientError:
+                    client.create_bucket(Bucket=AUDIT_BUCKET)
+                client.put_object(
+                    Bucket=AUDIT_BUCKET,
+                    Key=key,
+                    Body=payload,
+                    ContentType="application/json",
+                    IfNoneMatch="*",
+                )
+                action["auditRecord"] = f"{centre.name}/{AUDIT_BUCKET}/{key}"
+                return
+            except (BotoCoreError, ClientError) as e:
+                log.warning("audit record not written to %s: %s", centre.name, e)
+            finally:
+                client.close()
+        self.emit(
+            "Warning", "AuditNotWritten", "no centre could store the audit record; it is in status history"
+        )
+
+    def _lag_to(self, spec: DRReplicaSpec, centre: str) -> float | None:
+        for target in self.status.get("targets") or []:
+            spec_target = next((t for t in spec.targets if t.name == target.get("name")), None)
+            if spec_target and spec_target.centre == centre and target.get("lagSeconds") is not None:
+                return float(target["lagSeconds"])
+        return None
+
+    def _auto_failover(
+        self,
+        body: dict[str, Any],
+        spec: DRReplicaSpec,
+        centres: dict[str, Centre],
+        wanted: list[Flow],
+        now: str,
+    ) -> None:
+        if spec.failover.policy != "Automatic" or spec.paused:
+            return
+        active = str(self.status["activeCentre"])
+        down_for = self._down_for(active)
+        if down_for is None or down_for < parse_duration(spec.failover.down_for).total_seconds():
+            return
+        candidates = []
+        for flow in wanted:
+            centre = centres.get(flow.dst.centre)
+            lag = self._lag_to(spec, flow.dst.centre)
+            limit = (
+                parse_duration(spec.failover.max_data_loss).total_seconds()
+                if spec.failover.max_data_loss
+                else flow.rpo_s
+            )
+            if flow.mode != "Continuous" or centre is None or centre.health not in ("Up", "Degraded"):
+                continue
+            if lag is None or limit is None or lag > limit:
+                continue
+            candidates.append((lag, flow.dst.centre))
+        if not candidates:
+            self.emit(
+                "Warning",
+                "FailoverBlocked",
+                f"{active} is Down but no Continuous target is Up and within its RPO; waiting",
+            )
+            return
+        _, target = min(candidates)
+        epoch = int(self.status["fencingEpoch"]) + 1
+        self._start_action(
+            body,
+            spec,
+            {
+                "type": "Failover",
+                "targetCentre": target,
+                "requestId": f"auto-{epoch}",
+                "requestedBy": "datacloud-operator (automatic)",
+            },
+            "automatic",
+            now,
+        )
+        self.status["handledRequestId"] = spec.action.request_id if spec.action else None
+
+    def _down_for(self, centre: str) -> float | None:
+        try:
+            status = self.kube.get("datacentres", centre).get("status") or {}
+        except LookupError:
+            return None
+        if status.get("health") != "Down" or not status.get("lastTransitionTime"):
+            return None
+        since = datetime.fromisoformat(str(status["lastTransitionTime"]).replace("Z", "+00:00"))
+        return seconds_between(since, datetime.now(since.tzinfo))
+
+    # -- apply ---------------------------------------------------------------------------------------
+    def _fence_others(self, spec: DRReplicaSpec, centres: dict[str, Centre], active: str) -> None:
+        """Every copy but the active one is fenced at the current epoch whenever it can be reached."""
+        epoch = int(self.status["fencingEpoch"])
+        writable, unreachable = 0, []
+        active_bucket = active_copy(spec, active).bucket
+        for copy in copies(spec):
+            centre = centres.get(copy.centre)
+            is_active = copy.centre == active and copy.bucket == active_bucket
+            if centre is None:
+                continue
+            try:
+                current = fencing.is_fenced(centre.endpoint, copy.bucket, timeout_s=2)
+                if is_active:
+                    if current is not None:
+                        fencing.unfence(centre.endpoint, copy.bucket)
+                    writable += 1
+                elif current != epoch:
+                    fencing.fence(centre.endpoint, copy.bucket, epoch)
+            except (BotoCoreError, ClientError):
+                if is_active:
+                    writable += 1
+                else:
+                    unreachable.append(copy.centre)
+        self.status["writableCopies"] = writable
+        self.status["unfencedUnreachable"] = unreachable
+
+    def _publish(
+        self, body: dict[str, Any], spec: DRReplicaSpec, centres: dict[str, Centre], active: str
+    ) -> None:
+        self._publish_copy(body, centres, active_copy(spec, active), int(self.status["fencingEpoch"]))
+
+    def _publish_copy(
+        self, body: dict[str, Any], centres: dict[str, Centre], copy: Copy, epoch: int, force: bool = False
+    ) -> None:
+        centre = centres.get(copy.centre)
+        if centre is None:
+            return
+        key = (copy.centre, copy.bucket, epoch)
+        if not force and self.published == key and time.monotonic() - self.published_at < 60:
+            return
+        self.kube.apply(
+            build.endpoint_configmap(body, copy.centre, centre.endpoint.url, copy.bucket, copy.prefix, epoch)
+        )
+        self.kube.apply(build.endpoint_service(body, centre.endpoint.url))
+        self.published, self.published_at = key, time.monotonic()
+        self.status["endpoint"] = {
+            "centre": copy.centre,
+            "url": centre.endpoint.url,
+            "bucket": copy.bucket,
+            "configMap": build.endpoint_name(self.name),
+            "service": build.endpoint_name(self.name),
+        }
+
+    def _target_status(self, spec: DRReplicaSpec, wanted: list[Flow], now: str) -> None:
+        previous = {t["name"]: t for t in self.status.get("targets") or []}
+        out = []
+        for flow in wanted:
+            entry = dict(previous.get(flow.target, {"name": flow.target}))
+            entry["name"] = flow.target
+            stats = self.followers.stats(flow.target) if flow.mode == "Continuous" else None
+            if stats is not None:
+                entry.update(
+                    lagSeconds=round(stats.current_lag_seconds, 3),
+                    pending=stats.pending,
+                    objectsCopied=stats.objects_copied,
+                    bytesCopied=stats.bytes_copied,
+                    message=stats.last_error,
+                )
+                if stats.last_scan_at:
+                    entry["lastSyncTime"] = (
+                        datetime.fromtimestamp(stats.last_scan_at).astimezone().isoformat()
+                    )
+            if flow.rpo_s is not None and entry.get("lagSeconds") is not None:
+                entry["rpoCompliant"] = float(entry["lagSeconds"]) <= flow.rpo_s
+            out.append({k: v for k, v in entry.items() if v is not None})
+        self.status["targets"] = out
+
+    def _summarise(
+        self,
+        spec: DRReplicaSpec,
+        wanted: list[Flow],
+        centres: dict[str, Centre],
+        problems: list[tuple[str, str]],
+        generation: int | None,
+        now: str,
+    ) -> None:
+        targets = {t["name"]: t for t in self.status.get("targets") or []}
+        breaches = [n for n, t in targets.items() if t.get("rpoCompliant") is False]
+        unknown = [
+            f.target
+            for f in wanted
+            if f.rpo_s is not None and "rpoCompliant" not in targets.get(f.target, {})
+        ]
+        refs_ok = not problems
+        continuous = [f for f in wanted if f.mode == "Continuous"]
+        best = min(
+            (
+                float(targets[f.target]["lagSeconds"])
+                for f in continuous
+                if targets.get(f.target, {}).get("lagSeconds") is not None
+            ),
+            default=None,
+        )
+        self.status["estimatedDataLossSeconds"] = best
+        conds = [
+            condition(
+                "ReferencesValid",
+                refs_ok,
+                problems[0][0] if problems else "Resolved",
+                "; ".join(m for _, m in problems) or "all centres resolved",
+                generation,
+            ),
+            condition(
+                "RPOCompliant",
+                None if unknown and not breaches else not breaches,
+                "RPOBreached" if breaches else ("NotMeasured" if unknown else "WithinRPO"),
+                f"over RPO: {', '.join(breaches)}"
+                if breaches
+                else (
+                    f"no lag measured yet for {', '.join(unknown)}"
+                    if unknown
+                    else "every target within its RPO"
+                ),
+                generation,
+            ),
+        ]
+        if self.status.get("writableCopies", 1) > 1:
+            conds.append(
+                condition(
+                    "SingleWriter",
+                    False,
+                    "SplitBrainSuspected",
+                    f"{self.status['writableCopies']} copies accept writes",
+                    generation,
+                )
+            )
+        else:
+            pending = self.status.get("unfencedUnreachable") or []
+            conds.append(
+                condition(
+                    "SingleWriter",
+                    True,
+                    "Fenced" if not pending else "FencePending",
+                    "only the active copy accepts writes"
+                    + (f"; {', '.join(pending)} will be fenced when reachable" if pending else ""),
+                    generation,
+                )
+            )
+        ready = refs_ok and not breaches and not spec.paused
+        conds.append(
+            condition(
+                "Ready",
+                ready,
+                "Protected"
+                if ready
+                else ("Paused" if spec.paused else (problems[0][0] if problems else "RPOBreached")),
+                "replication running" if ready else "see the other conditions",
+                generation,
+            )
+        )
+        self._conditions(conds, now)
+        if spec.paused:
+            phase = "Paused"
+        elif self._action_in_progress():
+            phase = "Switching" if self.status["action"]["type"] != "Failover" else "FailingOver"
+        elif self.status["activeCentre"] != spec.source.centre:
+            phase = "FailedOver"
+        elif ready:
+            phase = "Protected"
+        else:
+            phase = "Degraded"
+        self.status["phase"] = phase
+        self.status["observedGeneration"] = generation
+        rpos = {f.target: f.rpo_s for f in wanted}
+        dr_metrics.observe_replica(self.namespace, self.name, self.status, rpos, spec.paused, {})
+
+    def _conditions(self, conds: list[dict[str, Any]], now: str) -> None:
+        self.status["conditions"] = merge_conditions(self.status.get("conditions"), conds, now)
+
+    def _write(self, body: dict[str, Any], phase: str | None = None, force: bool = False) -> None:
+        if phase:
+            self.status["phase"] = phase
+        stable = {k: v for k, v in self.status.items() if k != "targets"}
+        written_stable = {k: v for k, v in self.written.items() if k != "targets"}
+        if not force and stable == written_stable and time.monotonic() - self.written_at < STATUS_EVERY_S:
+            return
+        patch = dict(self.status)
+        if self.written:  # a merge patch: explicitly null what disappeared
+            for key in set(self.written) - set(patch):
+                patch[key] = None
+        self.kube.patch_status(PLURAL, self.name, patch, self.namespace)
+        self.written = dict(self.status)
+        self.written_at = time.monotonic()
+
+    def close(self, deleted: bool) -> None:
+        self.followers.stop_all()
+        if deleted:
+            dr_metrics.forget_replica(self.namespace, self.name)

@@ -1,0 +1,142 @@
+"""DR fixtures: the session stack's three centres declared as DataCentres, buckets, an app account."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from datacloud.adapters import s3
+from datacloud.devstack.objectstore import Centre
+from datacloud.devstack.stack import OPERATOR_NAMESPACE
+from tests.conftest import Cluster, wait_until
+
+ROLES = {"fz-prod": "Production", "fz-samecity-dr": "SameCityDR", "xm-remote-dr": "RemoteDR"}
+CITY = {"fz-prod": "350100", "fz-samecity-dr": "350100", "xm-remote-dr": "350200"}
+APP_KEY, APP_SECRET = "drapp", "drapp-secret-0123456789"
+NAMESPACE = "dr-tests"
+
+
+def root(centre: Centre) -> Any:
+    return s3.client(
+        s3.S3Endpoint(centre.endpoint, "us-east-1", s3.S3Credentials(centre.access_key, centre.secret_key))
+    )
+
+
+def app(centre: Centre) -> Any:
+    """A client writing as an ordinary account, the way applications do (bound by fencing policies)."""
+    return s3.client(s3.S3Endpoint(centre.endpoint, "us-east-1", s3.S3Credentials(APP_KEY, APP_SECRET)))
+
+
+def datacentre(name: str, endpoint: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "datacloud.fujian.gov.cn/v1alpha1",
+        "kind": "DataCentre",
+        "metadata": {"name": name},
+        "spec": {
+            "city": CITY[name],
+            "role": ROLES[name],
+            "objectStore": {
+                "endpoint": endpoint,
+                "credentialsSecretRef": {"name": f"centre-{name}", "namespace": OPERATOR_NAMESPACE},
+            },
+            "probe": {"interval": "1s", "timeout": "1s", "failureThreshold": 2},
+        },
+    }
+
+
+@pytest.fixture(scope="session")
+def dr_centres(cluster: Cluster, operator: dict[str, Any]) -> dict[str, Centre]:
+    centres = cluster.stack.centres
+    for name, centre in centres.items():
+        cluster.must_apply(datacentre(name, centre.endpoint))
+        if not getattr(centre, "_app_user", False):
+            centre.add_user(APP_KEY, APP_SECRET)
+            centre._app_user = True  # type: ignore[attr-defined]
+    cluster.kubectl("create", "namespace", NAMESPACE)
+    for name in centres:
+        wait_until(
+            lambda n=name: (cluster.get("datacentres", n).get("status") or {}).get("health") == "Up",
+            60,
+            what=f"{name} Up",
+        )
+    return centres
+
+
+def allow_app(centre: Centre, bucket: str) -> None:
+    """Give the app account rights on a bucket (the operator's fence statement is added beside it)."""
+    import json
+
+    client = root(centre)
+    try:
+        client.create_bucket(Bucket=bucket)
+    except client.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    except Exception as e:  # noqa: BLE001 - versitygw answers BucketAlreadyExists for the root's own bucket
+        if "BucketAlready" not in str(e):
+            raise
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "app",
+                "Effect": "Allow",
+                "Principal": {"AWS": [APP_KEY]},
+                "Action": ["s3:*"],
+                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            }
+        ],
+    }
+    client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+
+
+@pytest.fixture
+def bucket() -> str:
+    return f"dr-{os.urandom(4).hex()}"
+
+
+def replica(name: str, bucket: str, policy: str = "Manual", **extra: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "datacloud.fujian.gov.cn/v1alpha1",
+        "kind": "DRReplica",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "source": {"centre": "fz-prod", "bucket": bucket},
+            "activeCentre": "fz-prod",
+            "targets": [
+                {
+                    "name": "same-city",
+                    "centre": "fz-samecity-dr",
+                    "bucket": bucket,
+                    "mode": "Continuous",
+                    "rpoTarget": "10s",
+                    "deletePolicy": "Mirror",
+                },
+                {
+                    "name": "remote",
+                    "centre": "xm-remote-dr",
+                    "bucket": bucket,
+                    "mode": "Scheduled",
+                    "schedule": "0 2 * * *",
+                    "rpoTarget": "24h",
+                    "verification": {"method": "SHA256", "samplePercent": 100},
+                },
+            ],
+            "failover": {"policy": policy, "downFor": "2s"},
+            **extra,
+        },
+    }
+
+
+def status(cluster: Cluster, name: str) -> dict[str, Any]:
+    return cluster.get("drreplicas", name, NAMESPACE).get("status") or {}
+
+
+@pytest.fixture
+def cleanup(cluster: Cluster) -> Iterator[list[str]]:
+    names: list[str] = []
+    yield names
+    for name in names:
+        cluster.kubectl("-n", NAMESPACE, "delete", "drreplica", name, "--wait=false")
