@@ -7,6 +7,7 @@ events, metrics).
 
 from __future__ import annotations
 
+from copy import deepcopy
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from ..api.common import parse_duration
 from ..api.drreplica import DRReplicaSpec
 from ..builders import dr as build
 from ..builders.conditions import condition, merge_conditions, now_iso
+from ..builders.patch import merge_patch
 from ..failover import fencing
 from ..failover.actions import fresh_steps, plan
 from ..failover.topology import Copy, Flow, active_copy, copies, flows
@@ -64,6 +66,7 @@ class ReplicaRuntime:
         self.published: tuple[str, str, int] | None = None
         self.published_at = 0.0
         self.status: dict[str, Any] = {}
+        self.stored: dict[str, Any] = {}
 
     def emit(self, kind: str, reason: str, message: str) -> None:
         """Post an Event, once per distinct message of a reason (a tick a second must not spam)."""
@@ -75,7 +78,8 @@ class ReplicaRuntime:
     # -- the tick ------------------------------------------------------------------------------------
     def tick(self, body: dict[str, Any]) -> float:
         """One reconcile; returns how long to wait before the next."""
-        self.status = dict(self.written or body.get("status") or {})
+        self.stored = dict(body.get("status") or {})
+        self.status = deepcopy(self.written or self.stored)
         generation = body["metadata"].get("generation")
         now = now_iso()
         try:
@@ -565,12 +569,10 @@ class ReplicaRuntime:
         written_stable = {k: v for k, v in self.written.items() if k != "targets"}
         if not force and stable == written_stable and time.monotonic() - self.written_at < STATUS_EVERY_S:
             return
-        patch = dict(self.status)
-        if self.written:  # a merge patch: explicitly null what disappeared
-            for key in set(self.written) - set(patch):
-                patch[key] = None
-        self.kube.patch_status(PLURAL, self.name, patch, self.namespace)
-        self.written = dict(self.status)
+        # Diff against what is stored (the body on the first write), so nested keys that went away are nulled.
+        stored = self.written or self.stored
+        self.kube.patch_status(PLURAL, self.name, merge_patch(stored, self.status), self.namespace)
+        self.written = deepcopy(self.status)
         self.written_at = time.monotonic()
 
     def close(self, deleted: bool) -> None:
