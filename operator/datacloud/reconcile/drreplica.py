@@ -7,10 +7,10 @@ events, metrics).
 
 from __future__ import annotations
 
-from copy import deepcopy
 import logging
 import time
 from collections.abc import Callable
+from copy import deepcopy
 from datetime import datetime
 from typing import Any
 
