@@ -269,6 +269,10 @@ class ReplicaRuntime:
         action["result"] = "Succeeded"
         action["measuredDataLossSeconds"] = action.get("estimatedDataLossSeconds")
         self.status["action"] = action
+        ready = next(
+            (c["status"] == "True" for c in self.status.get("conditions", []) if c["type"] == "Ready"), False
+        )
+        self.status["phase"] = self._phase(spec, ready)
         self._audit(spec, centres, action, now)
         self.emit(
             "Normal",
@@ -544,20 +548,19 @@ class ReplicaRuntime:
             )
         )
         self._conditions(conds, now)
-        if spec.paused:
-            phase = "Paused"
-        elif self._action_in_progress():
-            phase = "Switching" if self.status["action"]["type"] != "Failover" else "FailingOver"
-        elif self.status["activeCentre"] != spec.source.centre:
-            phase = "FailedOver"
-        elif ready:
-            phase = "Protected"
-        else:
-            phase = "Degraded"
-        self.status["phase"] = phase
+        self.status["phase"] = self._phase(spec, ready)
         self.status["observedGeneration"] = generation
         rpos = {f.target: f.rpo_s for f in wanted}
         dr_metrics.observe_replica(self.namespace, self.name, self.status, rpos, spec.paused, {})
+
+    def _phase(self, spec: DRReplicaSpec, ready: bool) -> str:
+        if spec.paused:
+            return "Paused"
+        if self._action_in_progress():
+            return "FailingOver" if self.status["action"]["type"] == "Failover" else "Switching"
+        if self.status["activeCentre"] != spec.source.centre:
+            return "FailedOver"
+        return "Protected" if ready else "Degraded"
 
     def _conditions(self, conds: list[dict[str, Any]], now: str) -> None:
         self.status["conditions"] = merge_conditions(self.status.get("conditions"), conds, now)
