@@ -52,6 +52,12 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     return dev.main(args)
 
 
+def _cmd_dr(args: argparse.Namespace) -> int:
+    from .commands import dr
+
+    return dr.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="datacloud",
@@ -84,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("--out", default="crds", help="directory to write (default: crds)")
     crds.add_argument("--check", action="store_true", help="only check that the directory is up to date")
     crds.set_defaults(func=_cmd_crds)
+
+    dr = sub.add_parser("dr", help="DR actions: failover, switchover, failback, status")
+    from .commands.dr import add_arguments as add_dr_arguments
+
+    add_dr_arguments(dr)
+    dr.set_defaults(func=_cmd_dr)
 
     dev = sub.add_parser("dev", help="the local dev stack: control plane, three centres, samples")
     from .devstack.cli import add_arguments as add_dev_arguments

@@ -1,0 +1,123 @@
+"""`datacloud dr failover|switchover|failback NAME --to CENTRE [--dry-run]`: request a DR action and
+follow it until it finishes, printing each step as it changes."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from ..adapters.kube import Kube, NotFound
+
+PLURAL = "drreplicas"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="dr_command", required=True, metavar="ACTION")
+    for kind, text in (
+        ("failover", "unplanned: promote a copy now; writes not yet copied (the lag) are lost"),
+        ("switchover", "planned: fence, copy until nothing is pending, then swap; nothing is lost"),
+        ("failback", "planned: bring the service back to its home centre; nothing is lost"),
+    ):
+        p = sub.add_parser(kind, help=text, description=text)
+        p.add_argument("name", help="DRReplica name")
+        p.add_argument("--to", required=True, metavar="CENTRE", help="the centre that becomes active")
+        p.add_argument("-n", "--namespace", default="default", help="namespace of the DRReplica")
+        p.add_argument(
+            "--dry-run", action="store_true", help="print the plan and estimated loss; change nothing"
+        )
+        p.add_argument("--request-id", help="change/ticket id for the audit trail (default: generated)")
+        p.add_argument("--no-wait", action="store_true", help="return once the request is recorded")
+        p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (default 600)")
+        p.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG)")
+        p.set_defaults(action_type=kind.capitalize())
+    status = sub.add_parser("status", help="the replica's active centre, targets, lag and last action")
+    status.add_argument("name")
+    status.add_argument("-n", "--namespace", default="default")
+    status.add_argument("--kubeconfig")
+
+
+def main(args: argparse.Namespace) -> int:
+    kube = Kube.from_kubeconfig(args.kubeconfig)
+    try:
+        body = kube.get(PLURAL, args.name, args.namespace)
+    except NotFound:
+        print(f"datacloud: DRReplica {args.namespace}/{args.name} not found", file=sys.stderr)
+        return 1
+    if args.dr_command == "status":
+        print(json.dumps(body.get("status") or {}, indent=2, ensure_ascii=False))
+        return 0
+    return request(kube, args, body)
+
+
+def request(kube: Kube, args: argparse.Namespace, body: dict[str, Any]) -> int:
+    centres = {body["spec"]["source"]["centre"], *(t["centre"] for t in body["spec"]["targets"])}
+    if args.to not in centres:
+        print(
+            f"datacloud: {args.to} holds no copy of {args.name}; choose one of {', '.join(sorted(centres))}",
+            file=sys.stderr,
+        )
+        return 2
+    request_id = args.request_id or f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    action = {
+        "type": args.action_type,
+        "targetCentre": args.to,
+        "requestId": request_id,
+        "requestedBy": getpass.getuser(),
+        "dryRun": bool(args.dry_run),
+    }
+    try:
+        kube.custom.patch_namespaced_custom_object(
+            "datacloud.fujian.gov.cn",
+            "v1alpha1",
+            args.namespace,
+            PLURAL,
+            args.name,
+            {"spec": {"action": action}},
+        )
+    except ApiException as e:
+        reason = json.loads(e.body or "{}").get("message", e.reason) if e.body else e.reason
+        print(f"datacloud: the API server refused the request: {reason}", file=sys.stderr)
+        return 1
+    print(f"{args.action_type} of {args.namespace}/{args.name} to {args.to} requested ({request_id})")
+    if args.no_wait:
+        return 0
+    return follow(kube, args, request_id)
+
+
+def follow(kube: Kube, args: argparse.Namespace, request_id: str) -> int:
+    deadline = time.monotonic() + args.timeout
+    shown: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        status = kube.get(PLURAL, args.name, args.namespace).get("status") or {}
+        action = status.get("action") or {}
+        if action.get("requestId") == request_id:
+            for step in action.get("steps", []):
+                line = f"{step['state']}{': ' + step['message'] if step.get('message') else ''}"
+                if shown.get(step["name"]) != line:
+                    shown[step["name"]] = line
+                    print(f"  {step['name']:<10} {line}", flush=True)
+            if action.get("finishedAt"):
+                if action.get("result") == "DryRun":
+                    print("Dry run, nothing changed. The plan:")
+                    for line in action.get("plan", []):
+                        print(f"  - {line}")
+                    return 0
+                print(
+                    f"{action.get('type')} {action.get('result', '').lower()}: active centre "
+                    f"{status.get('activeCentre')}, fencing epoch {status.get('fencingEpoch')}"
+                )
+                return 0 if action.get("result") == "Succeeded" else 1
+        time.sleep(0.5)
+    print(
+        f"datacloud: {request_id} not finished after {args.timeout:.0f}s; see "
+        f"`kubectl -n {args.namespace} describe drr {args.name}`",
+        file=sys.stderr,
+    )
+    return 1
