@@ -10,6 +10,7 @@ from prometheus_client import start_http_server
 
 from . import handlers, metrics
 from .api.peering import PEERING_NAME
+from .reconcile import dr_events
 
 
 def run_operator(
@@ -28,6 +29,9 @@ def run_operator(
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     if metrics_port:
         start_http_server(metrics_port, addr=metrics_address, registry=metrics.REGISTRY)
+    # Listen for object-store notifications from the start: a centre (re)starting posts a test event and
+    # refuses to run when nobody answers.
+    dr_events.receiver()
     kopf.run(
         clusterwide=True,
         standalone=standalone,

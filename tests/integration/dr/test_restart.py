@@ -1,0 +1,82 @@
+"""A DR action survives the operator being SIGKILLed while a step is in progress."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from datacloud.devstack.objectstore import Centre
+from tests.conftest import Cluster, wait_until
+
+from .conftest import allow_app, app, replica, root, status
+from .test_actions import action, can_write, finished
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def near_restored(dr_centres: dict[str, Centre]) -> Iterator[Centre]:
+    near = dr_centres["fz-samecity-dr"]
+    yield near
+    if not near.alive():
+        near.restart()
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def step_state(cluster: Cluster, name: str, request: str, step: str) -> str | None:
+    a = status(cluster, name).get("action") or {}
+    if a.get("requestId") != request:
+        return None
+    return next((s["state"] for s in a.get("steps", []) if s["name"] == step), None)
+
+
+def test_switchover_resumes_after_sigkill_in_final_sync(
+    cluster: Cluster,
+    operator: dict[str, Any],
+    dr_centres: dict[str, Centre],
+    near_restored: Centre,
+    bucket: str,
+    cleanup: list[str],
+) -> None:
+    prod, near = dr_centres["fz-prod"], near_restored
+    allow_app(prod, bucket)
+    allow_app(near, bucket)
+    cleanup.append("resume")
+    cluster.must_apply(replica("resume", bucket))
+    wait_until(lambda: status(cluster, "resume").get("phase") == "Protected", 60)
+    for i in range(20):
+        app(prod).put_object(Bucket=bucket, Key=f"k/{i}", Body=b"v")
+
+    near.stop()  # the final sync cannot finish while the new active is away
+    action(cluster, "resume", "Switchover", "fz-samecity-dr", "CHG-RESUME")
+    wait_until(
+        lambda: step_state(cluster, "resume", "CHG-RESUME", "FinalSync") == "Running",
+        60,
+        what="blocked in FinalSync",
+    )
+    assert step_state(cluster, "resume", "CHG-RESUME", "Fencing") == "Succeeded"
+    assert not can_write(app(prod), bucket)  # fenced before the sync: no write can slip past it
+
+    proc = operator["process"]
+    proc.kill()
+    proc.start()
+    wait_until(lambda: _listening(cluster.stack.events_port), 30, what="the operator's event receiver")
+    near.restart()
+    s = wait_until(lambda: finished(cluster, "resume", "CHG-RESUME"), 120, what="switchover finished")
+    assert s["action"]["result"] == "Succeeded"
+    assert s["activeCentre"] == "fz-samecity-dr"
+    assert s["fencingEpoch"] == 2  # the restart did not take a second epoch
+    keys = {o["Key"] for o in root(near).list_objects_v2(Bucket=bucket).get("Contents", [])}
+    assert {f"k/{i}" for i in range(20)} <= keys
+    assert can_write(app(near), bucket)
