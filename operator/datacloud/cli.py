@@ -58,6 +58,12 @@ def _cmd_dr(args: argparse.Namespace) -> int:
     return dr.main(args)
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from .commands import status
+
+    return status.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="datacloud",
@@ -90,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("--out", default="crds", help="directory to write (default: crds)")
     crds.add_argument("--check", action="store_true", help="only check that the directory is up to date")
     crds.set_defaults(func=_cmd_crds)
+
+    status = sub.add_parser("status", help="centres, city clouds and DR replicas at a glance")
+    from .commands.status import add_arguments as add_status_arguments
+
+    add_status_arguments(status)
+    status.set_defaults(func=_cmd_status)
 
     dr = sub.add_parser("dr", help="DR actions: failover, switchover, failback, status")
     from .commands.dr import add_arguments as add_dr_arguments
