@@ -90,7 +90,7 @@ def _banner(directory: Path, stack: DevStack, port: int, prometheus: Prometheus 
     if prometheus is None:
         return text
     at = f"  metrics:    http://127.0.0.1:{port}/metrics\n"
-    return text.replace(at, f"{at}  prometheus: {prometheus.url}  (alerts: {prometheus.url}/alerts)\n")
+    return text.replace(at, f"{at}  prometheus: {prometheus.url}  (alerts: {prometheus.url}/api/v1/alerts)\n")
 
 
 def _prometheus(directory: Path, args: argparse.Namespace, port: int) -> Prometheus | None:
