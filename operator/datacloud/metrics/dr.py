@@ -97,6 +97,7 @@ def observe_replica(
 ) -> None:
     """Gauges from status. `rpos` and `timestamps` (last sync, epoch seconds) are keyed by target name."""
     forget_replica(namespace, name, keep_counters=True)
+    replica_key = (namespace, name)
     for target in status.get("targets") or []:
         labels = (namespace, name, str(target["name"]))
         _set(last_sync, labels, timestamps.get(labels[2]))
@@ -104,6 +105,10 @@ def observe_replica(
         _set(rpo_target, labels, rpos.get(labels[2]))
         _set(missed, labels, target.get("missedIntervals"))
         _set(mismatches, labels, target.get("mismatches"))
+        for result in ("succeeded", "failed"):
+            # Present from the start at 0, so increase() sees a target's very first failure.
+            sync_runs.labels(*labels, result)
+            _written.setdefault(replica_key, set()).add((sync_runs, (*labels, result)))
     replica = (namespace, name)
     if status.get("activeCentre"):
         _set(active_centre, (*replica, str(status["activeCentre"])), 1)
