@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DATACLOUD_TOOLS_BIN ?= $(HOME)/.cache/datacloud-tools/bin
 export PATH := $(DATACLOUD_TOOLS_BIN):$(PATH)
 
-.PHONY: run up down test lint unit integration crds tools venv bench clean
+.PHONY: run up down test lint unit integration crds chart-files tools venv bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,8 +28,14 @@ up: venv tools      ## the same stack in the background
 down: venv          ## stop what `make up` started
 	$(PY) -m datacloud dev down --dir .dev
 
-crds: venv          ## regenerate crds/ from the typed models
+crds: venv          ## regenerate crds/ (and the chart's copies) from the typed models
 	$(PY) -m datacloud crds --out crds
+	$(MAKE) chart-files
+
+chart-files:        ## the chart carries copies of crds/ and the alert rules (a test keeps them equal)
+	rm -f charts/datacloud-operator/crds/*.yaml
+	cp crds/*.yaml charts/datacloud-operator/crds/
+	cp monitoring/rules/datacloud-alerts.yaml charts/datacloud-operator/files/
 
 lint: venv
 	$(VENV)/bin/ruff check operator tests bench

@@ -1,0 +1,272 @@
+"""The Helm chart on a real API server: lint, template, install under Pod Security `restricted`, the
+operator running with the chart's ServiceAccount through the samples, and SubjectAccessReviews."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from datacloud.adapters import s3
+from datacloud.devstack.controlplane import write_kubeconfig
+from datacloud.devstack.process import Managed, free_port, tool
+from datacloud.devstack.stack import OPERATOR_NAMESPACE, DevStack
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "datacloud-operator"
+SA = f"system:serviceaccount:{OPERATOR_NAMESPACE}:datacloud-operator"
+
+
+def helm(*args: str, kubeconfig: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "HELM_CACHE_HOME": "/tmp/helm-cache",
+        "HELM_CONFIG_HOME": "/tmp/helm-config",
+        "HELM_DATA_HOME": "/tmp/helm-data",
+    }
+    extra = ["--kubeconfig", str(kubeconfig)] if kubeconfig else []
+    return subprocess.run(
+        [tool("helm"), *args, *extra], capture_output=True, text=True, timeout=180, env=env, check=False
+    )
+
+
+def rendered(*values: str) -> list[dict[str, Any]]:
+    done = helm("template", "datacloud", str(CHART), "-n", OPERATOR_NAMESPACE, *values)
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def test_helm_lint_passes() -> None:
+    done = helm("lint", str(CHART), "--strict")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 chart(s) failed" in done.stdout
+
+
+def test_chart_copies_match_their_sources() -> None:
+    for crd in (ROOT / "crds").glob("*.yaml"):
+        assert (CHART / "crds" / crd.name).read_text() == crd.read_text(), (
+            f"{crd.name}: run `make chart-files`"
+        )
+    assert {p.name for p in (CHART / "crds").glob("*.yaml")} == {
+        p.name for p in (ROOT / "crds").glob("*.yaml")
+    }
+    rules = ROOT / "monitoring" / "rules" / "datacloud-alerts.yaml"
+    assert (CHART / "files" / "datacloud-alerts.yaml").read_text() == rules.read_text()
+
+
+def test_template_renders_a_restricted_deployment_and_the_rules() -> None:
+    docs = {
+        (d["kind"], d["metadata"]["name"]): d
+        for d in rendered("--set", "runbookBaseUrl=https://wiki.example/rb/")
+    }
+    pod = docs[("Deployment", "datacloud-operator")]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["image"] == "datacloud/operator:0.1.0"
+    rules = docs[("PrometheusRule", "datacloud-operator")]["spec"]["groups"]
+    urls = [r["annotations"]["runbook_url"] for g in rules for r in g["rules"] if "alert" in r]
+    assert urls
+    assert all(u.startswith("https://wiki.example/rb/") and u.endswith(".md") for u in urls)
+    assert ("ServiceMonitor", "datacloud-operator") in docs
+    role = docs[("ClusterRole", "datacloud-operator")]
+    for rule in role["rules"]:
+        assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
+        assert not {"escalate", "impersonate"} & set(rule["verbs"])
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["--set", "replicaCount=-1"], "replicaCount"),
+        (["--set", "logFormat=xml"], "logFormat"),
+        (["--set", "metrics.port=80"], "/metrics/port"),
+        (["--set", "runbookBaseUrl=not-a-url"], "runbookBaseUrl"),
+        (["--set", "unknownKey=1"], "unknownKey"),
+    ],
+)
+def test_values_schema_refuses_malformed_values(values: list[str], message: str) -> None:
+    done = helm("template", "datacloud", str(CHART), *values)
+    assert done.returncode != 0
+    assert message in done.stderr
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevStack, dict[str, Any]]]:
+    """A separate stack: CRDs and centres, then the chart installed into a restricted namespace."""
+    stack = DevStack(tmp_path_factory.mktemp("chart")).start(samples=False)
+    proc: Managed | None = None
+    try:
+        stack.kubectl("delete", "clusterkopfpeering", "datacloud")  # the chart ships its own
+        stack.kubectl(
+            "label",
+            "namespace",
+            OPERATOR_NAMESPACE,
+            "--overwrite",
+            "pod-security.kubernetes.io/enforce=restricted",
+        )
+        done = helm(
+            "install",
+            "datacloud",
+            str(CHART),
+            "-n",
+            OPERATOR_NAMESPACE,
+            "--set",
+            "metrics.serviceMonitor.enabled=false",
+            "--set",
+            "metrics.prometheusRule.enabled=false",
+            kubeconfig=stack.kubeconfig,
+        )
+        assert done.returncode == 0, done.stderr
+        token = stack.kubectl(
+            "-n", OPERATOR_NAMESPACE, "create", "token", "datacloud-operator", "--duration=2h"
+        ).stdout.strip()
+        cp = stack.control_plane
+        kc = write_kubeconfig(stack.dir / "sa-kubeconfig", "sa", cp.main.url, cp.pki.cert_path, token=token)
+        for name, centre in stack.centres.items():  # the samples' source buckets
+            client = s3.client(
+                s3.S3Endpoint(
+                    centre.endpoint, "us-east-1", s3.S3Credentials(centre.access_key, centre.secret_key)
+                )
+            )
+            if name == "fz-prod":
+                for bucket in ("population-records", "health-archive", "open-data", "census-reports"):
+                    client.create_bucket(Bucket=bucket)
+        log = stack.dir / "operator-as-sa.log"
+        proc = Managed(
+            "operator-sa",
+            [
+                sys.executable,
+                "-m",
+                "datacloud",
+                "run",
+                "--metrics-port",
+                str(free_port()),
+                "--liveness",
+                f"http://127.0.0.1:{free_port()}/healthz",
+            ],
+            log,
+            {**os.environ, "KUBECONFIG": str(kc)},
+        ).start()
+        stack.apply_samples()
+        yield stack, {"log": log, "kubeconfig": kc}
+    finally:
+        if proc:
+            proc.stop()
+        stack.stop()
+
+
+def test_install_passes_pod_security_restricted(installed: tuple[DevStack, dict[str, Any]]) -> None:
+    stack, _ = installed
+    # No kubelet runs pods here, but the ReplicaSet's pod is created only if admission lets it in.
+    wait_until(
+        lambda: (
+            "datacloud-operator"
+            in stack.kubectl("-n", OPERATOR_NAMESPACE, "get", "pods", "-o", "name").stdout
+        ),
+        60,
+        what="operator pod admitted under restricted",
+    )
+    events = stack.kubectl("-n", OPERATOR_NAMESPACE, "get", "events", "-o", "json").stdout
+    assert "violates PodSecurity" not in events
+
+
+def test_operator_with_the_chart_service_account_reconciles_the_samples(
+    installed: tuple[DevStack, dict[str, Any]],
+) -> None:
+    stack, info = installed
+
+    def get(kind: str) -> list[dict[str, Any]]:
+        return list(json.loads(stack.kubectl("get", kind, "-A", "-o", "json").stdout)["items"])
+
+    wait_until(
+        lambda: (
+            all((d.get("status") or {}).get("health") == "Up" for d in get("datacentres"))
+            and len(get("datacentres")) == 3
+        ),
+        90,
+        what="centres Up",
+    )
+    wait_until(
+        lambda: all((d.get("status") or {}).get("phase") == "Protected" for d in get("drreplicas")),
+        120,
+        what="DR replicas Protected",
+    )
+    wait_until(
+        lambda: all((d.get("status") or {}).get("observedGeneration") for d in get("datazones")),
+        120,
+        what="zones reconciled",
+    )
+    wait_until(
+        lambda: all((d.get("status") or {}).get("conditions") for d in get("citydataclouds")),
+        120,
+        what="cities reconciled",
+    )
+    log = info["log"].read_text()
+    forbidden = [ln for ln in log.splitlines() if "Forbidden" in ln or " 403" in ln]
+    assert forbidden == []
+    everything = json.dumps(get("datacloud"))
+    assert "Forbidden" not in everything
+
+
+def sar(
+    stack: DevStack,
+    verb: str,
+    resource: str,
+    namespace: str | None = None,
+    group: str = "",
+    name: str | None = None,
+) -> bool:
+    attrs: dict[str, Any] = {"verb": verb, "resource": resource, "group": group}
+    if namespace:
+        attrs["namespace"] = namespace
+    if name:
+        attrs["name"] = name
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": SA,
+            "groups": [
+                "system:serviceaccounts",
+                f"system:serviceaccounts:{OPERATOR_NAMESPACE}",
+                "system:authenticated",
+            ],
+            "resourceAttributes": attrs,
+        },
+    }
+    done = stack.kubectl("create", "-o", "json", "-f", "-", stdin=json.dumps(review))
+    return bool(json.loads(done.stdout)["status"].get("allowed"))
+
+
+def test_subject_access_reviews_show_it_is_not_too_much(installed: tuple[DevStack, dict[str, Any]]) -> None:
+    stack, _ = installed
+    assert sar(stack, "get", "secrets", OPERATOR_NAMESPACE)  # its own credentials
+    assert not sar(stack, "get", "secrets", "kube-system")
+    assert not sar(stack, "get", "secrets", "default")
+    assert not sar(stack, "watch", "secrets")
+    assert not sar(stack, "escalate", "clusterroles", group="rbac.authorization.k8s.io")
+    assert not sar(stack, "bind", "clusterroles", group="rbac.authorization.k8s.io", name="cluster-admin")
+    assert sar(stack, "bind", "clusterroles", group="rbac.authorization.k8s.io", name="datacloud-zone-viewer")
+    assert not sar(stack, "impersonate", "users")
+    assert not sar(stack, "impersonate", "serviceaccounts")
+    assert not sar(stack, "create", "pods", "default")
+    assert not sar(stack, "delete", "datacentres", group="datacloud.fujian.gov.cn")
+    assert not sar(stack, "delete", "customresourcedefinitions", group="apiextensions.k8s.io")
+    assert not sar(stack, "patch", "clusterroles", group="rbac.authorization.k8s.io", name="admin")
