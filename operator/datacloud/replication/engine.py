@@ -53,6 +53,7 @@ class SyncOptions:
             raise ValueError("page size must be 1..1000")
         if not 0 <= self.sample_percent <= 100:
             raise ValueError("the verification sample is a percentage, 0..100")
+        CopySettings(self.multipart_threshold, self.part_size)  # validates the sizes
 
 
 @dataclass
@@ -166,9 +167,21 @@ class Replicator:
         self._part_pool.shutdown(wait=True, cancel_futures=True)
 
     def check_buckets(self) -> None:
-        """Fail fast, with PermanentS3Error, when either bucket is missing or refused."""
+        """Fail fast, with PermanentS3Error, when either bucket is missing or refused.
+
+        A one-key listing rather than HeadBucket: HEAD responses have no body, so they cannot say
+        whether a 403 means a wrong secret or a refusal, and listing is the permission a sync needs.
+        """
         for side in (self.source, self.target):
-            call_s3(self.options.retry, "HeadBucket", side.where, side.s3.head_bucket, Bucket=side.bucket)
+            call_s3(
+                self.options.retry,
+                "ListObjectsV2",
+                side.where,
+                side.s3.list_objects_v2,
+                Bucket=side.bucket,
+                Prefix=side.prefix,
+                MaxKeys=1,
+            )
 
     def sweep_stale_uploads(self, started_before: datetime) -> int:
         """Abort multipart uploads under the target prefix (and in this shard) left by an earlier run.
@@ -243,7 +256,8 @@ class Replicator:
         for _ in range(3):
             head = self.copier.head_source(key)
             if head is None:
-                if self.options.delete != "mirror":
+                # Asking the target first keeps misread or repeated notifications from counting as deletes.
+                if self.options.delete != "mirror" or self.copier.head_target(key) is None:
                     return KeyOutcome("absent")
                 self.delete_target(key)
                 return KeyOutcome("deleted")

@@ -20,8 +20,8 @@ import tenacity
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    HTTPClientError,
     IncompleteReadError,
-    ReadTimeoutError,
     ResponseStreamingError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -115,7 +115,7 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(
         exc,
         BotoConnectionError  # EndpointConnectionError, ConnectionClosedError, timeouts on connect
-        | ReadTimeoutError
+        | HTTPClientError  # ConnectionClosedError, ReadTimeoutError
         | ResponseStreamingError
         | IncompleteReadError
         | Urllib3Error

@@ -136,15 +136,21 @@ class EventReceiver:
                 self._sinks.pop(token, None)
 
     def start(self) -> EventReceiver:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="event-receiver", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="event-receiver",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
         if self._thread is not None:
+            self._server.shutdown()  # waits for serve_forever, so only when it runs
             self._thread.join(5)
+            self._thread = None
+        self._server.server_close()
 
     def sinks_for(self, presented: str) -> list[Sink] | None:
         """The sinks of the token presented, compared in constant time; None for an unknown token."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ def split_location(text: str) -> tuple[str, str, str]:
     return f"{parts.scheme}://{parts.netloc}", bucket, prefix
 
 
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ACCESS = ("accessKeyId", "access_key_id", "AWS_ACCESS_KEY_ID", "accessKey", "access_key")
 _SECRET = ("secretAccessKey", "secret_access_key", "AWS_SECRET_ACCESS_KEY", "secretKey", "secret_key")
 _REGION = ("region", "AWS_REGION", "AWS_DEFAULT_REGION")
@@ -64,7 +66,8 @@ def load_credentials(path: Path, default_region: str = "us-east-1") -> tuple[S3C
         raise LocationError(f"credentials file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise LocationError(f"cannot read credentials file {path}: {type(exc).__name__}") from None
-    fields = _parse_json(text, path) if text.lstrip().startswith("{") else _parse_env(text, path)
+    looks_like_json = text.lstrip().startswith(("{", "["))
+    fields = _parse_json(text, path) if looks_like_json else _parse_env(text, path)
     access = _first(fields, _ACCESS)
     secret = _first(fields, _SECRET)
     if not access or not secret:
@@ -92,7 +95,7 @@ def _parse_env(text: str, path: Path) -> dict[str, str]:
         if line.startswith("export "):
             line = line[len("export ") :]
         name, sep, value = line.partition("=")
-        if not sep or not name.strip():
+        if not sep or not _NAME.match(name.strip()):
             raise LocationError(f"credentials file {path} line {number} is not KEY=value")
         fields[name.strip()] = value.strip().strip("'\"")
     return fields

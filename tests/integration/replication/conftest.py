@@ -1,4 +1,4 @@
-"""Real versitygw centres for the replication tests, started once per session; a fresh bucket pair per test."""
+"""Real versitygw centres for the replication tests, started once per session; fresh buckets per test."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,11 @@ class Store:
 
     @property
     def endpoint(self) -> S3Endpoint:
-        return S3Endpoint(self.centre.endpoint, "us-east-1", S3Credentials(self.centre.access_key,
-                                                                           self.centre.secret_key))
+        return S3Endpoint(
+            self.centre.endpoint, "us-east-1", S3Credentials(self.centre.access_key, self.centre.secret_key)
+        )
 
-    @property
+    @cached_property
     def s3(self) -> Any:
         return client(self.endpoint, max_pool=32)
 
@@ -44,8 +46,15 @@ class Store:
 
     def credentials_file(self, directory: Path) -> Path:
         path = directory / f"{self.centre.name}-{secrets.token_hex(3)}.json"
-        path.write_text(json.dumps({"accessKeyId": self.centre.access_key,
-                                    "secretAccessKey": self.centre.secret_key, "region": "us-east-1"}))
+        path.write_text(
+            json.dumps(
+                {
+                    "accessKeyId": self.centre.access_key,
+                    "secretAccessKey": self.centre.secret_key,
+                    "region": "us-east-1",
+                }
+            )
+        )
         return path
 
     def put(self, bucket: str, key: str, body: bytes = b"", **extra: Any) -> str:
@@ -68,7 +77,7 @@ class Store:
 
         def one(key: str) -> tuple[str, str]:
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            return key[len(prefix):], hashlib.sha256(body).hexdigest()
+            return key[len(prefix) :], hashlib.sha256(body).hexdigest()
 
         with ThreadPoolExecutor(16) as pool:
             return dict(pool.map(one, self.keys(bucket, prefix)))

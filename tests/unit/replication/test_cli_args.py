@@ -1,0 +1,133 @@
+"""Bad input to `datacloud sync` ends in one clear line and exit code 2, before any network traffic."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from datacloud.adapters.s3 import S3Credentials, S3Endpoint
+from datacloud.replication.cli import _token, add_sync_arguments, run_sync
+
+SECRET = "the-secret-value-never-printed"
+
+
+@pytest.fixture
+def creds(tmp_path: Path) -> str:
+    path = tmp_path / "creds.json"
+    path.write_text(json.dumps({"accessKeyId": "AK", "secretAccessKey": SECRET}))
+    return str(path)
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="datacloud sync")
+    add_sync_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = run_sync(parse(*argv))
+    err = capsys.readouterr().err
+    return code, err
+
+
+URLS = ("http://127.0.0.1:1/src-bucket", "http://127.0.0.1:1/dst-bucket")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--shard", "3/2"], "--shard"),
+        (["--shard", "x"], "--shard"),
+        (["--bandwidth", "abc"], "--bandwidth"),
+        (["--bandwidth", "0"], "--bandwidth"),
+        (["--concurrency", "lots"], "--concurrency"),
+        (["--concurrency", "0"], "concurrency"),
+        (["--sample", "150"], "percentage"),
+        (["--part-size", "1Mi"], "part size"),
+        (["--page-size", "5000"], "page size"),
+        (["--mode", "continuous"], "--token-file"),
+        (["--mode", "continuous", "--token-file", "/tmp/x", "--listen", "nope"], "--listen"),
+    ],
+)
+def test_malformed_options(
+    capsys: pytest.CaptureFixture[str], creds: str, extra: list[str], message: str
+) -> None:
+    code, err = run(capsys, *URLS, "--src-credentials", creds, "--dst-credentials", creds, *extra)
+    assert code == 2
+    assert err.count("\n") == 1
+    assert err.startswith("datacloud sync: error:")
+    assert message in err
+    assert SECRET not in err
+
+
+def test_missing_credentials_file(capsys: pytest.CaptureFixture[str], tmp_path: Path, creds: str) -> None:
+    code, err = run(
+        capsys, *URLS, "--src-credentials", str(tmp_path / "nope.json"), "--dst-credentials", creds
+    )
+    assert code == 2
+    assert "does not exist" in err
+    assert err.count("\n") == 1
+
+
+def test_malformed_credentials_file(capsys: pytest.CaptureFixture[str], tmp_path: Path, creds: str) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"accessKeyId": "AK", "secretAccessKey": "' + SECRET)
+    code, err = run(capsys, *URLS, "--src-credentials", creds, "--dst-credentials", str(bad))
+    assert code == 2
+    assert "not valid JSON" in err
+    assert SECRET not in err
+
+
+def test_credentials_are_required_for_urls(capsys: pytest.CaptureFixture[str], creds: str) -> None:
+    code, err = run(capsys, *URLS, "--src-credentials", creds)
+    assert code == 2
+    assert "--dst-credentials" in err
+
+
+def test_malformed_location(capsys: pytest.CaptureFixture[str], creds: str) -> None:
+    code, err = run(
+        capsys, "http://127.0.0.1:1/", URLS[1], "--src-credentials", creds, "--dst-credentials", creds
+    )
+    assert code == 2
+    assert "names no bucket" in err
+
+
+def test_names_need_a_resolver_and_resolver_errors_are_one_line(
+    capsys: pytest.CaptureFixture[str], creds: str
+) -> None:
+    code, err = run(capsys, "fuzhou", URLS[1], "--dst-credentials", creds)
+    assert code == 2
+    assert "'fuzhou'" in err
+
+    def resolve(name: str) -> tuple[S3Endpoint, str, str]:
+        raise LookupError(f"no DataCentre named {name}")
+
+    assert run_sync(parse("fuzhou", URLS[1], "--dst-credentials", creds), resolve) == 2
+    assert "no DataCentre named fuzhou" in capsys.readouterr().err
+
+
+def test_resolver_supplies_endpoint_and_credentials(capsys: pytest.CaptureFixture[str], creds: str) -> None:
+    asked: list[str] = []
+
+    def resolve(name: str) -> tuple[S3Endpoint, str, str]:
+        asked.append(name)
+        return S3Endpoint("http://127.0.0.1:1", "us-east-1", S3Credentials("AK", SECRET)), "bucket", ""
+
+    # The resolved endpoint is unreachable, so the run fails at runtime (1), after resolving.
+    args = parse("xiamen", URLS[1], "--dst-credentials", creds, "--retries", "1")
+    assert run_sync(args, resolve) == 1
+    assert asked == ["xiamen"]
+    captured = capsys.readouterr()
+    assert captured.err.count("datacloud sync: failed:") == 1
+    assert SECRET not in captured.err + captured.out
+
+
+def test_token_file_is_created_private_and_reused(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    token = _token(path)
+    assert len(token) >= 32
+    assert _token(path) == token
+    assert path.stat().st_mode & 0o077 == 0

@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from datacloud.replication.events import (
+    BadNotification,
+    Change,
+    EventReceiver,
+    key_readings,
+    parse_notification,
+)
+
+# What versitygw 1.x actually posts (captured from a real server): the key is not URL-encoded.
+VERSITYGW_PUT = {
+    "Records": [
+        {
+            "eventVersion": "2.2",
+            "eventSource": "aws:s3",
+            "awsRegion": "us-east-1",
+            "eventTime": "2026-11-27T07:46:02Z",
+            "eventName": "s3:ObjectCreated:Put",
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "webhook-global",
+                "bucket": {"name": "bucket1", "arn": "arn:aws:s3:::/bucket1/中文 a+b%#?.txt"},
+                "object": {"key": "中文 a+b%#?.txt", "size": 1, "eTag": '"9dd4"', "sequencer": "1"},
+            },
+        }
+    ]
+}
+VERSITYGW_TEST_EVENT = {
+    "Bucket": "Test-Bucket",
+    "Event": "s3:TestEvent",
+    "Service": "S3",
+    "Time": "2026-11-27T07:46:01Z",
+}
+
+
+def record(event: str, key: str, bucket: str = "b") -> dict[str, Any]:
+    return {"eventName": event, "s3": {"bucket": {"name": bucket}, "object": {"key": key}}}
+
+
+def test_versitygw_notification_with_a_raw_key() -> None:
+    changes = parse_notification(json.dumps(VERSITYGW_PUT).encode(), "raw")
+    assert changes == [Change("bucket1", "中文 a+b%#?.txt", False, "s3:ObjectCreated:Put")]
+
+
+def test_aws_style_url_encoded_key() -> None:
+    body = json.dumps({"Records": [record("s3:ObjectRemoved:Delete", "%E7%A6%8F+%E5%BB%BA%2Bx")]}).encode()
+    assert parse_notification(body, "url") == [Change("b", "福 建+x", True, "s3:ObjectRemoved:Delete")]
+
+
+def test_auto_encoding_offers_both_readings() -> None:
+    assert key_readings("a+b%41", "auto") == ["a+b%41", "a bA"]
+    assert key_readings("plain/key", "auto") == ["plain/key"]
+    changes = parse_notification(json.dumps(VERSITYGW_PUT).encode())
+    assert [c.key for c in changes] == ["中文 a+b%#?.txt", "中文 a b%#?.txt"]
+
+
+def test_test_event_carries_no_change() -> None:
+    assert parse_notification(json.dumps(VERSITYGW_TEST_EVENT).encode()) == []
+
+
+def test_several_records_and_delete_objects() -> None:
+    body = {"Records": [record("s3:ObjectRemoved:DeleteObjects", "x"), record("ObjectCreated:Copy", "y")]}
+    changes = parse_notification(json.dumps(body).encode(), "raw")
+    assert [(c.key, c.removed, c.event) for c in changes] == [
+        ("x", True, "s3:ObjectRemoved:DeleteObjects"),
+        ("y", False, "s3:ObjectCreated:Copy"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not json",
+        b"\xff\xfe",
+        b"[]",
+        b"{}",
+        b'{"Records": {}}',
+        b'{"Records": [1]}',
+        json.dumps({"Records": [{"eventName": "s3:ObjectCreated:Put"}]}).encode(),
+        json.dumps({"Records": [record("s3:ObjectCreated:Put", "")]}).encode(),
+        json.dumps(
+            {
+                "Records": [
+                    {
+                        "eventName": "s3:ObjectCreated:Put",
+                        "s3": {"bucket": {"name": "b"}, "object": {"key": 5}},
+                    }
+                ]
+            }
+        ).encode(),
+    ],
+)
+def test_malformed_notifications(body: bytes) -> None:
+    with pytest.raises(BadNotification):
+        parse_notification(body)
+
+
+TOKEN = "t0ken-for-the-unit-tests-only"
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[EventReceiver, list[list[Change]]]]:
+    got: list[list[Change]] = []
+    server = EventReceiver().start()
+    server.register(TOKEN, got.append)
+    yield server, got
+    server.stop()
+
+
+def post(server: EventReceiver, path: str, body: bytes, method: str = "POST") -> int:
+    request = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", data=body, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback test server
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_receiver_routes_by_token(receiver: tuple[EventReceiver, list[list[Change]]]) -> None:
+    server, got = receiver
+    body = json.dumps({"Records": [record("s3:ObjectCreated:Put", "k")]}).encode()
+
+    assert post(server, f"/events/{TOKEN}", body) == 200
+    assert got == [[Change("b", "k", False, "s3:ObjectCreated:Put")]]
+    assert server.url(TOKEN).endswith(f"/events/{TOKEN}")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "method", "status"),
+    [
+        (f"/events/{TOKEN}x", b"{}", "POST", 401),
+        (f"/events/{TOKEN[:-1]}", b"{}", "POST", 401),
+        ("/events/", b"{}", "POST", 401),
+        (f"/hooks/{TOKEN}", b"{}", "POST", 404),
+        ("/", b"{}", "POST", 404),
+        (f"/events/{TOKEN}", b"{broken", "POST", 400),
+        (f"/events/{TOKEN}", b'{"Records": [{"s3": {}}]}', "POST", 400),
+        (f"/events/{TOKEN}", b"", "GET", 404),
+    ],
+)
+def test_receiver_refuses(
+    receiver: tuple[EventReceiver, list[list[Change]]], path: str, body: bytes, method: str, status: int
+) -> None:
+    server, got = receiver
+    assert post(server, path, body if method == "POST" else b"", method) == status
+    assert got == []
+    assert server.rejected == 1
+    # Still serving afterwards.
+    assert post(server, f"/events/{TOKEN}", json.dumps(VERSITYGW_TEST_EVENT).encode()) == 200
+
+
+def test_receiver_refuses_oversized_and_unsized_bodies(
+    receiver: tuple[EventReceiver, list[list[Change]]],
+) -> None:
+    server, _ = receiver
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+        conn.sendall(f"POST /events/{TOKEN} HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n".encode())
+        assert b" 413 " in conn.recv(1024)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+        conn.sendall(f"POST /events/{TOKEN} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert b" 411 " in conn.recv(1024)
+
+
+def test_short_tokens_are_refused() -> None:
+    server = EventReceiver()
+    try:
+        with pytest.raises(ValueError, match="token"):
+            server.register("short", lambda changes: None)
+    finally:
+        server.stop()

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from datacloud.replication.locations import LocationError, load_credentials, split_location
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("http://127.0.0.1:9000/bucket", ("http://127.0.0.1:9000", "bucket", "")),
+        ("http://127.0.0.1:9000/bucket/", ("http://127.0.0.1:9000", "bucket", "")),
+        ("https://s3.fz.example/data/2024/raw", ("https://s3.fz.example", "data", "2024/raw/")),
+        ("https://s3.fz.example/data/dir/", ("https://s3.fz.example", "data", "dir/")),
+    ],
+)
+def test_split_location(text: str, expected: tuple[str, str, str]) -> None:
+    assert split_location(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["bucket", "s3://x/b", "http://host", "http://host/", "http://host/b?x=1", "ftp://h/b"]
+)
+def test_split_location_refuses(text: str) -> None:
+    with pytest.raises(LocationError):
+        split_location(text)
+
+
+SECRET = "s3cr3t/very+secret=="
+
+
+def test_json_credentials(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"accessKeyId": "AK", "secretAccessKey": SECRET, "region": "cn-fj-1"}))
+    creds, region = load_credentials(path)
+    assert (creds.access_key_id, creds.secret_access_key, region) == ("AK", SECRET, "cn-fj-1")
+    assert SECRET not in repr(creds)
+
+
+def test_env_style_credentials(tmp_path: Path) -> None:
+    path = tmp_path / "c.env"
+    path.write_text(f"# centre fz\nexport AWS_ACCESS_KEY_ID=AK\nAWS_SECRET_ACCESS_KEY='{SECRET}'\n\n")
+    creds, region = load_credentials(path)
+    assert (creds.access_key_id, creds.secret_access_key, region) == ("AK", SECRET, "us-east-1")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"accessKeyId": "AK", "secretAccessKey": ', "not valid JSON"),
+        ('["AK"]', "JSON object"),
+        ('{"accessKeyId": "AK"}', "no secretAccessKey"),
+        (f"secretAccessKey={SECRET}\n", "no accessKeyId"),
+        (f"just some words {SECRET}\n", "not KEY=value"),
+    ],
+)
+def test_malformed_credentials(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad"
+    path.write_text(content)
+    with pytest.raises(LocationError, match=message) as caught:
+        load_credentials(path)
+    assert SECRET not in str(caught.value)
+
+
+def test_missing_credentials_file(tmp_path: Path) -> None:
+    with pytest.raises(LocationError, match="does not exist"):
+        load_credentials(tmp_path / "nope.json")
