@@ -93,18 +93,33 @@ class ResourceSummary(LooseModel):
 
     capacity: dict[str, str] = Field(default_factory=dict, description="Sum of node capacity.")
     allocatable: dict[str, str] = Field(default_factory=dict, description="Sum of node allocatable.")
-    requested: dict[str, str] = Field(default_factory=dict, description="Sum of requests of live pods.")
+    schedulable: dict[str, str] = Field(
+        default_factory=dict, description="Sum of allocatable of nodes that are Ready and not cordoned."
+    )
+    requested: dict[str, str] = Field(
+        default_factory=dict, description="Sum of requests of live (not terminated) pods."
+    )
     used: dict[str, str] = Field(default_factory=dict, description="Measured use, where known.")
+
+
+class PodSummary(LooseModel):
+    """Pod counts of the city cluster."""
+
+    live: int = Field(default=0, description="Pods not terminated (phase other than Succeeded or Failed).")
+    unscheduled: int = Field(default=0, description="Live pods not yet bound to a node.")
 
 
 class Accelerator(LooseModel):
     """Accelerators of one model."""
 
-    model: str = Field(description="Product model from the node label, e.g. NVIDIA-A100-SXM4-80GB.")
+    model: str = Field(
+        description="Product model from the node label <resource>.product (e.g. nvidia.com/gpu.product), "
+        "or unknown."
+    )
     resource: str = Field(description="Extended resource name, e.g. nvidia.com/gpu.")
     capacity: int = Field(default=0, description="Devices in capacity.")
     allocatable: int = Field(default=0, description="Devices allocatable.")
-    requested: int = Field(default=0, description="Devices requested by live pods.")
+    requested: int = Field(default=0, description="Devices requested by live pods bound to such nodes.")
 
 
 class FailedCheck(LooseModel):
@@ -121,6 +136,8 @@ class Compliance(LooseModel):
     profile: str | None = Field(default=None, description="Profile evaluated.")
     version: str | None = Field(default=None, description="Profile version evaluated.")
     score: int | None = Field(default=None, description="Percentage of checks passed, 0 to 100.")
+    passed: int | None = Field(default=None, description="Checks passed.")
+    total: int | None = Field(default=None, description="Checks evaluated.")
     evaluated_at: str | None = Field(default=None, description="When the checks last ran.")
     failed_checks: list[FailedCheck] = Field(default_factory=list, description="Checks not passed.")
 
@@ -130,7 +147,11 @@ class CityDataCloudStatus(StatusBase):
 
     kubernetes_version: str | None = Field(default=None, description="The city API server's version.")
     last_heartbeat_time: str | None = Field(default=None, description="Last successful contact.")
+    last_summary_time: str | None = Field(
+        default=None, description="When the node and resource summary was last known current."
+    )
     nodes: NodeSummary | None = Field(default=None, description="Node counts.")
+    pods: PodSummary | None = Field(default=None, description="Pod counts.")
     resources: ResourceSummary | None = Field(default=None, description="Resource totals.")
     accelerators: list[Accelerator] | None = Field(default=None, description="Accelerators by model.")
     compliance: Compliance | None = Field(default=None, description="Baseline compliance.")

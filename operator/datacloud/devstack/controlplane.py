@@ -133,9 +133,12 @@ class ControlPlane:
 
         wait_for(healthy, 30, "etcd", self.etcd)
 
-    def add_apiserver(self, name: str, controller_manager: bool = False) -> ApiServer:
-        """Start another API server (a city cluster) on this etcd under its own prefix."""
-        port = free_port()
+    def add_apiserver(
+        self, name: str, controller_manager: bool = False, port: int | None = None
+    ) -> ApiServer:
+        """Start another API server (a city cluster) on this etcd under its own prefix; `port` fixes
+        its port, so a city stopped with `stop_apiserver` comes back at the same address."""
+        port = port or free_port()
         url = f"https://127.0.0.1:{port}"
         serving = self.pki.issue(f"{name}-serving", "kube-apiserver", server=True)
         admin = self.pki.issue(f"{name}-admin", "datacloud-admin", org="system:masters")
