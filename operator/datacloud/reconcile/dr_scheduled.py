@@ -114,28 +114,50 @@ def _launch(rt: ReplicaRuntime, body: dict[str, Any], flow: Flow, when: datetime
     rt.kube.apply(job)
 
 
+def combine(data: dict[str, str], shards: int, since: str | None) -> dict[str, Any] | None:
+    """The current run's summary from the ConfigMap: every shard's part (`summary-<i>-<N>`) started at or
+    after the run's cron time `since`, added up; None until all N shards have reported."""
+    parts = [json.loads(v) for k, v in data.items() if k.startswith("summary-") and k.endswith(f"-{shards}")]
+    current = [p for p in parts if not since or _later_or_equal(str(p.get("startedAt") or ""), since)]
+    if not current or len(current) < shards:
+        return None
+    total: dict[str, Any] = {"ok": all(bool(p.get("ok")) for p in current)}
+    for key in ("objects_copied", "bytes_copied", "mismatch_count", "verified", "errors"):
+        total[key] = sum(int(p.get(key) or 0) for p in current)
+    total["duration_seconds"] = max(float(p.get("duration_seconds") or 0) for p in current)
+    total["startedAt"] = min(str(p.get("startedAt") or "") for p in current)
+    total["finishedAt"] = max(str(p.get("finishedAt") or "") for p in current)
+    return total
+
+
+def _later_or_equal(a: str, b: str) -> bool:
+    first, second = _parse_time(a), _parse_time(b)
+    return first is not None and second is not None and first >= second
+
+
 def _read_result(rt: ReplicaRuntime, entry: dict[str, Any], flow: Flow, now: datetime) -> None:
-    """Fold the last run's summary (written by the Job, or by `datacloud sync --report-configmap`) in."""
+    """Fold the last run's summary (written by the Job's pods through `--report-configmap`) in."""
     try:
         cm = rt.kube.read("v1", "ConfigMap", result_configmap(rt.name, flow.target), rt.namespace)
     except (LookupError, ApiException):
         cm = None
-    summary = json.loads((cm or {}).get("data", {}).get("summary", "null") or "null")
-    if summary and summary.get("finishedAt") and summary["finishedAt"] != entry.get("lastSyncTime"):
-        ok = bool(summary.get("ok"))
+    shards = flow.spec.shards if flow.spec else 1
+    summary = combine((cm or {}).get("data") or {}, shards, entry.get("lastScheduledTime"))
+    if summary and summary["finishedAt"] != entry.get("lastSyncTime"):
+        ok = bool(summary["ok"])
         entry.update(
             lastSyncTime=summary["finishedAt"],
-            lastSyncDurationSeconds=summary.get("duration_seconds"),
+            lastSyncDurationSeconds=summary["duration_seconds"],
             lastSyncResult="Succeeded" if ok else "Failed",
-            objectsCopied=summary.get("objects_copied"),
-            bytesCopied=summary.get("bytes_copied"),
-            mismatches=summary.get("mismatch_count"),
+            objectsCopied=summary["objects_copied"],
+            bytesCopied=summary["bytes_copied"],
+            mismatches=summary["mismatch_count"],
         )
-        if summary.get("verified") is not None:
+        if summary["verified"]:
             entry["lastVerificationTime"] = summary["finishedAt"]
         if ok:
-            entry["lastGoodSyncStart"] = summary.get("startedAt") or summary["finishedAt"]
-        dr_metrics.count_sync(rt.namespace, rt.name, flow.target, ok, int(summary.get("bytes_copied") or 0))
+            entry["lastGoodSyncStart"] = summary["startedAt"]
+        dr_metrics.count_sync(rt.namespace, rt.name, flow.target, ok, int(summary["bytes_copied"]))
     good = _parse_time(entry.get("lastGoodSyncStart"))
     if good is not None:
         # A scheduled copy is as old as the start of the last good full sync: that is its data loss.

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,13 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--duration", metavar="SECONDS", help="stop after SECONDS (default: until SIGTERM)")
 
 
-def run_sync(args: argparse.Namespace, resolve: Resolver | None = None) -> int:
+def run_sync(
+    args: argparse.Namespace,
+    resolve: Resolver | None = None,
+    on_summary: Callable[[dict[str, Any]], None] | None = None,
+) -> int:
+    """Run the sync the arguments describe; `on_summary` also receives the JSON summary of a full sync
+    (the operator's Jobs use it to report their result)."""
     _configure_logging()
     try:
         source = _location(args.source, args.src_credentials, "--src-credentials", resolve)
@@ -124,7 +131,7 @@ def run_sync(args: argparse.Namespace, resolve: Resolver | None = None) -> int:
         options = _options(args)
         if args.mode == "continuous":
             return _run_continuous(args, source, target, options)
-        return _run_full(args, source, target, options)
+        return _run_full(args, source, target, options, on_summary)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -203,13 +210,27 @@ def _size(text: str, flag: str) -> int:
         raise UsageError(f"{flag}: {exc}") from None
 
 
-def _run_full(args: argparse.Namespace, source: Location, target: Location, options: SyncOptions) -> int:
+def _run_full(
+    args: argparse.Namespace,
+    source: Location,
+    target: Location,
+    options: SyncOptions,
+    on_summary: Callable[[dict[str, Any]], None] | None = None,
+) -> int:
     interval = _float(args.progress_interval, "--progress-interval")
+    started = datetime.now(UTC).isoformat()
     with Replicator(source, target, options) as replicator, _stop_on_signals() as stop:
         reporter = ProgressReporter(interval=interval)
         with reporter.running():
             result = replicator.full_sync(progress=reporter.progress, stop=stop)
-    print(json.dumps(_summary(args, source, target, options.shard, result)))
+    summary = {
+        **_summary(args, source, target, options.shard, result),
+        "startedAt": started,
+        "finishedAt": datetime.now(UTC).isoformat(),
+    }
+    print(json.dumps(summary))
+    if on_summary is not None:
+        on_summary(summary)
     if not result.completed:
         print(f"{PROG}: interrupted before the sync finished", file=sys.stderr)
     elif result.errors or result.mismatch_count:

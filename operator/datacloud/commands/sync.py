@@ -1,0 +1,94 @@
+"""`datacloud sync SRC DST`: the replication engine's CLI, with centres named from the cluster.
+
+SRC and DST are `ENDPOINT_URL/BUCKET[/PREFIX]` with a credentials file, or `centre:NAME/BUCKET[/PREFIX]`,
+resolved through the DataCentre NAME and its credentials Secret. `--report-configmap NS/NAME` writes the
+JSON summary into a ConfigMap: that is how a DRReplica's scheduled Job reports back to the operator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..adapters.kube import Kube
+from ..adapters.s3 import S3Endpoint
+from ..reconcile.centres import CentreUnavailable, resolve
+from ..replication.cli import add_sync_arguments, run_sync
+
+SCHEME = "centre:"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_sync_arguments(parser)
+    parser.add_argument(
+        "--report-configmap",
+        metavar="NAMESPACE/NAME",
+        help="also write the JSON summary into this ConfigMap (key summary-<shard>-<of>)",
+    )
+    parser.add_argument("--kubeconfig", help="for centre:NAME locations (default: $KUBECONFIG or in-cluster)")
+
+
+class ClusterCentres:
+    """Resolves `centre:NAME/BUCKET[/PREFIX]` through the cluster, connecting only when first needed."""
+
+    def __init__(self, kubeconfig: str | None) -> None:
+        self.kubeconfig = kubeconfig
+        self._kube: Kube | None = None
+
+    @property
+    def kube(self) -> Kube:
+        if self._kube is None:
+            self._kube = Kube.from_kubeconfig(self.kubeconfig) if self.kubeconfig else Kube.default()
+        return self._kube
+
+    def __call__(self, text: str) -> tuple[S3Endpoint, str, str]:
+        if not text.startswith(SCHEME):
+            raise ValueError("expected ENDPOINT_URL/BUCKET[/PREFIX] or centre:NAME/BUCKET[/PREFIX]")
+        name, _, rest = text.removeprefix(SCHEME).partition("/")
+        bucket, _, prefix = rest.partition("/")
+        if not name or not bucket:
+            raise ValueError("a centre location is centre:NAME/BUCKET[/PREFIX]")
+        try:
+            centre = resolve(self.kube, name)
+        except CentreUnavailable as e:
+            raise ValueError(str(e)) from None
+        return centre.endpoint, bucket, (prefix + "/" if prefix and not prefix.endswith("/") else prefix)
+
+
+def reporter(target: str, centres: ClusterCentres, shard: str) -> Any:
+    namespace, _, name = target.partition("/")
+    if not namespace or not name:
+        raise ValueError(f"--report-configmap takes NAMESPACE/NAME, not {target!r}")
+    index, _, count = (shard or "0/1").partition("/")
+
+    def report(summary: dict[str, Any]) -> None:
+        centres.kube.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "labels": {"app.kubernetes.io/managed-by": "datacloud"},
+                },
+                "data": {f"summary-{index}-{count}": json.dumps(summary)},
+            },
+            # Each shard owns its own key: with one field manager, a shard's apply would drop the others'.
+            field_manager=f"datacloud-sync-shard-{index}",
+        )
+
+    return report
+
+
+def main(args: argparse.Namespace) -> int:
+    centres = ClusterCentres(args.kubeconfig)
+    on_summary = None
+    if args.report_configmap:
+        try:
+            on_summary = reporter(args.report_configmap, centres, args.shard)
+        except ValueError as e:
+            print(f"datacloud sync: error: {e}", file=sys.stderr)
+            return 2
+    return run_sync(args, resolve=centres, on_summary=on_summary)
