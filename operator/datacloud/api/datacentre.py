@@ -68,13 +68,13 @@ class Probe(Model):
         ),
     )
 
-    interval: Duration = Field(default="15s", description="Time between probes, e.g. 15s.")
-    timeout: Duration = Field(default="5s", description="How long one probe may take before it fails.")
+    interval: Duration = Field(default="2s", description="Time between probes, e.g. 2s.")
+    timeout: Duration = Field(default="1s", description="How long one probe may take before it fails.")
     failure_threshold: int = Field(
         default=3, ge=1, le=100, description="Consecutive failed probes before the centre is Down."
     )
     degraded_latency: Duration = Field(
-        default="2s", description="A successful probe slower than this marks the centre Degraded."
+        default="500ms", description="A successful probe slower than this marks the centre Degraded."
     )
 
 

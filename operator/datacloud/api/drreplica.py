@@ -99,7 +99,9 @@ class FailoverPolicy(Model):
         default="Manual", description="Automatic fails over when the active centre is Down long enough."
     )
     down_for: Duration = Field(
-        default="60s", description="How long the active centre must be Down before automatic failover."
+        default="0s",
+        description="How long the active centre must have been Down (it is Down only after its probe's "
+        "failureThreshold) before automatic failover.",
     )
     max_data_loss: Duration | None = Field(
         default=None,
