@@ -5,8 +5,8 @@ plane, three versitygw centres, the operator), and for each run: a fresh DRRepli
 default probe settings), an application writing to production every 50 ms, then production's server is
 killed. RTO is measured from the kill until the endpoint ConfigMap names the same-city centre; loss counts
 acknowledged writes missing at the new active: older than the lag at the kill, older than the RPO (the
-promise: 0), all, and the age of each lost write at the kill. The bound in the same run is the detection floor the probe settings impose
-(failureThreshold × interval): no policy-respecting failover can be faster.
+promise: 0), all, and the age of each lost write at the kill. The bound in the same run is the detection
+floor the probe settings impose (failureThreshold × interval): no policy-respecting failover is faster.
 Writes bench/results/failover.json.
 """
 
@@ -191,7 +191,9 @@ def one_run(stack: DevStack, kube: Kube, run: int) -> dict[str, Any]:
         "lag_at_kill_seconds": lag,
         "acknowledged": len(before_kill),
         "lost_older_than_lag": len(owed - at_near),
-        "lost_total": len(before_kill - at_near),
+        "lost_older_than_rpo": len({k for k in lost if acked[k] < killed - 10}),
+        "lost_total": len(lost),
+        "lost_ages_seconds": sorted(round(killed - acked[k], 3) for k in lost),
     }
 
 
