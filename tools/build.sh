@@ -9,7 +9,7 @@ source "$here/versions.env"
 cache="${DATACLOUD_TOOLS_CACHE:-$HOME/.cache/datacloud-tools}"
 log() { echo "[tools] $*" >&2; }
 
-debian_packages=(etcd-server prometheus prometheus-alertmanager rclone)
+debian_packages=(etcd-server prometheus prometheus-alertmanager rclone chromium fonts-wqy-zenhei)
 missing=()
 for p in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
