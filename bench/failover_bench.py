@@ -32,8 +32,8 @@ from datacloud.adapters import s3  # noqa: E402
 from datacloud.adapters.kube import Kube, NotFound  # noqa: E402
 from datacloud.api.common import parse_duration  # noqa: E402
 from datacloud.api.datacentre import Probe  # noqa: E402
-from datacloud.devstack.process import Managed, free_port  # noqa: E402
-from datacloud.devstack.stack import OPERATOR_NAMESPACE, DevStack  # noqa: E402
+from datacloud.devstack.process import free_port  # noqa: E402
+from datacloud.devstack.stack import OPERATOR_NAMESPACE, DevStack, operator_process  # noqa: E402
 
 ROLES = {
     "fz-prod": ("Production", "350100"),
@@ -204,24 +204,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dc-failover-") as tmp:
         stack = DevStack(Path(tmp)).start(samples=False)
-        operator = Managed(
-            "operator",
-            [
-                sys.executable,
-                "-m",
-                "datacloud",
-                "run",
-                "--standalone",
-                "--metrics-port",
-                str(free_port()),
-                "--liveness",
-                "",
-                "--events-port",
-                str(stack.events_port),
-            ],
-            Path(tmp) / "operator.log",
-            {**os.environ, "KUBECONFIG": str(stack.kubeconfig)},
-        )
+        operator = operator_process(stack, Path(tmp) / "operator.log", free_port(), free_port())
         try:
             operator.start()
             kube = Kube.from_kubeconfig(str(stack.kubeconfig))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,8 +14,8 @@ import yaml
 
 from datacloud.adapters.kube import Kube
 from datacloud.devstack.objectstore import Centre
-from datacloud.devstack.process import Managed, free_port, tool
-from datacloud.devstack.stack import OPERATOR_NAMESPACE, DevStack, centre_secret
+from datacloud.devstack.process import free_port, tool
+from datacloud.devstack.stack import OPERATOR_NAMESPACE, DevStack, centre_secret, operator_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,26 +86,7 @@ def operator(stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """The operator process (`datacloud run`) against the session cluster."""
     port, live = free_port(), free_port()
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    proc = Managed(
-        "operator",
-        [
-            sys.executable,
-            "-m",
-            "datacloud",
-            "run",
-            "--standalone",
-            "--metrics-port",
-            str(port),
-            "--liveness",
-            f"http://127.0.0.1:{live}/healthz",
-            "--log-format",
-            "json",
-            "--events-port",
-            str(stack.events_port),
-        ],
-        log,
-        {**os.environ, "KUBECONFIG": str(stack.kubeconfig)},
-    ).start()
+    proc = operator_process(stack, log, port, live, "--log-format", "json").start()
     yield {
         "process": proc,
         "metrics": f"http://127.0.0.1:{port}/metrics",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .process import Managed, free_port
 from .prometheus import Prometheus
-from .stack import PROJECT_ROOT, DevStack, operator_env
+from .stack import PROJECT_ROOT, DevStack, operator_process
 
 TRY = """
 The datacloud dev stack is up.
@@ -58,23 +58,8 @@ def _start(directory: Path, samples: bool, metrics_port: int) -> tuple[DevStack,
     stack = DevStack(directory / "stack").start(samples=samples)
     shutil.copy(stack.kubeconfig, directory / "kubeconfig")
     port = metrics_port or free_port()
-    operator = Managed(
-        "operator",
-        [
-            sys.executable,
-            "-m",
-            "datacloud",
-            "run",
-            "--standalone",
-            "--metrics-port",
-            str(port),
-            "--events-port",
-            str(stack.events_port),
-            "--liveness",
-            f"http://127.0.0.1:{free_port()}/healthz",
-        ],
-        directory / "operator.log",
-        operator_env(directory / "kubeconfig"),
+    operator = operator_process(
+        stack, directory / "operator.log", port, free_port(), kubeconfig=directory / "kubeconfig"
     )
     return stack, operator, port
 

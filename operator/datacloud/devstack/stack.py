@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,7 +26,7 @@ from ..api.peering import peering_object
 from ..api.render import rendered
 from .controlplane import ControlPlane
 from .objectstore import Centre
-from .process import StackError, free_port, tool
+from .process import Managed, StackError, free_port, tool
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = PROJECT_ROOT / "samples"
@@ -192,3 +193,29 @@ def write_state(path: Path, stack: DevStack, holder_pid: int) -> None:
 
 def operator_env(kubeconfig: Path) -> dict[str, str]:
     return {**os.environ, "KUBECONFIG": str(kubeconfig)}
+
+
+def operator_process(
+    stack: DevStack,
+    log: Path,
+    metrics_port: int,
+    liveness_port: int,
+    *extra: str,
+    kubeconfig: Path | None = None,
+) -> Managed:
+    """`datacloud run` (standalone) against the stack, receiving its centres' notifications; not started."""
+    argv = [
+        sys.executable,
+        "-m",
+        "datacloud",
+        "run",
+        "--standalone",
+        "--metrics-port",
+        str(metrics_port),
+        "--liveness",
+        f"http://127.0.0.1:{liveness_port}/healthz",
+        "--events-port",
+        str(stack.events_port),
+        *extra,
+    ]
+    return Managed("operator", argv, log, operator_env(kubeconfig or stack.kubeconfig))
