@@ -58,10 +58,22 @@ def _cmd_dr(args: argparse.Namespace) -> int:
     return dr.main(args)
 
 
+def _cmd_census(args: argparse.Namespace) -> int:
+    from .commands import census
+
+    return census.main(args)
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     from .commands import status
 
     return status.main(args)
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from .commands import sync
+
+    return sync.main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,11 +115,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_status_arguments(status)
     status.set_defaults(func=_cmd_status)
 
+    sync = sub.add_parser("sync", help="copy a bucket to another centre: full or continuous replication")
+    from .commands.sync import add_arguments as add_sync_arguments
+
+    add_sync_arguments(sync)
+    sync.set_defaults(func=_cmd_sync)
+
     dr = sub.add_parser("dr", help="DR actions: failover, switchover, failback, status")
     from .commands.dr import add_arguments as add_dr_arguments
 
     add_dr_arguments(dr)
     dr.set_defaults(func=_cmd_dr)
+
+    census = sub.add_parser(
+        "census", help="compute census: run now, reports (html/csv/json), placement advice"
+    )
+    from .commands.census import add_arguments as add_census_arguments
+
+    add_census_arguments(census)
+    census.set_defaults(func=_cmd_census)
 
     dev = sub.add_parser("dev", help="the local dev stack: control plane, three centres, samples")
     from .devstack.cli import add_arguments as add_dev_arguments

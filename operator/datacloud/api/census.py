@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .common import Bucket, CityCode, Cron, Label, LooseModel, Model, Name, StatusBase
+from .common import Bucket, CityCode, Cron, Duration, Label, LooseModel, Model, Name, StatusBase
 
 ReportFormat = Literal["json", "csv", "html"]
 
@@ -57,6 +57,36 @@ class Reports(Model):
     )
 
 
+class Utilisation(Model):
+    """Measured use from Prometheus: one PromQL query per resource, each returning one series per node
+    (label `nodeLabel`, and `cityLabel` when one Prometheus serves several cities)."""
+
+    window: Duration = Field(default="24h", description="Period averaged over, ending at the run, e.g. 24h.")
+    step: Duration = Field(default="5m", description="Resolution of the range query, e.g. 5m.")
+    node_label: Label = Field(default="node", description="Series label holding the node name.")
+    city_label: Label = Field(
+        default="city", description="Series label holding the city (division code or CityDataCloud name)."
+    )
+    cpu: str = Field(
+        default='sum by (city, node) (rate(node_cpu_seconds_total{mode!="idle"}[5m]))',
+        min_length=1,
+        max_length=2048,
+        description="Cores in use per node.",
+    )
+    memory: str = Field(
+        default="sum by (city, node) (node_memory_MemTotal_bytes - node_memory_MemAvailable_bytes)",
+        min_length=1,
+        max_length=2048,
+        description="Bytes of memory in use per node.",
+    )
+    gpu: str = Field(
+        default="sum by (city, node) (DCGM_FI_DEV_GPU_UTIL) / 100",
+        min_length=1,
+        max_length=2048,
+        description="GPUs busy per node (utilisation fractions summed over the node's GPUs).",
+    )
+
+
 class ComputeCensusSpec(Model):
     """A scheduled compute census."""
 
@@ -69,6 +99,9 @@ class ComputeCensusSpec(Model):
         pattern=r"^https?://[^\s/]+(/.*)?$",
         description="Prometheus base URL for measured utilisation; unset means requests only.",
     )
+    utilisation: Utilisation = Field(
+        default_factory=Utilisation, description="How utilisation is read from prometheusUrl."
+    )
     suspend: bool = Field(default=False, description="Skip scheduled runs while true.")
 
 
@@ -76,12 +109,17 @@ class CityLine(LooseModel):
     """A short per-city summary."""
 
     city_code: str = Field(description="Division code.")
-    name: str | None = Field(default=None, description="City name.")
-    nodes: int | None = Field(default=None, description="Schedulable nodes.")
+    name: str | None = Field(default=None, description="CityDataCloud name.")
+    display: str | None = Field(default=None, description="City name in Chinese and English.")
+    nodes: int | None = Field(default=None, description="All nodes.")
+    schedulable_nodes: int | None = Field(default=None, description="Schedulable nodes.")
     cpu: str | None = Field(default=None, description="Allocatable CPU.")
     memory: str | None = Field(default=None, description="Allocatable memory.")
     gpus: int | None = Field(default=None, description="Allocatable GPUs.")
     cpu_requested_percent: int | None = Field(default=None, description="CPU requested / allocatable.")
+    memory_requested_percent: int | None = Field(default=None, description="Memory requested / allocatable.")
+    data_time: str | None = Field(default=None, description="When this city's figures were collected.")
+    problem: str | None = Field(default=None, description="Why the figures are old or missing.")
 
 
 class CensusTotals(LooseModel):
@@ -90,18 +128,32 @@ class CensusTotals(LooseModel):
     nodes: int | None = Field(default=None, description="All nodes.")
     schedulable_nodes: int | None = Field(default=None, description="Schedulable nodes.")
     cpu: str | None = Field(default=None, description="Allocatable CPU.")
+    cpu_requested: str | None = Field(default=None, description="CPU requested by live pods.")
     memory: str | None = Field(default=None, description="Allocatable memory.")
+    memory_requested: str | None = Field(default=None, description="Memory requested by live pods.")
     gpus: int | None = Field(default=None, description="Allocatable GPUs.")
+    gpus_requested: int | None = Field(default=None, description="GPUs requested by live pods.")
     storage_bytes: int | None = Field(default=None, description="Object storage used.")
 
 
+class ReportLocation(LooseModel):
+    """Where one report or the snapshots are kept."""
+
+    format: str = Field(description="json, csv, html or snapshots.")
+    location: str = Field(description="configmap://namespace/name#key or s3://centre/bucket/key.")
+    bytes: int | None = Field(default=None, description="Size written.")
+
+
 class ComputeCensusStatus(StatusBase):
-    """Conditions: Ready, LastRunSucceeded."""
+    """Conditions: Ready (the spec can be run), LastRunSucceeded, ReportsStored."""
 
     last_run_time: str | None = Field(default=None, description="When the last run finished.")
-    next_run_time: str | None = Field(default=None, description="When the next run starts.")
+    next_run_time: str | None = Field(default=None, description="When the next scheduled run starts.")
     last_run_duration_seconds: float | None = Field(default=None, description="How long it took.")
+    last_run_request: str | None = Field(
+        default=None, description="The run-now annotation value the last on-demand run answered."
+    )
     totals: CensusTotals | None = Field(default=None, description="Province totals.")
     cities: list[CityLine] | None = Field(default=None, description="Per-city summary.")
-    report_locations: list[str] | None = Field(default=None, description="Where the reports are.")
+    report_locations: list[ReportLocation] | None = Field(default=None, description="Where the reports are.")
     snapshots: int | None = Field(default=None, description="Snapshots retained.")
