@@ -270,3 +270,22 @@ def test_subject_access_reviews_show_it_is_not_too_much(installed: tuple[DevStac
     assert not sar(stack, "delete", "datacentres", group="datacloud.fujian.gov.cn")
     assert not sar(stack, "delete", "customresourcedefinitions", group="apiextensions.k8s.io")
     assert not sar(stack, "patch", "clusterroles", group="rbac.authorization.k8s.io", name="admin")
+
+
+def test_chart_ships_the_zone_roles_the_operator_binds_to() -> None:
+    from datacloud.builders.datazone import cluster_roles
+
+    def shape(role: dict[str, Any]) -> tuple[Any, ...]:
+        return (
+            role["metadata"]["name"],
+            role["metadata"]["labels"],
+            role.get("aggregationRule"),
+            role.get("rules") or [],
+        )
+
+    shipped = {
+        d["metadata"]["name"]: shape(d)
+        for d in rendered()
+        if d["kind"] == "ClusterRole" and d["metadata"]["name"].startswith("datacloud-zone-")
+    }
+    assert shipped == {r["metadata"]["name"]: shape(r) for r in cluster_roles()}

@@ -118,13 +118,16 @@ class Kube:
         return cls(ApiClient(config))
 
     @classmethod
-    def default(cls) -> Kube:
-        """In-cluster credentials when running in a pod, else $KUBECONFIG / ~/.kube/config."""
+    def default(cls, pool_size: int | None = None) -> Kube:
+        """In-cluster credentials when running in a pod, else $KUBECONFIG / ~/.kube/config. `pool_size`
+        sizes the connection pool of a client shared by many threads."""
         config = kubernetes.client.Configuration()
         try:
             kubernetes.config.load_incluster_config(client_configuration=config)
         except kubernetes.config.ConfigException:
             kubernetes.config.load_kube_config(client_configuration=config)
+        if pool_size:
+            config.connection_pool_maxsize = pool_size
         return cls(ApiClient(config))
 
     # --- Raw JSON requests (large lists and watches, without model deserialisation) -------------

@@ -9,8 +9,21 @@ from pydantic import Field
 from .common import Label, LooseModel, Model, Name, Quantity, StatusBase, cel
 
 Port = Annotated[int, Field(ge=1, le=65535)]
-# Group names as identity providers issue them: letters, digits and : . _ @ -
-Group = Annotated[str, Field(pattern=r"^[A-Za-z0-9:._@-]{1,128}$")]
+# Group names as identity providers issue them: letters, digits and : . _ @ -. Kubernetes' own `system:`
+# groups are refused (binding zone roles to system:unauthenticated or system:masters would open the zone or
+# mean nothing), except system:authenticated, the usual "every signed-in user" viewer group.
+GROUP_MSG = "must not be a system: group other than system:authenticated"
+Group = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9:._@-]{1,128}$",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("!self.startsWith('system:') || self == 'system:authenticated'", GROUP_MSG)
+            ]
+        },
+    ),
+]
 Classification = Literal["Core", "Important", "General"]
 
 
@@ -81,16 +94,19 @@ class Access(Model):
         default_factory=list,
         max_length=32,
         description="Groups granted datacloud-zone-admin.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     editors: list[Group] = Field(
         default_factory=list,
         max_length=32,
         description="Groups granted datacloud-zone-editor.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     viewers: list[Group] = Field(
         default_factory=list,
         max_length=32,
         description="Groups granted datacloud-zone-viewer.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
 
 
@@ -114,23 +130,58 @@ class DataZoneSpec(Model):
 
 
 class ZoneProfile(LooseModel):
-    """The effective profile the classification gives."""
+    """The effective profile the classification (and the spec) gives."""
 
-    pod_security: str | None = Field(default=None, description="Pod Security level enforced.")
-    default_deny: list[str] = Field(default_factory=list, description="Directions denied by default.")
-    dr_requirement: str | None = Field(default=None, description="DR targets the zone must have.")
+    pod_security: str | None = Field(
+        default=None, description="Pod Security level enforced, audited, warned."
+    )
+    default_deny: list[str] = Field(
+        default_factory=list, description="Traffic directions denied unless allowed (Ingress, Egress)."
+    )
+    dr_requirement: str | None = Field(
+        default=None, description="DR targets each of the zone's data sets needs."
+    )
+
+
+class NamespaceNote(LooseModel):
+    """A namespace the zone cannot take, or keeps although the spec no longer lists it."""
+
+    namespace: str = Field(description="Namespace name.")
+    reason: str = Field(description="One CamelCase word.")
+    message: str = Field(default="", description="Why, for people.")
+
+
+class NamespaceQuota(LooseModel):
+    """One namespace's share of the zone quota."""
+
+    namespace: str = Field(description="Namespace name.")
+    hard: dict[str, str] = Field(default_factory=dict, description="Its ResourceQuota's hard limits now.")
+    used: dict[str, str] = Field(default_factory=dict, description="Its ResourceQuota's usage.")
 
 
 class QuotaStatus(LooseModel):
     """Zone quota: hard limits and usage summed over the zone's namespaces."""
 
-    hard: dict[str, str] = Field(default_factory=dict, description="Hard limits.")
-    used: dict[str, str] = Field(default_factory=dict, description="Usage.")
+    hard: dict[str, str] = Field(default_factory=dict, description="Zone hard limits.")
+    used: dict[str, str] = Field(default_factory=dict, description="Usage summed over the zone's namespaces.")
+    namespaces: list[NamespaceQuota] = Field(
+        default_factory=list, description="Per-namespace share (hard) and usage."
+    )
 
 
 class DataZoneStatus(StatusBase):
-    """Conditions: Ready, Isolated, QuotaEnforced, AccessSynced, DRProtected."""
+    """Conditions: Ready, NamespacesSynced, Isolated, QuotaEnforced, AccessSynced, DRProtected."""
 
     profile: ZoneProfile | None = Field(default=None, description="Effective profile.")
     namespaces: list[str] | None = Field(default=None, description="Namespaces the zone owns now.")
+    retained: list[NamespaceNote] | None = Field(
+        default=None,
+        description="Namespaces removed from the spec but kept because they still hold something.",
+    )
+    conflicts: list[NamespaceNote] | None = Field(
+        default=None, description="Listed namespaces the zone does not own and will not take over."
+    )
     quota: QuotaStatus | None = Field(default=None, description="Quota hard vs used.")
+    dr_replicas: list[str] | None = Field(
+        default=None, description="DRReplicas (namespace/name) counted for this zone's DR protection."
+    )

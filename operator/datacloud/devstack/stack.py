@@ -24,6 +24,7 @@ import yaml
 
 from ..api.peering import peering_object
 from ..api.render import rendered
+from ..builders.datazone import cluster_roles as zone_cluster_roles
 from .controlplane import ControlPlane
 from .objectstore import Centre
 from .process import Managed, StackError, free_port, tool
@@ -110,7 +111,8 @@ class DevStack:
                 (Path(tmp) / name).write_text(text)
             self.kubectl("apply", "--server-side", "-f", tmp)
         self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
-        self.apply_documents([peering_object()])
+        # What the Helm chart installs besides the CRDs: the peering object and the zone ClusterRoles.
+        self.apply_documents([peering_object(), *zone_cluster_roles()])
 
     def apply_samples(self) -> None:
         """Apply samples/ with each provincial centre's endpoint pointed at its local versitygw."""

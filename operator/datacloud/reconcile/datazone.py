@@ -20,7 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from .. import API_VERSION, GROUP
-from ..adapters.kube import Kube
+from ..adapters.kube import Kube, NotFound
 from ..api.datazone import DataZoneSpec
 from ..builders import datazone as build
 from ..builders.conditions import condition, merge_conditions, now_iso
@@ -77,6 +77,7 @@ class ZoneReport:
     events: list[tuple[str, str, str]]
     requeue_after: float
     writes: int = 0
+    created: list[tuple[str, str, str]] = field(default_factory=list)  # (namespace, kind, name) just made
 
 
 # --- Projections the handler's caches store (small, so thousands of zones stay cheap) ---------------
@@ -115,20 +116,28 @@ def project_replica(body: Mapping[str, Any]) -> ReplicaTargets:
     )
 
 
-# --- The aggregated ClusterRoles, ensured by server-side apply now and then ------------------------
+# --- The aggregated ClusterRoles the zone RoleBindings point at ---------------------------------------
+# They ship with the Helm chart (and the dev stack installs them): creating a ClusterRole with an
+# aggregationRule takes cluster-admin rights, which the operator does not have. It only checks they exist.
 _roles_lock = threading.Lock()
-_roles_applied_at = 0.0
+_roles_checked_at = 0.0
+_roles_missing: list[str] = []
 ROLES_EVERY_S = 300.0
 
 
-def ensure_cluster_roles(kube: Kube) -> None:
-    global _roles_applied_at
+def missing_cluster_roles(kube: Kube) -> list[str]:
+    """Names of the zone ClusterRoles that do not exist (checked at most every ROLES_EVERY_S)."""
+    global _roles_checked_at, _roles_missing
     with _roles_lock:
-        if time.monotonic() - _roles_applied_at < ROLES_EVERY_S:
-            return
-        for role in build.cluster_roles():
-            kube.apply(role)
-        _roles_applied_at = time.monotonic()
+        if time.monotonic() - _roles_checked_at >= ROLES_EVERY_S or _roles_missing:
+            missing = []
+            for role in build.cluster_roles():
+                try:
+                    kube.read("rbac.authorization.k8s.io/v1", "ClusterRole", role["metadata"]["name"])
+                except NotFound:
+                    missing.append(role["metadata"]["name"])
+            _roles_missing, _roles_checked_at = missing, time.monotonic()
+        return list(_roles_missing)
 
 
 def _api_message(e: ApiException) -> str:
@@ -194,6 +203,8 @@ class _Run:
         self.writes = 0
         self.retry = False
         self.quota_used: dict[str, dict[str, str]] = {}
+        self.fresh: set[str] = set()  # namespaces created by this reconcile: empty by construction
+        self.made: list[tuple[str, str, str]] = []
         self.quota_hard: dict[str, Hard] = {}
 
     # -- ownership ------------------------------------------------------------------------------
@@ -216,8 +227,13 @@ class _Run:
         for ns in self.spec.namespaces:
             info = self.obs.namespaces.get(ns)
             if info is None:
-                self.create_namespace(ns)
-            elif self.owns(ns):
+                # The cache holds only namespaces the operator labelled; anything else shows up as a
+                # refused create, and is then read to say whose it is.
+                info = self.create_namespace(ns)
+                if info is None:
+                    continue
+                self.obs.namespaces[ns] = info
+            if self.owns(ns):
                 self.owned.append(ns)
                 if info.terminating:
                     msg = f"namespace {ns} is being deleted; it is created again once it is gone"
@@ -243,7 +259,8 @@ class _Run:
                     )
         self.release_unlisted()
 
-    def create_namespace(self, ns: str) -> None:
+    def create_namespace(self, ns: str) -> NamespaceInfo | None:
+        """Create a listed namespace; the existing namespace when the name is taken, else None."""
         older = sorted(
             (c.created, c.zone)
             for c in self.obs.claims.get(ns, [])
@@ -255,19 +272,25 @@ class _Run:
                 "ClaimedByOtherZone",
                 f"namespace {ns} is also listed by zone {older[0][1]}, which came first",
             )
-            return
+            return None
         try:
             self.kube.create(build.namespace(self.name, ns, self.spec, self.profile))
             self.writes += 1
+            self.made.append((ns, "Namespace", ns))
         except ApiException as e:
             if e.status != 409:
                 raise
-            self.conflict(ns, "NamespaceExists", f"namespace {ns} was created by someone else meanwhile")
-            return
+            try:
+                return project_namespace(self.kube.read("v1", "Namespace", ns))
+            except NotFound:  # deleted again in between: try next time
+                self.retry = True
+                return None
         if ns in self.recorded:
             self.repaired.append(f"Namespace {ns}")
         self.owned.append(ns)
         self.found.active.append(ns)
+        self.fresh.add(ns)
+        return None
 
     def release_unlisted(self) -> None:
         """Namespaces the zone owns but the spec no longer lists go only when nothing of the users is left."""
@@ -312,7 +335,10 @@ class _Run:
         if in_line(desired, observed):
             return True
         try:
-            self.kube.apply(desired)
+            if observed is None:
+                self.create_or_apply(desired)
+            else:
+                self.kube.apply(desired)
             self.writes += 1
             if desired["kind"] == "ResourceQuota" and observed:
                 extra = foreign_hard_keys(desired, observed)
@@ -324,6 +350,18 @@ class _Run:
         if existing and (observed is not None or self.was_ready):
             self.repaired.append(f"{desired['kind']} {ns}/{desired['metadata']['name']}")
         return True
+
+    def create_or_apply(self, desired: dict[str, Any]) -> None:
+        """A missing child is created (cheaper for the API server than an apply); if the cache was behind
+        and it exists after all, it is applied."""
+        try:
+            self.kube.create(desired)
+        except ApiException as e:
+            if e.status != 409:
+                raise
+            self.kube.apply(desired)
+        meta = desired["metadata"]
+        self.made.append((meta["namespace"], desired["kind"], meta["name"]))
 
     def refused(self, e: ApiException, desired: dict[str, Any], ns: str, area: str) -> bool:
         what = f"{desired['kind']} {ns}/{desired['metadata']['name']}"
@@ -367,9 +405,10 @@ class _Run:
         for ns in active:
             quota = self.obs.children.get(ns, {}).get(("ResourceQuota", build.QUOTA_NAME))
             current[ns] = dict((quota or {}).get("spec", {}).get("hard") or {}) if quota else None
-            self.quota_used[ns] = {
-                r: q for r, q in ((quota or {}).get("status", {}).get("used") or {}).items() if r in zone_hard
-            }
+            used = (quota or {}).get("status", {}).get("used") or {}
+            if ns in self.fresh:  # the quota controller has not counted yet, but there is nothing to count
+                used = dict.fromkeys(zone_hard, "0")
+            self.quota_used[ns] = {r: q for r, q in used.items() if r in zone_hard}
         if not zone_hard:
             return {ns: {} for ns in active}
         target = split(zone_hard, self.quota_used, active)
@@ -471,16 +510,22 @@ def reconcile(kube: Kube, body: Mapping[str, Any], observed: Observed) -> ZoneRe
         return ZoneReport(status, [("Warning", "InvalidSpec", msg)], RESYNC_S)
     run = _Run(kube, body, spec, observed)
     try:
-        ensure_cluster_roles(kube)
+        missing = missing_cluster_roles(kube)
     except ApiException as e:
+        missing = []
         run.found.access.append(
-            ("ClusterRolesNotApplied", f"could not apply the zone ClusterRoles: {_api_message(e)}")
+            ("ClusterRolesUnreadable", f"cannot read the zone ClusterRoles: {_api_message(e)}")
+        )
+        run.retry = True
+    if missing:
+        run.found.access.append(
+            ("ClusterRolesMissing", f"{', '.join(missing)} missing: install them with the Helm chart")
         )
         run.retry = True
     run.namespaces()
     run.children()
     status = run.status(generation)
-    return ZoneReport(status, run.events, RETRY_S if run.retry else RESYNC_S, run.writes)
+    return ZoneReport(status, run.events, RETRY_S if run.retry else RESYNC_S, run.writes, run.made)
 
 
 def owned_namespaces(kube: Kube, zone: str, recorded: list[str]) -> list[str]:

@@ -1,0 +1,353 @@
+"""How fast the operator brings N DataZones to Ready, against the bound of creating their children directly.
+
+    .venv/bin/python bench/zones_bench.py [--zones 1000] [--threads 16] [--timeout 1800]
+
+Starts its own control plane (etcd, kube-apiserver, kube-controller-manager) and installs the CRDs, then:
+- bound: a script creates, for N namespaces, exactly the objects a zone gets (namespace, ResourceQuota,
+  LimitRange, two NetworkPolicies, two RoleBindings, rendered by the same builders) straight through the
+  API, with `--threads` concurrent writers — what the API server needs for that work and nothing else;
+- operator: `datacloud run` as a subprocess; N DataZones (one namespace each) are created at once by the
+  same number of writers, and the clock stops when a watch has seen every zone's Ready condition True.
+Requests are counted from the API server's own `apiserver_request_total` (read with the admin client
+certificate) before and after each phase; the operator phase's figure excludes the N DataZone creations
+and the bench's one watch. The operator's peak RSS is sampled with psutil every 100 ms.
+JSON goes to bench/results/zones.json; the targets are operator time within 2x the bound and peak RSS
+under 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import queue
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+from kubernetes import watch
+
+from datacloud import GROUP, VERSION
+from datacloud.adapters.kube import Kube
+from datacloud.api.datazone import DataZoneSpec
+from datacloud.api.render import rendered
+from datacloud.builders import datazone as build
+from datacloud.builders.datazone_profile import profile_for
+from datacloud.devstack.controlplane import ApiServer, ControlPlane
+from datacloud.devstack.process import free_port, tool
+
+ROOT = Path(__file__).resolve().parents[1]
+KINDS = (
+    ("v1", "Namespace"),
+    ("v1", "ResourceQuota"),
+    ("v1", "LimitRange"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+)
+SPEC: dict[str, Any] = {
+    "department": {"name": "省大数据管理局", "code": "FJ-DSJ"},
+    "classification": "Important",
+    "quota": {"hard": {"requests.cpu": "4", "requests.memory": "8Gi", "pods": "20"}},
+    "limits": {
+        "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+        "default": {"cpu": "1", "memory": "1Gi"},
+    },
+    "network": {"egress": [{"cidr": "10.20.0.0/16", "ports": [443]}]},
+    "access": {"admins": ["fj-dsj-admins"], "viewers": ["fj-audit"]},
+}
+
+
+def request_counts(server: ApiServer) -> dict[str, float]:
+    """`apiserver_request_total` by verb and resource ("PATCH datazones/status": n)."""
+    ctx = ssl.create_default_context(cafile=str(server.ca_path))
+    ctx.load_cert_chain(str(server.admin.cert), str(server.admin.key))
+    with urllib.request.urlopen(f"{server.url}/metrics", context=ctx, timeout=30) as resp:  # noqa: S310
+        text = resp.read().decode()
+    out: dict[str, float] = {}
+    for m in re.finditer(r"^apiserver_request_total\{([^}]*)\} (\S+)$", text, re.M):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        key = f"{labels.get('verb')} {labels.get('resource')}" + (
+            f"/{labels['subresource']}" if labels.get("subresource") else ""
+        )
+        out[key] = out.get(key, 0.0) + float(m.group(2))
+    return out
+
+
+def request_total(server: ApiServer) -> float:
+    return sum(request_counts(server).values())
+
+
+def per_zone(before: dict[str, float], after: dict[str, float], zones: int) -> dict[str, float]:
+    """The biggest per-zone request counts by verb and resource between two readings."""
+    delta = {k: (after.get(k, 0.0) - before.get(k, 0.0)) / zones for k in after}
+    return {k: round(v, 2) for k, v in sorted(delta.items(), key=lambda kv: -kv[1]) if v >= 0.05}
+
+
+def bound_objects(i: int) -> list[dict[str, Any]]:
+    """What zone i gets, under a bench-only label so the operator later neither indexes nor adopts it."""
+    name = f"bound-{i:05d}"
+    spec = DataZoneSpec.model_validate({**SPEC, "namespaces": [name]})
+    profile = profile_for(spec.classification, len(spec.network.egress))
+    docs = [
+        build.namespace(name, name, spec, profile),
+        *build.children(name, name, spec, profile, SPEC["quota"]["hard"]),
+    ]
+    for d in docs:
+        d["metadata"]["labels"] = {
+            "bench": "bound",
+            **{k: v for k, v in d["metadata"]["labels"].items() if GROUP not in k},
+        }
+    return docs
+
+
+def warm_clients(server: ApiServer, threads: int) -> queue.SimpleQueue[Kube]:
+    """One client per writer with API discovery done before the clock starts."""
+    pool: queue.SimpleQueue[Kube] = queue.SimpleQueue()
+    for _ in range(threads):
+        kube = Kube.from_kubeconfig(str(server.kubeconfig))
+        for api_version, kind in KINDS:
+            kube.dynamic.resources.get(api_version=api_version, kind=kind)
+        pool.put(kube)
+    return pool
+
+
+def run_bound(server: ApiServer, zones: int, threads: int) -> dict[str, Any]:
+    clients = warm_clients(server, threads)
+
+    def create(i: int) -> int:
+        kube = clients.get()
+        try:
+            docs = bound_objects(i)
+            for d in docs:
+                kube.create(d)
+        finally:
+            clients.put(kube)
+        return len(docs)
+
+    before = request_counts(server)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        objects = sum(pool.map(create, range(zones)))
+    seconds = time.perf_counter() - start
+    after = request_counts(server)
+    return {
+        "seconds": round(seconds, 2),
+        "objects": objects,
+        "requests_per_zone": round((sum(after.values()) - sum(before.values())) / zones, 2),
+        "requests_by_kind_per_zone": per_zone(before, after, zones),
+    }
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.1):
+            try:
+                self.peak = max(self.peak, self.proc.memory_info().rss)
+            except psutil.Error:
+                return
+
+
+def run_operator(
+    server: ApiServer, zones: int, threads: int, timeout: float, workdir: Path
+) -> dict[str, Any]:
+    live = free_port()
+    log = open(workdir / "operator.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "datacloud",
+            "run",
+            "--standalone",
+            "--metrics-port",
+            str(free_port()),
+            "--liveness",
+            f"http://127.0.0.1:{live}/healthz",
+            "--log-format",
+            "json",
+        ],
+        env={**os.environ, "KUBECONFIG": str(server.kubeconfig)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    sampler = RssSampler(proc.pid)
+    sampler.start()
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{live}/healthz", timeout=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("operator did not become live") from None
+                time.sleep(0.2)
+        idle_rss = sampler.peak
+        kube = Kube.from_kubeconfig(str(server.kubeconfig))
+        ready: set[str] = set()
+        all_ready = threading.Event()
+        watches = [0]
+
+        def watch_ready() -> None:
+            """Follow every zone's Ready condition; a watch the server ends is simply resumed."""
+            version = ""
+            while not all_ready.is_set():
+                w = watch.Watch()
+                try:
+                    for event in w.stream(
+                        kube.custom.list_cluster_custom_object,
+                        GROUP,
+                        VERSION,
+                        "datazones",
+                        resource_version=version,
+                        timeout_seconds=300,
+                    ):
+                        obj = event["object"]
+                        version = obj["metadata"]["resourceVersion"]
+                        conds = (obj.get("status") or {}).get("conditions") or []
+                        if any(c["type"] == "Ready" and c["status"] == "True" for c in conds):
+                            ready.add(obj["metadata"]["name"])
+                        if len(ready) >= zones:
+                            all_ready.set()
+                            w.stop()
+                except Exception as e:
+                    print(f"watch restarted: {e}", file=sys.stderr)
+                    version = ""
+                watches[0] += 1
+
+        watcher = threading.Thread(target=watch_ready, daemon=True)
+        watcher.start()
+        time.sleep(1.0)
+        before = request_counts(server)
+        writers = threading.local()
+
+        def create(i: int) -> None:
+            k = getattr(writers, "k", None) or Kube.from_kubeconfig(str(server.kubeconfig))
+            writers.k = k
+            name = f"zone-{i:05d}"
+            body = {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "DataZone",
+                "metadata": {"name": name},
+                "spec": {**SPEC, "namespaces": [name]},
+            }
+            k.custom.create_cluster_custom_object(GROUP, VERSION, "datazones", body)
+
+        cpu_before = sum(psutil.Process(proc.pid).cpu_times()[:2])
+        start = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(create, range(zones)))
+        created = time.perf_counter() - start
+        finished = all_ready.wait(timeout)
+        seconds = time.perf_counter() - start
+        cpu = sum(psutil.Process(proc.pid).cpu_times()[:2]) - cpu_before
+        time.sleep(2.0)  # let the last status writes land before counting
+        after = request_counts(server)
+        requests = sum(after.values()) - sum(before.values()) - zones - watches[0]
+        return {
+            "seconds": round(seconds, 2),
+            "create_seconds": round(created, 2),
+            "ready": len(ready),
+            "all_ready": finished,
+            "requests_per_zone": round(requests / zones, 2),
+            "requests_by_kind_per_zone": per_zone(before, after, zones),
+            "operator_cpu_seconds": round(cpu, 2),
+            "peak_rss_mb": round(sampler.peak / 2**20, 1),
+            "idle_rss_mb": round(idle_rss / 2**20, 1),
+        }
+    finally:
+        sampler.stop.set()
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+        log.close()
+
+
+def install_crds(server: ApiServer) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, text in rendered().items():
+            (Path(tmp) / name).write_text(text)
+        kubectl = [tool("kubectl"), "--kubeconfig", str(server.kubeconfig)]
+        subprocess.run([*kubectl, "apply", "--server-side", "-f", tmp], check=True, capture_output=True)
+        subprocess.run(
+            [*kubectl, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"],
+            check=True,
+            capture_output=True,
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--zones", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--keep", type=Path, help="copy the operator log here")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "zones.json")
+    args = parser.parse_args()
+    # Ctrl-C or a kill still stops the control plane and the operator (their finally blocks run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    with tempfile.TemporaryDirectory(prefix="zones-bench-") as tmp:
+        workdir = Path(tmp)
+        plane = ControlPlane(workdir / "cluster").start()
+        try:
+            server = plane.main
+            install_crds(server)
+            bound = run_bound(server, args.zones, args.threads)
+            print(f"bound: {json.dumps(bound)}", flush=True)
+            operator = run_operator(server, args.zones, args.threads, args.timeout, workdir)
+            print(f"operator: {json.dumps(operator)}", flush=True)
+            if not operator["all_ready"]:
+                print((workdir / "operator.log").read_text()[-4000:], file=sys.stderr)
+            if args.keep:
+                args.keep.write_bytes((workdir / "operator.log").read_bytes())
+        finally:
+            plane.stop()
+
+    ratio = operator["seconds"] / bound["seconds"]
+    result = {
+        "benchmark": "zones",
+        "zones": args.zones,
+        "threads": args.threads,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "bound": bound,
+        "operator": operator,
+        "ratio": round(ratio, 2),
+        "targets": {"ratio_max": 2.0, "rss_mb_max": 300},
+        "met": {
+            "all_ready": operator["all_ready"],
+            "ratio": operator["all_ready"] and ratio <= 2.0,
+            "rss": operator["peak_rss_mb"] < 300,
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(yaml.safe_dump(result, sort_keys=False))
+    return 0 if all(result["met"].values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,185 @@
+"""Watch caches of what zones own: namespaces and children carrying `managed-by: datacloud`.
+
+The API server filters by label, so the operator receives and holds only its own objects (a few hundred
+bytes each), however many other namespaces, quotas, policies and bindings the cluster has. Each cache is a
+thread that lists, then watches from the list's resourceVersion, and lists again when the watch expires.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..adapters.kube import ApiError, Kube
+from ..builders.datazone_profile import LABEL_MANAGED_BY, LABEL_ZONE, MANAGER
+
+log = logging.getLogger(__name__)
+SELECTOR = f"{LABEL_MANAGED_BY}={MANAGER}"
+CHILD_PATHS = {
+    "ResourceQuota": "/api/v1/resourcequotas",
+    "LimitRange": "/api/v1/limitranges",
+    "NetworkPolicy": "/apis/networking.k8s.io/v1/networkpolicies",
+    "RoleBinding": "/apis/rbac.authorization.k8s.io/v1/rolebindings",
+}
+NAMESPACES = "/api/v1/namespaces"
+
+
+Entry = tuple[str | None, Any]  # (zone label, projection)
+
+
+class Informer(threading.Thread):
+    """List + watch one kind by label. Two indexes, by namespace and by zone label; their inner dicts are
+    replaced, never changed, so readers on other threads can iterate what they got while this one writes."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        kind: str,
+        path: str,
+        project: Callable[[dict[str, Any]], Any],
+        changed: Callable[[str | None], None],
+    ) -> None:
+        super().__init__(name=f"zone-cache-{kind}", daemon=True)
+        self.kube, self.kind, self.path, self.project, self.changed = kube, kind, path, project, changed
+        self.by_ns: dict[str, dict[str, Entry]] = {}
+        self.by_zone: dict[str, dict[tuple[str, str], Any]] = {}
+        self.synced = threading.Event()
+        self.stopping = threading.Event()
+        self._resp: Any = None
+
+    @staticmethod
+    def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
+        meta = obj.get("metadata") or {}
+        return str(meta.get("namespace") or ""), str(meta.get("name"))
+
+    def _entry(self, obj: dict[str, Any]) -> Entry:
+        obj.setdefault("kind", self.kind)
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        return labels.get(LABEL_ZONE), self.project(obj)
+
+    def get(self, namespace: str, name: str) -> Any:
+        entry = self.by_ns.get(namespace, {}).get(name)
+        return entry[1] if entry else None
+
+    def _put(self, key: tuple[str, str], entry: Entry | None) -> Entry | None:
+        ns, name = key
+        inner = dict(self.by_ns.get(ns, {}))
+        old = inner.pop(name, None)
+        if entry is not None:
+            inner[name] = entry
+        self.by_ns[ns] = inner
+        for zone, add in ((old[0] if old else None, False), (entry[0] if entry else None, True)):
+            if zone:
+                members = dict(self.by_zone.get(zone, {}))
+                members.pop(key, None)
+                if add and entry is not None:
+                    members[key] = entry[1]
+                self.by_zone[zone] = members
+        return old
+
+    def run(self) -> None:
+        failures = 0
+        while not self.stopping.is_set():
+            try:
+                version = self._list()
+                failures = 0
+                while version and not self.stopping.is_set():
+                    version = self._watch(version)
+            except ApiError as e:
+                failures += 1
+                log.warning("zone cache of %s: %s; retrying", self.kind, e)
+                self.stopping.wait(min(30.0, 0.5 * 2**failures))
+
+    def _list(self) -> str:
+        fresh: dict[tuple[str, str], Entry] = {}
+        version = ""
+        for page in self.kube.list_pages(self.path, {"labelSelector": SELECTOR}):
+            for obj in page.get("items") or []:
+                fresh[self._key(obj)] = self._entry(obj)
+            version = str((page.get("metadata") or {}).get("resourceVersion") or "")
+        before = {(ns, name): e for ns, inner in self.by_ns.items() for name, e in inner.items()}
+        for key in before.keys() | fresh.keys():  # whatever changed while nobody watched
+            if before.get(key) != fresh.get(key):
+                old = self._put(key, fresh.get(key))
+                for entry in (old, fresh.get(key)):
+                    if entry:
+                        self.changed(entry[0])
+        self.synced.set()
+        return version
+
+    def _watch(self, version: str) -> str:
+        """Follow changes; returns the version to resume from, or "" when a fresh list is needed."""
+        query = {"labelSelector": SELECTOR, "resourceVersion": version}
+        self._resp, events = self.kube.watch(self.path, query, 290)
+        for event in events:
+            kind, obj = event.get("type"), event.get("object") or {}
+            if kind == "ERROR":  # typically 410 Gone: the version is too old to resume from
+                return ""
+            version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
+            if kind == "BOOKMARK":
+                continue
+            entry = None if kind == "DELETED" else self._entry(obj)
+            old = self._put(self._key(obj), entry)
+            if old:
+                self.changed(old[0])
+            if entry:
+                self.changed(entry[0])
+        return version
+
+    def stop(self) -> None:
+        self.stopping.set()
+        resp = self._resp
+        if resp is not None:
+            resp.shutdown() if hasattr(resp, "shutdown") else resp.close()
+
+
+class ZoneCaches:
+    """The namespaces and children of every zone, by namespace and by zone."""
+
+    def __init__(
+        self,
+        make_kube: Callable[[], Kube],
+        changed: Callable[[str | None], None],
+        project_namespace: Callable[[dict[str, Any]], Any],
+        project_child: Callable[[dict[str, Any]], Any],
+    ) -> None:
+        self.namespaces = Informer(make_kube(), "Namespace", NAMESPACES, project_namespace, changed)
+        self.children = {
+            kind: Informer(make_kube(), kind, path, project_child, changed)
+            for kind, path in CHILD_PATHS.items()
+        }
+
+    @property
+    def informers(self) -> list[Informer]:
+        return [self.namespaces, *self.children.values()]
+
+    def start(self, timeout: float = 120.0) -> None:
+        for informer in self.informers:
+            informer.start()
+        for informer in self.informers:
+            if not informer.synced.wait(timeout):
+                raise TimeoutError(f"the zone cache of {informer.kind} did not sync in {timeout:.0f}s")
+
+    def stop(self) -> None:
+        for informer in self.informers:
+            informer.stop()
+
+    def namespace(self, name: str) -> Any:
+        return self.namespaces.get("", name)
+
+    def zone_namespaces(self, zone: str) -> list[Any]:
+        return list(self.namespaces.by_zone.get(zone, {}).values())
+
+    def children_of(self, namespace: str) -> dict[tuple[str, str], dict[str, Any]]:
+        return {
+            (kind, name): entry[1]
+            for kind, informer in self.children.items()
+            for name, entry in informer.by_ns.get(namespace, {}).items()
+        }
+
+    def has(self, namespace: str, kind: str, name: str) -> bool:
+        if kind == "Namespace":
+            return self.namespace(namespace) is not None
+        return self.children[kind].get(namespace, name) is not None

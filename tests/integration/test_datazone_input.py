@@ -1,0 +1,153 @@
+"""DataZone bad input: what the schema can catch is refused by the API server; the rest becomes a condition
+with a reason and an Event, and nothing that is not the zone's is touched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Cluster, wait_until
+from tests.integration.test_datazone import G, cond, delete_zone, read, ready, status, uid, zone
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize(
+    ("change", "expect"),
+    [
+        ({"quota": {"hard": {"requests.cpu": "4 cores"}}}, "spec.quota.hard[requests.cpu]"),
+        ({"quota": {"hard": {"requests.memory": "1.5.3Gi"}}}, "must be a non-negative quantity"),
+        ({"limits": {"default": {"cpu": "-1"}}}, "spec.limits.default[cpu]"),
+        (
+            {"access": {"admins": ["system:masters"]}},
+            "must not be a system: group other than system:authenticated",
+        ),
+        ({"access": {"viewers": ["system:unauthenticated"]}}, "spec.access.viewers[0]"),
+        ({"access": {"editors": ["fj editors"]}}, "spec.access.editors[0]"),
+        ({"access": {"admins": ["a", "a"]}}, "Duplicate value"),
+        ({"network": {"egress": [{"cidr": "not-a-cidr"}]}}, "must be a CIDR block"),
+        ({"network": {"egress": [{"cidr": "10.0.0.0/8", "ports": [0]}]}}, "spec.network.egress[0].ports[0]"),
+        ({"network": {"allowFrom": ["Bad_Zone"]}}, "spec.network.allowFrom[0]"),
+        ({"namespaces": ["a", "a"]}, "Duplicate value"),
+    ],
+    ids=lambda v: str(v)[:60],
+)
+def test_schema_refuses_malformed_zone(cluster: Cluster, change: dict[str, Any], expect: str) -> None:
+    doc = zone(f"dz-bad-{uid()}", ["dz-bad-ns"])
+    doc["spec"].update(change)
+    done = cluster.apply(doc)
+    assert done.returncode != 0
+    assert expect in done.stderr, done.stderr
+
+
+def test_existing_namespace_is_not_taken_over(cluster: Cluster, operator: dict[str, Any]) -> None:
+    z = f"dz-own-{uid()}"
+    ns = f"{z}-theirs"
+    cluster.must_apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"team": "x"}}}
+    )
+    cluster.must_apply(zone(z, [ns, f"{z}-mine"]))
+    wait_until(
+        lambda: cond(cluster, z, "NamespacesSynced").get("reason") == "NamespaceExists", 60, what="conflict"
+    )
+    c = cond(cluster, z, "NamespacesSynced")
+    assert c["status"] == "False"
+    assert ns in c["message"]
+    assert "not taken over" in c["message"]
+    assert status(cluster, z)["conflicts"][0]["namespace"] == ns
+    assert status(cluster, z)["phase"] == "Conflict"
+    assert cond(cluster, z, "Ready")["status"] == "False"
+    assert any(e["reason"] == "NamespaceExists" for e in cluster.events_for(z))
+    # Untouched: no zone labels, no policies, no quota; the zone's other namespace is served.
+    assert read(cluster, "Namespace", ns)["metadata"]["labels"].get(f"{G}/zone") is None  # type: ignore[index]
+    assert read(cluster, "NetworkPolicy", "datacloud-default-deny", ns, "networking.k8s.io/v1") is None
+    assert read(cluster, "NetworkPolicy", "datacloud-default-deny", f"{z}-mine", "networking.k8s.io/v1")
+    assert status(cluster, z)["namespaces"] == [f"{z}-mine"]
+
+    # Deleting the zone deletes only what it owns.
+    assert cluster.kubectl("delete", "datazone", z, "--timeout=120s").returncode == 0
+    assert read(cluster, "Namespace", ns) is not None
+    assert read(cluster, "Namespace", f"{z}-mine") is None
+    cluster.kubectl("delete", "namespace", ns, "--wait=false")
+
+
+def test_namespace_listed_by_two_zones(cluster: Cluster, operator: dict[str, Any]) -> None:
+    first, second = f"dz-first-{uid()}", f"dz-second-{uid()}"
+    shared = f"{first}-shared"
+    cluster.must_apply(zone(first, [shared]))
+    wait_until(lambda: ready(cluster, first), 60, what="first Ready")
+    cluster.must_apply(zone(second, [shared, f"{second}-own"], "General"))
+    wait_until(
+        lambda: cond(cluster, second, "NamespacesSynced").get("reason") == "OwnedByOtherZone",
+        60,
+        what="conflict",
+    )
+    msg = cond(cluster, second, "NamespacesSynced")["message"]
+    assert shared in msg
+    assert first in msg
+    labels = read(cluster, "Namespace", shared)["metadata"]["labels"]  # type: ignore[index]
+    assert labels[f"{G}/zone"] == first
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"  # still the first zone's profile
+    assert ready(cluster, first)
+
+    # Two zones created together for one new namespace: exactly one gets it, the other reports it.
+    x, y = f"dz-race-{uid()}", f"dz-race-{uid()}"
+    contested = f"{x}-contested"
+    cluster.must_apply(zone(x, [contested]), zone(y, [contested]))
+
+    def one_winner() -> bool:
+        owners = [z for z in (x, y) if contested in (status(cluster, z).get("namespaces") or [])]
+        losers = [z for z in (x, y) if cond(cluster, z, "NamespacesSynced").get("status") == "False"]
+        return len(owners) == 1 and len(losers) == 1 and owners != losers
+
+    wait_until(one_winner, 60, what="one owner, one conflict")
+    owner = next(z for z in (x, y) if contested in (status(cluster, z).get("namespaces") or []))
+    assert read(cluster, "Namespace", contested)["metadata"]["labels"][f"{G}/zone"] == owner  # type: ignore[index]
+    for z in (first, second, x, y):
+        delete_zone(cluster, z)
+
+
+def test_reference_to_missing_zone(cluster: Cluster, operator: dict[str, Any]) -> None:
+    z, missing = f"dz-ref-{uid()}", f"dz-later-{uid()}"
+    cluster.must_apply(zone(z, [f"{z}-a"], network={"allowFrom": [missing]}))
+    wait_until(
+        lambda: cond(cluster, z, "Ready").get("reason") == "UnknownZoneReference", 60, what="unknown ref"
+    )
+    assert missing in cond(cluster, z, "Ready")["message"]
+    assert cond(cluster, z, "Isolated")["status"] == "True"  # the zone itself is still isolated
+    assert any(e["reason"] == "UnknownZoneReference" for e in cluster.events_for(z))
+    # Once the zone exists, the reference resolves without touching the first zone.
+    cluster.must_apply(zone(missing, [f"{missing}-a"], "General"))
+    wait_until(lambda: ready(cluster, z), 60, what="Ready once the peer exists")
+    delete_zone(cluster, z)
+    delete_zone(cluster, missing)
+
+
+def test_values_the_api_server_refuses_become_conditions(cluster: Cluster, operator: dict[str, Any]) -> None:
+    """Quota resource names and limit orderings the schema cannot judge: the ResourceQuota/LimitRange
+    validation refuses them, the zone says which and why, and the rest of the zone is still kept."""
+    z = f"dz-refused-{uid()}"
+    ns = f"{z}-a"
+    cluster.must_apply(
+        zone(
+            z,
+            [ns],
+            quota={"hard": {"cpuz": "4"}},
+            limits={"defaultRequest": {"cpu": "2"}, "default": {"cpu": "1"}},
+        )
+    )
+    wait_until(
+        lambda: cond(cluster, z, "QuotaEnforced").get("status") == "False", 60, what="QuotaEnforced False"
+    )
+    c = cond(cluster, z, "QuotaEnforced")
+    assert c["reason"] in ("ResourceQuotaRejected", "LimitRangeRejected")
+    assert "cpuz" in c["message"]
+    assert "LimitRange" in c["message"]
+    assert cond(cluster, z, "Ready")["status"] == "False"
+    assert cond(cluster, z, "Isolated")["status"] == "True"
+    assert read(cluster, "NetworkPolicy", "datacloud-default-deny", ns, "networking.k8s.io/v1")
+    # Fixing the spec clears it.
+    cluster.must_apply(zone(z, [ns], quota={"hard": {"cpu": "4"}}, limits={"default": {"cpu": "1"}}))
+    wait_until(lambda: ready(cluster, z), 60, what="Ready after the fix")
+    delete_zone(cluster, z)

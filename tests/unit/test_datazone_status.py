@@ -1,0 +1,46 @@
+"""Zone conditions, phase and events from what a reconcile found."""
+
+from __future__ import annotations
+
+from datacloud.api.datazone import DataZoneSpec
+from datacloud.builders.conditions import find
+from datacloud.builders.datazone_profile import profile_for
+from datacloud.builders.datazone_status import Findings, transition_events, zone_conditions, zone_phase
+
+SPEC = DataZoneSpec.model_validate(
+    {
+        "department": {"name": "d"},
+        "classification": "Important",
+        "namespaces": ["a"],
+        "quota": {"hard": {"pods": "3"}},
+        "access": {"admins": ["fj-admins"]},
+    }
+)
+
+
+def test_all_in_line_is_ready_and_dr_is_separate() -> None:
+    conds = zone_conditions(Findings(active=["a"]), "z", profile_for("Important"), SPEC, {}, 3)
+    assert find(conds, "Ready")["status"] == "True"  # type: ignore[index]
+    assert find(conds, "DRProtected")["reason"] == "NoDRReplicas"  # type: ignore[index]
+    assert all(c["observedGeneration"] == 3 for c in conds)
+    assert zone_phase(conds) == "Ready"
+
+
+def test_conflict_names_the_namespace_and_blocks_ready() -> None:
+    f = Findings(active=["a"], namespaces=[("OwnedByOtherZone", "namespace b belongs to zone other")])
+    conds = zone_conditions(f, "z", profile_for("Important"), SPEC, {"dr/x": []}, 1)
+    ready = find(conds, "Ready")
+    assert ready["status"] == "False"
+    assert "namespace b belongs to zone other" in ready["message"]
+    assert find(conds, "DRProtected")["status"] == "True"  # type: ignore[index]
+    assert zone_phase(conds) == "Conflict"
+
+
+def test_over_quota_and_events() -> None:
+    f = Findings(active=["a"], over_quota=["pods"])
+    conds = zone_conditions(f, "z", profile_for("Important"), SPEC, {}, 1)
+    assert find(conds, "QuotaEnforced")["reason"] == "OverQuota"  # type: ignore[index]
+    events = transition_events(None, conds)
+    assert ("Warning", "OverQuota") in [(e[0], e[1]) for e in events]
+    assert not any(e[1] == "DRNoDRReplicas" for e in events)  # a new zone starting without DR is not news
+    assert transition_events(conds, conds) == []
