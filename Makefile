@@ -54,8 +54,12 @@ test: venv tools lint   ## everything .ci/run runs
 	$(VENV)/bin/pytest tests -q -p no:cacheprovider --durations=15; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-bench: venv tools
+bench: venv tools   ## every benchmark; JSON in bench/results/
 	$(PY) bench/sync_bench.py
+	$(PY) bench/failover_bench.py
+	$(PY) bench/zones_bench.py
+	$(PY) bench/cities_bench.py
+	$(PY) bench/census_bench.py
 
 clean:
 	rm -rf $(VENV) .dev .mypy_cache .ruff_cache .pytest_cache
