@@ -175,4 +175,5 @@ def test_samples_are_accepted_as_is(cluster: Cluster) -> None:
             continue
         done = cluster.kubectl("apply", "--dry-run=server", "-f", str(path))
         assert done.returncode == 0, f"{path.name}: {done.stderr}"
-        assert "created (server dry run)" in done.stdout
+        # "created" on a fresh cluster; "configured"/"unchanged" when another test made the same names.
+        assert "(server dry run)" in done.stdout

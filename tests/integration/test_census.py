@@ -176,7 +176,8 @@ def census_doc(
         "spec": {
             "schedule": "0 0 1 1 *",
             "retain": 3,
-            "scope": {"cities": codes},
+            # Only this test's centre: the session's other centres hold other tests' data.
+            "scope": {"cities": codes, "centres": [centre]},
             "reports": {
                 "formats": ["json", "csv", "html"],
                 "configMap": {"name": f"{name}-report", "namespace": OPERATOR_NAMESPACE},

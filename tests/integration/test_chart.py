@@ -113,7 +113,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevSta
     stack = DevStack(tmp_path_factory.mktemp("chart")).start(samples=False)
     proc: Managed | None = None
     try:
-        stack.kubectl("delete", "clusterkopfpeering", "datacloud")  # the chart ships its own
+        # The chart ships its own peering object and zone roles; helm adopts nothing it did not create.
+        stack.kubectl("delete", "clusterkopfpeering", "datacloud")
+        stack.kubectl("delete", "clusterrole", "-l", "app.kubernetes.io/part-of=datacloud")
         stack.kubectl(
             "label",
             "namespace",
