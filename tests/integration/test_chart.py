@@ -110,12 +110,10 @@ def test_values_schema_refuses_malformed_values(values: list[str], message: str)
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevStack, dict[str, Any]]]:
     """A separate stack: CRDs and centres, then the chart installed into a restricted namespace."""
-    stack = DevStack(tmp_path_factory.mktemp("chart")).start(samples=False)
+    # The chart brings its own peering object and zone roles.
+    stack = DevStack(tmp_path_factory.mktemp("chart"), chart_objects=False).start(samples=False)
     proc: Managed | None = None
     try:
-        # The chart ships its own peering object and zone roles; helm adopts nothing it did not create.
-        stack.kubectl("delete", "clusterkopfpeering", "datacloud")
-        stack.kubectl("delete", "clusterrole", "-l", "app.kubernetes.io/part-of=datacloud")
         stack.kubectl(
             "label",
             "namespace",

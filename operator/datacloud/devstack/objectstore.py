@@ -27,10 +27,13 @@ class Centre:
     # Internal IAM, so non-root users exist and bucket policies apply to them (the root user bypasses
     # policies, so fencing is only visible to applications writing as ordinary users).
     iam: bool = True
+    # Run inside this network namespace, listening on `host` (a test host reached over a veth pair).
+    netns: str | None = None
+    host: str = "127.0.0.1"
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> Centre:
         if not self.port:
@@ -39,7 +42,9 @@ class Centre:
         data.mkdir(parents=True, exist_ok=True)
         meta.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "ROOT_ACCESS_KEY": self.access_key, "ROOT_SECRET_KEY": self.secret_key}
-        argv = [tool("versitygw"), "--port", f"127.0.0.1:{self.port}", "--quiet"]
+        argv = [tool("versitygw"), "--port", f"{self.host}:{self.port}", "--quiet"]
+        if self.netns:
+            argv = ["ip", "netns", "exec", self.netns, *argv]
         if self.iam:
             (self.root / "iam").mkdir(parents=True, exist_ok=True)
             argv += ["--iam-dir", str(self.root / "iam")]
@@ -51,7 +56,7 @@ class Centre:
         return self
 
     def _listening(self) -> bool:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+        with socket.create_connection((self.host, self.port), timeout=1):
             return True
 
     def stop(self) -> None:

@@ -36,8 +36,9 @@ CENTRES = ("fz-prod", "fz-samecity-dr", "xm-remote-dr")
 
 
 class DevStack:
-    def __init__(self, workdir: Path, centres: Sequence[str] = CENTRES) -> None:
+    def __init__(self, workdir: Path, centres: Sequence[str] = CENTRES, chart_objects: bool = True) -> None:
         self.dir = workdir
+        self.chart_objects = chart_objects
         self.control_plane = ControlPlane(workdir / "cluster")
         # Every centre posts bucket notifications to the operator's receiver on this port, with a token of
         # its own that the operator reads from the centre's Secret (key eventToken).
@@ -111,8 +112,10 @@ class DevStack:
                 (Path(tmp) / name).write_text(text)
             self.kubectl("apply", "--server-side", "-f", tmp)
         self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
-        # What the Helm chart installs besides the CRDs: the peering object and the zone ClusterRoles.
-        self.apply_documents([peering_object(), *zone_cluster_roles()])
+        # What the Helm chart installs besides the CRDs: the peering object and the zone ClusterRoles
+        # (left out when the chart itself will be installed, since helm adopts nothing it did not create).
+        if self.chart_objects:
+            self.apply_documents([peering_object(), *zone_cluster_roles()])
 
     def apply_samples(self) -> None:
         """Apply samples/ with each provincial centre's endpoint pointed at its local versitygw."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -63,3 +64,8 @@ def test_kubectl_finds_the_plugin_and_it_reports_status(
     )
     assert dry.returncode == 0, dry.stderr
     assert "Estimated data loss" in dry.stdout
+    census = kubectl(cluster, "datacloud", "census", "report", "--format", "json", "-o", "-")
+    assert census.returncode == 0, census.stderr
+    report = json.loads(census.stdout)
+    assert isinstance(report, dict)
+    assert report

@@ -80,3 +80,82 @@ def test_switchover_resumes_after_sigkill_in_final_sync(
     keys = {o["Key"] for o in root(near).list_objects_v2(Bucket=bucket).get("Contents", [])}
     assert {f"k/{i}" for i in range(20)} <= keys
     assert can_write(app(near), bucket)
+
+
+def test_failover_resumes_after_sigkill_in_promoting(
+    cluster: Cluster,
+    operator: dict[str, Any],
+    dr_centres: dict[str, Centre],
+    near_restored: Centre,
+    bucket: str,
+    cleanup: list[str],
+) -> None:
+    prod, near = dr_centres["fz-prod"], near_restored
+    allow_app(prod, bucket)
+    allow_app(near, bucket)
+    cleanup.append("promote")
+    cluster.must_apply(replica("promote", bucket))
+    wait_until(lambda: status(cluster, "promote").get("phase") == "Protected", 60)
+    near.stop()  # Promoting cannot open the new active for writes while it is away
+    action(cluster, "promote", "Failover", "fz-samecity-dr", "CHG-PROMOTE")
+    wait_until(
+        lambda: step_state(cluster, "promote", "CHG-PROMOTE", "Promoting") == "Running",
+        60,
+        what="blocked in Promoting",
+    )
+    assert not can_write(app(prod), bucket)  # fenced: between the two steps nobody is a writer
+
+    proc = operator["process"]
+    proc.kill()
+    proc.start()
+    wait_until(lambda: _listening(cluster.stack.events_port), 30, what="the operator's event receiver")
+    near.restart()
+    s = wait_until(lambda: finished(cluster, "promote", "CHG-PROMOTE"), 120, what="failover finished")
+    assert s["action"]["result"] == "Succeeded"
+    assert s["activeCentre"] == "fz-samecity-dr"
+    assert s["fencingEpoch"] == 2
+    assert can_write(app(near), bucket)
+
+
+def test_paused_replica_copies_nothing_until_resumed(
+    cluster: Cluster, dr_centres: dict[str, Centre], bucket: str, cleanup: list[str]
+) -> None:
+    import json
+
+    prod, near = dr_centres["fz-prod"], dr_centres["fz-samecity-dr"]
+    allow_app(prod, bucket)
+    cleanup.append("pausing")
+    cluster.must_apply(replica("pausing", bucket))
+    wait_until(lambda: status(cluster, "pausing").get("phase") == "Protected", 60)
+
+    def patch(paused: bool) -> None:
+        done = cluster.kubectl(
+            "-n",
+            "dr-tests",
+            "patch",
+            "drreplica",
+            "pausing",
+            "--type",
+            "merge",
+            "-p",
+            json.dumps({"spec": {"paused": paused}}),
+        )
+        assert done.returncode == 0, done.stderr
+
+    patch(True)
+    wait_until(lambda: status(cluster, "pausing").get("phase") == "Paused", 30, what="Paused")
+    app(prod).put_object(Bucket=bucket, Key="while-paused", Body=b"1")
+    import time
+
+    time.sleep(5)  # several follower polls would have copied it by now
+    near_keys = {o["Key"] for o in root(near).list_objects_v2(Bucket=bucket).get("Contents", [])}
+    assert "while-paused" not in near_keys
+    patch(False)
+    wait_until(
+        lambda: (
+            "while-paused"
+            in {o["Key"] for o in root(near).list_objects_v2(Bucket=bucket).get("Contents", [])}
+        ),
+        30,
+        what="copied after resuming",
+    )
