@@ -19,9 +19,7 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,20 +29,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fleet import create_fleet, embedded_kubeconfig, make_fleet  # noqa: E402
-
+from bench.city_fleets import CODES, alternate, peak_rss_mb, run_child, write_fleets  # noqa: E402
 from datacloud.adapters.kube import Kube  # noqa: E402
 from datacloud.api.common import CITIES  # noqa: E402
 from datacloud.census.collect import LIVE_PODS, NODES, PODS  # noqa: E402
 from datacloud.census.report import render  # noqa: E402
 from datacloud.census.run import CityTarget, assemble, collect  # noqa: E402
 from datacloud.devstack.controlplane import ControlPlane  # noqa: E402
-
-CODES = tuple(CITIES)
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def bound(kubeconfigs: list[str], page: int) -> dict[str, Any]:
@@ -89,14 +80,6 @@ def census(kubeconfigs: list[str], page: int) -> dict[str, Any]:
     }
 
 
-def child(kind: str, kubeconfigs: Path, page: int) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", kind, "--kubeconfigs", str(kubeconfigs), "--page", str(page)],
-        capture_output=True, text=True, check=True, timeout=3600,
-    )  # fmt: skip
-    return dict(json.loads(out.stdout))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cities", type=int, default=10)
@@ -116,22 +99,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="census-bench-") as tmp:
         plane = ControlPlane(Path(tmp) / "cluster").start(controller_manager=False)
         try:
-            started = time.perf_counter()
-            configs = []
-            for i in range(args.cities):
-                server = plane.add_apiserver(f"city-{i}")
-                fleet = make_fleet(CODES[i % len(CODES)], args.nodes, args.nodes * args.pods_per_node)
-                create_fleet(server, fleet, threads=8)
-                configs.append(embedded_kubeconfig(server))
-                print(f"city {i + 1}/{args.cities} written", file=sys.stderr)
-            setup = time.perf_counter() - started
-            path = Path(tmp) / "kubeconfigs.json"
-            path.write_text(json.dumps(configs))
-            runs: dict[str, list[dict[str, Any]]] = {"bound": [], "census": []}
-            for r in range(args.rounds):
-                for kind in ("bound", "census"):
-                    runs[kind].append(child(kind, path, args.page))
-                print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+            path, setup = write_fleets(
+                plane, args.cities, args.nodes, args.nodes * args.pods_per_node, Path(tmp)
+            )
+            runs = alternate(
+                args.rounds,
+                ("bound", "census"),
+                lambda kind: run_child(__file__, kind, path, args.page, 3600),
+            )
         finally:
             plane.stop()
 

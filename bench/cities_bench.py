@@ -18,9 +18,7 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,18 +29,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fleet import create_fleet, embedded_kubeconfig, make_fleet  # noqa: E402
-
+from bench.city_fleets import alternate, peak_rss_mb, run_child, write_fleets  # noqa: E402
 from datacloud.adapters.kube import Kube  # noqa: E402
 from datacloud.census.aggregate import summarise  # noqa: E402
 from datacloud.census.collect import LIVE_PODS, NODES, PODS, CityCollector  # noqa: E402
 from datacloud.devstack.controlplane import ControlPlane  # noqa: E402
-
-CODES = ("350100", "350200", "350300", "350400", "350500", "350600", "350700", "350800", "350900", "350128")
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def bound(kubeconfigs: list[str], page: int) -> dict[str, Any]:
@@ -88,14 +79,6 @@ def census(kubeconfigs: list[str], page: int) -> dict[str, Any]:
     }
 
 
-def child(kind: str, kubeconfigs: Path, page: int) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", kind, "--kubeconfigs", str(kubeconfigs), "--page", str(page)],
-        capture_output=True, text=True, check=True, timeout=1800,
-    )  # fmt: skip
-    return dict(json.loads(out.stdout))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cities", type=int, default=10)
@@ -115,21 +98,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cities-bench-") as tmp:
         plane = ControlPlane(Path(tmp) / "cluster").start(controller_manager=False)
         try:
-            started = time.perf_counter()
-            configs = []
-            for i in range(args.cities):
-                server = plane.add_apiserver(f"city-{i}")
-                fleet = make_fleet(CODES[i % len(CODES)], args.nodes, args.pods)
-                create_fleet(server, fleet, threads=8)
-                configs.append(embedded_kubeconfig(server))
-                print(f"city {i + 1}/{args.cities} written", file=sys.stderr)
-            setup = time.perf_counter() - started
-            path = Path(tmp) / "kubeconfigs.json"
-            path.write_text(json.dumps(configs))
-            runs: dict[str, list[dict[str, Any]]] = {"bound": [], "census": []}
-            for _ in range(args.rounds):
-                for kind in ("bound", "census"):
-                    runs[kind].append(child(kind, path, args.page))
+            path, setup = write_fleets(plane, args.cities, args.nodes, args.pods, Path(tmp))
+            runs = alternate(
+                args.rounds,
+                ("bound", "census"),
+                lambda kind: run_child(__file__, kind, path, args.page, 1800),
+            )
         finally:
             plane.stop()
 
