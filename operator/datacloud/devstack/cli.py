@@ -86,7 +86,7 @@ def _prometheus(directory: Path, args: argparse.Namespace, port: int) -> Prometh
 
 
 def run(args: argparse.Namespace) -> int:
-    directory = _fresh(Path(args.dir))
+    directory = _fresh(Path(args.dir).resolve())
     stack, operator, port = _start(directory, not args.no_samples, args.metrics_port)
     prometheus = None
     try:
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     """The background holder of `make up`: start everything, write state, wait for SIGTERM."""
-    directory = Path(args.dir)
+    directory = Path(args.dir).resolve()
     stopping = False
 
     def on_term(*_: object) -> None:
@@ -150,7 +150,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def up(args: argparse.Namespace) -> int:
-    directory = _fresh(Path(args.dir))
+    directory = _fresh(Path(args.dir).resolve())
     argv = (
         [
             sys.executable,
@@ -186,7 +186,7 @@ def up(args: argparse.Namespace) -> int:
 
 
 def down(args: argparse.Namespace) -> int:
-    state = Path(args.dir) / "state.json"
+    state = Path(args.dir).resolve() / "state.json"
     if not state.exists():
         print("no dev stack is running")
         return 0

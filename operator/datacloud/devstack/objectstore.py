@@ -38,6 +38,8 @@ class Centre:
     def start(self) -> Centre:
         if not self.port:
             self.port = free_port()
+        # Absolute paths: versitygw resolves a relative sidecar path against the data directory.
+        self.root = self.root.resolve()
         data, meta = self.root / "data", self.root / "meta"
         data.mkdir(parents=True, exist_ok=True)
         meta.mkdir(parents=True, exist_ok=True)
