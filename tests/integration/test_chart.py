@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import yaml
 
-from datacloud.adapters import s3
 from datacloud.devstack.controlplane import write_kubeconfig
 from datacloud.devstack.process import Managed, free_port, tool
 from datacloud.devstack.stack import OPERATOR_NAMESPACE, DevStack
@@ -139,15 +138,6 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevSta
         ).stdout.strip()
         cp = stack.control_plane
         kc = write_kubeconfig(stack.dir / "sa-kubeconfig", "sa", cp.main.url, cp.pki.cert_path, token=token)
-        for name, centre in stack.centres.items():  # the samples' source buckets
-            client = s3.client(
-                s3.S3Endpoint(
-                    centre.endpoint, "us-east-1", s3.S3Credentials(centre.access_key, centre.secret_key)
-                )
-            )
-            if name == "fz-prod":
-                for bucket in ("population-records", "health-archive", "open-data", "census-reports"):
-                    client.create_bucket(Bucket=bucket)
         log = stack.dir / "operator-as-sa.log"
         proc = Managed(
             "operator-sa",

@@ -47,6 +47,9 @@ def test_dev_up_lists_samples_and_down_leaves_nothing(tmp_path: Path) -> None:
         for expected in ("fz-prod", "xiamen", "population", "population-records", "provincial", "350128"):
             assert expected in listing
         wait_until(lambda: kubectl("get", "dc").count(" Up ") == 3, 90, what="three centres Up")
+        wait_until(
+            lambda: kubectl("get", "drr", "-A").count("Protected") == 3, 90, what="sample replicas Protected"
+        )
         explain = kubectl("explain", "drreplica.spec.targets")
         assert "rpoTarget" in explain
         assert "Recovery point objective" in explain

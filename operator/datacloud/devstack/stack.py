@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from botocore.exceptions import ClientError
 
+from ..adapters import s3
 from ..api.peering import peering_object
 from ..api.render import rendered
 from ..builders.datazone import cluster_roles as zone_cluster_roles
@@ -126,9 +128,42 @@ class DevStack:
             if doc["kind"] == "DataCentre" and doc["metadata"]["name"] in self.centres:
                 doc["spec"]["objectStore"]["endpoint"] = self.centres[doc["metadata"]["name"]].endpoint
                 doc["spec"]["objectStore"]["region"] = "us-east-1"
+        self._create_source_buckets(docs)
         namespaces = [d for d in docs if d["kind"] == "Namespace"]
         self.apply_documents(namespaces)
         self.apply_documents([d for d in docs if d["kind"] != "Namespace"])
+
+    def _create_source_buckets(self, docs: list[dict[str, Any]]) -> None:
+        """The buckets the samples' DR replicas protect, and the census bucket, exist in production."""
+        wanted = {
+            (d["spec"]["source"]["centre"], d["spec"]["source"]["bucket"])
+            for d in docs
+            if d["kind"] == "DRReplica"
+        }
+        for d in docs:
+            store = (
+                (d.get("spec", {}).get("reports") or {}).get("objectStore")
+                if d["kind"] == "ComputeCensus"
+                else None
+            )
+            if store:
+                wanted.add((store["centre"], store["bucket"]))
+        for centre_name, bucket in sorted(wanted):
+            centre = self.centres.get(centre_name)
+            if centre is None:
+                continue
+            client = s3.client(
+                s3.S3Endpoint(
+                    centre.endpoint, "us-east-1", s3.S3Credentials(centre.access_key, centre.secret_key)
+                )
+            )
+            try:
+                client.create_bucket(Bucket=bucket)
+            except ClientError as e:
+                if not e.response["Error"]["Code"].startswith("BucketAlready"):
+                    raise
+            finally:
+                client.close()
 
     def describe(self) -> dict[str, Any]:
         return {
