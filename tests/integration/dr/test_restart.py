@@ -159,3 +159,57 @@ def test_paused_replica_copies_nothing_until_resumed(
         30,
         what="copied after resuming",
     )
+
+
+@pytest.fixture
+def prod_restored(dr_centres: dict[str, Centre]) -> Iterator[Centre]:
+    prod = dr_centres["fz-prod"]
+    yield prod
+    if not prod.alive():
+        prod.restart()
+
+
+def test_switchover_resumes_after_sigkill_in_fencing(
+    cluster: Cluster,
+    operator: dict[str, Any],
+    dr_centres: dict[str, Centre],
+    prod_restored: Centre,
+    bucket: str,
+    cleanup: list[str],
+) -> None:
+    prod, near = prod_restored, dr_centres["fz-samecity-dr"]
+    allow_app(prod, bucket)
+    allow_app(near, bucket)
+    cleanup.append("fencing")
+    cluster.must_apply(replica("fencing", bucket))
+    wait_until(lambda: status(cluster, "fencing").get("phase") == "Protected", 60)
+    for i in range(10):
+        app(prod).put_object(Bucket=bucket, Key=f"f/{i}", Body=b"v")
+    wait_until(
+        lambda: (
+            {f"f/{i}" for i in range(10)}
+            <= {o["Key"] for o in root(near).list_objects_v2(Bucket=bucket).get("Contents", [])}
+        ),
+        30,
+    )
+
+    prod.stop()  # a planned switchover fences the old active first, and will not go on without it
+    action(cluster, "fencing", "Switchover", "fz-samecity-dr", "CHG-FENCE")
+    wait_until(
+        lambda: step_state(cluster, "fencing", "CHG-FENCE", "Fencing") == "Running",
+        60,
+        what="blocked in Fencing",
+    )
+    assert status(cluster, "fencing")["activeCentre"] == "fz-prod"  # nothing promoted without the fence
+
+    proc = operator["process"]
+    proc.kill()
+    proc.start()
+    wait_until(lambda: _listening(cluster.stack.events_port), 30, what="the operator's event receiver")
+    prod.restart()
+    s = wait_until(lambda: finished(cluster, "fencing", "CHG-FENCE"), 120, what="switchover finished")
+    assert s["action"]["result"] == "Succeeded"
+    assert s["activeCentre"] == "fz-samecity-dr"
+    assert s["fencingEpoch"] == 2
+    assert not can_write(app(prod), bucket)
+    assert can_write(app(near), bucket)
