@@ -143,7 +143,12 @@ def test_cut_off_production_fails_over_and_is_fenced_when_the_link_heals(
         cluster.kube.read("v1", "ConfigMap", "partition-endpoint", NAMESPACE)["data"]["centre"]
         == "fz-samecity-dr"
     )
-    assert "part-prod" in s.get("unfencedUnreachable", [])
+    # The next reconcile after the failover records the unreachable copy as still to be fenced.
+    wait_until(
+        lambda: "part-prod" in status(cluster, "partition").get("unfencedUnreachable", []),
+        30,
+        what="the cut-off copy listed as to be fenced",
+    )
     assert can_write(app(near), bucket)
 
     link.heal()
