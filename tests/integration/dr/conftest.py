@@ -140,3 +140,21 @@ def cleanup(cluster: Cluster) -> Iterator[list[str]]:
     yield names
     for name in names:
         cluster.kubectl("-n", NAMESPACE, "delete", "drreplica", name, "--wait=false")
+
+
+def _restored(centre: Centre) -> Iterator[Centre]:
+    yield centre
+    if not centre.alive():
+        centre.restart()
+
+
+@pytest.fixture
+def prod_restored(dr_centres: dict[str, Centre]) -> Iterator[Centre]:
+    """Production, started again after the test if the test stopped it."""
+    yield from _restored(dr_centres["fz-prod"])
+
+
+@pytest.fixture
+def near_restored(dr_centres: dict[str, Centre]) -> Iterator[Centre]:
+    """The same-city centre, started again after the test if the test stopped it."""
+    yield from _restored(dr_centres["fz-samecity-dr"])

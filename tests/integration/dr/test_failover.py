@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -47,14 +46,6 @@ class SteadyWriter:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(5)
-
-
-@pytest.fixture
-def prod_restored(dr_centres: dict[str, Centre]) -> Iterator[Centre]:
-    prod = dr_centres["fz-prod"]
-    yield prod
-    if not prod.alive():
-        prod.restart()
 
 
 def listing(client: Any, bucket: str) -> set[str]:

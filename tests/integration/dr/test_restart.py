@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,14 +15,6 @@ from .test_actions import action, can_write, finished
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def near_restored(dr_centres: dict[str, Centre]) -> Iterator[Centre]:
-    near = dr_centres["fz-samecity-dr"]
-    yield near
-    if not near.alive():
-        near.restart()
-
-
 def _listening(port: int) -> bool:
     import socket
 
@@ -32,6 +23,25 @@ def _listening(port: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def protected(
+    cluster: Cluster, centres: dict[str, Centre], name: str, bucket: str, cleanup: list[str]
+) -> None:
+    """A replica of `bucket` from production, both copies writable by the app account, Protected."""
+    allow_app(centres["fz-prod"], bucket)
+    allow_app(centres["fz-samecity-dr"], bucket)
+    cleanup.append(name)
+    cluster.must_apply(replica(name, bucket))
+    wait_until(lambda: status(cluster, name).get("phase") == "Protected", 60)
+
+
+def restart_operator(cluster: Cluster, operator: dict[str, Any]) -> None:
+    """SIGKILL the operator and start it again; wait until it listens for notifications."""
+    proc = operator["process"]
+    proc.kill()
+    proc.start()
+    wait_until(lambda: _listening(cluster.stack.events_port), 30, what="the operator's event receiver")
 
 
 def step_state(cluster: Cluster, name: str, request: str, step: str) -> str | None:
@@ -50,11 +60,7 @@ def test_switchover_resumes_after_sigkill_in_final_sync(
     cleanup: list[str],
 ) -> None:
     prod, near = dr_centres["fz-prod"], near_restored
-    allow_app(prod, bucket)
-    allow_app(near, bucket)
-    cleanup.append("resume")
-    cluster.must_apply(replica("resume", bucket))
-    wait_until(lambda: status(cluster, "resume").get("phase") == "Protected", 60)
+    protected(cluster, dr_centres, "resume", bucket, cleanup)
     for i in range(20):
         app(prod).put_object(Bucket=bucket, Key=f"k/{i}", Body=b"v")
 
@@ -68,10 +74,7 @@ def test_switchover_resumes_after_sigkill_in_final_sync(
     assert step_state(cluster, "resume", "CHG-RESUME", "Fencing") == "Succeeded"
     assert not can_write(app(prod), bucket)  # fenced before the sync: no write can slip past it
 
-    proc = operator["process"]
-    proc.kill()
-    proc.start()
-    wait_until(lambda: _listening(cluster.stack.events_port), 30, what="the operator's event receiver")
+    restart_operator(cluster, operator)
     near.restart()
     s = wait_until(lambda: finished(cluster, "resume", "CHG-RESUME"), 120, what="switchover finished")
     assert s["action"]["result"] == "Succeeded"
@@ -91,11 +94,7 @@ def test_failover_resumes_after_sigkill_in_promoting(
     cleanup: list[str],
 ) -> None:
     prod, near = dr_centres["fz-prod"], near_restored
-    allow_app(prod, bucket)
-    allow_app(near, bucket)
-    cleanup.append("promote")
-    cluster.must_apply(replica("promote", bucket))
-    wait_until(lambda: status(cluster, "promote").get("phase") == "Protected", 60)
+    protected(cluster, dr_centres, "promote", bucket, cleanup)
     near.stop()  # Promoting cannot open the new active for writes while it is away
     action(cluster, "promote", "Failover", "fz-samecity-dr", "CHG-PROMOTE")
     wait_until(
@@ -105,10 +104,7 @@ def test_failover_resumes_after_sigkill_in_promoting(
     )
     assert not can_write(app(prod), bucket)  # fenced: between the two steps nobody is a writer
 
-    proc = operator["process"]
-    proc.kill()
-    proc.start()
-    wait_until(lambda: _listening(cluster.stack.events_port), 30, what="the operator's event receiver")
+    restart_operator(cluster, operator)
     near.restart()
     s = wait_until(lambda: finished(cluster, "promote", "CHG-PROMOTE"), 120, what="failover finished")
     assert s["action"]["result"] == "Succeeded"
@@ -161,14 +157,6 @@ def test_paused_replica_copies_nothing_until_resumed(
     )
 
 
-@pytest.fixture
-def prod_restored(dr_centres: dict[str, Centre]) -> Iterator[Centre]:
-    prod = dr_centres["fz-prod"]
-    yield prod
-    if not prod.alive():
-        prod.restart()
-
-
 def test_switchover_resumes_after_sigkill_in_fencing(
     cluster: Cluster,
     operator: dict[str, Any],
@@ -178,11 +166,7 @@ def test_switchover_resumes_after_sigkill_in_fencing(
     cleanup: list[str],
 ) -> None:
     prod, near = prod_restored, dr_centres["fz-samecity-dr"]
-    allow_app(prod, bucket)
-    allow_app(near, bucket)
-    cleanup.append("fencing")
-    cluster.must_apply(replica("fencing", bucket))
-    wait_until(lambda: status(cluster, "fencing").get("phase") == "Protected", 60)
+    protected(cluster, dr_centres, "fencing", bucket, cleanup)
     for i in range(10):
         app(prod).put_object(Bucket=bucket, Key=f"f/{i}", Body=b"v")
     wait_until(
@@ -202,10 +186,7 @@ def test_switchover_resumes_after_sigkill_in_fencing(
     )
     assert status(cluster, "fencing")["activeCentre"] == "fz-prod"  # nothing promoted without the fence
 
-    proc = operator["process"]
-    proc.kill()
-    proc.start()
-    wait_until(lambda: _listening(cluster.stack.events_port), 30, what="the operator's event receiver")
+    restart_operator(cluster, operator)
     prod.restart()
     s = wait_until(lambda: finished(cluster, "fencing", "CHG-FENCE"), 120, what="switchover finished")
     assert s["action"]["result"] == "Succeeded"
