@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from datacloud.adapters.s3 import client
+from datacloud.adapters.s3_wire import WireClient
 
 from .copier import MIB, Copier, CopySettings, Side, SourceVanished, UploadRegistry
 from .errors import PermanentS3Error, RetryPolicy, call_s3, describe
@@ -130,12 +131,14 @@ class Replicator:
             source.bucket,
             source.prefix,
             f"{source.endpoint.url}/{source.bucket}",
+            WireClient(source.endpoint),
         )
         self.target = Side(
             client(target.endpoint, max_pool=pool),
             target.bucket,
             target.prefix,
             f"{target.endpoint.url}/{target.bucket}",
+            WireClient(target.endpoint),
         )
         self.throttle: Throttle = (
             TokenBucket(self.options.bandwidth) if self.options.bandwidth else Unlimited()
@@ -165,6 +168,9 @@ class Replicator:
 
     def close(self) -> None:
         self._part_pool.shutdown(wait=True, cancel_futures=True)
+        for side in (self.source, self.target):
+            if side.wire is not None:
+                side.wire.close()
 
     def check_buckets(self) -> None:
         """Fail fast, with PermanentS3Error, when either bucket is missing or refused.

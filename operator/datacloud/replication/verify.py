@@ -62,7 +62,7 @@ class Verifier:
             head = s3op(
                 "HeadObject",
                 self.target.where,
-                self.target.s3.head_object,
+                self.target.objects.head_object,
                 Bucket=self.target.bucket,
                 Key=self.target.key(key),
             )

@@ -72,11 +72,18 @@ class Store:
         return found
 
     def digests(self, bucket: str, prefix: str = "") -> dict[str, str]:
-        """Relative key → sha256 of the content, for comparing two trees."""
+        """Relative key → sha256 of the content, for comparing two trees.
+
+        A key deleted between the listing and its read (a follower catching up) maps to "gone", so a
+        tree still changing compares unequal instead of failing the comparison.
+        """
         s3 = self.s3
 
         def one(key: str) -> tuple[str, str]:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            try:
+                body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            except s3.exceptions.NoSuchKey:
+                return key[len(prefix) :], "gone"
             return key[len(prefix) :], hashlib.sha256(body).hexdigest()
 
         with ThreadPoolExecutor(16) as pool:

@@ -196,10 +196,15 @@ def test_size_etag_verification_checks_each_copy(pair: BucketPair) -> None:
 
 
 class _Meddling:
-    """A source client that changes the source just before the engine reads `victim` from it."""
+    """A source client that changes the source just before the engine reads `victim` from it.
 
-    def __init__(self, s3: Any, bucket: str, victim: str, change: str) -> None:
+    It stands in for both of the copier's source clients (boto3 for ranged part reads, the lean one for
+    whole objects), so whichever path reads the victim meets the change.
+    """
+
+    def __init__(self, s3: Any, objects: Any, bucket: str, victim: str, change: str) -> None:
         self._s3, self._bucket, self._victim, self._change = s3, bucket, victim, change
+        self._objects = objects
         self.done = False
 
     def __getattr__(self, name: str) -> Any:
@@ -212,14 +217,16 @@ class _Meddling:
                 self._s3.delete_object(Bucket=self._bucket, Key=self._victim)
             else:
                 self._s3.put_object(Bucket=self._bucket, Key=self._victim, Body=b"N" * (20 * MIB))
-        return self._s3.get_object(**kwargs)
+        reader = self._s3 if "Range" in kwargs else self._objects
+        return reader.get_object(**kwargs)
 
 
 def _meddle(replicator: Replicator, pair: BucketPair, victim: str, change: str) -> _Meddling:
     from dataclasses import replace
 
-    meddling = _Meddling(replicator.source.s3, pair.src_bucket, victim, change)
-    replicator.copier.source = replace(replicator.copier.source, s3=meddling)
+    source = replicator.copier.source
+    meddling = _Meddling(source.s3, source.objects, pair.src_bucket, victim, change)
+    replicator.copier.source = replace(source, s3=meddling, wire=meddling)
     return meddling
 
 

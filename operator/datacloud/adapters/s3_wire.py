@@ -1,0 +1,261 @@
+"""Whole-object GET, PUT and HEAD straight over HTTP/1.1, signed with Signature Version 4 here.
+
+Replication of small objects is request-bound: through botocore each request costs milliseconds of CPU
+(its event hooks, models and parsers), which is most of the work when an object is a few KiB. This client
+does only the three calls the copier's small-object path needs, keeps one persistent connection per
+thread and endpoint, and answers in the same shape as boto3 (`Body`, `ContentLength`, `ETag`,
+`Metadata`, ...) so callers and error handling stay the same: S3 errors are raised as botocore's
+`ClientError` with the store's code and message, connection failures as the standard library's
+`ConnectionError`/`http.client` exceptions, which the retry policy already treats as transient.
+
+Payloads are signed (`x-amz-content-sha256` is the real digest), so a body altered on the way is refused
+by the store. Credentials are used for signing only and never appear in an exception or a log line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import os
+import ssl
+import threading
+import time
+import xml.etree.ElementTree as ET
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from botocore.exceptions import ClientError
+
+from .s3 import S3Endpoint
+
+# Response headers copied into the boto3-shaped answer, by boto3's names.
+_RESPONSE_HEADERS = {
+    "content-type": "ContentType",
+    "cache-control": "CacheControl",
+    "content-encoding": "ContentEncoding",
+    "content-disposition": "ContentDisposition",
+    "content-language": "ContentLanguage",
+    "etag": "ETag",
+}
+# The boto3 argument names a PUT accepts, by header.
+_REQUEST_HEADERS = {
+    "ContentType": "content-type",
+    "CacheControl": "cache-control",
+    "ContentEncoding": "content-encoding",
+    "ContentDisposition": "content-disposition",
+    "ContentLanguage": "content-language",
+}
+_META = "x-amz-meta-"
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+class Signer:
+    """SigV4 for one access key and region; the day's signing key is derived once and reused."""
+
+    def __init__(self, endpoint: S3Endpoint) -> None:
+        self._access = endpoint.credentials.access_key_id
+        self._secret = endpoint.credentials.secret_access_key
+        self._region = endpoint.region
+        self._day = ""
+        self._key = b""
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Signer(region={self._region!r})"
+
+    def _signing_key(self, day: str) -> bytes:
+        with self._lock:
+            if day != self._day:
+                key = ("AWS4" + self._secret).encode()
+                for part in (day, self._region, "s3", "aws4_request"):
+                    key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+                self._day, self._key = day, key
+            return self._key
+
+    def sign(self, method: str, path: str, headers: dict[str, str], payload_sha256: str) -> None:
+        """Add `x-amz-date`, `x-amz-content-sha256` and `authorization` to `headers` (lower-case names)."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        day = stamp[:8]
+        headers["x-amz-date"] = stamp
+        headers["x-amz-content-sha256"] = payload_sha256
+        names = sorted(headers)
+        canonical = "\n".join(
+            (
+                method,
+                path,
+                "",
+                "".join(f"{name}:{' '.join(headers[name].split())}\n" for name in names),
+                ";".join(names),
+                payload_sha256,
+            )
+        )
+        scope = f"{day}/{self._region}/s3/aws4_request"
+        to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+        signature = hmac.new(self._signing_key(day), to_sign.encode(), hashlib.sha256).hexdigest()
+        headers["authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={self._access}/{scope}, "
+            f"SignedHeaders={';'.join(names)}, Signature={signature}"
+        )
+
+
+def object_path(bucket: str, key: str) -> str:
+    """The path-style request path, encoded once as SigV4 wants it for S3 (`/` kept, all else escaped)."""
+    return "/" + quote(bucket, safe="") + "/" + quote(key, safe="/~")
+
+
+def _error(status: int, body: bytes, operation: str) -> ClientError:
+    code, message = str(status), http.client.responses.get(status, "")
+    if body:
+        try:
+            root = ET.fromstring(body)  # noqa: S314 - the store's own error document
+            code = root.findtext("Code") or code
+            message = root.findtext("Message") or message
+        except ET.ParseError:
+            pass
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        operation,
+    )
+
+
+class _Body:
+    """The streamed body of a GET; reading it to the end frees the connection for the next request."""
+
+    def __init__(self, response: http.client.HTTPResponse) -> None:
+        self._response = response
+
+    def read(self, amount: int | None = None) -> bytes:
+        return self._response.read(amount)
+
+    def close(self) -> None:
+        self._response.close()
+
+
+class WireClient:
+    """GET/PUT/HEAD of whole objects on one endpoint, one keep-alive connection per calling thread."""
+
+    def __init__(self, endpoint: S3Endpoint, *, connect_timeout: float = 5.0, read_timeout: float = 60.0):
+        parts = urlsplit(endpoint.url)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port or (443 if self._https else 80)
+        self._host_header = parts.netloc
+        self._signer = Signer(endpoint)
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._local = threading.local()
+        self._open: set[http.client.HTTPConnection] = set()  # every thread's, so close() reaches all
+        self._open_lock = threading.Lock()
+        self._context: ssl.SSLContext | None = None
+        if self._https:
+            # The same trust as the boto3 clients: AWS_CA_BUNDLE when set, the system store otherwise.
+            self._context = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
+
+    def __repr__(self) -> str:
+        return f"WireClient({self._host_header!r})"
+
+    def _connection(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._https:
+                conn = http.client.HTTPSConnection(
+                    self._host, self._port, timeout=self._connect_timeout, context=self._context
+                )
+            else:
+                conn = http.client.HTTPConnection(self._host, self._port, timeout=self._connect_timeout)
+            conn.connect()
+            if conn.sock is not None:
+                conn.sock.settimeout(self._read_timeout)
+            self._local.conn = conn
+            with self._open_lock:
+                self._open.add(conn)
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._open_lock:
+                self._open.discard(conn)
+            conn.close()
+
+    def _send(
+        self, method: str, path: str, headers: dict[str, str], body: bytes | None
+    ) -> http.client.HTTPResponse:
+        """Send one request; a kept-alive connection the server has since closed is replaced once."""
+        for attempt in (1, 2):
+            reused = getattr(self._local, "conn", None) is not None
+            conn = self._connection()
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                return conn.getresponse()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self._drop()
+                if not reused or attempt == 2:
+                    raise
+            except BaseException:
+                self._drop()
+                raise
+        raise AssertionError("unreachable")
+
+    def _request(
+        self, operation: str, method: str, bucket: str, key: str, headers: dict[str, str], body: bytes | None
+    ) -> http.client.HTTPResponse:
+        path = object_path(bucket, key)
+        headers["host"] = self._host_header
+        digest = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
+        self._signer.sign(method, path, headers, digest)
+        response = self._send(method, path, headers, body)
+        if response.status >= 300:
+            try:
+                data = response.read() if method != "HEAD" else b""
+            except BaseException:
+                self._drop()
+                raise
+            raise _error(response.status, data, operation)
+        return response
+
+    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        response = self._request("GetObject", "GET", Bucket, Key, {}, None)
+        answer = _answer(response)
+        answer["Body"] = _Body(response)
+        return answer
+
+    def head_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        response = self._request("HeadObject", "HEAD", Bucket, Key, {}, None)
+        response.read()
+        return _answer(response)
+
+    def put_object(
+        self, *, Bucket: str, Key: str, Body: bytes, Metadata: dict[str, str] | None = None, **extra: str
+    ) -> dict[str, Any]:
+        headers = {header: str(extra[name]) for name, header in _REQUEST_HEADERS.items() if extra.get(name)}
+        unknown = set(extra) - set(_REQUEST_HEADERS)
+        if unknown:
+            raise TypeError(f"put_object got unsupported arguments {sorted(unknown)}")
+        for name, value in (Metadata or {}).items():
+            headers[_META + name.lower()] = value
+        response = self._request("PutObject", "PUT", Bucket, Key, headers, Body)
+        response.read()
+        return {"ETag": response.getheader("etag", "")}
+
+    def close(self) -> None:
+        """Close every connection this client opened, in whichever thread; call when no request runs."""
+        with self._open_lock:
+            conns, self._open = list(self._open), set()
+        for conn in conns:
+            conn.close()
+
+
+def _answer(response: http.client.HTTPResponse) -> dict[str, Any]:
+    answer: dict[str, Any] = {"ContentLength": int(response.getheader("content-length") or 0)}
+    metadata: dict[str, str] = {}
+    for name, value in response.getheaders():
+        lower = name.lower()
+        if lower.startswith(_META):
+            metadata[lower[len(_META) :]] = value
+        elif lower in _RESPONSE_HEADERS:
+            answer[_RESPONSE_HEADERS[lower]] = value
+    answer["Metadata"] = metadata
+    return answer

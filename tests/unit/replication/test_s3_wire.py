@@ -1,0 +1,145 @@
+"""The lean S3 client: signatures agree with botocore's, and malformed answers become the right errors."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from datacloud.adapters.s3 import S3Credentials, S3Endpoint
+from datacloud.adapters.s3_wire import Signer, WireClient, object_path
+from datacloud.replication.errors import error_code, is_permanent, is_transient
+
+ENDPOINT = S3Endpoint("http://127.0.0.1:9000", "cn-fujian-1", S3Credentials("AKEXAMPLE", "s3cr3t/with+chars"))
+
+
+def botocore_signature(method: str, path: str, headers: dict[str, str], stamp: str) -> str:
+    request = AWSRequest(method=method, url=f"http://127.0.0.1:9000{path}", headers=dict(headers))
+    request.context["timestamp"] = stamp
+    auth = S3SigV4Auth(Credentials("AKEXAMPLE", "s3cr3t/with+chars"), "s3", "cn-fujian-1")
+    canonical = auth.canonical_request(request)
+    return str(auth.signature(auth.string_to_sign(request, canonical), request))
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["plain.txt", "中文 目录/文件+1.txt", "a+b c%41#?&=;.bin", "dir/", "tilde~and'quote(1)*!"],
+)
+@pytest.mark.parametrize("method", ["GET", "PUT", "HEAD"])
+def test_signature_matches_botocore(key: str, method: str) -> None:
+    path = object_path("bucket-1", key)
+    headers = {"host": "127.0.0.1:9000", "content-type": "text/plain", "x-amz-meta-owner": "fj  dsj"}
+    Signer(ENDPOINT).sign(method, path, headers, "e3b0c44298fc1c149afbf4c8996fb924" * 2)
+
+    ours = headers["authorization"].rpartition("Signature=")[2]
+    signed = {k: v for k, v in headers.items() if k != "authorization"}
+    assert ours == botocore_signature(method, path, signed, headers["x-amz-date"])
+    assert "s3cr3t" not in headers["authorization"]
+
+
+def test_the_secret_stays_out_of_reprs() -> None:
+    assert "s3cr3t" not in repr(Signer(ENDPOINT)) + repr(WireClient(ENDPOINT))
+
+
+class OneShotServer:
+    """Answers every connection with the same raw bytes, then closes it: a store misbehaving."""
+
+    def __init__(self, reply: bytes) -> None:
+        self.reply = reply
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def endpoint(self) -> S3Endpoint:
+        port = self.sock.getsockname()[1]
+        return S3Endpoint(f"http://127.0.0.1:{port}", "us-east-1", S3Credentials("AK", "SK"))
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(self.reply)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def serve() -> Iterator[list[OneShotServer]]:
+    servers: list[OneShotServer] = []
+    yield servers
+    for server in servers:
+        server.close()
+
+
+def client_for(serve: list[OneShotServer], reply: bytes) -> WireClient:
+    server = OneShotServer(reply)
+    serve.append(server)
+    return WireClient(server.endpoint, connect_timeout=2, read_timeout=2)
+
+
+def test_garbage_instead_of_http_is_transient(serve: list[OneShotServer]) -> None:
+    wire = client_for(serve, b"this is not HTTP\r\n\r\n")
+    with pytest.raises(http.client.BadStatusLine) as caught:
+        wire.get_object(Bucket="b", Key="k")
+    assert is_transient(caught.value)
+
+
+def test_server_error_with_an_html_body_is_a_transient_client_error(serve: list[OneShotServer]) -> None:
+    body = b"<html><body>502 Bad Gateway</body></html>"
+    wire = client_for(serve, b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    with pytest.raises(ClientError) as caught:
+        wire.get_object(Bucket="b", Key="k")
+    assert error_code(caught.value) == "502"
+    assert is_transient(caught.value)
+
+
+def test_an_s3_error_document_gives_its_code(serve: list[OneShotServer]) -> None:
+    body = b"<?xml version='1.0'?><Error><Code>AccessDenied</Code><Message>no</Message></Error>"
+    wire = client_for(serve, b"HTTP/1.1 403 Forbidden\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    with pytest.raises(ClientError) as caught:
+        wire.put_object(Bucket="b", Key="k", Body=b"x")
+    assert error_code(caught.value) == "AccessDenied"
+    assert is_permanent(caught.value)
+
+
+def test_a_truncated_body_is_transient(serve: list[OneShotServer]) -> None:
+    wire = client_for(serve, b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\nETag: "x"\r\n\r\nonly ten b')
+    got = wire.get_object(Bucket="b", Key="k")
+    with pytest.raises(http.client.IncompleteRead) as caught:
+        got["Body"].read()
+    assert is_transient(caught.value)
+
+
+def test_a_connection_closed_without_an_answer_is_transient(serve: list[OneShotServer]) -> None:
+    wire = client_for(serve, b"")
+    with pytest.raises(http.client.RemoteDisconnected) as caught:
+        wire.head_object(Bucket="b", Key="k")
+    assert is_transient(caught.value)
+
+
+def test_a_silent_server_times_out_as_transient() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listening:  # connects (backlog), never answers
+        port = listening.getsockname()[1]
+        endpoint = S3Endpoint(f"http://127.0.0.1:{port}", "us-east-1", S3Credentials("AK", "SK"))
+        wire = WireClient(endpoint, connect_timeout=0.5, read_timeout=0.5)
+        with pytest.raises(TimeoutError) as caught:
+            wire.head_object(Bucket="b", Key="k")
+    assert is_transient(caught.value)
+
+
+def test_unsupported_put_arguments_are_refused() -> None:
+    with pytest.raises(TypeError, match="StorageClass"):
+        WireClient(ENDPOINT).put_object(Bucket="b", Key="k", Body=b"", StorageClass="GLACIER")
