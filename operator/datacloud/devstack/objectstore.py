@@ -12,6 +12,19 @@ from pathlib import Path
 from .process import Managed, StackError, free_port, tool, wait_for
 
 
+def user_xattrs_work(directory: Path) -> bool:
+    """Whether files under `directory` take user extended attributes (tmpfs before Linux 6.6 does not)."""
+    probe = directory / ".xattr-probe"
+    try:
+        probe.touch()
+        os.setxattr(probe, "user.datacloud", b"1")
+        return os.getxattr(probe, "user.datacloud") == b"1"
+    except OSError:
+        return False
+    finally:
+        probe.unlink(missing_ok=True)
+
+
 @dataclass
 class Centre:
     """A versitygw S3 server on local disk, standing in for one data centre's object store."""
@@ -30,6 +43,12 @@ class Centre:
     # Run inside this network namespace, listening on `host` (a test host reached over a veth pair).
     netns: str | None = None
     host: str = "127.0.0.1"
+    # Reuse connections between requests, as production stores do; without it versitygw answers every
+    # request with `Connection: close` and each one pays a TCP handshake on both sides.
+    keep_alive: bool = True
+    # Object metadata in user xattrs where the filesystem has them (a PUT then costs versitygw about half
+    # the CPU: no sidecar files to create), in sidecar files otherwise. None: decide by probing.
+    sidecar: bool | None = None
 
     @property
     def endpoint(self) -> str:
@@ -47,12 +66,16 @@ class Centre:
         argv = [tool("versitygw"), "--port", f"{self.host}:{self.port}", "--quiet"]
         if self.netns:
             argv = ["ip", "netns", "exec", self.netns, *argv]
+        if self.keep_alive:
+            argv.append("--keep-alive")
         if self.iam:
             (self.root / "iam").mkdir(parents=True, exist_ok=True)
             argv += ["--iam-dir", str(self.root / "iam")]
         if self.event_webhook:
             argv += ["--event-webhook-url", self.event_webhook]
-        argv += ["posix", "--sidecar", str(meta), str(data)]
+        if self.sidecar is None:
+            self.sidecar = not user_xattrs_work(data)
+        argv += ["posix", *(["--sidecar", str(meta)] if self.sidecar else []), str(data)]
         self.process = Managed(f"versitygw-{self.name}", argv, self.root / "versitygw.log", env).start()
         wait_for(self._listening, 30, f"versitygw {self.name}", self.process)
         return self
