@@ -1,8 +1,8 @@
-"""Whole-object GET, PUT and HEAD straight over HTTP/1.1, signed with Signature Version 4 here.
+"""Whole-object GET, PUT and HEAD, and listings, straight over HTTP/1.1, signed with Signature Version 4 here.
 
 Replication of small objects is request-bound: through botocore each request costs milliseconds of CPU
 (its event hooks, models and parsers), which is most of the work when an object is a few KiB. This client
-does only the three calls the copier's small-object path needs, keeps one persistent connection per
+does only the calls the small-object path and the listings need, keeps one persistent connection per
 thread and endpoint, and answers in the same shape as boto3 (`Body`, `ContentLength`, `ETag`,
 `Metadata`, ...) so callers and error handling stay the same: S3 errors are raised as botocore's
 `ClientError` with the store's code and message, connection failures as the standard library's
@@ -22,8 +22,9 @@ import ssl
 import threading
 import time
 import xml.etree.ElementTree as ET
+from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote_plus, urlsplit
 
 from botocore.exceptions import ClientError
 
@@ -73,8 +74,13 @@ class Signer:
                 self._day, self._key = day, key
             return self._key
 
-    def sign(self, method: str, path: str, headers: dict[str, str], payload_sha256: str) -> None:
-        """Add `x-amz-date`, `x-amz-content-sha256` and `authorization` to `headers` (lower-case names)."""
+    def sign(
+        self, method: str, path: str, headers: dict[str, str], payload_sha256: str, query: str = ""
+    ) -> None:
+        """Add `x-amz-date`, `x-amz-content-sha256` and `authorization` to `headers` (lower-case names).
+
+        `query` is the canonical query string (`canonical_query`), also the one sent.
+        """
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         day = stamp[:8]
         headers["x-amz-date"] = stamp
@@ -84,7 +90,7 @@ class Signer:
             (
                 method,
                 path,
-                "",
+                query,
                 "".join(f"{name}:{' '.join(headers[name].split())}\n" for name in names),
                 ";".join(names),
                 payload_sha256,
@@ -102,6 +108,11 @@ class Signer:
 def object_path(bucket: str, key: str) -> str:
     """The path-style request path, encoded once as SigV4 wants it for S3 (`/` kept, all else escaped)."""
     return "/" + quote(bucket, safe="") + "/" + quote(key, safe="/~")
+
+
+def canonical_query(params: dict[str, str]) -> str:
+    """Parameters sorted by name, names and values escaped except unreserved characters (SigV4's form)."""
+    return "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(params.items()))
 
 
 def _error(status: int, body: bytes, operation: str) -> ClientError:
@@ -200,13 +211,18 @@ class WireClient:
         raise AssertionError("unreachable")
 
     def _request(
-        self, operation: str, method: str, bucket: str, key: str, headers: dict[str, str], body: bytes | None
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        query: str = "",
     ) -> http.client.HTTPResponse:
-        path = object_path(bucket, key)
         headers["host"] = self._host_header
         digest = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
-        self._signer.sign(method, path, headers, digest)
-        response = self._send(method, path, headers, body)
+        self._signer.sign(method, path, headers, digest, query)
+        response = self._send(method, f"{path}?{query}" if query else path, headers, body)
         if response.status >= 300:
             try:
                 data = response.read() if method != "HEAD" else b""
@@ -217,13 +233,13 @@ class WireClient:
         return response
 
     def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
-        response = self._request("GetObject", "GET", Bucket, Key, {}, None)
+        response = self._request("GetObject", "GET", object_path(Bucket, Key), {}, None)
         answer = _answer(response)
         answer["Body"] = _Body(response)
         return answer
 
     def head_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
-        response = self._request("HeadObject", "HEAD", Bucket, Key, {}, None)
+        response = self._request("HeadObject", "HEAD", object_path(Bucket, Key), {}, None)
         response.read()
         return _answer(response)
 
@@ -236,9 +252,28 @@ class WireClient:
             raise TypeError(f"put_object got unsupported arguments {sorted(unknown)}")
         for name, value in (Metadata or {}).items():
             headers[_META + name.lower()] = value
-        response = self._request("PutObject", "PUT", Bucket, Key, headers, Body)
+        response = self._request("PutObject", "PUT", object_path(Bucket, Key), headers, Body)
         response.read()
         return {"ETag": response.getheader("etag", "")}
+
+    def list_objects_v2(
+        self,
+        *,
+        Bucket: str,
+        Prefix: str = "",
+        MaxKeys: int = 1000,
+        ContinuationToken: str | None = None,
+    ) -> dict[str, Any]:
+        """One ListObjectsV2 page: `Contents` (Key, Size, ETag, LastModified), `IsTruncated`, the next token.
+
+        Keys are asked for URL-encoded (as boto3 does), so keys with control characters survive the XML.
+        """
+        params = {"list-type": "2", "encoding-type": "url", "max-keys": str(MaxKeys), "prefix": Prefix}
+        if ContinuationToken:
+            params["continuation-token"] = ContinuationToken
+        path = "/" + quote(Bucket, safe="")
+        response = self._request("ListObjectsV2", "GET", path, {}, None, canonical_query(params))
+        return parse_listing(response.read())
 
     def close(self) -> None:
         """Close every connection this client opened, in whichever thread; call when no request runs."""
@@ -246,6 +281,33 @@ class WireClient:
             conns, self._open = list(self._open), set()
         for conn in conns:
             conn.close()
+
+
+def parse_listing(body: bytes) -> dict[str, Any]:
+    """A ListObjectsV2 result document in boto3's shape (only the fields replication reads)."""
+    try:
+        root = ET.fromstring(body)  # noqa: S314 - the store's own listing
+    except ET.ParseError as exc:
+        raise http.client.HTTPException(f"unreadable listing from the store: {exc}") from None
+    ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+    encoded = root.findtext(ns + "EncodingType") == "url"
+    contents = []
+    for item in root.iterfind(ns + "Contents"):
+        key = item.findtext(ns + "Key") or ""
+        modified = item.findtext(ns + "LastModified")
+        contents.append(
+            {
+                "Key": unquote_plus(key) if encoded else key,
+                "Size": int(item.findtext(ns + "Size") or 0),
+                "ETag": item.findtext(ns + "ETag") or "",
+                "LastModified": datetime.fromisoformat(modified) if modified else None,
+            }
+        )
+    return {
+        "Contents": contents,
+        "IsTruncated": root.findtext(ns + "IsTruncated") == "true",
+        "NextContinuationToken": root.findtext(ns + "NextContinuationToken"),
+    }
 
 
 def _answer(response: http.client.HTTPResponse) -> dict[str, Any]:

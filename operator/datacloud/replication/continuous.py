@@ -226,7 +226,7 @@ class ContinuousReplicator:
             prefetched(
                 only_owned(
                     iter_objects(
-                        side.s3,
+                        side.objects,
                         side.bucket,
                         side.prefix,
                         where=side.where,

@@ -337,7 +337,7 @@ class _Pass:
 
     def _listing(self, side: Side, owns: Callable[[str], bool]) -> Any:
         pages = iter_objects(
-            side.s3,
+            side.objects,
             side.bucket,
             side.prefix,
             where=side.where,

@@ -14,7 +14,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from datacloud.adapters.s3 import S3Credentials, S3Endpoint
-from datacloud.adapters.s3_wire import Signer, WireClient, object_path
+from datacloud.adapters.s3_wire import Signer, WireClient, canonical_query, object_path, parse_listing
 from datacloud.replication.errors import error_code, is_permanent, is_transient
 
 ENDPOINT = S3Endpoint("http://127.0.0.1:9000", "cn-fujian-1", S3Credentials("AKEXAMPLE", "s3cr3t/with+chars"))
@@ -143,3 +143,41 @@ def test_a_silent_server_times_out_as_transient() -> None:
 def test_unsupported_put_arguments_are_refused() -> None:
     with pytest.raises(TypeError, match="StorageClass"):
         WireClient(ENDPOINT).put_object(Bucket="b", Key="k", Body=b"", StorageClass="GLACIER")
+
+
+def test_a_listing_request_is_signed_as_botocore_signs_it() -> None:
+    params = {"list-type": "2", "prefix": "目录/a b+c", "continuation-token": "tok/en+=="}
+    query = canonical_query(params)
+    headers = {"host": "127.0.0.1:9000"}
+    Signer(ENDPOINT).sign("GET", "/bucket-1", headers, "e3b0c44298fc1c149afbf4c8996fb924" * 2, query)
+
+    signed = {k: v for k, v in headers.items() if k != "authorization"}
+    theirs = botocore_signature("GET", f"/bucket-1?{query}", signed, headers["x-amz-date"])
+    assert headers["authorization"].rpartition("Signature=")[2] == theirs
+
+
+LISTING = b"""<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <Name>b</Name><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>
+  <NextContinuationToken>next+1</NextContinuationToken>
+  <Contents><Key>%E4%B8%AD%E6%96%87+a%2Bb%25.txt</Key><Size>12</Size><ETag>"abc"</ETag>
+    <LastModified>2026-11-27T10:00:01.500Z</LastModified></Contents>
+  <Contents><Key>dir/</Key><Size>0</Size><ETag>"d41d8cd98f00b204e9800998ecf8427e"</ETag></Contents>
+</ListBucketResult>"""
+
+
+def test_a_listing_page_is_read_in_boto3s_shape() -> None:
+    page = parse_listing(LISTING)
+
+    assert [item["Key"] for item in page["Contents"]] == ["中文 a+b%.txt", "dir/"]
+    assert page["Contents"][0]["Size"] == 12
+    assert page["Contents"][0]["LastModified"].timestamp() == pytest.approx(1795773601.5)
+    assert page["Contents"][1]["LastModified"] is None
+    assert page["IsTruncated"] is True
+    assert page["NextContinuationToken"] == "next+1"
+
+
+def test_a_listing_that_is_not_xml_is_transient() -> None:
+    with pytest.raises(http.client.HTTPException) as caught:
+        parse_listing(b"<ListBucketResult><Contents>")
+    assert is_transient(caught.value)
