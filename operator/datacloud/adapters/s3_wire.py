@@ -28,6 +28,7 @@ from urllib.parse import quote, unquote_plus, urlsplit
 
 from botocore.exceptions import ClientError
 
+from .http11 import Connection, Response
 from .s3 import S3Endpoint
 
 # Response headers copied into the boto3-shaped answer, by boto3's names.
@@ -130,21 +131,8 @@ def _error(status: int, body: bytes, operation: str) -> ClientError:
     )
 
 
-class _Body:
-    """The streamed body of a GET; reading it to the end frees the connection for the next request."""
-
-    def __init__(self, response: http.client.HTTPResponse) -> None:
-        self._response = response
-
-    def read(self, amount: int | None = None) -> bytes:
-        return self._response.read(amount)
-
-    def close(self) -> None:
-        self._response.close()
-
-
 class WireClient:
-    """GET/PUT/HEAD of whole objects on one endpoint, one keep-alive connection per calling thread."""
+    """Whole-object calls and listings on one endpoint, one keep-alive connection per calling thread."""
 
     def __init__(self, endpoint: S3Endpoint, *, connect_timeout: float = 5.0, read_timeout: float = 60.0):
         parts = urlsplit(endpoint.url)
@@ -156,7 +144,7 @@ class WireClient:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._local = threading.local()
-        self._open: set[http.client.HTTPConnection] = set()  # every thread's, so close() reaches all
+        self._open: set[Connection] = set()  # every thread's, so close() reaches all
         self._open_lock = threading.Lock()
         self._context: ssl.SSLContext | None = None
         if self._https:
@@ -166,41 +154,38 @@ class WireClient:
     def __repr__(self) -> str:
         return f"WireClient({self._host_header!r})"
 
-    def _connection(self) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            if self._https:
-                conn = http.client.HTTPSConnection(
-                    self._host, self._port, timeout=self._connect_timeout, context=self._context
-                )
-            else:
-                conn = http.client.HTTPConnection(self._host, self._port, timeout=self._connect_timeout)
-            conn.connect()
-            if conn.sock is not None:
-                conn.sock.settimeout(self._read_timeout)
-            self._local.conn = conn
-            with self._open_lock:
-                self._open.add(conn)
-        return conn
+    def _connection(self) -> tuple[Connection, bool]:
+        """This thread's connection and whether it was used before (it may have gone stale)."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and conn.usable and not conn.busy:
+            return conn, True
+        self._drop()
+        conn = Connection(
+            self._host,
+            self._port,
+            connect_timeout=self._connect_timeout,
+            read_timeout=self._read_timeout,
+            context=self._context,
+        )
+        self._local.conn = conn
+        with self._open_lock:
+            self._open.add(conn)
+        return conn, False
 
     def _drop(self) -> None:
-        conn = getattr(self._local, "conn", None)
+        conn: Connection | None = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None:
             with self._open_lock:
                 self._open.discard(conn)
             conn.close()
 
-    def _send(
-        self, method: str, path: str, headers: dict[str, str], body: bytes | None
-    ) -> http.client.HTTPResponse:
+    def _send(self, method: str, target: str, headers: dict[str, str], body: bytes | None) -> Response:
         """Send one request; a kept-alive connection the server has since closed is replaced once."""
         for attempt in (1, 2):
-            reused = getattr(self._local, "conn", None) is not None
-            conn = self._connection()
+            conn, reused = self._connection()
             try:
-                conn.request(method, path, body=body, headers=headers)
-                return conn.getresponse()
+                return conn.request(method, target, headers, body)
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self._drop()
                 if not reused or attempt == 2:
@@ -218,7 +203,7 @@ class WireClient:
         headers: dict[str, str],
         body: bytes | None,
         query: str = "",
-    ) -> http.client.HTTPResponse:
+    ) -> Response:
         headers["host"] = self._host_header
         digest = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
         self._signer.sign(method, path, headers, digest, query)
@@ -235,7 +220,7 @@ class WireClient:
     def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
         response = self._request("GetObject", "GET", object_path(Bucket, Key), {}, None)
         answer = _answer(response)
-        answer["Body"] = _Body(response)
+        answer["Body"] = response
         return answer
 
     def head_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
@@ -310,14 +295,13 @@ def parse_listing(body: bytes) -> dict[str, Any]:
     }
 
 
-def _answer(response: http.client.HTTPResponse) -> dict[str, Any]:
+def _answer(response: Response) -> dict[str, Any]:
     answer: dict[str, Any] = {"ContentLength": int(response.getheader("content-length") or 0)}
     metadata: dict[str, str] = {}
-    for name, value in response.getheaders():
-        lower = name.lower()
-        if lower.startswith(_META):
-            metadata[lower[len(_META) :]] = value
-        elif lower in _RESPONSE_HEADERS:
-            answer[_RESPONSE_HEADERS[lower]] = value
+    for name, value in response.header_list:
+        if name.startswith(_META):
+            metadata[name[len(_META) :]] = value
+        elif name in _RESPONSE_HEADERS:
+            answer[_RESPONSE_HEADERS[name]] = value
     answer["Metadata"] = metadata
     return answer

@@ -181,3 +181,35 @@ def test_a_listing_that_is_not_xml_is_transient() -> None:
     with pytest.raises(http.client.HTTPException) as caught:
         parse_listing(b"<ListBucketResult><Contents>")
     assert is_transient(caught.value)
+
+
+def test_a_chunked_body_is_read_whole(serve: list[OneShotServer]) -> None:
+    head = b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nETag: "e"\r\n\r\n'
+    reply = head + b"5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n"
+    got = client_for(serve, reply).get_object(Bucket="b", Key="k")
+    assert got["Body"].read(3) + got["Body"].read() == b"hello world"
+    assert got["ETag"] == '"e"'
+
+
+def test_a_broken_chunk_size_is_transient(serve: list[OneShotServer]) -> None:
+    reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
+    got = client_for(serve, reply).get_object(Bucket="b", Key="k")
+    with pytest.raises(http.client.IncompleteRead) as caught:
+        got["Body"].read()
+    assert is_transient(caught.value)
+
+
+def test_a_malformed_header_line_is_transient(serve: list[OneShotServer]) -> None:
+    wire = client_for(serve, b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n")
+    with pytest.raises(http.client.HTTPException) as caught:
+        wire.head_object(Bucket="b", Key="k")
+    assert is_transient(caught.value)
+
+
+def test_a_closed_connection_is_replaced_for_the_next_request(serve: list[OneShotServer]) -> None:
+    # The server answers once per connection and closes it, saying so or not: either way the next
+    # request goes out on a new connection and succeeds.
+    for close in (b"Connection: close\r\n", b""):
+        wire = client_for(serve, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n" + close + b'ETag: "x"\r\n\r\n')
+        assert wire.head_object(Bucket="b", Key="k")["ETag"] == '"x"'
+        assert wire.head_object(Bucket="b", Key="k")["ETag"] == '"x"'

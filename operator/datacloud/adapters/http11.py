@@ -1,0 +1,196 @@
+"""A minimal HTTP/1.1 client connection for the S3 hot path: one request at a time, kept alive.
+
+The standard library's `http.client` parses every response's headers with the `email` package, which
+costs more CPU than everything else a small-object copy does. S3 answers are simple (a status line,
+plain headers, a body of known length or chunked), so this reads them with `bytes` operations.
+Failures are raised as the standard library's exceptions (`http.client.BadStatusLine`,
+`RemoteDisconnected`, `IncompleteRead`, `HTTPException`, `TimeoutError`, `ConnectionError`) so the
+retry policy classifies them as it does for any other HTTP client.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+from typing import Any
+
+MAX_LINE = 65536
+MAX_HEADERS = 200
+
+
+class Response:
+    """Status, headers (lower-case names) and a body read with `read`, up to its end exactly."""
+
+    def __init__(self, conn: Connection, status: int, headers: list[tuple[str, str]], no_body: bool) -> None:
+        self.status = status
+        self.header_list = headers
+        self.headers: dict[str, str] = {}
+        for name, value in headers:
+            self.headers.setdefault(name, value)
+        self._conn = conn
+        self._chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
+        self._chunk_left = 0
+        self._done = no_body
+        if no_body:
+            self._left = 0
+        elif self._chunked:
+            self._left = -1
+        else:
+            length = self.headers.get("content-length")
+            if length is None or not length.isdigit():
+                raise http.client.HTTPException(f"response without a usable length ({length!r})")
+            self._left = int(length)
+            self._done = self._left == 0
+        if self._done:
+            conn.response_done(self)
+
+    def getheader(self, name: str, default: str = "") -> str:
+        return self.headers.get(name.lower(), default)
+
+    def read(self, amount: int | None = None) -> bytes:
+        """Up to `amount` bytes (all that is left when None); b"" at the end."""
+        if self._done:
+            return b""
+        data = self._read_chunked(amount) if self._chunked else self._read_plain(amount)
+        if self._done:
+            self._conn.response_done(self)
+        return data
+
+    def _read_plain(self, amount: int | None) -> bytes:
+        want = self._left if amount is None or amount < 0 else min(amount, self._left)
+        data: bytes = self._conn.rfile.read(want)
+        if len(data) < want:
+            self._conn.broken()
+            raise http.client.IncompleteRead(data, want - len(data))
+        self._left -= len(data)
+        self._done = self._left == 0
+        return data
+
+    def _read_chunked(self, amount: int | None) -> bytes:
+        out: list[bytes] = []
+        wanted = amount if amount is not None and amount >= 0 else -1
+        rfile = self._conn.rfile
+        while wanted != 0:
+            if self._chunk_left == 0:
+                line = rfile.readline(MAX_LINE)
+                size_text = line.split(b";", 1)[0].strip()
+                try:
+                    size = int(size_text, 16)
+                except ValueError:
+                    self._conn.broken()
+                    raise http.client.IncompleteRead(b"".join(out)) from None
+                if size == 0:
+                    while rfile.readline(MAX_LINE) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    self._done = True
+                    break
+                self._chunk_left = size
+            take = self._chunk_left if wanted < 0 else min(wanted, self._chunk_left)
+            data = rfile.read(take)
+            if len(data) < take:
+                self._conn.broken()
+                raise http.client.IncompleteRead(b"".join([*out, data]))
+            out.append(data)
+            self._chunk_left -= take
+            if wanted > 0:
+                wanted -= take
+            if self._chunk_left == 0:
+                rfile.readline(MAX_LINE)  # the CRLF after a chunk
+        return b"".join(out)
+
+    def close(self) -> None:
+        """Stop reading; a body left unread makes the connection unusable, so it is closed."""
+        if not self._done:
+            self._done = True
+            self._conn.broken()
+
+
+class Connection:
+    """One TCP (or TLS) connection to a server; `broken` once anything went wrong on it."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        context: ssl.SSLContext | None = None,
+    ) -> None:
+        sock = socket.create_connection((host, port), timeout=connect_timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if context is not None:
+            sock = context.wrap_socket(sock, server_hostname=host)
+        sock.settimeout(read_timeout)
+        self.sock = sock
+        self.rfile: Any = sock.makefile("rb", buffering=MAX_LINE)
+        self.usable = True
+        self.busy = False
+
+    def request(self, method: str, target: str, headers: dict[str, str], body: bytes | None) -> Response:
+        if self.busy:
+            raise http.client.CannotSendRequest("the previous response was not read to its end")
+        lines = [f"{method} {target} HTTP/1.1"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        if body is not None or method in {"PUT", "POST"}:
+            lines.append(f"content-length: {len(body or b'')}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.busy = True
+        try:
+            if body and len(body) <= 256 * 1024:
+                self.sock.sendall(head + body)
+            else:
+                self.sock.sendall(head)
+                if body:
+                    self.sock.sendall(body)
+            return self._response(method)
+        except BaseException:
+            self.broken()
+            raise
+
+    def _response(self, method: str) -> Response:
+        line = self.rfile.readline(MAX_LINE + 1)
+        if not line:
+            raise http.client.RemoteDisconnected("the server closed the connection without answering")
+        parts = line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+            raise http.client.BadStatusLine(repr(line[:100]))
+        status = int(parts[1])
+        headers: list[tuple[str, str]] = []
+        while True:
+            raw = self.rfile.readline(MAX_LINE + 1)
+            if raw in (b"\r\n", b"\n"):
+                break
+            if not raw:
+                raise http.client.RemoteDisconnected("the connection closed inside the headers")
+            if len(raw) > MAX_LINE or len(headers) >= MAX_HEADERS:
+                raise http.client.HTTPException("response headers too long")
+            name, sep, value = raw.partition(b":")
+            if not sep:
+                raise http.client.HTTPException(f"malformed header line {raw[:100]!r}")
+            headers.append((name.strip().decode("latin-1").lower(), value.strip().decode("latin-1")))
+        if status == 100:  # an interim answer; the real one follows
+            return self._response(method)
+        no_body = method == "HEAD" or status in (204, 304)
+        response = Response(self, status, headers, no_body)
+        if response.getheader("connection").lower() == "close":
+            self.usable = False
+        return response
+
+    def response_done(self, response: Response) -> None:
+        self.busy = False
+        if response.getheader("connection").lower() == "close":
+            self.usable = False
+
+    def broken(self) -> None:
+        self.usable = False
+        self.busy = False
+        self.close()
+
+    def close(self) -> None:
+        self.usable = False
+        try:
+            self.rfile.close()
+        finally:
+            self.sock.close()
