@@ -28,7 +28,7 @@ from .errors import describe
 from .events import Change, EventReceiver
 from .listing import iter_objects, merge_join, only_owned, prefetched
 from .locations import Location
-from .plan import Action, Step, plan
+from .plan import Action, Step, plan, source_newer
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +262,8 @@ class ContinuousReplicator:
     def _known_in_sync(self, action: Action) -> bool:
         if action.step is not Step.CHECK or action.source is None or action.target is None:
             return False
+        if source_newer(action.source, action.target):
+            return False  # changed since the copy, perhaps only its metadata: ask both sides
         return self._confirmed.get(action.key) == (action.source.etag, action.target.etag)
 
     def _wait_for_room(self) -> None:

@@ -126,6 +126,20 @@ def target_metadata(source_head: dict[str, Any], source_etag: str) -> dict[str, 
     return {**headers, "Metadata": metadata}
 
 
+def same_metadata(source_head: dict[str, Any], target_head: dict[str, Any]) -> bool:
+    """Do the preserved headers and user metadata agree (the recorded source ETag aside)?
+
+    A metadata-only change (S3 CopyObject onto itself with new metadata) keeps the ETag and size, so
+    only this comparison notices it.
+    """
+    for name in PRESERVED_HEADERS:
+        if (source_head.get(name) or "") != (target_head.get(name) or ""):
+            return False
+    target_meta = dict(target_head.get("Metadata") or {})
+    target_meta.pop(SOURCE_ETAG_META, None)
+    return dict(source_head.get("Metadata") or {}) == target_meta
+
+
 class Copier:
     def __init__(
         self,

@@ -19,11 +19,11 @@ from typing import Any, Literal
 from datacloud.adapters.s3 import client
 from datacloud.adapters.s3_wire import WireClient
 
-from .copier import MIB, Copier, CopySettings, Side, SourceVanished, UploadRegistry
+from .copier import MIB, Copier, CopySettings, Side, SourceVanished, UploadRegistry, same_metadata
 from .errors import PermanentS3Error, RetryPolicy, call_s3, describe
 from .listing import iter_objects, merge_join, only_owned, prefetched, strip_etag
 from .locations import Location
-from .plan import Action, DeletePolicy, Step, plan
+from .plan import Action, DeletePolicy, Step, plan, source_newer
 from .shard import Shard
 from .throttle import Throttle, TokenBucket, Unlimited
 from .verify import Verdict, Verifier, VerifyMode, copy_matches, sampled
@@ -269,8 +269,7 @@ class Replicator:
                 return KeyOutcome("deleted")
             size, etag = int(head.get("ContentLength", 0)), strip_etag(head.get("ETag"))
             target = self.copier.head_target(key)
-            if copy_matches(size, etag, target):
-                assert target is not None
+            if copy_matches(size, etag, target) and target is not None and same_metadata(head, target):
                 return KeyOutcome("in-sync", size, etag, strip_etag(target.get("ETag")))
             try:
                 copied = self.copier.copy(key, size)
@@ -428,7 +427,11 @@ class _Pass:
     def _check(self, action: Action) -> None:
         assert action.source is not None
         head = self.rep.copier.head_target(action.key)
-        if not copy_matches(action.source.size, action.source.etag, head):
+        stale = not copy_matches(action.source.size, action.source.etag, head)
+        if not stale and head is not None and source_newer(action.source, action.target):
+            source_head = self.rep.copier.head_source(action.key)
+            stale = source_head is not None and not same_metadata(source_head, head)
+        if stale:
             self.progress.add(pending_objects=1, pending_bytes=action.size)
             self._copy(action)
             return

@@ -194,3 +194,34 @@ def test_receiver_refuses_bad_requests_and_keeps_serving(notifying: Notifying) -
     assert post(f"/events/{token}", b"{not json") == 400
     assert post(f"/events/{token}", json.dumps({"Records": [{"eventName": "x"}]}).encode()) == 400
     assert post(f"/events/{token}", good) == 200
+
+
+def test_a_metadata_only_change_follows_its_notification(
+    notifying: Notifying, centres: tuple[Store, Store]
+) -> None:
+    src, dst = notifying.store, centres[1]
+    src_bucket, dst_bucket = src.bucket("meta"), dst.bucket("meta")
+    src.put(src_bucket, "page.html", b"<p>v</p>", ContentType="text/plain", Metadata={"rev": "1"})
+    rep = follower(src, src_bucket, dst, dst_bucket, receiver=notifying.receiver, token=notifying.token)
+    rep.start()
+    try:
+        assert rep.wait_caught_up(30)
+        assert dst.head(dst_bucket, "page.html")["Metadata"]["rev"] == "1"
+        src.s3.copy_object(
+            Bucket=src_bucket,
+            Key="page.html",
+            CopySource={"Bucket": src_bucket, "Key": "page.html"},
+            MetadataDirective="REPLACE",
+            ContentType="text/html",
+            Metadata={"rev": "2"},
+        )
+        head = wait_until(
+            lambda: (h := dst.head(dst_bucket, "page.html"))["Metadata"]["rev"] == "2" and h,
+            30,
+            "the new metadata replicated",
+        )
+    finally:
+        rep.stop()
+
+    assert head["ContentType"] == "text/html"
+    assert rep.stats().scans == 1  # carried by the notification, not by a later scan

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from typing import Any
 
 import pytest
@@ -72,6 +74,37 @@ def test_preserves_headers_and_user_metadata(pair: BucketPair) -> None:
     assert head["Metadata"]["owner"] == "fujian-bigdata"
     assert head["Metadata"]["classification"] == "public"
     assert head["Metadata"][SOURCE_ETAG_META] == source_etag
+
+
+def test_a_metadata_only_change_is_propagated(pair: BucketPair) -> None:
+    etag = pair.src.put(
+        pair.src_bucket, "notice.html", b"<p>hi</p>", ContentType="text/plain", Metadata={"v": "1"}
+    )
+    assert full_sync(*pair.locations(), SyncOptions(retry=FAST)).objects_copied == 1
+    time.sleep(1.1)  # listings may give whole seconds: the change must be visibly later than the copy
+    pair.src.s3.copy_object(
+        Bucket=pair.src_bucket,
+        Key="notice.html",
+        CopySource={"Bucket": pair.src_bucket, "Key": "notice.html"},
+        MetadataDirective="REPLACE",
+        ContentType="text/html",
+        Metadata={"v": "2", "reviewed-by": "fj-dsj"},
+    )
+    # S3 gives a copied-onto-itself object a new Last-Modified; versitygw keeps the file's mtime, which
+    # is its Last-Modified, so set it as S3 would (without this a full sync cannot see the change, and
+    # only a notification would carry it; see the continuous test).
+    os.utime(pair.src.centre.root / "data" / pair.src_bucket / "notice.html")
+    assert pair.src.head(pair.src_bucket, "notice.html")["ETag"].strip('"') == etag  # content unchanged
+
+    result = full_sync(*pair.locations(), SyncOptions(retry=FAST))
+
+    assert result.objects_copied == 1
+    head = pair.dst.head(pair.dst_bucket, "notice.html")
+    assert head["ContentType"] == "text/html"
+    assert head["Metadata"]["v"] == "2"
+    assert head["Metadata"]["reviewed-by"] == "fj-dsj"
+    again = full_sync(*pair.locations(), SyncOptions(retry=FAST))
+    assert again.objects_copied == 0
 
 
 def test_large_object_goes_multipart_and_is_never_recopied(pair: BucketPair) -> None:
