@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+from collections.abc import Iterable
 from typing import Any
 
 MAX_LINE = 65536
@@ -128,17 +129,36 @@ class Connection:
         self.usable = True
         self.busy = False
 
-    def request(self, method: str, target: str, headers: dict[str, str], body: bytes | None) -> Response:
+    def request(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        *,
+        stream: Iterable[bytes] | None = None,
+        length: int = 0,
+    ) -> Response:
+        """Send a request and read the answer's status and headers.
+
+        The body is `body`, or `length` bytes taken from `stream` as they come (fewer or more is an
+        error, and the connection is closed so the server never takes a short body for a whole one).
+        """
         if self.busy:
             raise http.client.CannotSendRequest("the previous response was not read to its end")
         lines = [f"{method} {target} HTTP/1.1"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
-        if body is not None or method in {"PUT", "POST"}:
+        if stream is not None:
+            lines.append(f"content-length: {length}")
+        elif body is not None or method in {"PUT", "POST"}:
             lines.append(f"content-length: {len(body or b'')}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self.busy = True
         try:
-            if body and len(body) <= 256 * 1024:
+            if stream is not None:
+                self.sock.sendall(head)
+                self._send_stream(stream, length)
+            elif body and len(body) <= 256 * 1024:
                 self.sock.sendall(head + body)
             else:
                 self.sock.sendall(head)
@@ -148,6 +168,16 @@ class Connection:
         except BaseException:
             self.broken()
             raise
+
+    def _send_stream(self, stream: Iterable[bytes], length: int) -> None:
+        sent = 0
+        for chunk in stream:
+            sent += len(chunk)
+            if sent > length:
+                raise http.client.HTTPException(f"the body grew past its announced {length} bytes")
+            self.sock.sendall(chunk)
+        if sent != length:
+            raise http.client.HTTPException(f"the body ended after {sent} of {length} bytes")
 
     def _response(self, method: str) -> Response:
         line = self.rfile.readline(MAX_LINE + 1)

@@ -22,6 +22,7 @@ import ssl
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote_plus, urlsplit
@@ -50,6 +51,7 @@ _REQUEST_HEADERS = {
 }
 _META = "x-amz-meta-"
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 
 class Signer:
@@ -180,15 +182,26 @@ class WireClient:
                 self._open.discard(conn)
             conn.close()
 
-    def _send(self, method: str, target: str, headers: dict[str, str], body: bytes | None) -> Response:
-        """Send one request; a kept-alive connection the server has since closed is replaced once."""
+    def _send(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        stream: Iterable[bytes] | None = None,
+        length: int = 0,
+    ) -> Response:
+        """Send one request; a kept-alive connection the server has since closed is replaced once.
+
+        (Only when nothing of a streamed body was consumed yet: a stream cannot be replayed.)
+        """
         for attempt in (1, 2):
             conn, reused = self._connection()
             try:
-                return conn.request(method, target, headers, body)
+                return conn.request(method, target, headers, body, stream=stream, length=length)
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self._drop()
-                if not reused or attempt == 2:
+                if not reused or attempt == 2 or stream is not None:
                     raise
             except BaseException:
                 self._drop()
@@ -203,11 +216,17 @@ class WireClient:
         headers: dict[str, str],
         body: bytes | None,
         query: str = "",
+        stream: Iterable[bytes] | None = None,
+        length: int = 0,
     ) -> Response:
         headers["host"] = self._host_header
-        digest = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
+        if stream is not None:
+            digest = UNSIGNED_PAYLOAD  # not known before sending; the caller checks the returned ETag
+        else:
+            digest = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
         self._signer.sign(method, path, headers, digest, query)
-        response = self._send(method, f"{path}?{query}" if query else path, headers, body)
+        target = f"{path}?{query}" if query else path
+        response = self._send(method, target, headers, body, stream, length)
         if response.status >= 300:
             try:
                 data = response.read() if method != "HEAD" else b""
@@ -231,15 +250,36 @@ class WireClient:
     def put_object(
         self, *, Bucket: str, Key: str, Body: bytes, Metadata: dict[str, str] | None = None, **extra: str
     ) -> dict[str, Any]:
-        headers = {header: str(extra[name]) for name, header in _REQUEST_HEADERS.items() if extra.get(name)}
-        unknown = set(extra) - set(_REQUEST_HEADERS)
-        if unknown:
-            raise TypeError(f"put_object got unsupported arguments {sorted(unknown)}")
-        for name, value in (Metadata or {}).items():
-            headers[_META + name.lower()] = value
+        headers = _put_headers(Metadata, extra)
         response = self._request("PutObject", "PUT", object_path(Bucket, Key), headers, Body)
         response.read()
         return {"ETag": response.getheader("etag", "")}
+
+    def put_object_stream(
+        self,
+        *,
+        Bucket: str,
+        Key: str,
+        Chunks: Iterable[bytes],
+        ContentLength: int,
+        Metadata: dict[str, str] | None = None,
+        **extra: str,
+    ) -> dict[str, Any]:
+        """PUT `ContentLength` bytes as `Chunks` yields them, in one request and constant memory.
+
+        The payload is sent unsigned (its digest is not known before it is sent), so the caller must
+        compare the returned ETag with the content's MD5 to know the bytes arrived intact.
+        """
+        headers = _put_headers(Metadata, extra)
+        path = object_path(Bucket, Key)
+        response = self._request("PutObject", "PUT", path, headers, None, stream=Chunks, length=ContentLength)
+        response.read()
+        return {"ETag": response.getheader("etag", "")}
+
+    def delete_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        response = self._request("DeleteObject", "DELETE", object_path(Bucket, Key), {}, None)
+        response.read()
+        return {}
 
     def list_objects_v2(
         self,
@@ -293,6 +333,16 @@ def parse_listing(body: bytes) -> dict[str, Any]:
         "IsTruncated": root.findtext(ns + "IsTruncated") == "true",
         "NextContinuationToken": root.findtext(ns + "NextContinuationToken"),
     }
+
+
+def _put_headers(metadata: dict[str, str] | None, extra: dict[str, str]) -> dict[str, str]:
+    unknown = set(extra) - set(_REQUEST_HEADERS)
+    if unknown:
+        raise TypeError(f"put_object got unsupported arguments {sorted(unknown)}")
+    headers = {header: str(extra[name]) for name, header in _REQUEST_HEADERS.items() if extra.get(name)}
+    for name, value in (metadata or {}).items():
+        headers[_META + name.lower()] = value
+    return headers
 
 
 def _answer(response: Response) -> dict[str, Any]:

@@ -79,7 +79,7 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
         default="0/1",
         help="take shard i (0-based) of N of the key space, e.g. a Job completion index",
     )
-    parser.add_argument("--multipart-threshold", metavar="SIZE", default="16Mi")
+    parser.add_argument("--multipart-threshold", metavar="SIZE", default="128Mi")
     parser.add_argument("--part-size", metavar="SIZE", default="8Mi")
     parser.add_argument("--page-size", metavar="N", default="1000", help="keys per listing request")
     parser.add_argument(

@@ -11,15 +11,17 @@ Buffers: one part (or one small object) per worker, so memory stays near concurr
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from datacloud.adapters.s3_wire import WireClient
 
-from .errors import PermanentS3Error, RetryPolicy, call_s3, error_code, is_missing_key, s3op
+from .errors import AlteredInTransit, PermanentS3Error, RetryPolicy, call_s3, error_code, is_missing_key, s3op
 from .listing import strip_etag
 from .throttle import Throttle, Unlimited
 
@@ -33,7 +35,18 @@ PRESERVED_HEADERS = (
     "ContentLanguage",
 )
 READ_CHUNK = 256 * 1024
+# Objects above this size are piped from the GET into the PUT instead of being held whole in memory.
+STREAM_ABOVE = 1024 * 1024
+STREAM_CHUNK = 1024 * 1024
 MIB = 1024 * 1024
+
+
+_MD5 = re.compile(r"^[0-9a-f]{32}$")
+
+
+def is_md5(etag: str) -> bool:
+    """A single-part ETag (the content's MD5), not a multipart one (`md5-of-md5s-N`) or opaque."""
+    return bool(_MD5.match(etag))
 
 
 class SourceVanished(Exception):
@@ -67,7 +80,7 @@ class Side:
 
 @dataclass(frozen=True)
 class CopySettings:
-    multipart_threshold: int = 16 * MIB
+    multipart_threshold: int = 128 * MIB
     part_size: int = 8 * MIB
 
     def __post_init__(self) -> None:
@@ -215,10 +228,13 @@ class Copier:
                 if is_missing_key(exc):
                     raise SourceVanished(key) from None
                 raise
-            if int(got.get("ContentLength", 0)) > self.settings.multipart_threshold:
+            size = int(got.get("ContentLength", 0))
+            if size > self.settings.multipart_threshold:
                 got["Body"].close()
                 return None
             etag = strip_etag(got.get("ETag"))
+            if size > STREAM_ABOVE and self.target.wire is not None:
+                return self._stream(key, got, etag, size, self.target.wire)
             data = read_all(got["Body"], self.throttle, self.on_bytes)
             put = s3op(
                 "PutObject",
@@ -232,6 +248,47 @@ class Copier:
             return Copied(len(data), etag, strip_etag(put.get("ETag")))
 
         return self.retry.call(attempt)
+
+    def _stream(self, key: str, got: dict[str, Any], etag: str, size: int, wire: WireClient) -> Copied:
+        """Pipe the GET body into one PUT, a chunk at a time, and check what arrived by its MD5.
+
+        The PUT's payload is unsigned (its digest would need the whole body first), so integrity comes
+        from the target's ETag, the MD5 of what it stored: it must equal the source's ETag when that is
+        a plain MD5, or the MD5 computed here while streaming when the source was uploaded in parts.
+        """
+        digest = None if is_md5(etag) else hashlib.md5(usedforsecurity=False)
+
+        def chunks() -> Iterator[bytes]:
+            body = got["Body"]
+            try:
+                while chunk := body.read(STREAM_CHUNK):
+                    self.throttle.take(len(chunk))
+                    if self.on_bytes:
+                        self.on_bytes(len(chunk))
+                    if digest is not None:
+                        digest.update(chunk)
+                    yield chunk
+            finally:
+                body.close()
+
+        put = s3op(
+            "PutObject",
+            self.target.where,
+            wire.put_object_stream,
+            Bucket=self.target.bucket,
+            Key=self.target.key(key),
+            Chunks=chunks(),
+            ContentLength=size,
+            **target_metadata(got, etag),
+        )
+        arrived = strip_etag(put.get("ETag"))
+        expected = etag if digest is None else digest.hexdigest()
+        # A store whose ETags are not MD5s (some encrypt at rest) gives nothing to compare with.
+        if is_md5(arrived) and arrived != expected:
+            with contextlib.suppress(Exception):  # a retry overwrites it in any case
+                wire.delete_object(Bucket=self.target.bucket, Key=self.target.key(key))
+            raise AlteredInTransit(f"{key!r} arrived with MD5 {arrived}, expected {expected}")
+        return Copied(size, etag, arrived)
 
     def _copy_multipart(self, key: str) -> Copied:
         head = self.head_source(key)

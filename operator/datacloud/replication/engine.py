@@ -40,7 +40,7 @@ class SyncOptions:
     verify: VerifyMode = "none"
     sample_percent: float = 100.0
     concurrency: int = 8
-    multipart_threshold: int = 16 * MIB
+    multipart_threshold: int = 128 * MIB
     part_size: int = 8 * MIB
     page_size: int = 1000
     bandwidth: int | None = None  # bytes per second over all workers; None = unlimited

@@ -80,6 +80,10 @@ class PermanentS3Error(ReplicationError):
         super().__init__(f"{text}: {detail}" if detail else text)
 
 
+class AlteredInTransit(ReplicationError):
+    """A copy's stored MD5 differs from its source's: it was removed and the copy is tried again."""
+
+
 class ListingOrderError(ReplicationError):
     """A store listed keys out of order; merge-joining such a listing could delete the wrong objects."""
 
@@ -114,7 +118,8 @@ def is_transient(exc: BaseException) -> bool:
         return code in TRANSIENT_CODES or http_status(exc) >= 500 or http_status(exc) == 429
     return isinstance(
         exc,
-        BotoConnectionError  # EndpointConnectionError, ConnectionClosedError, timeouts on connect
+        AlteredInTransit
+        | BotoConnectionError  # EndpointConnectionError, ConnectionClosedError, timeouts on connect
         | HTTPClientError  # ConnectionClosedError, ReadTimeoutError
         | ResponseStreamingError
         | IncompleteReadError

@@ -290,3 +290,90 @@ def test_object_deleted_while_the_sync_runs(pair: BucketPair) -> None:
     assert result.objects_vanished == 1
     assert result.errors == 0
     assert pair.dst.keys(pair.dst_bucket) == ["bystander"]
+
+
+def test_a_mid_sized_object_is_streamed_and_checked_by_its_md5(pair: BucketPair) -> None:
+    body = os.urandom(5 * MIB + 123)
+    etag = pair.src.put(
+        pair.src_bucket, "mid/scan.tiff", body, ContentType="image/tiff", Metadata={"dpi": "600"}
+    )
+
+    first = full_sync(*pair.locations(), SyncOptions(verify="sha256", retry=FAST))
+
+    assert first.objects_copied == 1
+    assert first.mismatch_count == 0
+    assert first.verified == 1
+    head = pair.dst.head(pair.dst_bucket, "mid/scan.tiff")
+    assert head["ETag"].strip('"') == etag  # one PUT: the same MD5 as the source
+    assert head["ContentType"] == "image/tiff"
+    assert head["Metadata"]["dpi"] == "600"
+    assert full_sync(*pair.locations(), SyncOptions(retry=FAST)).objects_copied == 0
+
+
+def test_a_source_uploaded_in_parts_is_streamed_and_never_recopied(pair: BucketPair) -> None:
+    s3, bucket = pair.src.s3, pair.src_bucket
+    parts = [os.urandom(5 * MIB), os.urandom(3 * MIB)]
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="parts.bin")["UploadId"]
+    done = [
+        {
+            "PartNumber": n,
+            "ETag": s3.upload_part(Bucket=bucket, Key="parts.bin", UploadId=upload, PartNumber=n, Body=p)[
+                "ETag"
+            ],
+        }
+        for n, p in enumerate(parts, 1)
+    ]
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="parts.bin", UploadId=upload, MultipartUpload={"Parts": done}
+    )
+    source_etag = pair.src.head(bucket, "parts.bin")["ETag"].strip('"')
+    assert source_etag.endswith("-2")
+
+    assert full_sync(*pair.locations(), SyncOptions(retry=FAST)).objects_copied == 1
+
+    head = pair.dst.head(pair.dst_bucket, "parts.bin")
+    assert head["ETag"].strip('"') == hashlib.md5(b"".join(parts)).hexdigest()  # noqa: S324
+    assert head["Metadata"][SOURCE_ETAG_META] == source_etag
+    assert full_sync(*pair.locations(), SyncOptions(retry=FAST)).objects_copied == 0
+
+
+class _Flipping:
+    """A source whose first streamed read of `victim` comes back with one bit flipped."""
+
+    def __init__(self, objects: Any, victim: str) -> None:
+        self._objects, self._victim = objects, victim
+        self.flipped = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._objects, name)
+
+    def get_object(self, **kwargs: Any) -> Any:
+        got = self._objects.get_object(**kwargs)
+        if kwargs["Key"] == self._victim and not self.flipped:
+            self.flipped += 1
+            body, read = got["Body"], got["Body"].read
+
+            def altered(amount: int | None = None) -> bytes:
+                data = read(amount)
+                body.read = read
+                return bytes([data[0] ^ 1]) + data[1:]
+
+            body.read = altered
+        return got
+
+
+def test_a_copy_altered_in_transit_is_removed_and_made_again(pair: BucketPair) -> None:
+    from dataclasses import replace
+
+    body = os.urandom(3 * MIB)
+    pair.src.put(pair.src_bucket, "fragile.bin", body)
+    with Replicator(*pair.locations(), SyncOptions(retry=FAST)) as replicator:
+        source = replicator.copier.source
+        flipping = _Flipping(source.objects, "fragile.bin")
+        replicator.copier.source = replace(source, wire=flipping)
+        result = replicator.full_sync()
+
+    assert flipping.flipped == 1
+    assert result.ok
+    assert result.objects_copied == 1
+    assert pair.dst.digests(pair.dst_bucket) == pair.src.digests(pair.src_bucket)

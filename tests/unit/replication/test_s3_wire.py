@@ -213,3 +213,10 @@ def test_a_closed_connection_is_replaced_for_the_next_request(serve: list[OneSho
         wire = client_for(serve, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n" + close + b'ETag: "x"\r\n\r\n')
         assert wire.head_object(Bucket="b", Key="k")["ETag"] == '"x"'
         assert wire.head_object(Bucket="b", Key="k")["ETag"] == '"x"'
+
+
+@pytest.mark.parametrize("chunks", [[b"12345"], [b"12345", b"678901"]], ids=["short", "long"])
+def test_a_stream_that_breaks_its_length_is_refused(serve: list[OneShotServer], chunks: list[bytes]) -> None:
+    wire = client_for(serve, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    with pytest.raises(http.client.HTTPException, match="10 bytes"):
+        wire.put_object_stream(Bucket="b", Key="k", Chunks=iter(chunks), ContentLength=10)
