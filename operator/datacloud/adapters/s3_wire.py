@@ -50,7 +50,7 @@ _REQUEST_HEADERS = {
     "ContentLanguage": "content-language",
 }
 _META = "x-amz-meta-"
-_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 
@@ -118,7 +118,7 @@ def canonical_query(params: dict[str, str]) -> str:
     return "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(params.items()))
 
 
-def _error(status: int, body: bytes, operation: str) -> ClientError:
+def error_from(status: int, body: bytes, operation: str) -> ClientError:
     code, message = str(status), http.client.responses.get(status, "")
     if body:
         try:
@@ -155,6 +155,23 @@ class WireClient:
 
     def __repr__(self) -> str:
         return f"WireClient({self._host_header!r})"
+
+    @property
+    def address(self) -> tuple[str, int, ssl.SSLContext | None]:
+        """Host, port and TLS context (None for plain HTTP), for another client of the same endpoint."""
+        return self._host, self._port, self._context
+
+    @property
+    def host_header(self) -> str:
+        return self._host_header
+
+    @property
+    def signer(self) -> Signer:
+        return self._signer
+
+    @property
+    def read_timeout(self) -> float:
+        return self._read_timeout
 
     def _connection(self) -> tuple[Connection, bool]:
         """This thread's connection and whether it was used before (it may have gone stale)."""
@@ -223,7 +240,7 @@ class WireClient:
         if stream is not None:
             digest = UNSIGNED_PAYLOAD  # not known before sending; the caller checks the returned ETag
         else:
-            digest = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
+            digest = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
         self._signer.sign(method, path, headers, digest, query)
         target = f"{path}?{query}" if query else path
         response = self._send(method, target, headers, body, stream, length)
@@ -233,7 +250,7 @@ class WireClient:
             except BaseException:
                 self._drop()
                 raise
-            raise _error(response.status, data, operation)
+            raise error_from(response.status, data, operation)
         return response
 
     def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
@@ -250,7 +267,7 @@ class WireClient:
     def put_object(
         self, *, Bucket: str, Key: str, Body: bytes, Metadata: dict[str, str] | None = None, **extra: str
     ) -> dict[str, Any]:
-        headers = _put_headers(Metadata, extra)
+        headers = put_headers(Metadata, extra)
         response = self._request("PutObject", "PUT", object_path(Bucket, Key), headers, Body)
         response.read()
         return {"ETag": response.getheader("etag", "")}
@@ -270,7 +287,7 @@ class WireClient:
         The payload is sent unsigned (its digest is not known before it is sent), so the caller must
         compare the returned ETag with the content's MD5 to know the bytes arrived intact.
         """
-        headers = _put_headers(Metadata, extra)
+        headers = put_headers(Metadata, extra)
         path = object_path(Bucket, Key)
         response = self._request("PutObject", "PUT", path, headers, None, stream=Chunks, length=ContentLength)
         response.read()
@@ -335,7 +352,7 @@ def parse_listing(body: bytes) -> dict[str, Any]:
     }
 
 
-def _put_headers(metadata: dict[str, str] | None, extra: dict[str, str]) -> dict[str, str]:
+def put_headers(metadata: dict[str, str] | None, extra: dict[str, str]) -> dict[str, str]:
     unknown = set(extra) - set(_REQUEST_HEADERS)
     if unknown:
         raise TypeError(f"put_object got unsupported arguments {sorted(unknown)}")
@@ -346,9 +363,16 @@ def _put_headers(metadata: dict[str, str] | None, extra: dict[str, str]) -> dict
 
 
 def _answer(response: Response) -> dict[str, Any]:
-    answer: dict[str, Any] = {"ContentLength": int(response.getheader("content-length") or 0)}
+    return answer_from(response.header_list, response.getheader("content-length"))
+
+
+def answer_from(headers: list[tuple[str, str]], content_length: str | None = None) -> dict[str, Any]:
+    """A GET/HEAD answer in boto3's shape from (lower-case name, value) headers."""
+    if content_length is None:
+        content_length = next((value for name, value in headers if name == "content-length"), "0")
+    answer: dict[str, Any] = {"ContentLength": int(content_length or 0)}
     metadata: dict[str, str] = {}
-    for name, value in response.header_list:
+    for name, value in headers:
         if name.startswith(_META):
             metadata[name[len(_META) :]] = value
         elif name in _RESPONSE_HEADERS:

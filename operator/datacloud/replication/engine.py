@@ -19,12 +19,13 @@ from typing import Any, Literal
 from datacloud.adapters.s3 import client
 from datacloud.adapters.s3_wire import WireClient
 
-from .copier import MIB, Copier, CopySettings, Side, SourceVanished, UploadRegistry, same_metadata
+from .copier import MIB, Copied, Copier, CopySettings, Side, SourceVanished, UploadRegistry, same_metadata
 from .errors import PermanentS3Error, RetryPolicy, call_s3, describe
 from .listing import iter_objects, merge_join, only_owned, prefetched, strip_etag
 from .locations import Location
 from .plan import Action, DeletePolicy, Step, plan, source_newer
 from .shard import Shard
+from .small_copier import SMALL_MAX, SmallCopier, TooLarge
 from .throttle import Throttle, TokenBucket, Unlimited
 from .verify import Verdict, Verifier, VerifyMode, copy_matches, sampled
 
@@ -304,8 +305,25 @@ class _Pass:
         self.pool = ThreadPoolExecutor(self.opts.concurrency, thread_name_prefix="dc-copy")
         # Enough queued work to keep every worker busy, little enough to keep memory flat.
         self.slots = threading.BoundedSemaphore(self.opts.concurrency * 4)
+        self.small: SmallCopier | None = None  # small objects go here when the pass can use it
+        self.small_actions: dict[str, Action] = {}
 
     def run(self) -> None:
+        copier = self.rep.copier
+        if SmallCopier.usable(copier.source, copier.target, bool(self.opts.bandwidth)):
+            with SmallCopier(
+                copier.source,
+                copier.target,
+                concurrency=self.opts.concurrency,
+                retry=self.opts.retry,
+                done=self._small_done,
+            ) as small:
+                self.small = small
+                self._run()
+        else:
+            self._run()
+
+    def _run(self) -> None:
         marker_deletes: list[str] = []
         try:
             owns = self.opts.shard.owns
@@ -365,7 +383,10 @@ class _Pass:
                 self._submit(self._delete, action)
             case Step.COPY:
                 self.progress.add(pending_objects=1, pending_bytes=action.size)
-                self._submit(self._copy, action)
+                if self.small is not None and action.size <= SMALL_MAX:
+                    self._submit_small(action)
+                else:
+                    self._submit(self._copy, action)
             case Step.CHECK:
                 self._submit(self._check, action)
 
@@ -393,19 +414,55 @@ class _Pass:
             for _ in range(held):
                 self.slots.release()
 
+    def _submit_small(self, action: Action) -> None:
+        assert self.small is not None
+        self.slots.acquire()
+        with self.lock:
+            self.small_actions[action.key] = action
+        self.small.submit(action.key)
+
+    def _small_done(self, key: str, outcome: Copied | BaseException) -> None:
+        """A small copy ended (on the loop's thread): tally it as `_guarded` and `_copy` would."""
+        with self.lock:
+            action = self.small_actions.pop(key)
+        follow_up: tuple[Any, ...] | None = None
+        try:
+            if isinstance(outcome, TooLarge):  # grew since it was listed: copy it the other way
+                follow_up = (self._copy, action)
+            elif isinstance(outcome, BaseException):
+                if not self.halt.is_set():
+                    self._failed(key, outcome)
+            else:
+                self._tally(objects_copied=1, bytes_copied=outcome.size)
+                self.progress.add(done_objects=1, done_bytes=outcome.size)
+                if self._sampled(key):
+                    follow_up = (self._verify, key, outcome.size, outcome.source_etag)
+        finally:
+            if follow_up is None:
+                self.slots.release()
+            else:
+                # The slot passes to the pool task, so the pass drains only after it (taking another
+                # slot here could wait on the main thread, which waits on this thread to free slots).
+                future = self.pool.submit(self._guarded, *follow_up)
+                future.add_done_callback(lambda _: self.slots.release())
+
     def _guarded(self, fn: Callable[..., None], *args: Any) -> None:
         if self.halt.is_set():
             return
         key = args[0].key if isinstance(args[0], Action) else str(args[0])
         try:
             fn(*args)
-        except SourceVanished:
+        except Exception as exc:
+            self._failed(key, exc)
+
+    def _failed(self, key: str, exc: BaseException) -> None:
+        if isinstance(exc, SourceVanished):
             self._tally(objects_vanished=1)
-        except PermanentS3Error as exc:
+        elif isinstance(exc, PermanentS3Error):
             with self.lock:
                 self.fatal = self.fatal or exc
             self.halt.set()
-        except Exception as exc:
+        else:
             log.warning("%s: %s", key, describe(exc))
             with self.lock:
                 self.result.errors += 1
