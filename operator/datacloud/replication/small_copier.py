@@ -12,6 +12,7 @@ import asyncio
 import logging
 import random
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -46,7 +47,10 @@ class SmallCopier:
         self._retry = retry
         self._done = done
         self._loop = asyncio.new_event_loop()
-        self._queue: asyncio.Queue[str | None] | None = None
+        self._keys: deque[str] = deque()  # appended by the submitting thread, popped on the loop
+        self._wake = asyncio.Event()
+        self._sleeping = False
+        self._closing = False
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dc-small", daemon=True)
 
@@ -68,15 +72,17 @@ class SmallCopier:
         self.close()
 
     def submit(self, key: str) -> None:
-        assert self._queue is not None
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, key)
+        """Queue a key; the loop is woken only if its workers sleep (a wake-up costs a system call)."""
+        self._keys.append(key)
+        if self._sleeping:
+            self._sleeping = False
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     def close(self) -> None:
         """Finish what was submitted, then stop the loop and close its connections."""
         if self._thread.is_alive():
-            assert self._queue is not None
-            for _ in range(self._concurrency):
-                self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
+            self._closing = True
+            self._loop.call_soon_threadsafe(self._wake.set)
             self._thread.join()
 
     def _run(self) -> None:
@@ -87,15 +93,28 @@ class SmallCopier:
             self._loop.close()
 
     async def _main(self) -> None:
-        self._queue = asyncio.Queue()
         self._ready.set()
         await asyncio.gather(*(self._worker() for _ in range(self._concurrency)))
 
+    async def _next_key(self) -> str | None:
+        """The next key to copy, waiting for one; None once closing and nothing is left."""
+        while True:
+            if self._keys:
+                return self._keys.popleft()
+            if self._closing:
+                return None
+            # Say we sleep before looking once more, so a key appended meanwhile is never missed.
+            self._sleeping = True
+            if self._keys or self._closing:
+                self._sleeping = False
+                continue
+            self._wake.clear()
+            await self._wake.wait()
+
     async def _worker(self) -> None:
-        assert self._queue is not None
         src, dst = self._src.connection(), self._dst.connection()
         try:
-            while (key := await self._queue.get()) is not None:
+            while (key := await self._next_key()) is not None:
                 try:
                     outcome: Copied | BaseException = await self._copy(src, dst, key)
                 except Exception as exc:  # handed to the caller, who tallies it
