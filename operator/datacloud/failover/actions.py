@@ -36,8 +36,15 @@ def failed(steps: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
 
 
 def mark(
-    steps: Sequence[Mapping[str, Any]], name: str, state: str, now: str, message: str = ""
+    steps: Sequence[Mapping[str, Any]],
+    name: str,
+    state: str,
+    now: str,
+    message: str = "",
+    reason: str = "",
 ) -> list[dict[str, Any]]:
+    """The steps with `name` set to `state`. `reason` says why a Running step waits; any other change
+    of the step clears it."""
     out = []
     for step in steps:
         new = dict(step)
@@ -45,8 +52,17 @@ def mark(
             new.update(state=state, time=now)
             if message:
                 new["message"] = message
+            if reason:
+                new["reason"] = reason
+            else:
+                new.pop("reason", None)
         out.append(new)
     return out
+
+
+def current(steps: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The step the action is at (the first not yet Succeeded); None when all are done."""
+    return next((s for s in steps if s.get("state") != "Succeeded"), None)
 
 
 def plan(

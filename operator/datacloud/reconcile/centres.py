@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -61,3 +62,26 @@ def resolve(kube: Kube, name: str) -> Centre:
     health = str((body.get("status") or {}).get("health") or "Unknown")
     endpoint = s3.S3Endpoint(spec.object_store.endpoint, spec.object_store.region, credentials(kube, spec))
     return Centre(name, spec.city, spec.role, health, endpoint)
+
+
+class HealthChanges:
+    """A counter of centre health transitions seen by this operator's probes. A DRReplica waiting for
+    its next tick wakes as soon as it moves, so a failover starts when a centre goes Down, not up to a
+    tick later."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.version = 0
+
+    def changed(self) -> None:
+        with self._cond:
+            self.version += 1
+            self._cond.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> bool:
+        """True when a change newer than `seen` happened, within `timeout` seconds."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.version != seen, timeout)
+
+
+HEALTH_CHANGES = HealthChanges()
