@@ -199,6 +199,11 @@ class ActionStep(LooseModel):
     state: str = Field(description="Pending, Running, Succeeded or Failed.")
     time: str | None = Field(default=None, description="When the step last changed.")
     message: str | None = Field(default=None, description="What happened.")
+    reason: str | None = Field(
+        default=None,
+        description="Why a Running step waits (e.g. PublicationRefused, ReseedRefused, OldActiveUnreachable);"
+        " absent when it is not blocked.",
+    )
 
 
 class ActionStatus(LooseModel):
@@ -226,7 +231,8 @@ class ActionStatus(LooseModel):
 
 
 class DRReplicaStatus(StatusBase):
-    """Conditions: Ready, Protected, RPOCompliant, ReferencesValid."""
+    """Conditions: Ready, RPOCompliant, ReferencesValid, SingleWriter, EndpointPublished and
+    ActionProgressing."""
 
     active_centre: str | None = Field(default=None, description="The centre applications write to.")
     fencing_epoch: int | None = Field(default=None, description="Increases with every change of writer.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import time
 from typing import Any
 
 import kopf
@@ -12,9 +13,19 @@ from kubernetes.client.exceptions import ApiException
 from .. import GROUP, VERSION
 from ..adapters.kube import shared
 from ..reconcile import dr_events
+from ..reconcile.centres import HEALTH_CHANGES
 from ..reconcile.drreplica import PLURAL, ReplicaRuntime
 
 DEFAULT_IMAGE = "datacloud/operator:0.1.0"
+STOP_CHECK_S = 0.5
+
+
+def pause(stopped: kopf.DaemonStopped, seen: int, seconds: float) -> None:
+    """Wait `seconds`, or less when a centre's health changes (or the daemon is stopped)."""
+    deadline = time.monotonic() + seconds
+    while not stopped and (left := deadline - time.monotonic()) > 0:
+        if HEALTH_CHANGES.wait(seen, min(left, STOP_CHECK_S)):
+            return
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30.0)
@@ -40,6 +51,7 @@ def protect_replica(
     )
     try:
         while not stopped:
+            seen = HEALTH_CHANGES.version
             try:
                 wait = runtime.tick(copy.deepcopy(dict(body)))
             except ApiException as e:
@@ -51,7 +63,7 @@ def protect_replica(
                 # One replica's unexpected failure must not stop the others or crash-loop the operator.
                 logger.exception("reconcile of %s/%s failed; retrying", namespace, name)
                 wait = 10.0
-            stopped.wait(wait)
+            pause(stopped, seen, wait)
     finally:
         runtime.close(
             deleted=bool(stopped.reason and stopped.reason & kopf.DaemonStoppingReason.RESOURCE_DELETED)

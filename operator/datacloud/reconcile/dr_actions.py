@@ -3,27 +3,53 @@ operator restarted in any step picks up at the first step not yet Succeeded."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from kubernetes.client.exceptions import ApiException
 
 from ..api.drreplica import DRReplicaSpec
+from ..builders.conditions import condition
 from ..failover import fencing
-from ..failover.actions import mark, next_step
-from ..failover.topology import Copy, active_copy, copies
+from ..failover.actions import current, mark
+from ..failover.topology import Copy, active_copy
 from ..replication.engine import Replicator, SyncOptions
 from .centres import Centre
 from .dr_flows import location
 
 log = logging.getLogger(__name__)
 FINAL_SYNC_PASSES = 5
+# A failover fences a centre already found Down: a short attempt, since the operator fences it again as
+# soon as it answers, and every second spent waiting on a dead store is a second of outage.
+DOWN_CENTRE_TIMEOUT_S = 1.0
 
 
 class StepBlocked(RuntimeError):
-    """The step cannot finish now; it is retried on the next tick (the message says why)."""
+    """The step cannot finish now; it is retried on a later tick. `reason` is one CamelCase word for the
+    step, the condition and the Event; the message says why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def api_refusal(e: ApiException) -> str:
+    """The API server's own words for a refused request (an admission policy's message, a quota...)."""
+    try:
+        message = str(json.loads(e.body or "{}").get("message") or "")
+    except (ValueError, TypeError, AttributeError):
+        message = ""
+    return f"HTTP {e.status}: {message or e.reason}"
+
+
+def refused(reason: str, what: str, e: ApiException) -> StepBlocked:
+    """A step's write refused by the API server (4xx: a policy or quota) or failed there (5xx)."""
+    kind = "Refused" if e.status and 400 <= int(e.status) < 500 else "Failed"
+    return StepBlocked(f"{reason}{kind}", f"the API server did not accept {what}: {api_refusal(e)}")
 
 
 @dataclass
@@ -32,8 +58,8 @@ class ActionContext:
     action: dict[str, Any]  # status.action, updated in place
     centres: dict[str, Centre]
     now: str
-    publish: Callable[[Copy, int], None]  # writes the endpoint ConfigMap and Service
-    reseed: Callable[[str], None]  # restarts the flows from the new active centre
+    publish: Callable[[Copy, int], None]  # writes the endpoint ConfigMap and Service; StepBlocked if refused
+    reseed: Callable[[Copy, int], str]  # starts the flows from the new active centre; StepBlocked if refused
 
     @property
     def old(self) -> Copy:
@@ -50,14 +76,16 @@ class ActionContext:
 
 def _fence_old(ctx: ActionContext) -> str:
     centre = ctx.centres.get(ctx.old.centre)
+    failover = ctx.action["type"] == "Failover"
     try:
         if centre is None:
-            raise StepBlocked(f"centre {ctx.old.centre} cannot be resolved")
-        fencing.fence(centre.endpoint, ctx.old.bucket, ctx.epoch)
+            raise StepBlocked("CentreUnresolved", f"centre {ctx.old.centre} cannot be resolved")
+        timeout = DOWN_CENTRE_TIMEOUT_S if failover and centre.health == "Down" else 5.0
+        fencing.fence(centre.endpoint, ctx.old.bucket, ctx.epoch, timeout_s=timeout)
     except (BotoCoreError, ClientError, StepBlocked) as e:
-        if ctx.action["type"] != "Failover":
+        if not failover:
             # A planned action needs the old copy reachable: it is the one holding the latest writes.
-            raise StepBlocked(f"cannot fence {ctx.old.centre}: {e}") from None
+            raise StepBlocked("OldActiveUnreachable", f"cannot fence {ctx.old.centre}: {e}") from None
         return f"{ctx.old.centre} unreachable ({type(e).__name__}); it will be fenced as soon as it answers"
     return f"writes to {ctx.old.centre}/{ctx.old.bucket} denied (epoch {ctx.epoch})"
 
@@ -65,7 +93,7 @@ def _fence_old(ctx: ActionContext) -> str:
 def _final_sync(ctx: ActionContext) -> str:
     src_centre, dst_centre = ctx.centres.get(ctx.old.centre), ctx.centres.get(ctx.new.centre)
     if src_centre is None or dst_centre is None:
-        raise StepBlocked("both centres must be reachable for a final sync")
+        raise StepBlocked("CentreUnresolved", "both centres must be resolved for a final sync")
     src = location(src_centre, ctx.old.bucket, ctx.old.prefix)
     dst = location(dst_centre, ctx.new.bucket, ctx.new.prefix)
     copied = 0
@@ -76,21 +104,26 @@ def _final_sync(ctx: ActionContext) -> str:
                 copied += result.objects_copied
                 if result.objects_copied == 0 and result.objects_deleted == 0 and result.errors == 0:
                     if result.mismatch_count:
-                        raise StepBlocked(f"{result.mismatch_count} objects differ after the final sync")
+                        raise StepBlocked(
+                            "FinalSyncMismatch",
+                            f"{result.mismatch_count} objects differ after the final sync",
+                        )
                     return f"lag is zero: {copied} objects copied in the final sync"
     except (BotoCoreError, ClientError) as e:
-        raise StepBlocked(f"final sync failed: {e}") from None
-    raise StepBlocked(f"still copying after {FINAL_SYNC_PASSES} passes ({copied} objects); retrying")
+        raise StepBlocked("FinalSyncFailed", f"final sync failed: {e}") from None
+    raise StepBlocked(
+        "FinalSyncIncomplete", f"still copying after {FINAL_SYNC_PASSES} passes ({copied} objects); retrying"
+    )
 
 
 def _promote(ctx: ActionContext) -> str:
     centre = ctx.centres.get(ctx.new.centre)
     if centre is None:
-        raise StepBlocked(f"centre {ctx.new.centre} cannot be resolved")
+        raise StepBlocked("CentreUnresolved", f"centre {ctx.new.centre} cannot be resolved")
     try:
         fencing.unfence(centre.endpoint, ctx.new.bucket)
     except (BotoCoreError, ClientError) as e:
-        raise StepBlocked(f"cannot open {ctx.new.centre} for writes: {e}") from None
+        raise StepBlocked("NewActiveUnreachable", f"cannot open {ctx.new.centre} for writes: {e}") from None
     return f"{ctx.new.centre} is the active centre (epoch {ctx.epoch})"
 
 
@@ -100,9 +133,7 @@ def _publish(ctx: ActionContext) -> str:
 
 
 def _reseed(ctx: ActionContext) -> str:
-    ctx.reseed(ctx.new.centre)
-    others = [c.centre for c in copies(ctx.spec) if c.centre != ctx.new.centre]
-    return f"replicating {ctx.new.centre} → {', '.join(others)}"
+    return ctx.reseed(ctx.new, ctx.epoch)
 
 
 STEP_FUNCTIONS: dict[str, Callable[[ActionContext], str]] = {
@@ -115,20 +146,46 @@ STEP_FUNCTIONS: dict[str, Callable[[ActionContext], str]] = {
 }
 
 
+def progress_condition(action: dict[str, Any], generation: int | None) -> dict[str, Any] | None:
+    """ActionProgressing: True while the action advances and once it completed; False while a step
+    waits on something outside the operator (the reason and message say what). None before any
+    action (dry runs and rejected requests leave it as it was)."""
+    if not action.get("steps"):
+        return None
+    what = f"{action['type']} {action['requestId']} to {action['targetCentre']}"
+    if action.get("finishedAt"):
+        took = float(action.get("durationSeconds") or 0.0)
+        return condition(
+            "ActionProgressing", True, "Completed", f"{what} completed in {took:.1f}s", generation
+        )
+    step = current(action["steps"])
+    if step is None:
+        return None
+    if step.get("reason"):
+        message = f"{what} waits in {step['name']}: {step.get('message', '')}"
+        return condition("ActionProgressing", False, str(step["reason"]), message, generation)
+    return condition("ActionProgressing", True, "StepRunning", f"{what}: {step['name']}", generation)
+
+
 def advance(ctx: ActionContext, record: Callable[[dict[str, Any]], None]) -> bool:
-    """Run steps until the action is done or a step is blocked; `record` persists after every change.
+    """Run steps until the action is done or a step is blocked; `record` persists after every change
+    (a step is marked Running before it runs, and again only when why it waits changes, so a step
+    retried on every tick does not rewrite status every time).
 
     Returns True when the action finished."""
-    while (step := next_step(ctx.action["steps"])) is not None:
-        ctx.action["steps"] = mark(ctx.action["steps"], step, "Running", ctx.now)
-        record(ctx.action)
-        try:
-            message = STEP_FUNCTIONS[step](ctx)
-        except StepBlocked as e:
-            ctx.action["steps"] = mark(ctx.action["steps"], step, "Running", ctx.now, str(e))
+    while (step := current(ctx.action["steps"])) is not None:
+        name = str(step["name"])
+        if step.get("state") != "Running":
+            ctx.action["steps"] = mark(ctx.action["steps"], name, "Running", ctx.now)
             record(ctx.action)
-            log.warning("%s step %s blocked: %s", ctx.action["type"], step, e)
+        try:
+            message = STEP_FUNCTIONS[name](ctx)
+        except StepBlocked as e:
+            if (step.get("reason"), step.get("message")) != (e.reason, str(e)):
+                ctx.action["steps"] = mark(ctx.action["steps"], name, "Running", ctx.now, str(e), e.reason)
+                record(ctx.action)
+                log.warning("%s step %s blocked (%s): %s", ctx.action["type"], name, e.reason, e)
             return False
-        ctx.action["steps"] = mark(ctx.action["steps"], step, "Succeeded", ctx.now, message)
+        ctx.action["steps"] = mark(ctx.action["steps"], name, "Succeeded", ctx.now, message)
         record(ctx.action)
     return True

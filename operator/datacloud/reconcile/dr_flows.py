@@ -18,12 +18,17 @@ from ..api.common import parse_quantity
 from ..failover.topology import Flow
 from ..replication.continuous import ContinuousReplicator, ReplicationStats
 from ..replication.engine import SyncOptions
+from ..replication.errors import RetryPolicy
 from ..replication.events import EventReceiver
 from ..replication.locations import Location
 from .centres import Centre
 
 log = logging.getLogger(__name__)
 FOLLOW_CONCURRENCY = 4
+# A follower retries a failed key itself (it stays pending, with backoff), so each request needs only a
+# short retry of its own. The engine's default (8 attempts, up to 10 s apart) kept workers sleeping for
+# tens of seconds on a dead source, and stopping the follower at a failover waited for them.
+FOLLOW_RETRY = RetryPolicy(attempts=3, initial=0.2, maximum=1.0)
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ def options(flow: Flow) -> SyncOptions:
         delete="mirror" if mirror else "retain",
         concurrency=FOLLOW_CONCURRENCY,
         bandwidth=int(parse_quantity(bandwidth)) if bandwidth else None,
+        retry=FOLLOW_RETRY,
     )
 
 

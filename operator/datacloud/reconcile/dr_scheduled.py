@@ -18,6 +18,7 @@ from ..builders import dr as build
 from ..failover.topology import Flow
 from ..metrics import dr as dr_metrics
 from .centres import Centre
+from .dr_actions import api_refusal, refused
 from .dr_flows import due_runs, epoch_now, in_window, next_run, seconds_between
 
 if TYPE_CHECKING:
@@ -75,11 +76,10 @@ def run(
         if due and not spec.paused:
             latest = due[-1]
             if in_window(window, now) and flow.src.centre in centres and flow.dst.centre in centres:
-                _launch(rt, body, flow, latest)
-                entry["missedIntervals"] = len(due) - 1
-                rt.emit(
-                    "Normal", "SyncScheduled", f"full sync of {flow.target} started for {latest.isoformat()}"
-                )
+                # A run the API server refuses (a quota, an admission policy) stays due: tried next tick.
+                if _try_launch(rt, body, flow, entry, latest):
+                    entry["missedIntervals"] = len(due) - 1
+                    entry["lastScheduledTime"] = latest.isoformat()
             else:
                 entry["missedIntervals"] = int(entry.get("missedIntervals") or 0) + len(due)
                 rt.emit(
@@ -92,16 +92,53 @@ def run(
                         else "a centre is unavailable"
                     ),
                 )
-            entry["lastScheduledTime"] = latest.isoformat()
+                entry["lastScheduledTime"] = latest.isoformat()
         entry["nextSyncTime"] = next_run(flow.schedule, now).isoformat()
         _read_result(rt, entry, flow, now)
         previous[flow.target] = entry
     rt.status["targets"] = list(previous.values())
 
 
-def _launch(rt: ReplicaRuntime, body: dict[str, Any], flow: Flow, when: datetime) -> None:
+def _try_launch(
+    rt: ReplicaRuntime, body: dict[str, Any], flow: Flow, entry: dict[str, Any], when: datetime
+) -> bool:
+    try:
+        _launch(rt, body, flow, _run_id(when))
+    except ApiException as e:
+        entry["message"] = f"sync Job not created: {api_refusal(e)}"
+        rt.emit("Warning", "SyncRefused", f"full sync of {flow.target}: {entry['message']}")
+        return False
+    entry.pop("message", None)
+    rt.emit("Normal", "SyncScheduled", f"full sync of {flow.target} started for {when.isoformat()}")
+    return True
+
+
+def seed(
+    rt: ReplicaRuntime, body: dict[str, Any], spec: DRReplicaSpec, scheduled: list[Flow], epoch: int
+) -> list[str]:
+    """After a change of active centre, one full sync Job per scheduled target from the new active
+    (named after the epoch, so a repeated step re-applies the same Job); StepBlocked when the API
+    server refuses it. Outside a target's window, or while paused, its next scheduled run does it."""
+    notes = []
+    for flow in scheduled:
+        window = flow.spec.window if flow.spec else None
+        if spec.paused or not in_window(window, epoch_now()):
+            notes.append(f"{flow.dst.centre} at its next scheduled run")
+            continue
+        try:
+            name = _launch(rt, body, flow, f"seed-e{epoch}")
+        except ApiException as e:
+            raise refused("Reseed", f"the seed Job of {flow.target}", e) from None
+        notes.append(f"{flow.dst.centre} by seed Job {name}")
+    return notes
+
+
+def _run_id(when: datetime) -> str:
+    return re.sub(r"[^0-9a-z]", "", when.strftime("%Y%m%dt%H%M").lower())
+
+
+def _launch(rt: ReplicaRuntime, body: dict[str, Any], flow: Flow, run_id: str) -> str:
     shards = flow.spec.shards if flow.spec else 1
-    run_id = re.sub(r"[^0-9a-z]", "", when.strftime("%Y%m%dt%H%M").lower())
     job = build.sync_job(
         body,
         flow.target,
@@ -112,6 +149,7 @@ def _launch(rt: ReplicaRuntime, body: dict[str, Any], flow: Flow, when: datetime
         SYNC_SERVICE_ACCOUNT,
     )
     rt.kube.apply(job)
+    return str(job["metadata"]["name"])
 
 
 def combine(data: dict[str, str], shards: int, since: str | None) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ events, metrics).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from ..adapters import s3
@@ -25,13 +27,13 @@ from ..builders import dr as build
 from ..builders.conditions import condition, merge_conditions, now_iso
 from ..builders.patch import merge_patch
 from ..failover import fencing
-from ..failover.actions import fresh_steps, plan
+from ..failover.actions import current, fresh_steps, plan
 from ..failover.topology import Copy, Flow, active_copy, copies, flows
 from ..metrics import dr as dr_metrics
 from ..replication.events import EventReceiver
 from . import dr_scheduled
 from .centres import Centre, CentreUnavailable, resolve
-from .dr_actions import ActionContext, advance
+from .dr_actions import ActionContext, StepBlocked, advance, progress_condition, refused
 from .dr_flows import Followers, seconds_between
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,9 @@ PLURAL = "drreplicas"
 HISTORY = 20
 AUDIT_BUCKET = "datacloud-audit"
 STATUS_EVERY_S = 5.0
+REPUBLISH_EVERY_S = 60.0  # the endpoint is applied again this often (drift repair), and after a refusal
+RETRY_REFUSED_S = 10.0  # a refused publication outside an action is tried again after this long
+BLOCKED_BACKOFF_MAX_S = 5.0  # a blocked action step is retried after 1, 2, 4, 5, 5... seconds
 ROLE_FOR_MODE = {"Continuous": "SameCityDR", "Scheduled": "RemoteDR"}
 
 Emit = Callable[[str, str, str], None]  # (type, reason, message) → an Event on the replica
@@ -65,14 +70,18 @@ class ReplicaRuntime:
         self.written_at = 0.0
         self.published: tuple[str, str, int] | None = None
         self.published_at = 0.0
+        self.publication: dict[str, Any] | None = None  # the EndpointPublished condition, once known
+        self.blocked_ticks = 0
         self.status: dict[str, Any] = {}
         self.stored: dict[str, Any] = {}
 
-    def emit(self, kind: str, reason: str, message: str) -> None:
-        """Post an Event, once per distinct message of a reason (a tick a second must not spam)."""
-        if self._emitted.get(reason) == message:
+    def emit(self, kind: str, reason: str, message: str, key: str | None = None) -> None:
+        """Post an Event, once per distinct message of a reason (a tick a second must not spam); with
+        `key`, once per distinct key instead (for messages that carry changing figures)."""
+        seen = key if key is not None else message
+        if self._emitted.get(reason) == seen:
             return
-        self._emitted[reason] = message
+        self._emitted[reason] = seen
         self._emit(kind, reason, message)
 
     # -- the tick ------------------------------------------------------------------------------------
@@ -100,11 +109,15 @@ class ReplicaRuntime:
         action_running = self._actions(body, spec, centres, now)
         active = str(self.status["activeCentre"])
         wanted = flows(spec, active)
-        if not action_running:
-            self._auto_failover(body, spec, centres, wanted, now)
-        if spec.paused or self._action_in_progress():
+        if not action_running and self._auto_failover(body, spec, centres, wanted, now):
+            # Carry the failover out now, not a tick later: every second here is a second of outage.
+            self._actions(body, spec, centres, now)
+            active = str(self.status["activeCentre"])
+            wanted = flows(spec, active)
+        if spec.paused or not self._writer_settled():
             self.followers.stop_all()
         else:
+            # Once promoted, the new topology is the right one even while the last steps finish.
             self.followers.match([f for f in wanted if f.mode == "Continuous"], centres)
             self._fence_others(spec, centres, active)
             self._publish(body, spec, centres, active)
@@ -112,7 +125,16 @@ class ReplicaRuntime:
         self._target_status(spec, wanted, now)
         self._summarise(spec, wanted, centres, problems, generation, now)
         self._write(body)
-        return 1.0
+        return self._next_wait()
+
+    def _next_wait(self) -> float:
+        """One second; backing off while an action step is blocked (the refusal is already reported)."""
+        step = current((self.status.get("action") or {}).get("steps") or [])
+        if not self._action_in_progress() or step is None or not step.get("reason"):
+            self.blocked_ticks = 0
+            return 1.0
+        self.blocked_ticks += 1
+        return float(min(BLOCKED_BACKOFF_MAX_S, 2 ** (self.blocked_ticks - 1)))
 
     # -- observe -------------------------------------------------------------------------------------
     def _resolve(self, spec: DRReplicaSpec) -> tuple[dict[str, Centre], list[tuple[str, str]]]:
@@ -182,6 +204,13 @@ class ReplicaRuntime:
         action = self.status.get("action") or {}
         return bool(action.get("startedAt") and not action.get("finishedAt") and not action.get("dryRun"))
 
+    def _writer_settled(self) -> bool:
+        """No action runs, or the running one has promoted its target: flows may run from the active."""
+        if not self._action_in_progress():
+            return True
+        steps = self.status["action"].get("steps") or []
+        return any(s["name"] == "Promoting" and s["state"] == "Succeeded" for s in steps)
+
     def _actions(
         self, body: dict[str, Any], spec: DRReplicaSpec, centres: dict[str, Centre], now: str
     ) -> bool:
@@ -198,12 +227,38 @@ class ReplicaRuntime:
             centres,
             now,
             publish=lambda copy, epoch: self._publish_copy(body, centres, copy, epoch, force=True),
-            reseed=lambda centre: self.followers.stop_all(),
+            reseed=lambda copy, epoch: self._reseed(body, spec, centres, copy, epoch),
         )
         finished = advance(ctx, lambda a: self._record_action(body, a))
         if finished:
             self._finish_action(body, spec, centres, now)
-        return not finished
+            return False
+        step = current(self.status["action"]["steps"])
+        if step is not None and step.get("reason"):
+            a = self.status["action"]
+            self.emit(
+                "Warning",
+                "ActionBlocked",
+                f"{a['type']} {a['requestId']} waits in {step['name']} ({step['reason']}): "
+                f"{step.get('message', '')}; retrying",
+                key=f"{a['requestId']}/{step['name']}/{step['reason']}",
+            )
+        return True
+
+    def _reseed(
+        self, body: dict[str, Any], spec: DRReplicaSpec, centres: dict[str, Centre], new: Copy, epoch: int
+    ) -> str:
+        """Replication from the new active: its continuous followers, and a seed Job per scheduled
+        target (so the remote copy holds the new active's data now, not at its next cron time)."""
+        wanted = flows(spec, new.centre)
+        continuous = [f for f in wanted if f.mode == "Continuous"]
+        if not spec.paused:
+            self.followers.match(continuous, centres)
+        seeds = dr_scheduled.seed(self, body, spec, [f for f in wanted if f.mode == "Scheduled"], epoch)
+        parts = [f"{f.dst.centre} continuously" for f in continuous] + seeds
+        if spec.paused:
+            parts.insert(0, "paused: replication starts when resumed")
+        return f"replicating {new.centre} → " + ("; ".join(parts) or "no other centre")
 
     def _start_action(
         self, body: dict[str, Any], spec: DRReplicaSpec, requested: dict[str, Any], origin: str, now: str
@@ -243,6 +298,7 @@ class ReplicaRuntime:
             return
         action["steps"] = fresh_steps(kind)
         self.followers.stop_all()  # the writer changes: no flow may run from the old active from here on
+        self.blocked_ticks = 0
         self.status["action"] = action
         self.emit(
             "Warning" if kind == "Failover" else "Normal",
@@ -258,7 +314,19 @@ class ReplicaRuntime:
         if promoted:
             self.status["activeCentre"] = action["targetCentre"]
             self.status["fencingEpoch"] = action["fencingEpoch"]
+        self._note_progress(body)
         self._write(body, force=True)
+
+    def _note_progress(self, body: dict[str, Any]) -> None:
+        """ActionProgressing and EndpointPublished written together with the step they describe."""
+        generation = body["metadata"].get("generation")
+        conds = [
+            c
+            for c in (progress_condition(self.status.get("action") or {}, generation), self.publication)
+            if c is not None
+        ]
+        if conds:
+            self._conditions([{**c, "observedGeneration": generation} for c in conds], now_iso())
 
     def _finish_action(
         self, body: dict[str, Any], spec: DRReplicaSpec, centres: dict[str, Centre], now: str
@@ -280,6 +348,7 @@ class ReplicaRuntime:
             f"{action['type']} to {action['targetCentre']} completed in {action['durationSeconds']:.1f}s",
         )
         self._archive(action, keep_current=True)
+        self._note_progress(body)
         self._write(body, force=True)
 
     def _archive(self, action: dict[str, Any], keep_current: bool = False) -> None:
@@ -332,13 +401,14 @@ class ReplicaRuntime:
         centres: dict[str, Centre],
         wanted: list[Flow],
         now: str,
-    ) -> None:
+    ) -> bool:
+        """Start a failover when the policy allows it; True when one was started."""
         if spec.failover.policy != "Automatic" or spec.paused:
-            return
+            return False
         active = str(self.status["activeCentre"])
         down_for = self._down_for(active)
         if down_for is None or down_for < parse_duration(spec.failover.down_for).total_seconds():
-            return
+            return False
         candidates = []
         for flow in wanted:
             centre = centres.get(flow.dst.centre)
@@ -359,7 +429,7 @@ class ReplicaRuntime:
                 "FailoverBlocked",
                 f"{active} is Down but no Continuous target is Up and within its RPO; waiting",
             )
-            return
+            return False
         _, target = min(candidates)
         epoch = int(self.status["fencingEpoch"]) + 1
         self._start_action(
@@ -375,6 +445,7 @@ class ReplicaRuntime:
             now,
         )
         self.status["handledRequestId"] = spec.action.request_id if spec.action else None
+        return True
 
     def _down_for(self, centre: str) -> float | None:
         try:
@@ -416,22 +487,43 @@ class ReplicaRuntime:
     def _publish(
         self, body: dict[str, Any], spec: DRReplicaSpec, centres: dict[str, Centre], active: str
     ) -> None:
-        self._publish_copy(body, centres, active_copy(spec, active), int(self.status["fencingEpoch"]))
+        refused_lately = time.monotonic() - self.published_at < RETRY_REFUSED_S
+        if (self.publication or {}).get("status") == "False" and refused_lately:
+            return
+        # A refusal is reported by the EndpointPublished condition and an Event, and tried again later.
+        with contextlib.suppress(StepBlocked):
+            self._publish_copy(body, centres, active_copy(spec, active), int(self.status["fencingEpoch"]))
 
     def _publish_copy(
         self, body: dict[str, Any], centres: dict[str, Centre], copy: Copy, epoch: int, force: bool = False
     ) -> None:
+        """Apply the endpoint ConfigMap and Service; StepBlocked when the API server refuses them (an
+        admission policy, a quota), which the EndpointPublished condition and an Event then explain."""
         centre = centres.get(copy.centre)
         if centre is None:
-            return
+            if force:  # an action must not record a publication that did not happen
+                raise StepBlocked("CentreUnresolved", f"centre {copy.centre} cannot be resolved")
+            return  # ReferencesValid says why
         key = (copy.centre, copy.bucket, epoch)
-        if not force and self.published == key and time.monotonic() - self.published_at < 60:
+        if not force and self.published == key and time.monotonic() - self.published_at < REPUBLISH_EVERY_S:
             return
-        self.kube.apply(
-            build.endpoint_configmap(body, copy.centre, centre.endpoint.url, copy.bucket, copy.prefix, epoch)
-        )
-        self.kube.apply(build.endpoint_service(body, centre.endpoint.url))
+        name = build.endpoint_name(self.name)
+        try:
+            self.kube.apply(
+                build.endpoint_configmap(
+                    body, copy.centre, centre.endpoint.url, copy.bucket, copy.prefix, epoch
+                )
+            )
+            self.kube.apply(build.endpoint_service(body, centre.endpoint.url))
+        except ApiException as e:
+            blocked = refused("Publication", f"the endpoint ConfigMap/Service {name}", e)
+            self.published_at = time.monotonic()
+            self.publication = condition("EndpointPublished", False, blocked.reason, str(blocked))
+            self.emit("Warning", blocked.reason, f"{copy.centre}/{copy.bucket} not published: {blocked}")
+            raise blocked from None
         self.published, self.published_at = key, time.monotonic()
+        message = f"ConfigMap and Service {name} name {copy.centre}/{copy.bucket} (epoch {epoch})"
+        self.publication = condition("EndpointPublished", True, "Published", message)
         self.status["endpoint"] = {
             "centre": copy.centre,
             "url": centre.endpoint.url,
@@ -535,6 +627,11 @@ class ReplicaRuntime:
                     generation,
                 )
             )
+        if self.publication is not None:
+            conds.append({**self.publication, "observedGeneration": generation})
+        progress = progress_condition(self.status.get("action") or {}, generation)
+        if progress is not None:
+            conds.append(progress)
         ready = refs_ok and not breaches and not spec.paused
         conds.append(
             condition(
