@@ -158,3 +158,92 @@ def prod_restored(dr_centres: dict[str, Centre]) -> Iterator[Centre]:
 def near_restored(dr_centres: dict[str, Centre]) -> Iterator[Centre]:
     """The same-city centre, started again after the test if the test stopped it."""
     yield from _restored(dr_centres["fz-samecity-dr"])
+
+
+class Refusals:
+    """Objects that make the API server itself refuse a write, as a user's policy or quota would."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.made: list[tuple[str, str, str | None]] = []
+
+    def _apply(self, *docs: dict[str, Any]) -> None:
+        self.cluster.must_apply(*docs)
+        self.made += [(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace")) for d in docs]
+
+    def freeze_endpoint(self, replica_name: str) -> None:
+        """A ValidatingAdmissionPolicy (CEL in the API server) refusing writes to the replica's endpoint."""
+        name = f"freeze-{replica_name}-endpoint"
+        api = "admissionregistration.k8s.io/v1"
+        self._apply(
+            {
+                "apiVersion": api,
+                "kind": "ValidatingAdmissionPolicy",
+                "metadata": {"name": name},
+                "spec": {
+                    "failurePolicy": "Fail",
+                    "matchConstraints": {
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}},
+                        "resourceRules": [
+                            {
+                                "apiGroups": [""],
+                                "apiVersions": ["v1"],
+                                "operations": ["CREATE", "UPDATE"],
+                                "resources": ["configmaps"],
+                            }
+                        ],
+                    },
+                    "validations": [
+                        {
+                            "expression": f"object.metadata.name != '{replica_name}-endpoint'",
+                            "message": f"change freeze: the endpoint of {replica_name} may not change",
+                            "reason": "Forbidden",
+                        }
+                    ],
+                },
+            },
+            {
+                "apiVersion": api,
+                "kind": "ValidatingAdmissionPolicyBinding",
+                "metadata": {"name": name},
+                "spec": {"policyName": name, "validationActions": ["Deny"]},
+            },
+        )
+        # The API server loads policies asynchronously: wait until it refuses a (dry-run) write itself.
+        wait_until(
+            lambda: "change freeze" in self._dry_run("create", "configmap", f"{replica_name}-endpoint"),
+            30,
+            what="the admission policy in force",
+        )
+
+    def no_room_for_jobs(self) -> None:
+        """A ResourceQuota allowing no Job in the replica's namespace."""
+        self._apply(
+            {
+                "apiVersion": "v1",
+                "kind": "ResourceQuota",
+                "metadata": {"name": "no-room-for-jobs", "namespace": NAMESPACE},
+                "spec": {"hard": {"count/jobs.batch": "0"}},
+            }
+        )
+        wait_until(
+            lambda: "quota" in self._dry_run("create", "job", "quota-probe", "--image=datacloud/probe"),
+            30,
+            what="the quota in force",
+        )
+
+    def _dry_run(self, *args: str) -> str:
+        return self.cluster.kubectl("-n", NAMESPACE, *args, "--dry-run=server").stderr
+
+    def lift(self) -> None:
+        for kind, name, namespace in reversed(self.made):
+            where = ["-n", namespace] if namespace else []
+            self.cluster.kubectl(*where, "delete", kind, name, "--ignore-not-found", "--wait=false")
+        self.made.clear()
+
+
+@pytest.fixture
+def refusals(cluster: Cluster) -> Iterator[Refusals]:
+    r = Refusals(cluster)
+    yield r
+    r.lift()

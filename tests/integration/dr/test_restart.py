@@ -1,4 +1,10 @@
-"""A DR action survives the operator being SIGKILLed while a step is in progress."""
+"""A DR action survives the operator being SIGKILLed in each step of its progression.
+
+Each test holds the operator inside one step by something real outside it: a centre that is away
+(Fencing, FinalSync, Promoting), a ValidatingAdmissionPolicy refusing the endpoint ConfigMap (Publishing),
+a ResourceQuota with no room for the seed Job (Reseeding). The step recorded in status at the kill proves
+where the operator was killed; the refusal is then lifted and the action must finish exactly once.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from datacloud.builders.conditions import find
 from datacloud.devstack.objectstore import Centre
+from datacloud.failover import fencing
 from tests.conftest import Cluster, wait_until
 
-from .conftest import allow_app, app, replica, root, status
+from .conftest import NAMESPACE, Refusals, allow_app, app, replica, root, status
 from .test_actions import action, can_write, finished
 
 pytestmark = pytest.mark.integration
@@ -49,6 +57,53 @@ def step_state(cluster: Cluster, name: str, request: str, step: str) -> str | No
     if a.get("requestId") != request:
         return None
     return next((s["state"] for s in a.get("steps", []) if s["name"] == step), None)
+
+
+def blocked_in(cluster: Cluster, name: str, request: str, step: str) -> dict[str, Any] | None:
+    """The replica's status once the action is Running in `step` and has recorded why it waits."""
+    s = status(cluster, name)
+    a = s.get("action") or {}
+    found: dict[str, Any] = next((st for st in a.get("steps", []) if st["name"] == step), {})
+    ok = a.get("requestId") == request and found.get("state") == "Running" and found.get("reason")
+    return s if ok else None
+
+
+def the_step(s: dict[str, Any], step: str) -> dict[str, Any]:
+    return dict(next(st for st in s["action"]["steps"] if st["name"] == step))
+
+
+def condition_of(s: dict[str, Any], type_: str) -> tuple[str, str] | None:
+    c = find(s.get("conditions"), type_)
+    return (str(c["status"]), str(c["reason"])) if c else None
+
+
+def event_count(cluster: Cluster, name: str, reason: str) -> int:
+    return sum(int(e.get("count") or 1) for e in cluster.events_for(name) if e["reason"] == reason)
+
+
+def assert_finished_once(
+    cluster: Cluster, centres: dict[str, Centre], name: str, bucket: str, request: str, kind: str
+) -> dict[str, Any]:
+    """The action finished once: one epoch more, each step once and Succeeded, one history entry, one
+    audit record, one start Event; the old active fenced at that epoch, the endpoint on the new one."""
+    s = wait_until(lambda: finished(cluster, name, request), 120, what=f"{kind} finished")
+    assert s["action"]["result"] == "Succeeded"
+    assert s["activeCentre"] == "fz-samecity-dr"
+    assert s["fencingEpoch"] == 2  # the restart did not take a second epoch
+    names = [st["name"] for st in s["action"]["steps"]]
+    assert names == ["Fencing", "Promoting", "Publishing", "Reseeding", "Done"]
+    assert all(st["state"] == "Succeeded" and "reason" not in st for st in s["action"]["steps"])
+    assert [h["requestId"] for h in s.get("history", [])].count(request) == 1
+    audit = root(centres["xm-remote-dr"]).list_objects_v2(
+        Bucket="datacloud-audit", Prefix=f".datacloud/audit/{NAMESPACE}/{name}/"
+    )
+    assert len(audit.get("Contents", [])) == 1
+    assert event_count(cluster, name, f"{kind}Started") == 1
+    assert fencing.fence_epoch(fencing.read_policy(root(centres["fz-prod"]), bucket)) == 2
+    cm = cluster.kube.read("v1", "ConfigMap", f"{name}-endpoint", NAMESPACE)
+    assert (cm["data"]["centre"], cm["data"]["fencingEpoch"]) == ("fz-samecity-dr", "2")
+    assert condition_of(s, "ActionProgressing") == ("True", "Completed")
+    return dict(s)
 
 
 def test_switchover_resumes_after_sigkill_in_final_sync(
@@ -97,11 +152,10 @@ def test_failover_resumes_after_sigkill_in_promoting(
     protected(cluster, dr_centres, "promote", bucket, cleanup)
     near.stop()  # Promoting cannot open the new active for writes while it is away
     action(cluster, "promote", "Failover", "fz-samecity-dr", "CHG-PROMOTE")
-    wait_until(
-        lambda: step_state(cluster, "promote", "CHG-PROMOTE", "Promoting") == "Running",
-        60,
-        what="blocked in Promoting",
+    s = wait_until(
+        lambda: blocked_in(cluster, "promote", "CHG-PROMOTE", "Promoting"), 60, what="blocked in Promoting"
     )
+    assert the_step(s, "Promoting")["reason"] == "NewActiveUnreachable"
     assert not can_write(app(prod), bucket)  # fenced: between the two steps nobody is a writer
 
     restart_operator(cluster, operator)
@@ -179,11 +233,10 @@ def test_switchover_resumes_after_sigkill_in_fencing(
 
     prod.stop()  # a planned switchover fences the old active first, and will not go on without it
     action(cluster, "fencing", "Switchover", "fz-samecity-dr", "CHG-FENCE")
-    wait_until(
-        lambda: step_state(cluster, "fencing", "CHG-FENCE", "Fencing") == "Running",
-        60,
-        what="blocked in Fencing",
+    s = wait_until(
+        lambda: blocked_in(cluster, "fencing", "CHG-FENCE", "Fencing"), 60, what="blocked in Fencing"
     )
+    assert the_step(s, "Fencing")["reason"] == "OldActiveUnreachable"
     assert status(cluster, "fencing")["activeCentre"] == "fz-prod"  # nothing promoted without the fence
 
     restart_operator(cluster, operator)
@@ -194,3 +247,97 @@ def test_switchover_resumes_after_sigkill_in_fencing(
     assert s["fencingEpoch"] == 2
     assert not can_write(app(prod), bucket)
     assert can_write(app(near), bucket)
+
+
+def test_failover_resumes_after_sigkill_in_publishing(
+    cluster: Cluster,
+    operator: dict[str, Any],
+    dr_centres: dict[str, Centre],
+    refusals: Refusals,
+    bucket: str,
+    cleanup: list[str],
+) -> None:
+    protected(cluster, dr_centres, "publish", bucket, cleanup)
+    refusals.freeze_endpoint("publish")  # the API server refuses the endpoint ConfigMap: Publishing waits
+    action(cluster, "publish", "Failover", "fz-samecity-dr", "CHG-PUBLISH")
+    s = wait_until(
+        lambda: blocked_in(cluster, "publish", "CHG-PUBLISH", "Publishing"), 60, what="refused in Publishing"
+    )
+    step = the_step(s, "Publishing")
+    assert step["reason"] == "PublicationRefused"
+    assert "change freeze: the endpoint of publish may not change" in step["message"]
+    assert the_step(s, "Promoting")["state"] == "Succeeded"
+    s = wait_until(
+        lambda: (
+            (st := status(cluster, "publish"))
+            and condition_of(st, "EndpointPublished") == ("False", "PublicationRefused")
+            and st
+        ),
+        30,
+        what="EndpointPublished False",
+    )
+    assert condition_of(s, "ActionProgressing") == ("False", "PublicationRefused")
+    cm = cluster.kube.read("v1", "ConfigMap", "publish-endpoint", NAMESPACE)
+    assert cm["data"]["centre"] == "fz-prod"  # the refusal held: nothing was published behind it
+    blocked = wait_until(lambda: event_count(cluster, "publish", "ActionBlocked"), 30, what="ActionBlocked")
+
+    restart_operator(cluster, operator)
+    # The restarted operator is back in Publishing, refused again, and says so again.
+    wait_until(
+        lambda: event_count(cluster, "publish", "ActionBlocked") > blocked, 60, what="ActionBlocked again"
+    )
+    assert the_step(status(cluster, "publish"), "Publishing")["state"] == "Running"
+
+    refusals.lift()
+    s = assert_finished_once(cluster, dr_centres, "publish", bucket, "CHG-PUBLISH", "Failover")
+    assert condition_of(s, "EndpointPublished") == ("True", "Published")
+    assert can_write(app(dr_centres["fz-samecity-dr"]), bucket)
+
+
+def test_failover_resumes_after_sigkill_in_reseeding(
+    cluster: Cluster,
+    operator: dict[str, Any],
+    dr_centres: dict[str, Centre],
+    refusals: Refusals,
+    bucket: str,
+    cleanup: list[str],
+) -> None:
+    prod, near = dr_centres["fz-prod"], dr_centres["fz-samecity-dr"]
+    protected(cluster, dr_centres, "reseed", bucket, cleanup)
+    refusals.no_room_for_jobs()  # the namespace's quota has no room for the remote target's seed Job
+    action(cluster, "reseed", "Failover", "fz-samecity-dr", "CHG-RESEED")
+    s = wait_until(
+        lambda: blocked_in(cluster, "reseed", "CHG-RESEED", "Reseeding"), 60, what="refused in Reseeding"
+    )
+    step = the_step(s, "Reseeding")
+    assert step["reason"] == "ReseedRefused"
+    assert "quota" in step["message"]
+    assert the_step(s, "Publishing")["state"] == "Succeeded"
+    cm = cluster.kube.read("v1", "ConfigMap", "reseed-endpoint", NAMESPACE)
+    assert cm["data"]["centre"] == "fz-samecity-dr"
+    blocked = wait_until(lambda: event_count(cluster, "reseed", "ActionBlocked"), 30, what="ActionBlocked")
+
+    restart_operator(cluster, operator)
+    wait_until(
+        lambda: event_count(cluster, "reseed", "ActionBlocked") > blocked, 60, what="ActionBlocked again"
+    )
+    assert the_step(status(cluster, "reseed"), "Reseeding")["state"] == "Running"
+
+    refusals.lift()
+    assert_finished_once(cluster, dr_centres, "reseed", bucket, "CHG-RESEED", "Failover")
+    jobs = cluster.kube.read_all(
+        "batch/v1", "Job", NAMESPACE, label_selector="datacloud.fujian.gov.cn/drreplica=reseed"
+    )
+    assert [j["metadata"]["name"] for j in jobs] == ["reseed-remote-seed-e2"]
+    args = jobs[0]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[1:3] == [f"centre:fz-samecity-dr/{bucket}", f"centre:xm-remote-dr/{bucket}"]
+    # Reseeding also restarted continuous replication from the new active, back to the old one.
+    app(near).put_object(Bucket=bucket, Key="after-reseed", Body=b"1")
+    wait_until(
+        lambda: (
+            "after-reseed"
+            in {o["Key"] for o in root(prod).list_objects_v2(Bucket=bucket).get("Contents", [])}
+        ),
+        30,
+        what="new active → old",
+    )

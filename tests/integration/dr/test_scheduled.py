@@ -13,7 +13,8 @@ import pytest
 from datacloud.devstack.objectstore import Centre
 from tests.conftest import Cluster, wait_until
 
-from .conftest import NAMESPACE, allow_app, app, replica, root, status
+from .conftest import NAMESPACE, Refusals, allow_app, app, replica, root, status
+from .test_restart import event_count
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +65,9 @@ def test_scheduled_target_runs_as_an_indexed_job_and_reports_back(
         assert json.loads(done.stdout.strip().splitlines()[-1])["ok"] is True
 
     def reported() -> dict[str, Any] | None:
-        t = next((t for t in status(cluster, "nightly").get("targets", []) if t["name"] == "remote"), {})
+        t: dict[str, Any] = next(
+            (t for t in status(cluster, "nightly").get("targets", []) if t["name"] == "remote"), {}
+        )
         return t if t.get("lastSyncResult") else None
 
     target = wait_until(reported, 60, what="the run's result in status")
@@ -75,3 +78,38 @@ def test_scheduled_target_runs_as_an_indexed_job_and_reports_back(
     assert target["lastVerificationTime"] == target["lastSyncTime"]
     copied = {o["Key"] for o in root(remote).list_objects_v2(Bucket=bucket).get("Contents", [])}
     assert {f"archive/{i:03d}.csv" for i in range(40)} <= copied
+
+
+def test_a_refused_sync_job_is_reported_and_created_once_allowed(
+    cluster: Cluster, dr_centres: dict[str, Centre], refusals: Refusals, bucket: str, cleanup: list[str]
+) -> None:
+    allow_app(dr_centres["fz-prod"], bucket)
+    refusals.no_room_for_jobs()
+    doc = replica("squeezed", bucket)
+    doc["spec"]["targets"][1]["schedule"] = "* * * * *"
+    cleanup.append("squeezed")
+    cluster.must_apply(doc)
+
+    def refused() -> dict[str, Any] | None:
+        t: dict[str, Any] = next(
+            (t for t in status(cluster, "squeezed").get("targets", []) if t["name"] == "remote"), {}
+        )
+        return t if "quota" in str(t.get("message")) else None
+
+    target = wait_until(refused, 90, what="the refusal in the target's status")
+    assert target["message"].startswith("sync Job not created: HTTP 403")
+    assert "lastScheduledTime" not in target  # the run is still owed
+    assert status(cluster, "squeezed")["phase"] == "Protected"  # the rest of the replica carries on
+    wait_until(lambda: event_count(cluster, "squeezed", "SyncRefused"), 30, what="SyncRefused")
+    assert jobs(cluster, "squeezed") == []
+
+    refusals.lift()
+    found = wait_until(lambda: jobs(cluster, "squeezed"), 60, what="the Job once the quota allows it")
+    assert len(found) == 1
+    owed = wait_until(
+        lambda: next(t for t in status(cluster, "squeezed")["targets"] if t["name"] == "remote").get(
+            "lastScheduledTime"
+        ),
+        30,
+    )
+    assert owed
