@@ -1,16 +1,25 @@
-"""`datacloud sync` against `rclone sync` on the same data, between two real versitygw centres.
+"""The replication engine against rclone and against physical bounds, on versitygw pairs over loopback.
 
-    .venv/bin/python bench/sync_bench.py [--small 2000] [--large 3] [--large-size 24Mi] [--concurrency 16]
+    .venv/bin/python bench/sync_bench.py [--phases small,large,noop,continuous] [--concurrency 16]
+        [--small 20000] [--large 20] [--large-size 64Mi] [--noop 100000] [--rate 50] [--duration 60]
 
-Starts two versitygw centres on loopback, fills a source bucket with `--small` objects of 1-32 KiB and
-`--large` objects of `--large-size` (multipart territory), then times, in the same run:
-- a full copy into an empty bucket by `datacloud sync` (as a subprocess, start-up included) and by
-  `rclone sync` (two S3 remotes configured through environment variables, `--transfers` and `--checkers`
-  equal to our concurrency, the same multipart threshold and part size);
-- a no-op re-sync of each (nothing changed), for rclone both its default (size + modification time,
-  read from object metadata) and `--checksum` (size + MD5 from the listing).
-Both copies are checked to hold the source's keys and sizes before any number is reported.
-JSON goes to bench/results/sync.json; ratios are ours/rclone (throughput: above 1 means we are faster).
+Each phase starts its own pair of versitygw centres in a temporary directory and removes them after.
+- small: `--small` objects of 4-64 KiB; a full copy into an empty bucket by `datacloud sync` (as a
+  subprocess, start-up included) and by `rclone sync` (Debian's rclone, `--transfers` and `--checkers`
+  equal to our concurrency). Figure: objects/s, ours over rclone.
+- large: `--large` objects of `--large-size`; the same two copies, plus the target server's raw PUT
+  ceiling measured in the same run: the same bytes PUT from memory, the same number in flight. Figures:
+  MB/s ours over rclone and ours over the ceiling.
+- noop: `--noop` objects (1-4 KiB), copied once by `datacloud sync` (that copy's time and RSS are
+  reported too), then a second `datacloud sync` that finds nothing to do, against the bound: listing both
+  buckets side by side and nothing else, with the same listing client, in one process.
+- continuous: a source centre that sends bucket notifications to `datacloud`'s receiver; a writer PUTs
+  `--rate` objects per second for `--duration` seconds while the replicator follows (in a child process,
+  bench/sync_follow.py). Lag per object: from the writer's acknowledgement to the copy being complete.
+Every copy is checked against its source (keys and sizes) before a number is reported. Peak RSS is
+sampled every 50 ms (psutil) for each process measured. JSON goes to bench/results/sync.json.
+Targets (issue "Replication engine"): small >= 1.5x rclone; large >= 0.9x rclone and >= 0.7x the ceiling;
+noop <= 1.3x the listing bound; continuous p99 <= 1 s; RSS <= 300 MB at 100,000 objects.
 """
 
 from __future__ import annotations
@@ -23,169 +32,386 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import zlib
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from datacloud.adapters.s3 import S3Credentials, S3Endpoint, client
+import psutil
+
+from datacloud.adapters.s3 import S3Credentials, S3Endpoint
+from datacloud.adapters.s3_wire import WireClient
 from datacloud.devstack.objectstore import Centre
 from datacloud.devstack.process import tool
+from datacloud.replication.listing import iter_objects, prefetched
 from datacloud.replication.throttle import parse_size
 
 ROOT = Path(__file__).resolve().parents[1]
+MB = 1_000_000
 MIB = 1024 * 1024
+PHASES = ("small", "large", "noop", "continuous")
 
 
-def s3_for(centre: Centre) -> Any:
-    return client(
-        S3Endpoint(centre.endpoint, "us-east-1", S3Credentials(centre.access_key, centre.secret_key)),
-        max_pool=64,
+def wire(centre: Centre) -> WireClient:
+    return WireClient(
+        S3Endpoint(centre.endpoint, "us-east-1", S3Credentials(centre.access_key, centre.secret_key))
     )
 
 
-def generate(s3: Any, bucket: str, small: int, large: int, large_size: int) -> tuple[int, int]:
-    rng = random.Random(6)  # the same data set every run
-    objects: list[tuple[str, int]] = [
-        (f"small/{i // 100:03d}/{i:06d}.json", rng.randint(1024, 32 * 1024)) for i in range(small)
-    ]
-    objects += [(f"large/part-{i}.parquet", large_size) for i in range(large)]
-    blob = os.urandom(max(large_size, 32 * 1024))
+class Pair:
+    """Two centres and credentials files for the CLI; rclone's remotes come from the environment."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.src = Centre("bench-src", root / "src").start()
+        self.dst = Centre("bench-dst", root / "dst").start()
+        self.creds: dict[str, Path] = {}
+        for name, centre in (("src", self.src), ("dst", self.dst)):
+            self.creds[name] = root / f"{name}.json"
+            self.creds[name].write_text(
+                json.dumps({"accessKeyId": centre.access_key, "secretAccessKey": centre.secret_key})
+            )
+        self.s3_src, self.s3_dst = wire(self.src), wire(self.dst)
+
+    def stop(self) -> None:
+        self.src.stop()
+        self.dst.stop()
+
+    def buckets(self, src: list[str], dst: list[str]) -> None:
+        for centre, names in ((self.src, src), (self.dst, dst)):
+            import boto3  # only here: bucket creation is not on any measured path
+
+            s3 = boto3.client(
+                "s3",
+                endpoint_url=centre.endpoint,
+                aws_access_key_id=centre.access_key,
+                aws_secret_access_key=centre.secret_key,
+                region_name="us-east-1",
+            )
+            for name in names:
+                s3.create_bucket(Bucket=name)
+
+    def ours(self, src_bucket: str, dst_bucket: str, concurrency: int, *extra: str) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "datacloud.replication.cli",
+            f"{self.src.endpoint}/{src_bucket}",
+            f"{self.dst.endpoint}/{dst_bucket}",
+            "--src-credentials",
+            str(self.creds["src"]),
+            "--dst-credentials",
+            str(self.creds["dst"]),
+            "--concurrency",
+            str(concurrency),
+            *extra,
+        ]
+
+    def rclone(self, src_bucket: str, dst_bucket: str, concurrency: int) -> list[str]:
+        return [
+            tool("rclone"),
+            "sync",
+            f"src:{src_bucket}",
+            f"dst:{dst_bucket}",
+            "--transfers",
+            str(concurrency),
+            "--checkers",
+            str(concurrency),
+            "--s3-no-check-bucket",
+        ]
+
+    def rclone_env(self) -> dict[str, str]:
+        # rclone's AWS SDK refuses to start when AWS_CA_BUNDLE is set; the centres are plain HTTP.
+        env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+        for name, centre in (("SRC", self.src), ("DST", self.dst)):
+            prefix = f"RCLONE_CONFIG_{name}_"
+            env.update(
+                {
+                    prefix + "TYPE": "s3",
+                    prefix + "PROVIDER": "Other",
+                    prefix + "ENDPOINT": centre.endpoint,
+                    prefix + "ACCESS_KEY_ID": centre.access_key,
+                    prefix + "SECRET_ACCESS_KEY": centre.secret_key,
+                    prefix + "REGION": "us-east-1",
+                    prefix + "FORCE_PATH_STYLE": "true",
+                }
+            )
+        return env
+
+
+@contextmanager
+def pair_in_tmp() -> Iterator[Pair]:
+    with tempfile.TemporaryDirectory(prefix="sync-bench-") as tmp:
+        pair = Pair(Path(tmp))
+        try:
+            yield pair
+        finally:
+            pair.stop()
+
+
+class PeakRss:
+    """Samples a process tree's resident memory every 50 ms; `peak_mb` when done."""
+
+    def __init__(self, pid: int) -> None:
+        self.peak = 0
+        self._proc = psutil.Process(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            try:
+                procs = [self._proc, *self._proc.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
+            except psutil.Error:
+                pass
+            self._stop.wait(0.05)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return round(self.peak / MIB, 1)
+
+
+def run(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, str, float]:
+    """Run a command to the end: (seconds, stdout, peak RSS in MiB); a failure ends the bench."""
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    rss = PeakRss(proc.pid)
+    out, err = proc.communicate(timeout=3600)
+    elapsed = time.monotonic() - started
+    peak = rss.stop()
+    if proc.returncode != 0:
+        sys.exit(f"{Path(argv[0]).name} failed ({proc.returncode}):\n{err[-3000:]}")
+    return elapsed, out, peak
+
+
+def fill(
+    client: WireClient, bucket: str, items: list[tuple[str, int]], blob: bytes, threads: int = 32
+) -> int:
+    """PUT `items` (key, size) with contents cut from `blob` at a per-key offset; returns the bytes."""
 
     def put(item: tuple[str, int]) -> None:
         key, size = item
-        offset = rng.randint(0, 1024) if size < len(blob) - 1024 else 0
-        s3.put_object(Bucket=bucket, Key=key, Body=blob[offset : offset + size])
+        offset = zlib.crc32(key.encode()) % max(1, len(blob) - size) if size < len(blob) else 0
+        client.put_object(Bucket=bucket, Key=key, Body=blob[offset : offset + size])
 
-    with ThreadPoolExecutor(32) as pool:
-        list(pool.map(put, objects))
-    return len(objects), sum(size for _, size in objects)
-
-
-def listing(s3: Any, bucket: str) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        found.update({o["Key"]: int(o["Size"]) for o in page.get("Contents", [])})
-    return found
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(put, items))
+    return sum(size for _, size in items)
 
 
-def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
+def listing(client: WireClient, bucket: str) -> dict[str, int]:
+    return {o.key: o.size for o in iter_objects(client, bucket, "", where=bucket)}
+
+
+def must_match(pair: Pair, src_bucket: str, *dst_buckets: str) -> None:
+    expected = listing(pair.s3_src, src_bucket)
+    for bucket in dst_buckets:
+        found = listing(pair.s3_dst, bucket)
+        if found != expected:
+            missing = len(set(expected) - set(found))
+            sys.exit(f"bucket {bucket} does not match the source: {missing} missing of {len(expected)}")
+
+
+def summary(out: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(out)
+    return data
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+# -- phases ----------------------------------------------------------------------------------------
+
+
+def small_phase(args: argparse.Namespace) -> dict[str, Any]:
+    rng = random.Random(6)  # the same data set every run
+    items = [
+        (f"small/{i // 1000:03d}/{i:06d}.bin", rng.randint(4 * 1024, 64 * 1024)) for i in range(args.small)
+    ]
+    with pair_in_tmp() as pair:
+        pair.buckets(["source"], ["ours", "rclone"])
+        say(f"small: writing {len(items)} objects of 4-64 KiB ...")
+        size = fill(pair.s3_src, "source", items, os.urandom(128 * 1024))
+        say("small: datacloud sync ...")
+        ours_s, out, ours_rss = run(pair.ours("source", "ours", args.concurrency))
+        say(f"  {ours_s:.1f}s\nsmall: rclone sync ...")
+        theirs_s, _, theirs_rss = run(pair.rclone("source", "rclone", args.concurrency), pair.rclone_env())
+        say(f"  {theirs_s:.1f}s")
+        must_match(pair, "source", "ours", "rclone")
+    copied = summary(out)["objects_copied"]
+    if copied != len(items):
+        sys.exit(f"small: datacloud copied {copied} of {len(items)}")
+    return {
+        "objects": len(items),
+        "bytes": size,
+        "ours": {
+            "seconds": round(ours_s, 2),
+            "objects_per_s": round(len(items) / ours_s, 1),
+            "peak_rss_mb": ours_rss,
+        },
+        "rclone": {
+            "seconds": round(theirs_s, 2),
+            "objects_per_s": round(len(items) / theirs_s, 1),
+            "peak_rss_mb": theirs_rss,
+        },
+        "ratio_ours_over_rclone": round(theirs_s / ours_s, 3),
+        "target": ">= 1.5",
+    }
+
+
+def put_ceiling(pair: Pair, items: list[tuple[str, int]], blob: bytes, concurrency: int) -> float:
+    """Seconds to PUT `items` into the target from memory, `concurrency` at a time: the server's bound."""
     started = time.monotonic()
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900, check=False)
-    elapsed = time.monotonic() - started
-    if done.returncode != 0:
-        sys.exit(f"{argv[0]} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return elapsed, done.stdout
+    fill(pair.s3_dst, "ceiling", items, blob, threads=concurrency)
+    return time.monotonic() - started
 
 
-def rclone_env(src: Centre, dst: Centre) -> dict[str, str]:
-    # rclone's AWS SDK refuses to start when AWS_CA_BUNDLE is set (unsupported transport); the centres
-    # are plain HTTP on loopback, so no CA bundle is needed.
-    env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
-    for name, centre in (("SRC", src), ("DST", dst)):
-        prefix = f"RCLONE_CONFIG_{name}_"
-        env.update(
-            {
-                prefix + "TYPE": "s3",
-                prefix + "PROVIDER": "Other",
-                prefix + "ENDPOINT": centre.endpoint,
-                prefix + "ACCESS_KEY_ID": centre.access_key,
-                prefix + "SECRET_ACCESS_KEY": centre.secret_key,
-                prefix + "REGION": "us-east-1",
-                prefix + "FORCE_PATH_STYLE": "true",
-            }
-        )
-    return env
+def large_phase(args: argparse.Namespace) -> dict[str, Any]:
+    size = parse_size(args.large_size)
+    items = [(f"large/part-{i:03d}.parquet", size) for i in range(args.large)]
+    blob = os.urandom(size)
+    with pair_in_tmp() as pair:
+        pair.buckets(["source"], ["ours", "rclone", "ceiling"])
+        say(f"large: writing {len(items)} x {args.large_size} ...")
+        fill(pair.s3_src, "source", items, blob, threads=4)
+        say("large: raw PUT ceiling of the target ...")
+        ceiling_s = put_ceiling(pair, items, blob, args.concurrency)
+        say(f"  {ceiling_s:.1f}s\nlarge: datacloud sync ...")
+        ours_s, out, ours_rss = run(pair.ours("source", "ours", args.concurrency))
+        say(f"  {ours_s:.1f}s\nlarge: rclone sync ...")
+        theirs_s, _, theirs_rss = run(pair.rclone("source", "rclone", args.concurrency), pair.rclone_env())
+        say(f"  {theirs_s:.1f}s")
+        must_match(pair, "source", "ours", "rclone")
+    total = size * len(items)
+    if summary(out)["objects_copied"] != len(items):
+        sys.exit("large: datacloud did not copy every object")
+    return {
+        "objects": len(items),
+        "bytes": total,
+        "ours": {
+            "seconds": round(ours_s, 2),
+            "mb_per_s": round(total / MB / ours_s, 1),
+            "peak_rss_mb": ours_rss,
+        },
+        "rclone": {
+            "seconds": round(theirs_s, 2),
+            "mb_per_s": round(total / MB / theirs_s, 1),
+            "peak_rss_mb": theirs_rss,
+        },
+        "put_ceiling": {"seconds": round(ceiling_s, 2), "mb_per_s": round(total / MB / ceiling_s, 1)},
+        "ratio_ours_over_rclone": round(theirs_s / ours_s, 3),
+        "ratio_ours_over_ceiling": round(ceiling_s / ours_s, 3),
+        "targets": {"over_rclone": ">= 0.9", "over_ceiling": ">= 0.7"},
+    }
+
+
+def list_both(pair: Pair, src_bucket: str, dst_bucket: str) -> float:
+    """Seconds to page through both buckets side by side, as the engine does, and do nothing else."""
+    started = time.monotonic()
+    halt = threading.Event()
+    sides = [
+        prefetched(iter_objects(client, bucket, "", where=bucket), stop=halt)
+        for client, bucket in ((pair.s3_src, src_bucket), (pair.s3_dst, dst_bucket))
+    ]
+    counted = [sum(1 for _ in side) for side in sides]
+    if counted[0] != counted[1]:
+        sys.exit(f"noop: the buckets differ before the re-sync ({counted})")
+    return time.monotonic() - started
+
+
+def noop_phase(args: argparse.Namespace) -> dict[str, Any]:
+    rng = random.Random(7)
+    items = [(f"many/{i // 1000:03d}/{i:07d}.json", rng.randint(1024, 4 * 1024)) for i in range(args.noop)]
+    with pair_in_tmp() as pair:
+        pair.buckets(["source"], ["copy"])
+        say(f"noop: writing {len(items)} objects of 1-4 KiB ...")
+        fill(pair.s3_src, "source", items, os.urandom(16 * 1024))
+        say("noop: first copy by datacloud sync ...")
+        first_s, first_out, first_rss = run(pair.ours("source", "copy", args.concurrency))
+        say(f"  {first_s:.1f}s\nnoop: listing bound ...")
+        bound_s = list_both(pair, "source", "copy")
+        say(f"  {bound_s:.1f}s\nnoop: datacloud re-sync ...")
+        noop_s, noop_out, noop_rss = run(pair.ours("source", "copy", args.concurrency))
+        say(f"  {noop_s:.1f}s")
+        bound_again = list_both(pair, "source", "copy")
+        must_match(pair, "source", "copy")
+    if summary(first_out)["objects_copied"] != len(items) or summary(noop_out)["objects_copied"] != 0:
+        sys.exit("noop: unexpected copy counts")
+    bound = min(bound_s, bound_again)
+    return {
+        "objects": len(items),
+        "first_copy": {
+            "seconds": round(first_s, 2),
+            "objects_per_s": round(len(items) / first_s, 1),
+            "peak_rss_mb": first_rss,
+        },
+        "resync": {"seconds": round(noop_s, 2), "peak_rss_mb": noop_rss},
+        "list_both_seconds": {"before": round(bound_s, 2), "after": round(bound_again, 2)},
+        "ratio_resync_over_listing": round(noop_s / bound, 3),
+        "targets": {"ratio": "<= 1.3", "peak_rss_mb": "<= 300"},
+    }
+
+
+def continuous_phase(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="sync-follow-") as tmp:
+        out = Path(tmp) / "result.json"
+        argv = [
+            sys.executable,
+            str(ROOT / "bench/sync_follow.py"),
+            "--root",
+            tmp,
+            "--rate",
+            str(args.rate),
+            "--duration",
+            str(args.duration),
+            "--concurrency",
+            str(args.concurrency),
+            "--out",
+            str(out),
+        ]
+        say(f"continuous: {args.rate} PUT/s for {args.duration}s ...")
+        _, _, _ = run(argv)
+        result: dict[str, Any] = json.loads(out.read_text())
+    say(f"  lag p50 {result['lag_seconds']['p50']}s p99 {result['lag_seconds']['p99']}s")
+    return result
+
+
+RUNNERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "small": small_phase,
+    "large": large_phase,
+    "noop": noop_phase,
+    "continuous": continuous_phase,
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--small", type=int, default=2000)
-    parser.add_argument("--large", type=int, default=3)
-    parser.add_argument("--large-size", default="24Mi")
+    parser.add_argument("--phases", default=",".join(PHASES))
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--small", type=int, default=20_000)
+    parser.add_argument("--large", type=int, default=20)
+    parser.add_argument("--large-size", default="64Mi")
+    parser.add_argument("--noop", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=50)
+    parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/sync.json")
     args = parser.parse_args()
-    large_size = parse_size(args.large_size)
-    threshold, part = "16Mi", "8Mi"
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    unknown = set(phases) - set(PHASES)
+    if unknown:
+        parser.error(f"unknown phases {sorted(unknown)}; choose from {', '.join(PHASES)}")
 
-    with tempfile.TemporaryDirectory(prefix="sync-bench-") as tmp:
-        root = Path(tmp)
-        src, dst = Centre("bench-src", root / "src").start(), Centre("bench-dst", root / "dst").start()
-        try:
-            s3_src, s3_dst = s3_for(src), s3_for(dst)
-            for s3, bucket in ((s3_src, "source"), (s3_dst, "ours"), (s3_dst, "theirs")):
-                s3.create_bucket(Bucket=bucket)
-            print(f"generating {args.small} small + {args.large} x {args.large_size} objects ...", flush=True)
-            started = time.monotonic()
-            count, size = generate(s3_src, "source", args.small, args.large, large_size)
-            print(f"  {time.monotonic() - started:.1f}s", flush=True)
-
-            creds = {}
-            for name, centre in (("src", src), ("dst", dst)):
-                creds[name] = root / f"{name}.json"
-                creds[name].write_text(
-                    json.dumps({"accessKeyId": centre.access_key, "secretAccessKey": centre.secret_key})
-                )
-            ours = [
-                sys.executable,
-                "-m",
-                "datacloud.replication.cli",
-                f"{src.endpoint}/source",
-                f"{dst.endpoint}/ours",
-                "--src-credentials",
-                str(creds["src"]),
-                "--dst-credentials",
-                str(creds["dst"]),
-                "--concurrency",
-                str(args.concurrency),
-                "--multipart-threshold",
-                threshold,
-                "--part-size",
-                part,
-            ]
-            theirs = [
-                tool("rclone"),
-                "sync",
-                "src:source",
-                "dst:theirs",
-                "--transfers",
-                str(args.concurrency),
-                "--checkers",
-                str(args.concurrency),
-                "--s3-upload-cutoff",
-                threshold.replace("i", ""),
-                "--s3-chunk-size",
-                part.replace("i", ""),
-                "--s3-no-check-bucket",
-            ]
-            env = rclone_env(src, dst)
-
-            print("full sync: datacloud ...", flush=True)
-            ours_full, ours_out = timed(ours)
-            print(f"  {ours_full:.1f}s\nfull sync: rclone ...", flush=True)
-            theirs_full, _ = timed(theirs, env)
-            print(f"  {theirs_full:.1f}s", flush=True)
-            expected = listing(s3_src, "source")
-            for bucket in ("ours", "theirs"):
-                if listing(s3_dst, bucket) != expected:
-                    sys.exit(f"bucket {bucket} does not match the source after the full sync")
-
-            print("no-op re-sync ...", flush=True)
-            ours_noop, ours_noop_out = timed(ours)
-            theirs_noop, _ = timed(theirs, env)
-            theirs_noop_checksum, _ = timed([*theirs, "--checksum"], env)
-        finally:
-            src.stop()
-            dst.stop()
-
-    summary = json.loads(ours_out)
-    noop_summary = json.loads(ours_noop_out)
-    if summary["objects_copied"] != count or noop_summary["objects_copied"] != 0:
-        sys.exit(f"unexpected copy counts: {summary['objects_copied']} then {noop_summary['objects_copied']}")
-    result = {
+    result: dict[str, Any] = {
         "benchmark": "sync",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {
@@ -193,34 +419,13 @@ def main() -> None:
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
-        "data_set": {
-            "objects": count,
-            "bytes": size,
-            "small": args.small,
-            "large": args.large,
-            "large_size": large_size,
-        },
-        "settings": {"concurrency": args.concurrency, "multipart_threshold": threshold, "part_size": part},
-        "full_sync": {
-            "ours_seconds": round(ours_full, 3),
-            "rclone_seconds": round(theirs_full, 3),
-            "ours_mib_per_s": round(size / MIB / ours_full, 2),
-            "rclone_mib_per_s": round(size / MIB / theirs_full, 2),
-            "ours_objects_per_s": round(count / ours_full, 1),
-            "rclone_objects_per_s": round(count / theirs_full, 1),
-            "throughput_ratio_ours_over_rclone": round(theirs_full / ours_full, 3),
-        },
-        "noop_resync": {
-            "ours_seconds": round(ours_noop, 3),
-            "rclone_seconds": round(theirs_noop, 3),
-            "rclone_checksum_seconds": round(theirs_noop_checksum, 3),
-            "speed_ratio_ours_over_rclone": round(theirs_noop / ours_noop, 3),
-            "speed_ratio_ours_over_rclone_checksum": round(theirs_noop_checksum / ours_noop, 3),
-        },
+        "settings": {"concurrency": args.concurrency},
     }
+    for phase in phases:
+        result[phase] = RUNNERS[phase](args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(result, indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":
