@@ -317,6 +317,19 @@ class WireClient:
         response = self._request("ListObjectsV2", "GET", path, {}, None, canonical_query(params))
         return parse_listing(response.read())
 
+    def list_multipart_uploads(
+        self, *, Bucket: str, Prefix: str = "", KeyMarker: str = "", UploadIdMarker: str = ""
+    ) -> dict[str, Any]:
+        """One ListMultipartUploads page: `Uploads` (Key, UploadId, Initiated), `IsTruncated`, markers."""
+        params = {"uploads": "", "encoding-type": "url", "prefix": Prefix}
+        if KeyMarker:
+            params["key-marker"] = KeyMarker
+        if UploadIdMarker:
+            params["upload-id-marker"] = UploadIdMarker
+        path = "/" + quote(Bucket, safe="")
+        response = self._request("ListMultipartUploads", "GET", path, {}, None, canonical_query(params))
+        return parse_uploads(response.read())
+
     def close(self) -> None:
         """Close every connection this client opened, in whichever thread; call when no request runs."""
         with self._open_lock:
@@ -327,11 +340,7 @@ class WireClient:
 
 def parse_listing(body: bytes) -> dict[str, Any]:
     """A ListObjectsV2 result document in boto3's shape (only the fields replication reads)."""
-    try:
-        root = ET.fromstring(body)  # noqa: S314 - the store's own listing
-    except ET.ParseError as exc:
-        raise http.client.HTTPException(f"unreadable listing from the store: {exc}") from None
-    ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+    root, ns = _document(body, "listing")
     encoded = root.findtext(ns + "EncodingType") == "url"
     contents = []
     for item in root.iterfind(ns + "Contents"):
@@ -350,6 +359,40 @@ def parse_listing(body: bytes) -> dict[str, Any]:
         "IsTruncated": root.findtext(ns + "IsTruncated") == "true",
         "NextContinuationToken": root.findtext(ns + "NextContinuationToken"),
     }
+
+
+def parse_uploads(body: bytes) -> dict[str, Any]:
+    """A ListMultipartUploads result in boto3's shape (the fields the stale-upload sweep reads)."""
+    root, ns = _document(body, "upload listing")
+    encoded = root.findtext(ns + "EncodingType") == "url"
+    uploads = []
+    for item in root.iterfind(ns + "Upload"):
+        key = item.findtext(ns + "Key") or ""
+        initiated = item.findtext(ns + "Initiated")
+        uploads.append(
+            {
+                "Key": unquote_plus(key) if encoded else key,
+                "UploadId": item.findtext(ns + "UploadId") or "",
+                "Initiated": datetime.fromisoformat(initiated) if initiated else None,
+            }
+        )
+    next_key = root.findtext(ns + "NextKeyMarker") or ""
+    return {
+        "Uploads": uploads,
+        "IsTruncated": root.findtext(ns + "IsTruncated") == "true",
+        "NextKeyMarker": unquote_plus(next_key) if encoded else next_key,
+        "NextUploadIdMarker": root.findtext(ns + "NextUploadIdMarker") or "",
+    }
+
+
+def _document(body: bytes, what: str) -> tuple[ET.Element, str]:
+    """The parsed XML document and its namespace prefix (`{uri}` or empty)."""
+    try:
+        root = ET.fromstring(body)  # noqa: S314 - the store's own answer
+    except ET.ParseError as exc:
+        raise http.client.HTTPException(f"unreadable {what} from the store: {exc}") from None
+    ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+    return root, ns
 
 
 def put_headers(metadata: dict[str, str] | None, extra: dict[str, str]) -> dict[str, str]:

@@ -28,10 +28,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from datacloud.adapters.s3 import S3Endpoint
 
-from .continuous import ContinuousReplicator
 from .engine import Replicator, SyncOptions, SyncResult
 from .errors import ReplicationError, RetryPolicy, describe
-from .events import EventReceiver
 from .locations import Location, LocationError, load_credentials, split_location
 from .progress import ProgressReporter
 from .shard import Shard, parse_shard
@@ -258,6 +256,10 @@ def _summary(
 def _run_continuous(
     args: argparse.Namespace, source: Location, target: Location, options: SyncOptions
 ) -> int:
+    # Imported here: the receiver's HTTP server and the follower are not needed by a full sync.
+    from .continuous import ContinuousReplicator
+    from .events import EventReceiver
+
     duration = _float(args.duration, "--duration") if args.duration else None
     receiver: EventReceiver | None = None
     token: str | None = None

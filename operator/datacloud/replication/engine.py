@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from datacloud.adapters.s3 import client
+from datacloud.adapters.s3 import LazyClient
 from datacloud.adapters.s3_wire import WireClient
 
 from .copier import MIB, Copied, Copier, CopySettings, Side, SourceVanished, UploadRegistry, same_metadata
@@ -128,14 +128,14 @@ class Replicator:
         self.target_location = target
         pool = self.options.concurrency * 2 + 4
         self.source = Side(
-            client(source.endpoint, max_pool=pool),
+            LazyClient(source.endpoint, max_pool=pool),
             source.bucket,
             source.prefix,
             f"{source.endpoint.url}/{source.bucket}",
             WireClient(source.endpoint),
         )
         self.target = Side(
-            client(target.endpoint, max_pool=pool),
+            LazyClient(target.endpoint, max_pool=pool),
             target.bucket,
             target.prefix,
             f"{target.endpoint.url}/{target.bucket}",
@@ -184,7 +184,7 @@ class Replicator:
                 self.options.retry,
                 "ListObjectsV2",
                 side.where,
-                side.s3.list_objects_v2,
+                side.objects.list_objects_v2,
                 Bucket=side.bucket,
                 Prefix=side.prefix,
                 MaxKeys=1,
@@ -203,7 +203,7 @@ class Replicator:
                 self.options.retry,
                 "ListMultipartUploads",
                 self.target.where,
-                self.target.s3.list_multipart_uploads,
+                self.target.objects.list_multipart_uploads,
                 **kwargs,
             )
             for upload in page.get("Uploads", []):

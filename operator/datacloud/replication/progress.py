@@ -8,19 +8,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from typing import TYPE_CHECKING
 
 from .engine import SyncProgress
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 log = logging.getLogger("datacloud.sync")
 
@@ -75,6 +68,17 @@ class ProgressReporter:
             log.info("progress: %s", self.line())
 
     def _live(self) -> None:
+        # Imported here: rich takes a tenth of a second to load, which a run in a Job never needs.
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
         console = Console(file=sys.stderr)
         columns = (
             TextColumn("[bold]{task.description}"),
@@ -85,7 +89,7 @@ class ProgressReporter:
             TimeRemainingColumn(),
         )
         with Progress(*columns, console=console, transient=False) as bar:
-            task: TaskID = bar.add_task("listing", total=None, objects="")
+            task = bar.add_task("listing", total=None, objects="")
             while not self._stop.wait(0.2):
                 self._update(bar, task)
             self._update(bar, task)

@@ -14,7 +14,14 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from datacloud.adapters.s3 import S3Credentials, S3Endpoint
-from datacloud.adapters.s3_wire import Signer, WireClient, canonical_query, object_path, parse_listing
+from datacloud.adapters.s3_wire import (
+    Signer,
+    WireClient,
+    canonical_query,
+    object_path,
+    parse_listing,
+    parse_uploads,
+)
 from datacloud.replication.errors import error_code, is_permanent, is_transient
 
 ENDPOINT = S3Endpoint("http://127.0.0.1:9000", "cn-fujian-1", S3Credentials("AKEXAMPLE", "s3cr3t/with+chars"))
@@ -220,3 +227,22 @@ def test_a_stream_that_breaks_its_length_is_refused(serve: list[OneShotServer], 
     wire = client_for(serve, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
     with pytest.raises(http.client.HTTPException, match="10 bytes"):
         wire.put_object_stream(Bucket="b", Key="k", Chunks=iter(chunks), ContentLength=10)
+
+
+def test_an_upload_listing_is_read_in_boto3s_shape() -> None:
+    body = b"""<?xml version="1.0"?>
+<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <Bucket>b</Bucket><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>
+  <NextKeyMarker>%E7%9B%AE%E5%BD%95/b</NextKeyMarker><NextUploadIdMarker>u2</NextUploadIdMarker>
+  <Upload><Key>%E7%9B%AE%E5%BD%95/a+b</Key><UploadId>u1</UploadId>
+    <Initiated>2026-11-27T10:00:00.000Z</Initiated></Upload>
+</ListMultipartUploadsResult>"""
+    page = parse_uploads(body)
+
+    assert page["Uploads"][0]["Key"] == "目录/a b"
+    assert page["Uploads"][0]["UploadId"] == "u1"
+    assert page["Uploads"][0]["Initiated"].year == 2026
+    assert page["IsTruncated"] is True
+    assert (page["NextKeyMarker"], page["NextUploadIdMarker"]) == ("目录/b", "u2")
+    with pytest.raises(http.client.HTTPException, match="upload listing"):
+        parse_uploads(b"not xml")
