@@ -58,6 +58,28 @@ class Response:
             self._conn.response_done(self)
         return data
 
+    def readinto(self, buffer: memoryview) -> int:
+        """Fill `buffer` from the body (0 at its end); for streaming without a new bytes per chunk."""
+        if self._done:
+            return 0
+        if self._chunked:
+            data = self.read(len(buffer))
+            buffer[: len(data)] = data
+            return len(data)
+        want = min(len(buffer), self._left)
+        got = 0
+        while got < want:
+            n = self._conn.rfile.readinto(buffer[got:want])
+            if not n:
+                self._conn.broken()
+                raise http.client.IncompleteRead(bytes(buffer[:got]), want - got)
+            got += n
+        self._left -= got
+        if self._left == 0:
+            self._done = True
+            self._conn.response_done(self)
+        return got
+
     def _read_plain(self, amount: int | None) -> bytes:
         want = self._left if amount is None or amount < 0 else min(amount, self._left)
         data: bytes = self._conn.rfile.read(want)
@@ -136,7 +158,7 @@ class Connection:
         headers: dict[str, str],
         body: bytes | None,
         *,
-        stream: Iterable[bytes] | None = None,
+        stream: Iterable[bytes | memoryview] | None = None,
         length: int = 0,
     ) -> Response:
         """Send a request and read the answer's status and headers.
@@ -169,7 +191,7 @@ class Connection:
             self.broken()
             raise
 
-    def _send_stream(self, stream: Iterable[bytes], length: int) -> None:
+    def _send_stream(self, stream: Iterable[bytes | memoryview], length: int) -> None:
         sent = 0
         for chunk in stream:
             sent += len(chunk)

@@ -205,7 +205,7 @@ class WireClient:
         target: str,
         headers: dict[str, str],
         body: bytes | None,
-        stream: Iterable[bytes] | None = None,
+        stream: Iterable[bytes | memoryview] | None = None,
         length: int = 0,
     ) -> Response:
         """Send one request; a kept-alive connection the server has since closed is replaced once.
@@ -233,7 +233,7 @@ class WireClient:
         headers: dict[str, str],
         body: bytes | None,
         query: str = "",
-        stream: Iterable[bytes] | None = None,
+        stream: Iterable[bytes | memoryview] | None = None,
         length: int = 0,
     ) -> Response:
         headers["host"] = self._host_header
@@ -277,7 +277,7 @@ class WireClient:
         *,
         Bucket: str,
         Key: str,
-        Chunks: Iterable[bytes],
+        Chunks: Iterable[bytes | memoryview],
         ContentLength: int,
         Metadata: dict[str, str] | None = None,
         **extra: str,

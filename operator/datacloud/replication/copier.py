@@ -131,6 +131,15 @@ def read_all(body: Any, throttle: Throttle, on_bytes: Callable[[int], None] | No
     return b"".join(chunks)
 
 
+def _fill(body: Any, buffer: memoryview) -> int:
+    """Read the next chunk of `body` into `buffer` (bodies without `readinto` are copied in)."""
+    if hasattr(body, "readinto"):
+        return int(body.readinto(buffer))
+    data = body.read(len(buffer))
+    buffer[: len(data)] = data
+    return len(data)
+
+
 def target_metadata(source_head: dict[str, Any], source_etag: str) -> dict[str, Any]:
     """The PUT arguments that carry the source's headers and user metadata, plus the recorded ETag."""
     headers = {name: source_head[name] for name in PRESERVED_HEADERS if source_head.get(name)}
@@ -258,13 +267,17 @@ class Copier:
         """
         digest = None if is_md5(etag) else hashlib.md5(usedforsecurity=False)
 
-        def chunks() -> Iterator[bytes]:
+        def chunks() -> Iterator[memoryview]:
+            # One buffer per copy, refilled in place: each chunk is sent before the next is read, and
+            # a fresh 1 MiB object per chunk would cost an allocation and its page faults every time.
             body = got["Body"]
+            buffer = memoryview(bytearray(STREAM_CHUNK))
             try:
-                while chunk := body.read(STREAM_CHUNK):
-                    self.throttle.take(len(chunk))
+                while n := _fill(body, buffer):
+                    chunk = buffer[:n]
+                    self.throttle.take(n)
                     if self.on_bytes:
-                        self.on_bytes(len(chunk))
+                        self.on_bytes(n)
                     if digest is not None:
                         digest.update(chunk)
                     yield chunk

@@ -351,15 +351,25 @@ class _Flipping:
         got = self._objects.get_object(**kwargs)
         if kwargs["Key"] == self._victim and not self.flipped:
             self.flipped += 1
-            body, read = got["Body"], got["Body"].read
-
-            def altered(amount: int | None = None) -> bytes:
-                data = read(amount)
-                body.read = read
-                return bytes([data[0] ^ 1]) + data[1:]
-
-            body.read = altered
+            got["Body"] = _FlippedBody(got["Body"])
         return got
+
+
+class _FlippedBody:
+    """A body whose first chunk has one bit flipped (and no `readinto`, so it is read chunk by chunk)."""
+
+    def __init__(self, body: Any) -> None:
+        self._body, self._first = body, True
+
+    def read(self, amount: int | None = None) -> bytes:
+        data: bytes = self._body.read(amount)
+        if self._first and data:
+            self._first = False
+            data = bytes([data[0] ^ 1]) + data[1:]
+        return data
+
+    def close(self) -> None:
+        self._body.close()
 
 
 def test_a_copy_altered_in_transit_is_removed_and_made_again(pair: BucketPair) -> None:
