@@ -25,6 +25,7 @@ noop <= 1.3x the listing bound; continuous p99 <= 1 s; RSS <= 300 MB at 100,000 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -363,7 +364,12 @@ def list_both(pair: Pair, src_bucket: str, dst_bucket: str) -> float:
         prefetched(iter_objects(client, bucket, "", where=bucket), stop=halt)
         for client, bucket in ((pair.s3_src, src_bucket), (pair.s3_dst, dst_bucket))
     ]
-    counted = [sum(1 for _ in side) for side in sides]
+    # Consumed in step, as the merge-join does: each prefetch runs only a bounded way ahead, so counting
+    # one side to its end before the other would list them one after the other.
+    counted = [0, 0]
+    for source, target in itertools.zip_longest(*sides):
+        counted[0] += source is not None
+        counted[1] += target is not None
     if counted[0] != counted[1]:
         sys.exit(f"noop: the buckets differ before the re-sync ({counted})")
     return time.monotonic() - started
