@@ -44,3 +44,11 @@ def test_over_quota_and_events() -> None:
     assert ("Warning", "OverQuota") in [(e[0], e[1]) for e in events]
     assert not any(e[1] == "DRNoDRReplicas" for e in events)  # a new zone starting without DR is not news
     assert transition_events(conds, conds) == []
+
+
+def test_zone_ready_is_news_only_after_trouble() -> None:
+    ready = zone_conditions(Findings(active=["a"]), "z", profile_for("Important"), SPEC, {}, 1)
+    assert transition_events(None, ready) == []  # a new zone in line at once: its Ready condition says so
+    trouble = Findings(active=["a"], isolation=[("NetworkPolicyRejected", "refused")])
+    degraded = zone_conditions(trouble, "z", profile_for("Important"), SPEC, {}, 1)
+    assert ("Normal", "ZoneReady") in [(e[0], e[1]) for e in transition_events(degraded, ready)]

@@ -161,7 +161,9 @@ def transition_events(
     old: Sequence[Mapping[str, Any]] | None, new: Sequence[Mapping[str, Any]]
 ) -> list[tuple[str, str, str]]:
     """(type, reason, message) for every condition whose status or reason changed: a Warning when it went
-    False, Normal `ZoneReady` when Ready turned True."""
+    False, Normal `ZoneReady` when Ready turned True again. A new zone that is simply in line at once gets no
+    Event (its Ready condition says so; an Event per zone would be one more write for each of a thousand
+    zones applied together)."""
     events: list[tuple[str, str, str]] = []
     quiet = ("NoQuotaSet", "NoDRReplicas")  # states a new zone starts in, worth an Event only as a change
     for c in new:
@@ -174,7 +176,8 @@ def transition_events(
             kind = "Normal" if c["status"] == "True" else "Warning"
             events.append((kind, f"DR{c['reason']}", str(c["message"])))
         elif c["type"] == "Ready" and c["status"] == "True":
-            events.append(("Normal", "ZoneReady", str(c["message"])))
+            if before is not None:
+                events.append(("Normal", "ZoneReady", str(c["message"])))
         elif c["status"] == "False" and c["reason"] not in {e[1] for e in events}:
             events.append(("Warning", str(c["reason"]), str(c["message"])))
     return events

@@ -16,7 +16,9 @@ import copy
 import os
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
@@ -27,6 +29,9 @@ from ..adapters.kube import Kube
 from ..builders.datazone_profile import LABEL_ZONE, ReplicaTargets
 from ..metrics import zones as metrics
 from ..reconcile import datazone, datazone_cache
+from .lifecycle import DIFF_BASE_IN_MEMORY, forget_diff_base
+
+DIFF_BASE_IN_MEMORY.add("DataZone")  # the zone daemon does the work; kopf's only other handler is on.delete
 
 _wake: dict[str, asyncio.Event] = {}
 _replica_zone: dict[str, str] = {}  # namespace/name of a DRReplica → zone label last seen
@@ -59,12 +64,28 @@ def zone_kube() -> Kube:
 
 _caches: datazone_cache.ZoneCaches | None = None
 _loop: asyncio.AbstractEventLoop | None = None
+_pending: set[str] = set()  # zones the caches saw change, not yet handed to the event loop
+_pending_lock = threading.Lock()
 
 
 def _changed(zone: str | None) -> None:
-    """Called on a cache thread when something labelled with `zone` changed."""
-    if zone and _loop is not None:
-        _loop.call_soon_threadsafe(poke, zone)
+    """Called on a cache thread when something labelled with `zone` changed. Changes are handed to the event
+    loop in batches: one wake-up of the loop per burst instead of one per object event."""
+    if not zone or _loop is None:
+        return
+    with _pending_lock:
+        first = not _pending
+        _pending.add(zone)
+    if first:
+        _loop.call_soon_threadsafe(_poke_pending)
+
+
+def _poke_pending() -> None:
+    with _pending_lock:
+        zones = list(_pending)
+        _pending.clear()
+    for zone in zones:
+        poke(zone)
 
 
 @kopf.on.startup()
@@ -120,11 +141,29 @@ async def dz_centres(name: str, spec: kopf.Spec, **_: Any) -> dict[Any, Any]:
 
 
 # --- Wake-ups --------------------------------------------------------------------------------------
-@kopf.on.event(GROUP, VERSION, datazone.PLURAL)
+_reconciled: dict[str, Any] = {}  # zone → the generation its daemon last reconciled
+
+
+def _spec_changed(name: str, body: kopf.Body) -> bool:
+    """A generation the zone's daemon has not reconciled yet (before its first reconcile there is nothing to
+    tell it: that reconcile reads the newest spec anyway)."""
+    return name in _reconciled and body.get("metadata", {}).get("generation") != _reconciled[name]
+
+
+def _zone_event_matters(event: kopf.RawEvent, name: str, body: kopf.Body, **_: Any) -> bool:
+    """Zones appearing or going (others may wait on them) and spec changes. The zone's own status writes and
+    kopf's finalizer patch need no handler: filtering them out here spares kopf most of a handler call on
+    every such event."""
+    return event.get("type") in ("ADDED", "DELETED", None) or _spec_changed(name, body)
+
+
+@kopf.on.event(GROUP, VERSION, datazone.PLURAL, when=_zone_event_matters)
 async def zone_changed(event: kopf.RawEvent, name: str, body: kopf.Body, **kwargs: Any) -> None:
     dz_zones: kopf.Index[Any, Any] = kwargs["dz_zones"]
-    if body.get("metadata", {}).get("generation") != (body.get("status") or {}).get("observedGeneration"):
+    if _spec_changed(name, body):
         poke(name)
+    if event.get("type") == "DELETED":
+        forget_diff_base(str(body.get("metadata", {}).get("uid")))
     if event.get("type") in ("ADDED", "DELETED", None):
         for zone in dz_zones.get(("peer", name), []):
             poke(zone)
@@ -151,10 +190,14 @@ async def replica_changed(
 
 # --- The zone daemon -------------------------------------------------------------------------------
 def _observe(
-    name: str, body: kopf.Body, ix: dict[str, kopf.Index[Any, Any]], caches: datazone_cache.ZoneCaches
+    name: str,
+    body: kopf.Body,
+    status: Mapping[str, Any],
+    ix: dict[str, kopf.Index[Any, Any]],
+    caches: datazone_cache.ZoneCaches,
 ) -> datazone.Observed:
     """A snapshot of what the caches know about this zone, handed to a worker thread."""
-    spec, status = body.get("spec") or {}, body.get("status") or {}
+    spec = body.get("spec") or {}
     obs = datazone.Observed()
     for ns in set(spec.get("namespaces") or []) | set(status.get("namespaces") or []):
         info = caches.namespace(ns)
@@ -184,35 +227,99 @@ def _observe(
     return obs
 
 
-def _reconcile_and_write(name: str, body: dict[str, Any], obs: datazone.Observed) -> datazone.ZoneReport:
+@dataclass(frozen=True)
+class _Written:
+    """The status a zone's daemon last wrote, between the zone's resourceVersion before and after."""
+
+    before: str
+    after: str
+    status: dict[str, Any]
+
+
+_written: dict[str, _Written] = {}
+
+
+def _older(version: str, than: str) -> bool:
+    """Whether resourceVersion `version` precedes `than`. Versions of one resource compare as integers
+    (KEP-5504, "comparable resource versions"); anything else is taken as not older."""
+    if not (version.isdigit() and than.isdigit()) or version.startswith("0") or than.startswith("0"):
+        return False
+    return (len(version), version) < (len(than), than)
+
+
+def _current_status(name: str, body: kopf.Body) -> dict[str, Any]:
+    """The zone's status as it stands. kopf's body can still be one from before the daemon's last status
+    patch (the patch's watch event is on its way, or kopf's own finalizer patch landed in between);
+    reconciling from that older status would write the same status again and repeat its Events."""
+    written = _written.get(name)
+    if written is not None:
+        version = str(body.get("metadata", {}).get("resourceVersion") or "")
+        if version == written.before or _older(version, written.after):
+            return written.status
+        del _written[name]  # kopf has caught up: from here on its body is the truth
+    return dict(body.get("status") or {})
+
+
+def _snapshot(body: kopf.Body, status: Mapping[str, Any]) -> dict[str, Any]:
+    """Plain copies of what the reconciler reads, detached from kopf's live body for the worker thread (only
+    the metadata it uses: copying managedFields on every reconcile cost more than the rest)."""
+    meta = body.get("metadata") or {}
+    return {
+        "metadata": {k: meta.get(k) for k in ("name", "generation", "creationTimestamp", "resourceVersion")},
+        "spec": copy.deepcopy(dict(body.get("spec") or {})),
+        "status": copy.deepcopy(dict(status)),
+    }
+
+
+def _reconcile_and_write(
+    name: str, body: dict[str, Any], obs: datazone.Observed
+) -> tuple[datazone.ZoneReport, _Written | None]:
     kube = zone_kube()
     report = datazone.reconcile(kube, body, obs)
     old = body.get("status") or {}
-    if any(old.get(k) != v for k, v in report.status.items()):
-        kube.patch_status(datazone.PLURAL, name, report.status)
-    return report
+    if not any(old.get(k) != v for k, v in report.status.items()):
+        return report, None
+    out = kube.merge_status(datazone.PLURAL, name, report.status)
+    before = str(body["metadata"].get("resourceVersion") or "")
+    return report, _Written(before, str(out["metadata"]["resourceVersion"]), dict(out.get("status") or {}))
 
 
-async def _until_cached(created: list[tuple[str, str, str]], caches: datazone_cache.ZoneCaches) -> None:
+async def _until_cached(
+    created: list[tuple[str, str, str]],
+    caches: datazone_cache.ZoneCaches,
+    wake: asyncio.Event,
+    stopped: kopf.DaemonStopped,
+) -> None:
     """Wait (briefly) until the caches show what the last reconcile created, so the next reconcile does
-    not try to create it again from a cache that is behind."""
+    not try to create it again from a cache that is behind. The caches poke `wake` as the objects arrive;
+    the pokes are handed on (`wake` is left set) so the next reconcile still follows them."""
     deadline = time.monotonic() + 5.0
-    while created and time.monotonic() < deadline:
+    poked = False
+    while not stopped:
         created = [c for c in created if not caches.has(*c)]
-        if created:
-            await asyncio.sleep(0.05)
+        remaining = deadline - time.monotonic()
+        if not created or remaining <= 0:
+            break
+        poked = poked or wake.is_set()
+        wake.clear()
+        await _sleep(wake, min(remaining, 0.5))
+    if poked:
+        wake.set()
 
 
-async def _sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, timeout: float) -> None:
-    async def until_stopped() -> None:
-        await stopped.wait()
-
-    tasks = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(until_stopped())]
+async def _sleep(wake: asyncio.Event, timeout: float) -> None:
+    """Until poked (the daemon's stop also pokes) or `timeout` seconds pass."""
     try:
-        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
+        async with asyncio.timeout(timeout):
+            await wake.wait()
+    except TimeoutError:
+        pass
+
+
+async def _poke_when_stopped(stopped: kopf.DaemonStopped, wake: asyncio.Event) -> None:
+    """One waiter for the daemon's life (kopf's stop flag costs a task per wait)."""
+    await stopped.wait()
+    wake.set()
 
 
 @kopf.daemon(GROUP, VERSION, datazone.PLURAL, cancellation_timeout=30.0)
@@ -223,33 +330,44 @@ async def zone_daemon(
     loop = asyncio.get_running_loop()
     ix = {k: v for k, v in kwargs.items() if k.startswith("dz_")}
     failures = 0
+    last_measured: tuple[str, dict[str, Any]] | None = None
+    stop_watch = asyncio.create_task(_poke_when_stopped(stopped, wake))
     try:
         while not stopped and not body.get("metadata", {}).get("deletionTimestamp"):
             wake.clear()
             if _caches is None:  # the caches start before any daemon; this only guards a failed start
-                await _sleep(wake, stopped, 5.0)
+                await _sleep(wake, 5.0)
                 continue
-            obs = _observe(name, body, ix, _caches)
-            plain = copy.deepcopy(
-                {"metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)}
-            )
+            _reconciled[name] = body.get("metadata", {}).get("generation")
+            status = _current_status(name, body)
+            obs = _observe(name, body, status, ix, _caches)
+            plain = _snapshot(body, status)
             try:
-                report = await loop.run_in_executor(_executor, _reconcile_and_write, name, plain, obs)
+                done = await loop.run_in_executor(_executor, _reconcile_and_write, name, plain, obs)
             except ApiException as e:
                 failures += 1
                 logger.warning("zone %s: API error %s %s; retrying", name, e.status, e.reason)
-                await _sleep(wake, stopped, min(60.0, 2.0**failures))
+                await _sleep(wake, min(60.0, 2.0**failures))
                 continue
             failures = 0
+            report, written = done
+            if written is not None:
+                _written[name] = written
             for kind, reason, message in report.events:
                 kopf.event(body, type=kind, reason=reason, message=message)
-            metrics.observe_zone(name, str(body.spec.get("classification", "")), report.status)
-            await _until_cached(report.created, _caches)
-            await _sleep(wake, stopped, report.requeue_after)
+            measured = (str(body.spec.get("classification", "")), report.status)
+            if measured != last_measured:  # the metrics follow from these alone
+                metrics.observe_zone(name, *measured)
+                last_measured = measured
+            await _until_cached(report.created, _caches, wake, stopped)
+            await _sleep(wake, report.requeue_after)
             await asyncio.sleep(0.2)  # let a burst of child events settle into one reconcile
     finally:
+        stop_watch.cancel()
         if _wake.get(name) is wake:
             del _wake[name]
+            _written.pop(name, None)
+            _reconciled.pop(name, None)
 
 
 @kopf.on.delete(GROUP, VERSION, datazone.PLURAL)

@@ -274,7 +274,7 @@ class _Run:
             )
             return None
         try:
-            self.kube.create(build.namespace(self.name, ns, self.spec, self.profile))
+            self.kube.post(build.namespace(self.name, ns, self.spec, self.profile))
             self.writes += 1
             self.made.append((ns, "Namespace", ns))
         except ApiException as e:
@@ -355,7 +355,7 @@ class _Run:
         """A missing child is created (cheaper for the API server than an apply); if the cache was behind
         and it exists after all, it is applied."""
         try:
-            self.kube.create(desired)
+            self.kube.post(desired)
         except ApiException as e:
             if e.status != 409:
                 raise
@@ -405,9 +405,15 @@ class _Run:
         for ns in active:
             quota = self.obs.children.get(ns, {}).get(("ResourceQuota", build.QUOTA_NAME))
             current[ns] = dict((quota or {}).get("spec", {}).get("hard") or {}) if quota else None
-            used = (quota or {}).get("status", {}).get("used") or {}
+            used = dict((quota or {}).get("status", {}).get("used") or {})
             if ns in self.fresh:  # the quota controller has not counted yet, but there is nothing to count
                 used = dict.fromkeys(zone_hard, "0")
+            elif quota is not None:
+                # Until the quota controller has counted a new quota (or a resource just added to it), the
+                # figure last reported stands: reporting nothing in between would flip the status back and
+                # forth, each flip one more status write.
+                for resource, q in self.reported_used(ns).items():
+                    used.setdefault(resource, q)
             self.quota_used[ns] = {r: q for r, q in used.items() if r in zone_hard}
         if not zone_hard:
             return {ns: {} for ns in active}
@@ -433,6 +439,13 @@ class _Run:
                 raise
         self.quota_hard = target
         return target
+
+    def reported_used(self, ns: str) -> dict[str, str]:
+        """A namespace's usage as the zone's status last reported it."""
+        for entry in (self.old.get("quota") or {}).get("namespaces") or []:
+            if entry.get("namespace") == ns:
+                return dict(entry.get("used") or {})
+        return {}
 
     # -- status ---------------------------------------------------------------------------------
     def references(self) -> None:

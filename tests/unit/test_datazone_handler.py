@@ -1,0 +1,99 @@
+"""The DataZone handler's bookkeeping: the status a reconcile starts from, kopf's diff base kept in memory,
+and the quota usage carried over while the quota controller has not counted yet."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import kopf
+
+from datacloud import GROUP
+from datacloud.adapters.kube import Kube
+from datacloud.api.datazone import DataZoneSpec
+from datacloud.builders.datazone import QUOTA_NAME
+from datacloud.handlers import datazone as handler
+from datacloud.handlers.lifecycle import DIFF_BASE_IN_MEMORY, DiffBaseStorage, forget_diff_base
+from datacloud.reconcile import datazone
+
+
+def zone(version: str, status: dict[str, Any] | None = None, **meta: Any) -> kopf.Body:
+    raw = {
+        "apiVersion": f"{GROUP}/v1alpha1",
+        "kind": "DataZone",
+        "metadata": {"name": "z", "uid": "u-1", "resourceVersion": version, **meta},
+        "spec": {"namespaces": ["a"]},
+        "status": status or {},
+    }
+    return kopf.Body(raw)  # type: ignore[arg-type]
+
+
+def test_resource_versions_compare_as_integers_or_not_at_all() -> None:
+    assert handler._older("99", "100")
+    assert not handler._older("100", "99")
+    assert not handler._older("100", "100")
+    assert not handler._older("", "100")
+    assert not handler._older("abc", "100")
+    assert not handler._older("099", "100")  # not a canonical integer: no claim either way
+
+
+def test_a_status_write_counts_until_kopf_has_seen_it() -> None:
+    written = {"phase": "Ready"}
+    handler._written["z"] = handler._Written("10", "12", written)
+    try:
+        assert handler._current_status("z", zone("10")) == written  # the body the write started from
+        assert handler._current_status("z", zone("11")) == written  # kopf's own patch landed in between
+        assert "z" in handler._written
+        assert handler._current_status("z", zone("12", {"phase": "Ready"})) == {"phase": "Ready"}
+        assert "z" not in handler._written  # caught up: kopf's body is the truth again
+        assert handler._current_status("z", zone("13", {"phase": "Degraded"})) == {"phase": "Degraded"}
+    finally:
+        handler._written.pop("z", None)
+
+
+def test_zone_diff_base_lives_in_memory_other_kinds_in_annotations() -> None:
+    assert "DataZone" in DIFF_BASE_IN_MEMORY
+    storage = DiffBaseStorage(prefix=GROUP, key="last-handled-configuration")
+    body = zone("1", labels={"a": "b"}, managedFields=[{"manager": "m"}])
+    essence = storage.build(body=body)
+    reference = kopf.AnnotationsDiffBaseStorage(prefix=GROUP, key="last-handled-configuration")
+    assert essence == reference.build(body=body)  # the same essence, built from less
+    assert storage.fetch(body=body) is None
+
+    patch = kopf.Patch()
+    storage.store(body=body, patch=patch, essence=essence)
+    assert not patch  # no PATCH of the zone for kopf's bookkeeping
+    assert storage.fetch(body=body) == essence
+    forget_diff_base("u-1")
+    assert storage.fetch(body=body) is None
+
+    other = kopf.Body({**dict(body), "kind": "DataCentre"})  # type: ignore[arg-type]
+    storage.store(body=other, patch=patch, essence=essence)
+    assert patch["metadata"]["annotations"][f"{GROUP}/last-handled-configuration"]
+
+
+def test_quota_usage_not_counted_yet_keeps_the_last_reported_figure() -> None:
+    body = {
+        "metadata": {"name": "z", "creationTimestamp": "2026-01-01T00:00:00Z", "generation": 1},
+        "spec": {
+            "department": {"name": "d"},
+            "classification": "General",
+            "namespaces": ["a"],
+            "quota": {"hard": {"pods": "4"}},
+        },
+        "status": {
+            "quota": {"namespaces": [{"namespace": "a", "hard": {"pods": "4"}, "used": {"pods": "3"}}]}
+        },
+    }
+    spec = DataZoneSpec.model_validate(body["spec"])
+    quota = {"kind": "ResourceQuota", "metadata": {"name": QUOTA_NAME}, "spec": {"hard": {"pods": "4"}}}
+
+    def used(counted: dict[str, str]) -> dict[str, str]:
+        rq = {**quota, "status": {"used": counted}}
+        obs = datazone.Observed(children={"a": {("ResourceQuota", QUOTA_NAME): rq}})
+        run = datazone._Run(cast(Kube, None), body, spec, obs)  # nothing to write: no client needed
+        run.found.active.append("a")
+        run.quota_targets()
+        return run.quota_used["a"]
+
+    assert used({}) == {"pods": "3"}
+    assert used({"pods": "1"}) == {"pods": "1"}  # the controller's count wins once there is one
