@@ -2,12 +2,15 @@
 
     .venv/bin/python bench/zones_bench.py [--zones 1000] [--threads 16] [--timeout 1800]
 
-Starts its own control plane (etcd, kube-apiserver, kube-controller-manager) and installs the CRDs, then:
+Starts its own control plane (etcd, kube-apiserver, kube-controller-manager) and installs the CRDs and the
+zone ClusterRoles (as the Helm chart does), then:
 - bound: a script creates, for N namespaces, exactly the objects a zone gets (namespace, ResourceQuota,
   LimitRange, two NetworkPolicies, two RoleBindings, rendered by the same builders) straight through the
   API, with `--threads` concurrent writers — what the API server needs for that work and nothing else;
 - operator: `datacloud run` as a subprocess; N DataZones (one namespace each) are created at once by the
   same number of writers, and the clock stops when a watch has seen every zone's Ready condition True.
+Between the two, the bench waits until the API server has had no writes for a few seconds, so that the
+controller manager's tail of work on the bound's namespaces does not fall into the operator phase.
 Requests are counted from the API server's own `apiserver_request_total` (read with the admin client
 certificate) before and after each phase; the operator phase's figure excludes the N DataZone creations
 and the bench's one watch. The operator's peak RSS is sampled with psutil every 100 ms.
@@ -95,6 +98,48 @@ def per_zone(before: dict[str, float], after: dict[str, float], zones: int) -> d
     return {k: round(v, 2) for k, v in sorted(delta.items(), key=lambda kv: -kv[1]) if v >= 0.05}
 
 
+class CpuMeter:
+    """CPU seconds (user + system) of the control plane's processes and of this bench process, so a result
+    shows where the machine's cores went in each phase (not part of any target)."""
+
+    def __init__(self, plane: ControlPlane) -> None:
+        server = plane.main
+        pids = {"apiserver": server.process.pid, "etcd": plane.etcd.pid if plane.etcd else None}
+        if server.extra:
+            pids["controller_manager"] = server.extra[0].pid
+        pids["bench"] = os.getpid()
+        self.procs = {name: psutil.Process(pid) for name, pid in pids.items() if pid}
+
+    def read(self) -> dict[str, float]:
+        return {name: sum(p.cpu_times()[:2]) for name, p in self.procs.items()}
+
+    @staticmethod
+    def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {name: round(after[name] - before[name], 2) for name in before}
+
+
+def settle(server: ApiServer, timeout: float = 300.0) -> float:
+    """Wait until the API server has had no writes for a few seconds; returns how long that took.
+
+    After the bound, kube-controller-manager keeps reacting to its thousand namespaces for tens of seconds
+    (a ConfigMap and a ServiceAccount in each, every quota's status): started at once, the operator phase
+    would pay for that tail of the bound's work.
+    """
+    start = time.perf_counter()
+
+    def writes() -> float:
+        counts = request_counts(server)
+        return sum(v for k, v in counts.items() if k.split()[0] in ("POST", "PUT", "PATCH", "DELETE"))
+
+    last, quiet = writes(), 0
+    while quiet < 3 and time.perf_counter() - start < timeout:
+        time.sleep(1.0)
+        now = writes()
+        quiet = quiet + 1 if now - last < 5 else 0
+        last = now
+    return round(time.perf_counter() - start, 1)
+
+
 def bound_objects(i: int) -> list[dict[str, Any]]:
     """What zone i gets, under a bench-only label so the operator later neither indexes nor adopts it."""
     name = f"bound-{i:05d}"
@@ -123,7 +168,7 @@ def warm_clients(server: ApiServer, threads: int) -> queue.SimpleQueue[Kube]:
     return pool
 
 
-def run_bound(server: ApiServer, zones: int, threads: int) -> dict[str, Any]:
+def run_bound(server: ApiServer, zones: int, threads: int, cpu: CpuMeter) -> dict[str, Any]:
     clients = warm_clients(server, threads)
 
     def create(i: int) -> int:
@@ -137,17 +182,40 @@ def run_bound(server: ApiServer, zones: int, threads: int) -> dict[str, Any]:
         return len(docs)
 
     before = request_counts(server)
+    cpu_before = cpu.read()
     start = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
         objects = sum(pool.map(create, range(zones)))
     seconds = time.perf_counter() - start
+    cpu_spent = cpu.spent(cpu_before, cpu.read())
     after = request_counts(server)
     return {
         "seconds": round(seconds, 2),
         "objects": objects,
+        "cpu_seconds": cpu_spent,
         "requests_per_zone": round((sum(after.values()) - sum(before.values())) / zones, 2),
         "requests_by_kind_per_zone": per_zone(before, after, zones),
     }
+
+
+def timeline(seconds: list[float]) -> dict[str, float]:
+    """When the first 10%, half, 90% and all of the zones were Ready, from the first creation."""
+    if not seconds:
+        return {}
+    return {
+        f"p{q}": round(seconds[min(len(seconds) - 1, len(seconds) * q // 100)], 2) for q in (10, 50, 90)
+    } | {"p100": round(seconds[-1], 2)}
+
+
+def zone_events(kube: Kube) -> dict[str, int]:
+    """Events about DataZones by reason (a reason seen more often than zones were created points at
+    repeated Events)."""
+    out: dict[str, int] = {}
+    items = kube.core.list_event_for_all_namespaces(field_selector="involvedObject.kind=DataZone").items
+    for event in items:
+        reason = str(event.reason)
+        out[reason] = out.get(reason, 0) + (event.count or 1)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 class RssSampler(threading.Thread):
@@ -166,7 +234,7 @@ class RssSampler(threading.Thread):
 
 
 def run_operator(
-    server: ApiServer, zones: int, threads: int, timeout: float, workdir: Path
+    server: ApiServer, zones: int, threads: int, timeout: float, workdir: Path, meter: CpuMeter
 ) -> dict[str, Any]:
     live = free_port()
     log = open(workdir / "operator.log", "wb")  # noqa: SIM115
@@ -204,6 +272,7 @@ def run_operator(
         idle_rss = sampler.peak
         kube = Kube.from_kubeconfig(str(server.kubeconfig))
         ready: set[str] = set()
+        ready_at: dict[str, float] = {}  # when the watch first saw each zone Ready (for the timeline)
         all_ready = threading.Event()
         watches = [0]
 
@@ -226,6 +295,7 @@ def run_operator(
                         conds = (obj.get("status") or {}).get("conditions") or []
                         if any(c["type"] == "Ready" and c["status"] == "True" for c in conds):
                             ready.add(obj["metadata"]["name"])
+                            ready_at.setdefault(obj["metadata"]["name"], time.perf_counter())
                         if len(ready) >= zones:
                             all_ready.set()
                             w.stop()
@@ -253,6 +323,7 @@ def run_operator(
             k.custom.create_cluster_custom_object(GROUP, VERSION, "datazones", body)
 
         cpu_before = sum(psutil.Process(proc.pid).cpu_times()[:2])
+        others_before = meter.read()
         start = time.perf_counter()
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(create, range(zones)))
@@ -260,17 +331,22 @@ def run_operator(
         finished = all_ready.wait(timeout)
         seconds = time.perf_counter() - start
         cpu = sum(psutil.Process(proc.pid).cpu_times()[:2]) - cpu_before
+        others = meter.spent(others_before, meter.read())
         time.sleep(2.0)  # let the last status writes land before counting
         after = request_counts(server)
         requests = sum(after.values()) - sum(before.values()) - zones - watches[0]
+        events = zone_events(kube)  # read after the count, so not counted
         return {
             "seconds": round(seconds, 2),
             "create_seconds": round(created, 2),
             "ready": len(ready),
+            "ready_seconds_quantiles": timeline(sorted(t - start for t in ready_at.values())),
             "all_ready": finished,
             "requests_per_zone": round(requests / zones, 2),
             "requests_by_kind_per_zone": per_zone(before, after, zones),
+            "events_per_zone": {reason: round(n / zones, 2) for reason, n in events.items()},
             "operator_cpu_seconds": round(cpu, 2),
+            "cpu_seconds": {"operator": round(cpu, 2), **others},
             "peak_rss_mb": round(sampler.peak / 2**20, 1),
             "idle_rss_mb": round(idle_rss / 2**20, 1),
         }
@@ -285,9 +361,13 @@ def run_operator(
 
 
 def install_crds(server: ApiServer) -> None:
+    """The CRDs and what the Helm chart ships with them for zones: the aggregated ClusterRoles the zone
+    RoleBindings point at (the operator only checks they exist; without them no zone becomes Ready)."""
     with tempfile.TemporaryDirectory() as tmp:
         for name, text in rendered().items():
             (Path(tmp) / name).write_text(text)
+        roles = "---\n".join(yaml.safe_dump(r, allow_unicode=True) for r in build.cluster_roles())
+        (Path(tmp) / "zone-cluster-roles.yaml").write_text(roles)
         kubectl = [tool("kubectl"), "--kubeconfig", str(server.kubeconfig)]
         subprocess.run([*kubectl, "apply", "--server-side", "-f", tmp], check=True, capture_output=True)
         subprocess.run(
@@ -316,9 +396,11 @@ def main() -> int:
         try:
             server = plane.main
             install_crds(server)
-            bound = run_bound(server, args.zones, args.threads)
+            meter = CpuMeter(plane)
+            bound = run_bound(server, args.zones, args.threads, meter)
             print(f"bound: {json.dumps(bound)}", flush=True)
-            operator = run_operator(server, args.zones, args.threads, args.timeout, workdir)
+            bound["settled_after_seconds"] = settle(server)  # not part of either measurement
+            operator = run_operator(server, args.zones, args.threads, args.timeout, workdir, meter)
             print(f"operator: {json.dumps(operator)}", flush=True)
             if not operator["all_ready"]:
                 print((workdir / "operator.log").read_text()[-4000:], file=sys.stderr)
