@@ -20,6 +20,29 @@ MAX_LINE = 65536
 MAX_HEADERS = 200
 
 
+def request_head(method: str, target: str, headers: dict[str, str], length: int | None) -> bytes:
+    """The request line and headers, with `content-length` when there is a body of that length."""
+    lines = [f"{method} {target} HTTP/1.1", *(f"{name}: {value}" for name, value in headers.items())]
+    if length is not None:
+        lines.append(f"content-length: {length}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def parse_status(line: bytes) -> int:
+    parts = line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        raise http.client.BadStatusLine(repr(line[:100]))
+    return int(parts[1])
+
+
+def parse_header(raw: bytes) -> tuple[str, str]:
+    """One header line as (lower-case name, value)."""
+    name, sep, value = raw.partition(b":")
+    if not sep:
+        raise http.client.HTTPException(f"malformed header line {raw[:100]!r}")
+    return name.strip().decode("latin-1").lower(), value.strip().decode("latin-1")
+
+
 class Response:
     """Status, headers (lower-case names) and a body read with `read`, up to its end exactly."""
 
@@ -168,13 +191,12 @@ class Connection:
         """
         if self.busy:
             raise http.client.CannotSendRequest("the previous response was not read to its end")
-        lines = [f"{method} {target} HTTP/1.1"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
         if stream is not None:
-            lines.append(f"content-length: {length}")
+            head = request_head(method, target, headers, length)
         elif body is not None or method in {"PUT", "POST"}:
-            lines.append(f"content-length: {len(body or b'')}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            head = request_head(method, target, headers, len(body or b""))
+        else:
+            head = request_head(method, target, headers, None)
         self.busy = True
         try:
             if stream is not None:
@@ -205,10 +227,7 @@ class Connection:
         line = self.rfile.readline(MAX_LINE + 1)
         if not line:
             raise http.client.RemoteDisconnected("the server closed the connection without answering")
-        parts = line.split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-            raise http.client.BadStatusLine(repr(line[:100]))
-        status = int(parts[1])
+        status = parse_status(line)
         headers: list[tuple[str, str]] = []
         while True:
             raw = self.rfile.readline(MAX_LINE + 1)
@@ -218,10 +237,7 @@ class Connection:
                 raise http.client.RemoteDisconnected("the connection closed inside the headers")
             if len(raw) > MAX_LINE or len(headers) >= MAX_HEADERS:
                 raise http.client.HTTPException("response headers too long")
-            name, sep, value = raw.partition(b":")
-            if not sep:
-                raise http.client.HTTPException(f"malformed header line {raw[:100]!r}")
-            headers.append((name.strip().decode("latin-1").lower(), value.strip().decode("latin-1")))
+            headers.append(parse_header(raw))
         if status == 100:  # an interim answer; the real one follows
             return self._response(method)
         no_body = method == "HEAD" or status in (204, 304)

@@ -15,6 +15,7 @@ import http.client
 import ssl
 from typing import Any
 
+from .http11 import parse_header, parse_status, request_head
 from .s3_wire import EMPTY_SHA256, WireClient, answer_from, error_from, object_path, put_headers
 
 MAX_HEAD = 65536
@@ -90,18 +91,7 @@ class AsyncConnection:
 
 def _parse_head(head: bytes) -> tuple[int, list[tuple[str, str]]]:
     lines = head.split(b"\r\n")
-    parts = lines[0].split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-        raise http.client.BadStatusLine(repr(lines[0][:100]))
-    headers: list[tuple[str, str]] = []
-    for raw in lines[1:]:
-        if not raw:
-            continue
-        name, sep, value = raw.partition(b":")
-        if not sep:
-            raise http.client.HTTPException(f"malformed header line {raw[:100]!r}")
-        headers.append((name.strip().decode("latin-1").lower(), value.strip().decode("latin-1")))
-    return int(parts[1]), headers
+    return parse_status(lines[0]), [parse_header(raw) for raw in lines[1:] if raw]
 
 
 class AsyncObjects:
@@ -120,10 +110,7 @@ class AsyncObjects:
         headers["host"] = self._host_header
         digest = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
         self._signer.sign(method, path, headers, digest)
-        lines = [f"{method} {path} HTTP/1.1", *(f"{name}: {value}" for name, value in headers.items())]
-        if method == "PUT":
-            lines.append(f"content-length: {len(body)}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        return request_head(method, path, headers, len(body) if method == "PUT" else None) + body
 
     async def get_object(self, conn: AsyncConnection, bucket: str, key: str) -> tuple[dict[str, Any], bytes]:
         status, headers, body = await conn.exchange(
