@@ -26,6 +26,11 @@ def root(centre: Centre) -> Any:
     )
 
 
+def keys_at(centre: Centre, bucket: str) -> set[str]:
+    """The keys in a bucket (its first 1,000), read as the store's root account."""
+    return {o["Key"] for o in root(centre).list_objects_v2(Bucket=bucket).get("Contents", [])}
+
+
 def app(centre: Centre) -> Any:
     """A client writing as an ordinary account, the way applications do (bound by fencing policies)."""
     return s3.client(s3.S3Endpoint(centre.endpoint, "us-east-1", s3.S3Credentials(APP_KEY, APP_SECRET)))

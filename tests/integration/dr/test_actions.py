@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from datacloud.devstack.objectstore import Centre
 from tests.conftest import Cluster, wait_until
 
-from .conftest import NAMESPACE, allow_app, app, replica, root, status
+from .conftest import NAMESPACE, allow_app, app, keys_at, replica, root, status
 
 pytestmark = pytest.mark.integration
 
@@ -95,7 +95,7 @@ def test_switchover_and_failback_lose_nothing(
     assert all(st["state"] == "Succeeded" for st in s["action"]["steps"])
     assert s["activeCentre"] == "fz-samecity-dr"
     assert s["fencingEpoch"] == 2
-    near_keys = {o["Key"] for o in root(near).list_objects_v2(Bucket=bucket).get("Contents", [])}
+    near_keys = keys_at(near, bucket)
     assert written <= near_keys  # nothing lost
     assert not can_write(app(prod), bucket)  # the old active is fenced
     assert can_write(app(near), bucket)  # the new active takes writes
@@ -106,10 +106,7 @@ def test_switchover_and_failback_lose_nothing(
     # Writes at the new active flow back to the old one, which is now a target.
     app(near).put_object(Bucket=bucket, Key="after-switch", Body=b"new")
     wait_until(
-        lambda: (
-            "after-switch"
-            in {o["Key"] for o in root(prod).list_objects_v2(Bucket=bucket).get("Contents", [])}
-        ),
+        lambda: "after-switch" in keys_at(prod, bucket),
         30,
         what="reverse replication",
     )
@@ -118,7 +115,7 @@ def test_switchover_and_failback_lose_nothing(
     s = wait_until(lambda: finished(cluster, "planned", "CHG-FB-1"), 90, what="failback done")
     assert s["activeCentre"] == "fz-prod"
     assert s["fencingEpoch"] == 3
-    prod_keys = {o["Key"] for o in root(prod).list_objects_v2(Bucket=bucket).get("Contents", [])}
+    prod_keys = keys_at(prod, bucket)
     assert written | {"after-switch"} <= prod_keys
     assert can_write(app(prod), bucket)
     assert not can_write(app(near), bucket)

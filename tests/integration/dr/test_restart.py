@@ -17,7 +17,7 @@ from datacloud.devstack.objectstore import Centre
 from datacloud.failover import fencing
 from tests.conftest import Cluster, wait_until
 
-from .conftest import NAMESPACE, Refusals, allow_app, app, replica, root, status
+from .conftest import NAMESPACE, Refusals, allow_app, app, keys_at, replica, root, status
 from .test_actions import action, can_write, finished
 
 pytestmark = pytest.mark.integration
@@ -135,7 +135,7 @@ def test_switchover_resumes_after_sigkill_in_final_sync(
     assert s["action"]["result"] == "Succeeded"
     assert s["activeCentre"] == "fz-samecity-dr"
     assert s["fencingEpoch"] == 2  # the restart did not take a second epoch
-    keys = {o["Key"] for o in root(near).list_objects_v2(Bucket=bucket).get("Contents", [])}
+    keys = keys_at(near, bucket)
     assert {f"k/{i}" for i in range(20)} <= keys
     assert can_write(app(near), bucket)
 
@@ -198,14 +198,11 @@ def test_paused_replica_copies_nothing_until_resumed(
     import time
 
     time.sleep(5)  # several follower polls would have copied it by now
-    near_keys = {o["Key"] for o in root(near).list_objects_v2(Bucket=bucket).get("Contents", [])}
+    near_keys = keys_at(near, bucket)
     assert "while-paused" not in near_keys
     patch(False)
     wait_until(
-        lambda: (
-            "while-paused"
-            in {o["Key"] for o in root(near).list_objects_v2(Bucket=bucket).get("Contents", [])}
-        ),
+        lambda: "while-paused" in keys_at(near, bucket),
         30,
         what="copied after resuming",
     )
@@ -224,10 +221,7 @@ def test_switchover_resumes_after_sigkill_in_fencing(
     for i in range(10):
         app(prod).put_object(Bucket=bucket, Key=f"f/{i}", Body=b"v")
     wait_until(
-        lambda: (
-            {f"f/{i}" for i in range(10)}
-            <= {o["Key"] for o in root(near).list_objects_v2(Bucket=bucket).get("Contents", [])}
-        ),
+        lambda: {f"f/{i}" for i in range(10)} <= keys_at(near, bucket),
         30,
     )
 
@@ -334,10 +328,7 @@ def test_failover_resumes_after_sigkill_in_reseeding(
     # Reseeding also restarted continuous replication from the new active, back to the old one.
     app(near).put_object(Bucket=bucket, Key="after-reseed", Body=b"1")
     wait_until(
-        lambda: (
-            "after-reseed"
-            in {o["Key"] for o in root(prod).list_objects_v2(Bucket=bucket).get("Contents", [])}
-        ),
+        lambda: "after-reseed" in keys_at(prod, bucket),
         30,
         what="new active → old",
     )

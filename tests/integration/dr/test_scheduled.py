@@ -13,7 +13,7 @@ import pytest
 from datacloud.devstack.objectstore import Centre
 from tests.conftest import Cluster, wait_until
 
-from .conftest import NAMESPACE, Refusals, allow_app, app, replica, root, status
+from .conftest import NAMESPACE, Refusals, allow_app, app, keys_at, replica, status
 from .test_restart import event_count
 
 pytestmark = pytest.mark.integration
@@ -76,7 +76,7 @@ def test_scheduled_target_runs_as_an_indexed_job_and_reports_back(
     assert target["mismatches"] == 0
     assert target["rpoCompliant"] is True
     assert target["lastVerificationTime"] == target["lastSyncTime"]
-    copied = {o["Key"] for o in root(remote).list_objects_v2(Bucket=bucket).get("Contents", [])}
+    copied = keys_at(remote, bucket)
     assert {f"archive/{i:03d}.csv" for i in range(40)} <= copied
 
 
