@@ -45,7 +45,7 @@ from typing import Any
 
 import psutil
 
-from datacloud.adapters.s3 import S3Credentials, S3Endpoint
+from datacloud.adapters.s3 import S3Credentials, S3Endpoint, client
 from datacloud.adapters.s3_wire import WireClient
 from datacloud.devstack.objectstore import Centre
 from datacloud.devstack.process import tool
@@ -58,10 +58,12 @@ MIB = 1024 * 1024
 PHASES = ("small", "large", "noop", "continuous")
 
 
+def endpoint(centre: Centre) -> S3Endpoint:
+    return S3Endpoint(centre.endpoint, "us-east-1", S3Credentials(centre.access_key, centre.secret_key))
+
+
 def wire(centre: Centre) -> WireClient:
-    return WireClient(
-        S3Endpoint(centre.endpoint, "us-east-1", S3Credentials(centre.access_key, centre.secret_key))
-    )
+    return WireClient(endpoint(centre))
 
 
 class Pair:
@@ -85,15 +87,7 @@ class Pair:
 
     def buckets(self, src: list[str], dst: list[str]) -> None:
         for centre, names in ((self.src, src), (self.dst, dst)):
-            import boto3  # only here: bucket creation is not on any measured path
-
-            s3 = boto3.client(
-                "s3",
-                endpoint_url=centre.endpoint,
-                aws_access_key_id=centre.access_key,
-                aws_secret_access_key=centre.secret_key,
-                region_name="us-east-1",
-            )
+            s3 = client(endpoint(centre))  # boto3: bucket creation is not on any measured path
             for name in names:
                 s3.create_bucket(Bucket=name)
 
@@ -180,6 +174,9 @@ class PeakRss:
         return round(self.peak / MIB, 1)
 
 
+Measured = tuple[float, str, float, dict[str, float]]  # seconds, stdout, peak RSS MiB, CPU seconds
+
+
 class CpuMeter:
     """CPU seconds used by the next command and by both gateways while it ran (where the time goes)."""
 
@@ -247,6 +244,22 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
+def race(pair: Pair, phase: str, args: argparse.Namespace) -> tuple[Measured, Measured]:
+    """`datacloud sync` then `rclone sync` of the source bucket, each into its own empty bucket, checked."""
+    measured = []
+    for who, argv, env in (
+        ("datacloud", pair.ours("source", "ours", args.concurrency), None),
+        ("rclone", pair.rclone("source", "rclone", args.concurrency), pair.rclone_env()),
+    ):
+        say(f"{phase}: {who} sync ...")
+        meter = CpuMeter(pair)
+        seconds, out, rss = run(argv, env)
+        measured.append((seconds, out, rss, meter.read()))
+        say(f"  {seconds:.1f}s")
+    must_match(pair, "source", "ours", "rclone")
+    return measured[0], measured[1]
+
+
 # -- phases ----------------------------------------------------------------------------------------
 
 
@@ -259,16 +272,7 @@ def small_phase(args: argparse.Namespace) -> dict[str, Any]:
         pair.buckets(["source"], ["ours", "rclone"])
         say(f"small: writing {len(items)} objects of 4-64 KiB ...")
         size = fill(pair.s3_src, "source", items, os.urandom(128 * 1024))
-        say("small: datacloud sync ...")
-        meter = CpuMeter(pair)
-        ours_s, out, ours_rss = run(pair.ours("source", "ours", args.concurrency))
-        say(f"  {ours_s:.1f}s\nsmall: rclone sync ...")
-        ours_cpu = meter.read()
-        meter = CpuMeter(pair)
-        theirs_s, _, theirs_rss = run(pair.rclone("source", "rclone", args.concurrency), pair.rclone_env())
-        theirs_cpu = meter.read()
-        say(f"  {theirs_s:.1f}s")
-        must_match(pair, "source", "ours", "rclone")
+        (ours_s, out, ours_rss, ours_cpu), (theirs_s, _, theirs_rss, theirs_cpu) = race(pair, "small", args)
     copied = summary(out)["objects_copied"]
     if copied != len(items):
         sys.exit(f"small: datacloud copied {copied} of {len(items)}")
@@ -321,16 +325,8 @@ def large_phase(args: argparse.Namespace) -> dict[str, Any]:
         fill(pair.s3_src, "source", items, blob, threads=4)
         say("large: raw PUT ceiling of the target ...")
         ceiling_s = put_ceiling(pair, items, blob, args.concurrency)
-        say(f"  {ceiling_s:.1f}s\nlarge: datacloud sync ...")
-        meter = CpuMeter(pair)
-        ours_s, out, ours_rss = run(pair.ours("source", "ours", args.concurrency))
-        say(f"  {ours_s:.1f}s\nlarge: rclone sync ...")
-        ours_cpu = meter.read()
-        meter = CpuMeter(pair)
-        theirs_s, _, theirs_rss = run(pair.rclone("source", "rclone", args.concurrency), pair.rclone_env())
-        theirs_cpu = meter.read()
-        say(f"  {theirs_s:.1f}s")
-        must_match(pair, "source", "ours", "rclone")
+        say(f"  {ceiling_s:.1f}s")
+        (ours_s, out, ours_rss, ours_cpu), (theirs_s, _, theirs_rss, theirs_cpu) = race(pair, "large", args)
     total = size * len(items)
     if summary(out)["objects_copied"] != len(items):
         sys.exit("large: datacloud did not copy every object")

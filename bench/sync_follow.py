@@ -24,10 +24,9 @@ import threading
 import time
 from pathlib import Path
 
-import boto3
 import psutil
 
-from datacloud.adapters.s3 import S3Credentials, S3Endpoint
+from datacloud.adapters.s3 import S3Credentials, S3Endpoint, client
 from datacloud.adapters.s3_wire import WireClient
 from datacloud.devstack.objectstore import Centre
 from datacloud.replication.continuous import ContinuousReplicator
@@ -42,13 +41,7 @@ def endpoint(centre: Centre) -> S3Endpoint:
 
 
 def make_bucket(centre: Centre, name: str) -> None:
-    boto3.client(
-        "s3",
-        endpoint_url=centre.endpoint,
-        aws_access_key_id=centre.access_key,
-        aws_secret_access_key=centre.secret_key,
-        region_name="us-east-1",
-    ).create_bucket(Bucket=name)
+    client(endpoint(centre)).create_bucket(Bucket=name)
 
 
 class PeakRss:
