@@ -272,6 +272,12 @@ def test_the_event_loop_client_sorts_malformed_answers_the_same_way(
         finally:
             conn.close()
 
-    with pytest.raises(error) as caught:
-        asyncio.run(get())
+    # A loop of its own, never made current: asyncio.run would leave the main thread without one,
+    # which later tests (Pulumi's) rely on.
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(error) as caught:
+            loop.run_until_complete(get())
+    finally:
+        loop.close()
     assert is_transient(caught.value)
