@@ -65,6 +65,7 @@ class _Pending:
     attempts: int = 0
     not_before: float = 0.0  # monotonic time before which not to retry
     changed_while_in_flight: float | None = None
+    rerun: bool = False  # going again because the key changed while a copy of it was in flight
 
 
 @dataclass
@@ -313,10 +314,13 @@ class ContinuousReplicator:
             entry = self._pending.get(key)
             if entry is not None and entry.changed_while_in_flight is not None:
                 entry.first_seen, entry.changed_while_in_flight = entry.changed_while_in_flight, None
-                entry.attempts, entry.not_before = 0, 0.0
+                entry.attempts, entry.not_before, entry.rerun = 0, 0.0, True
             elif entry is not None:
                 del self._pending[key]
-                if outcome.status in ("copied", "deleted"):
+                # A rerun that finds the copy in line was delivered by the copy in flight when the change
+                # came (duplicate notifications do this): its lag counts too.
+                delivered = ("copied", "deleted") + (("in-sync", "absent") if entry.rerun else ())
+                if outcome.status in delivered:
                     lag = max(0.0, now - entry.first_seen)
             if outcome.status in ("copied", "in-sync") and outcome.target_etag:
                 self._confirmed[key] = (outcome.source_etag, outcome.target_etag)

@@ -93,8 +93,9 @@ def test_notifications_drive_copies_and_deletes(notifying: Notifying, centres: t
     assert stats.scans == 1  # only the initial scan ran: the notifications did the work
     assert stats.changes_received >= len(keys) + 1
     assert stats.objects_copied == len(keys) + 1  # the initial object, then each new one
-    assert stats.lag_count == stats.objects_copied + stats.objects_deleted
-    assert {key for key, _ in lags} >= set(keys)
+    # Every change has its lag measured (a key notified twice while its copy ran may be measured twice).
+    assert stats.lag_count >= len(keys) + 1
+    assert {key for key, _ in lags} >= {*keys, "before-start"}
     assert all(lag >= 0 for _, lag in lags)
 
 
