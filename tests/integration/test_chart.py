@@ -16,7 +16,7 @@ import yaml
 
 from datacloud.devstack.controlplane import write_kubeconfig
 from datacloud.devstack.process import Managed, free_port, tool
-from datacloud.devstack.stack import OPERATOR_NAMESPACE, DevStack
+from datacloud.devstack.stack import OPERATOR_NAMESPACE, DevStack, wait_until_admitted
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.integration
@@ -97,6 +97,7 @@ def test_template_renders_a_restricted_deployment_and_the_rules() -> None:
         (["--set", "logFormat=xml"], "logFormat"),
         (["--set", "metrics.port=80"], "/metrics/port"),
         (["--set", "runbookBaseUrl=not-a-url"], "runbookBaseUrl"),
+        (["--set", "finalizerPolicy.enabled=maybe"], "/finalizerPolicy/enabled"),
         (["--set", "unknownKey=1"], "unknownKey"),
     ],
 )
@@ -133,6 +134,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevSta
             kubeconfig=stack.kubeconfig,
         )
         assert done.returncode == 0, done.stderr
+        wait_until_admitted(stack.kubeconfig)  # the chart's finalizer policy, on its first seconds
         token = stack.kubectl(
             "-n", OPERATOR_NAMESPACE, "create", "token", "datacloud-operator", "--duration=2h"
         ).stdout.strip()
@@ -279,3 +281,38 @@ def test_chart_ships_the_zone_roles_the_operator_binds_to() -> None:
         if d["kind"] == "ClusterRole" and d["metadata"]["name"].startswith("datacloud-zone-")
     }
     assert shipped == {r["metadata"]["name"]: shape(r) for r in cluster_roles()}
+
+
+MAP_API = "admissionregistration.k8s.io/v1beta1/MutatingAdmissionPolicy"
+
+
+def test_chart_ships_the_finalizer_policy_where_the_api_server_serves_it() -> None:
+    from datacloud.api.admission import finalizer_policy
+
+    def policies(*values: str) -> list[dict[str, Any]]:
+        return [d for d in rendered(*values) if d["kind"].startswith("MutatingAdmissionPolicy")]
+
+    assert policies("--api-versions", MAP_API) == finalizer_policy()
+    assert policies() == []  # a cluster without the v1beta1 API: kopf adds the finalizer itself
+    assert policies("--api-versions", MAP_API, "--set", "finalizerPolicy.enabled=false") == []
+
+
+def test_installed_chart_creates_objects_with_the_finalizer(
+    installed: tuple[DevStack, dict[str, Any]],
+) -> None:
+    stack, _ = installed
+    policy = json.loads(
+        stack.kubectl("get", "mutatingadmissionpolicy", "datacloud-finalizer", "-o", "json").stdout
+    )
+    assert policy["metadata"]["annotations"]["meta.helm.sh/release-name"] == "datacloud"
+    objects = json.loads(stack.kubectl("get", "datacloud", "-A", "-o", "json").stdout)["items"]
+    assert {o["kind"] for o in objects} >= {"DataCentre", "DataZone", "DRReplica", "CityDataCloud"}
+    for obj in objects:
+        # Admitted with the finalizer, so the operator never had to write it (no field manager owns it).
+        assert "datacloud.fujian.gov.cn/finalizer" in obj["metadata"].get("finalizers", []), obj["kind"]
+        writers = [
+            m["manager"]
+            for m in obj["metadata"].get("managedFields") or []
+            if "f:finalizers" in (m.get("fieldsV1") or {}).get("f:metadata", {})
+        ]
+        assert writers == [], (obj["kind"], writers)

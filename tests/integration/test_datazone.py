@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from datacloud.adapters.kube import NotFound
+from datacloud.api.admission import FINALIZER
 from tests.conftest import Cluster, wait_until
 
 pytestmark = pytest.mark.integration
@@ -373,3 +374,45 @@ def test_delete_removes_namespaces(cluster: Cluster, operator: dict[str, Any]) -
     with pytest.raises(NotFound):
         cluster.get("datazones", z)
     assert wait_until(lambda: metric(operator["metrics"], "datacloud_zone_ready", zone=z) is None, 30)
+
+
+def finalizer_writers(obj: dict[str, Any]) -> list[str]:
+    """Field managers that wrote metadata.finalizers (what admission adds at creation is nobody's write)."""
+    return [
+        m["manager"]
+        for m in obj["metadata"].get("managedFields") or []
+        if "f:finalizers" in (m.get("fieldsV1") or {}).get("f:metadata", {})
+    ]
+
+
+def test_zone_is_created_with_the_finalizer_and_kopf_restores_a_removed_one(
+    cluster: Cluster, operator: dict[str, Any]
+) -> None:
+    z = f"dz-fin-{uid()}"
+    create = cluster.kube.custom.create_cluster_custom_object
+    # The policy appends to finalizers a user set, and adds none twice (dry runs: nothing to clean up).
+    held = {**zone(z, [f"{z}-a"]), "metadata": {"name": z, "finalizers": ["example.org/hold"]}}
+    assert create(G, "v1alpha1", "datazones", held, dry_run="All")["metadata"]["finalizers"] == [
+        "example.org/hold",
+        FINALIZER,
+    ]
+    ours = {**zone(z, [f"{z}-a"]), "metadata": {"name": z, "finalizers": [FINALIZER]}}
+    assert create(G, "v1alpha1", "datazones", ours, dry_run="All")["metadata"]["finalizers"] == [FINALIZER]
+
+    created = create(G, "v1alpha1", "datazones", zone(z, [f"{z}-a"]))
+    assert created["metadata"]["finalizers"] == [FINALIZER]
+    wait_until(lambda: ready(cluster, z), 60, what="zone Ready")
+    assert finalizer_writers(cluster.get("datazones", z)) == []  # the operator never patched it in
+
+    # Where the policy is absent (or failed), kopf adds the finalizer itself.
+    removed = cluster.kubectl(
+        "patch", "datazone", z, "--type=json", "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]'
+    )
+    assert removed.returncode == 0, removed.stderr
+    wait_until(
+        lambda: cluster.get("datazones", z)["metadata"].get("finalizers") == [FINALIZER],
+        30,
+        what="finalizer restored by kopf",
+    )
+    assert finalizer_writers(cluster.get("datazones", z)) != []
+    delete_zone(cluster, z)

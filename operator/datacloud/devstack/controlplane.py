@@ -180,6 +180,11 @@ class ControlPlane:
                 str(cfg / "certs"),
                 "--storage-media-type",
                 "application/json",
+                # The chart's finalizer policy (api/admission.py) needs the v1beta1 admission API.
+                "--feature-gates",
+                "MutatingAdmissionPolicy=true",
+                "--runtime-config",
+                "admissionregistration.k8s.io/v1beta1=true",
                 "--v",
                 "0",
             ],

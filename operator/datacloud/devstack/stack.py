@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ from typing import Any
 import yaml
 from botocore.exceptions import ClientError
 
+from .. import GROUP
 from ..adapters import s3
+from ..api.admission import finalizer_policy
 from ..api.peering import peering_object
 from ..api.render import rendered
 from ..builders.datazone import cluster_roles as zone_cluster_roles
@@ -114,10 +117,12 @@ class DevStack:
                 (Path(tmp) / name).write_text(text)
             self.kubectl("apply", "--server-side", "-f", tmp)
         self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
-        # What the Helm chart installs besides the CRDs: the peering object and the zone ClusterRoles
-        # (left out when the chart itself will be installed, since helm adopts nothing it did not create).
+        # What the Helm chart installs besides the CRDs: the peering object, the zone ClusterRoles and the
+        # finalizer policy (left out when the chart itself will be installed, since helm adopts nothing it
+        # did not create).
         if self.chart_objects:
-            self.apply_documents([peering_object(), *zone_cluster_roles()])
+            self.apply_documents([peering_object(), *zone_cluster_roles(), *finalizer_policy()])
+            wait_until_admitted(self.kubeconfig)
 
     def apply_samples(self) -> None:
         """Apply samples/ with each provincial centre's endpoint pointed at its local versitygw."""
@@ -185,6 +190,36 @@ class DevStack:
         for centre in self.centres.values():
             centre.stop()
         self.control_plane.stop()
+
+
+def wait_until_admitted(kubeconfig: Path, timeout: float = 60.0) -> None:
+    """Wait until the API server can admit every kind under the finalizer policy. It resolves a kind's
+    schema for the policy a few seconds after the CRD is established (it refreshes every 5 s) and answers
+    503 "There can be a delay..." until then; each sample is created with `--dry-run=server` until one is
+    admitted."""
+    firsts: dict[str, dict[str, Any]] = {}
+    for path in sorted(SAMPLES.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc["apiVersion"].startswith(GROUP):
+                firsts.setdefault(doc["kind"], doc)
+    deadline = time.monotonic() + timeout
+    for doc in firsts.values():
+        if "namespace" in doc["metadata"]:
+            doc = {**doc, "metadata": {**doc["metadata"], "namespace": "default"}}
+        while True:
+            done = subprocess.run(
+                [tool("kubectl"), "--kubeconfig", str(kubeconfig), "create", "--dry-run=server", "-f", "-"],
+                input=json.dumps(doc),
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=60,
+            )
+            if done.returncode == 0:
+                break
+            if "There can be a delay" not in done.stderr or time.monotonic() > deadline:
+                raise StackError(f"creating a {doc['kind']} was refused: {done.stderr.strip()}")
+            time.sleep(0.5)
 
 
 @contextlib.contextmanager

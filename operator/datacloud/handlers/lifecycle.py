@@ -12,8 +12,8 @@ from typing import Any, cast
 import kopf
 
 from .. import GROUP
+from ..api.admission import FINALIZER
 
-FINALIZER = f"{GROUP}/finalizer"
 # Kinds whose only change-detecting kopf handler is @kopf.on.delete (their work is done by daemons). kopf
 # still stores a diff base ("last-handled-configuration") on each new object once it has seen it created,
 # which costs one more PATCH of every new object: for a thousand zones applied at once, a thousand writes of
