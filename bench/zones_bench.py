@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/zones_bench.py [--zones 1000] [--threads 16] [--timeout 1800]
 
-Starts its own control plane (etcd, kube-apiserver, kube-controller-manager) and installs the CRDs and the
-zone ClusterRoles (as the Helm chart does), then:
+Starts its own control plane (etcd, kube-apiserver, kube-controller-manager) and installs the CRDs, the
+zone ClusterRoles and the finalizer policy (as the Helm chart does), then:
 - bound: a script creates, for N namespaces, exactly the objects a zone gets (namespace, ResourceQuota,
   LimitRange, two NetworkPolicies, two RoleBindings, rendered by the same builders) straight through the
   API, with `--threads` concurrent writers — what the API server needs for that work and nothing else;
@@ -15,7 +15,7 @@ Requests are counted from the API server's own `apiserver_request_total` (read w
 certificate) before and after each phase; the operator phase's figure excludes the N DataZone creations
 and the bench's one watch. The operator's peak RSS is sampled with psutil every 100 ms.
 JSON goes to bench/results/zones.json; the targets are operator time within 2x the bound and peak RSS
-under 300 MB.
+under 300 MB. `--pprof DIR` also writes the API server's CPU profile of each phase's first seconds.
 """
 
 from __future__ import annotations
@@ -44,14 +44,17 @@ from kubernetes import watch
 
 from datacloud import GROUP, VERSION
 from datacloud.adapters.kube import Kube
+from datacloud.api.admission import finalizer_policy
 from datacloud.api.datazone import DataZoneSpec
 from datacloud.api.render import rendered
 from datacloud.builders import datazone as build
 from datacloud.builders.datazone_profile import profile_for
 from datacloud.devstack.controlplane import ApiServer, ControlPlane
 from datacloud.devstack.process import free_port, tool
+from datacloud.devstack.stack import wait_until_admitted
 
 ROOT = Path(__file__).resolve().parents[1]
+PPROF_SECONDS = 10
 KINDS = (
     ("v1", "Namespace"),
     ("v1", "ResourceQuota"),
@@ -72,12 +75,39 @@ SPEC: dict[str, Any] = {
 }
 
 
-def request_counts(server: ApiServer) -> dict[str, float]:
-    """`apiserver_request_total` by verb and resource ("PATCH datazones/status": n)."""
+def admin_get(server: ApiServer, path: str, timeout: float = 30) -> bytes:
+    """GET a path of the API server with the admin client certificate."""
     ctx = ssl.create_default_context(cafile=str(server.ca_path))
     ctx.load_cert_chain(str(server.admin.cert), str(server.admin.key))
-    with urllib.request.urlopen(f"{server.url}/metrics", context=ctx, timeout=30) as resp:  # noqa: S310
-        text = resp.read().decode()
+    with urllib.request.urlopen(f"{server.url}{path}", context=ctx, timeout=timeout) as resp:  # noqa: S310
+        return bytes(resp.read())
+
+
+class ServerProfile:
+    """With --pprof DIR: the API server's Go CPU profile over the first `seconds` of a phase, written to
+    DIR/<phase>.pprof (read it with `go tool pprof -top`). It shows where the server's CPU goes."""
+
+    def __init__(self, server: ApiServer, out: Path | None, phase: str, seconds: int) -> None:
+        self.thread: threading.Thread | None = None
+        if out is None:
+            return
+        out.mkdir(parents=True, exist_ok=True)
+
+        def fetch() -> None:
+            data = admin_get(server, f"/debug/pprof/profile?seconds={seconds}", seconds + 30)
+            (out / f"{phase}.pprof").write_bytes(data)
+
+        self.thread = threading.Thread(target=fetch, daemon=True)
+        self.thread.start()
+
+    def wait(self) -> None:
+        if self.thread:
+            self.thread.join()
+
+
+def request_counts(server: ApiServer) -> dict[str, float]:
+    """`apiserver_request_total` by verb and resource ("PATCH datazones/status": n)."""
+    text = admin_get(server, "/metrics").decode()
     out: dict[str, float] = {}
     for m in re.finditer(r"^apiserver_request_total\{([^}]*)\} (\S+)$", text, re.M):
         labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
@@ -168,7 +198,9 @@ def warm_clients(server: ApiServer, threads: int) -> queue.SimpleQueue[Kube]:
     return pool
 
 
-def run_bound(server: ApiServer, zones: int, threads: int, cpu: CpuMeter) -> dict[str, Any]:
+def run_bound(
+    server: ApiServer, zones: int, threads: int, cpu: CpuMeter, pprof: Path | None = None
+) -> dict[str, Any]:
     clients = warm_clients(server, threads)
 
     def create(i: int) -> int:
@@ -183,11 +215,13 @@ def run_bound(server: ApiServer, zones: int, threads: int, cpu: CpuMeter) -> dic
 
     before = request_counts(server)
     cpu_before = cpu.read()
+    profile = ServerProfile(server, pprof, "bound", PPROF_SECONDS)
     start = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
         objects = sum(pool.map(create, range(zones)))
     seconds = time.perf_counter() - start
     cpu_spent = cpu.spent(cpu_before, cpu.read())
+    profile.wait()
     after = request_counts(server)
     return {
         "seconds": round(seconds, 2),
@@ -234,7 +268,13 @@ class RssSampler(threading.Thread):
 
 
 def run_operator(
-    server: ApiServer, zones: int, threads: int, timeout: float, workdir: Path, meter: CpuMeter
+    server: ApiServer,
+    zones: int,
+    threads: int,
+    timeout: float,
+    workdir: Path,
+    meter: CpuMeter,
+    pprof: Path | None = None,
 ) -> dict[str, Any]:
     live = free_port()
     log = open(workdir / "operator.log", "wb")  # noqa: SIM115
@@ -324,6 +364,7 @@ def run_operator(
 
         cpu_before = sum(psutil.Process(proc.pid).cpu_times()[:2])
         others_before = meter.read()
+        profile = ServerProfile(server, pprof, "operator", PPROF_SECONDS)
         start = time.perf_counter()
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(create, range(zones)))
@@ -332,6 +373,7 @@ def run_operator(
         seconds = time.perf_counter() - start
         cpu = sum(psutil.Process(proc.pid).cpu_times()[:2]) - cpu_before
         others = meter.spent(others_before, meter.read())
+        profile.wait()
         time.sleep(2.0)  # let the last status writes land before counting
         after = request_counts(server)
         requests = sum(after.values()) - sum(before.values()) - zones - watches[0]
@@ -361,13 +403,15 @@ def run_operator(
 
 
 def install_crds(server: ApiServer) -> None:
-    """The CRDs and what the Helm chart ships with them for zones: the aggregated ClusterRoles the zone
-    RoleBindings point at (the operator only checks they exist; without them no zone becomes Ready)."""
+    """The CRDs and what the Helm chart ships with them: the aggregated ClusterRoles the zone RoleBindings
+    point at (the operator only checks they exist; without them no zone becomes Ready) and the finalizer
+    policy (each zone is created with the operator's finalizer, which spares kopf a PATCH of every zone)."""
     with tempfile.TemporaryDirectory() as tmp:
         for name, text in rendered().items():
             (Path(tmp) / name).write_text(text)
-        roles = "---\n".join(yaml.safe_dump(r, allow_unicode=True) for r in build.cluster_roles())
-        (Path(tmp) / "zone-cluster-roles.yaml").write_text(roles)
+        shipped = [*build.cluster_roles(), *finalizer_policy()]
+        docs = "---\n".join(yaml.safe_dump(r, allow_unicode=True) for r in shipped)
+        (Path(tmp) / "chart-objects.yaml").write_text(docs)
         kubectl = [tool("kubectl"), "--kubeconfig", str(server.kubeconfig)]
         subprocess.run([*kubectl, "apply", "--server-side", "-f", tmp], check=True, capture_output=True)
         subprocess.run(
@@ -375,6 +419,7 @@ def install_crds(server: ApiServer) -> None:
             check=True,
             capture_output=True,
         )
+    wait_until_admitted(server.kubeconfig)
 
 
 def main() -> int:
@@ -385,6 +430,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--keep", type=Path, help="copy the operator log here")
+    parser.add_argument(
+        "--pprof",
+        type=Path,
+        help=f"write the API server's CPU profile of each phase's first {PPROF_SECONDS} s here",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "zones.json")
     args = parser.parse_args()
     # Ctrl-C or a kill still stops the control plane and the operator (their finally blocks run).
@@ -397,10 +447,12 @@ def main() -> int:
             server = plane.main
             install_crds(server)
             meter = CpuMeter(plane)
-            bound = run_bound(server, args.zones, args.threads, meter)
+            bound = run_bound(server, args.zones, args.threads, meter, args.pprof)
             print(f"bound: {json.dumps(bound)}", flush=True)
             bound["settled_after_seconds"] = settle(server)  # not part of either measurement
-            operator = run_operator(server, args.zones, args.threads, args.timeout, workdir, meter)
+            operator = run_operator(
+                server, args.zones, args.threads, args.timeout, workdir, meter, args.pprof
+            )
             print(f"operator: {json.dumps(operator)}", flush=True)
             if not operator["all_ready"]:
                 print((workdir / "operator.log").read_text()[-4000:], file=sys.stderr)
