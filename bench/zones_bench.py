@@ -54,7 +54,7 @@ from datacloud.devstack.process import free_port, tool
 from datacloud.devstack.stack import wait_until_admitted
 
 ROOT = Path(__file__).resolve().parents[1]
-PPROF_SECONDS = 10
+PPROF_SECONDS = 15
 KINDS = (
     ("v1", "Namespace"),
     ("v1", "ResourceQuota"),
