@@ -1,4 +1,5 @@
-"""A minimal HTTP/1.1 client connection for the S3 hot path: one request at a time, kept alive.
+"""A minimal HTTP/1.1 client connection for the hot paths (S3 objects, Kubernetes writes): one request at a
+time, kept alive.
 
 The standard library's `http.client` parses every response's headers with the `email` package, which
 costs more CPU than everything else a small-object copy does. S3 answers are simple (a status line,
@@ -13,6 +14,7 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -262,3 +264,82 @@ class Connection:
             self.rfile.close()
         finally:
             self.sock.close()
+
+
+class ThreadConnections:
+    """One kept-alive connection per calling thread to one server (HTTP, or TLS with `context`)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        context: ssl.SSLContext | None,
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> None:
+        self.host, self.port, self.context = host, port, context
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
+        self._local = threading.local()
+        self._open: set[Connection] = set()  # every thread's, so close() reaches all
+        self._open_lock = threading.Lock()
+
+    def connection(self) -> tuple[Connection, bool]:
+        """This thread's connection and whether it was used before (it may have gone stale)."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and conn.usable and not conn.busy:
+            return conn, True
+        self.drop()
+        conn = Connection(
+            self.host,
+            self.port,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            context=self.context,
+        )
+        self._local.conn = conn
+        with self._open_lock:
+            self._open.add(conn)
+        return conn, False
+
+    def drop(self) -> None:
+        """Close this thread's connection (after a failure, or a response left unread)."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._open_lock:
+                self._open.discard(conn)
+            conn.close()
+
+    def send(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        stream: Iterable[bytes | memoryview] | None = None,
+        length: int = 0,
+    ) -> Response:
+        """Send one request; a kept-alive connection the server has since closed is replaced once.
+
+        (Only when nothing of a streamed body was consumed yet: a stream cannot be replayed.)
+        """
+        for attempt in (1, 2):
+            conn, reused = self.connection()
+            try:
+                return conn.request(method, target, headers, body, stream=stream, length=length)
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.drop()
+                if not reused or attempt == 2 or stream is not None:
+                    raise
+            except BaseException:
+                self.drop()
+                raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Close every connection opened here, in whichever thread; call when no request runs."""
+        with self._open_lock:
+            conns, self._open = list(self._open), set()
+        for conn in conns:
+            conn.close()

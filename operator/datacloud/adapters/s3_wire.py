@@ -29,7 +29,7 @@ from urllib.parse import quote, unquote_plus, urlsplit
 
 from botocore.exceptions import ClientError
 
-from .http11 import Connection, Response
+from .http11 import Response, ThreadConnections
 from .s3 import S3Endpoint
 
 # Response headers copied into the boto3-shaped answer, by boto3's names.
@@ -158,15 +158,17 @@ class WireClient:
         self._port = parts.port or (443 if self._https else 80)
         self._host_header = parts.netloc
         self._signer = Signer(endpoint)
-        self._connect_timeout = connect_timeout
-        self._read_timeout = read_timeout
-        self._local = threading.local()
-        self._open: set[Connection] = set()  # every thread's, so close() reaches all
-        self._open_lock = threading.Lock()
-        self._context: ssl.SSLContext | None = None
+        context = None
         if self._https:
             # The same trust as the boto3 clients: AWS_CA_BUNDLE when set, the system store otherwise.
-            self._context = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
+            context = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
+        self._conns = ThreadConnections(
+            self._host,
+            self._port,
+            context=context,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
 
     def __repr__(self) -> str:
         return f"WireClient({self._host_header!r})"
@@ -174,7 +176,7 @@ class WireClient:
     @property
     def address(self) -> tuple[str, int, ssl.SSLContext | None]:
         """Host, port and TLS context (None for plain HTTP), for another client of the same endpoint."""
-        return self._host, self._port, self._context
+        return self._host, self._port, self._conns.context
 
     @property
     def host_header(self) -> str:
@@ -186,59 +188,7 @@ class WireClient:
 
     @property
     def read_timeout(self) -> float:
-        return self._read_timeout
-
-    def _connection(self) -> tuple[Connection, bool]:
-        """This thread's connection and whether it was used before (it may have gone stale)."""
-        conn: Connection | None = getattr(self._local, "conn", None)
-        if conn is not None and conn.usable and not conn.busy:
-            return conn, True
-        self._drop()
-        conn = Connection(
-            self._host,
-            self._port,
-            connect_timeout=self._connect_timeout,
-            read_timeout=self._read_timeout,
-            context=self._context,
-        )
-        self._local.conn = conn
-        with self._open_lock:
-            self._open.add(conn)
-        return conn, False
-
-    def _drop(self) -> None:
-        conn: Connection | None = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            with self._open_lock:
-                self._open.discard(conn)
-            conn.close()
-
-    def _send(
-        self,
-        method: str,
-        target: str,
-        headers: dict[str, str],
-        body: bytes | None,
-        stream: Iterable[bytes | memoryview] | None = None,
-        length: int = 0,
-    ) -> Response:
-        """Send one request; a kept-alive connection the server has since closed is replaced once.
-
-        (Only when nothing of a streamed body was consumed yet: a stream cannot be replayed.)
-        """
-        for attempt in (1, 2):
-            conn, reused = self._connection()
-            try:
-                return conn.request(method, target, headers, body, stream=stream, length=length)
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                self._drop()
-                if not reused or attempt == 2 or stream is not None:
-                    raise
-            except BaseException:
-                self._drop()
-                raise
-        raise AssertionError("unreachable")
+        return self._conns.read_timeout
 
     def _request(
         self,
@@ -258,12 +208,12 @@ class WireClient:
             digest = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
         self._signer.sign(method, path, headers, digest, query)
         target = f"{path}?{query}" if query else path
-        response = self._send(method, target, headers, body, stream, length)
+        response = self._conns.send(method, target, headers, body, stream, length)
         if response.status >= 300:
             try:
                 data = response.read() if method != "HEAD" else b""
             except BaseException:
-                self._drop()
+                self._conns.drop()
                 raise
             raise error_from(response.status, data, operation)
         return response
@@ -347,10 +297,7 @@ class WireClient:
 
     def close(self) -> None:
         """Close every connection this client opened, in whichever thread; call when no request runs."""
-        with self._open_lock:
-            conns, self._open = list(self._open), set()
-        for conn in conns:
-            conn.close()
+        self._conns.close()
 
 
 def parse_listing(body: bytes) -> dict[str, Any]:
