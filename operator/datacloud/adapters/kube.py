@@ -6,6 +6,7 @@ Reconcilers take a `Kube` so tests can point them at any API server (the provinc
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import ssl
 import threading
@@ -22,6 +23,7 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError
 
 from .. import GROUP, VERSION
+from .http11 import ThreadConnections
 
 
 class NotFound(LookupError):
@@ -81,6 +83,8 @@ class Kube:
         self._pool: urllib3.PoolManager | None = None
         self._pool_lock = threading.Lock()
         self._resources: dict[tuple[str, str], Any] = {}  # discovered resources, for lean writes
+        self._conns: ThreadConnections | None = None
+        self._conns_made = False  # _conns stays None where the configuration needs urllib3
 
     @classmethod
     def from_kubeconfig_text(cls, text: str, timeout_s: float = 5.0) -> Kube:
@@ -287,6 +291,33 @@ class Kube:
             resource = self._resources[key] = self.dynamic.resources.get(api_version=api_version, kind=kind)
         return resource
 
+    def _wire(self) -> ThreadConnections | None:
+        """Kept-alive connections for the lean writes, or None where the configuration needs urllib3 (a
+        proxy, or a TLS server name other than the host's)."""
+        with self._pool_lock:
+            if not self._conns_made:
+                self._conns_made = True
+                c = self.api.configuration
+                parts = urlsplit(c.host)
+                if c.proxy or c.tls_server_name or parts.scheme not in ("http", "https"):
+                    return None
+                context = None
+                if parts.scheme == "https":
+                    context = ssl.create_default_context(cafile=c.ssl_ca_cert or None)
+                    if not c.verify_ssl:
+                        context.check_hostname = False
+                        context.verify_mode = ssl.CERT_NONE
+                    if c.cert_file:
+                        context.load_cert_chain(c.cert_file, c.key_file)
+                self._conns = ThreadConnections(
+                    parts.hostname or "127.0.0.1",
+                    parts.port or (443 if parts.scheme == "https" else 80),
+                    context=context,
+                    connect_timeout=min(self.timeout_s, 5.0),
+                    read_timeout=self.timeout_s,
+                )
+            return self._conns
+
     def _send(
         self,
         method: str,
@@ -296,19 +327,53 @@ class Kube:
         content_type: str = "application/json",
         read: bool = True,
     ) -> dict[str, Any]:
+        """One write with a JSON body, on this thread's kept-alive connection: urllib3's pool and
+        http.client's header parsing cost more CPU than the rest of a small write. ApiException as the
+        client raises it (status 0 when the server could not be reached or answered nonsense)."""
+        conns = self._wire()
+        headers, target = self._write_head(path, query, content_type)
+        if conns is None:
+            return self._send_urllib3(method, target, headers, body, read)
+        headers["Host"] = urlsplit(self.api.configuration.host).netloc
+        try:
+            resp = conns.send(method, target, headers, json.dumps(body).encode())
+            try:
+                data = resp.read()
+            except BaseException:
+                conns.drop()
+                raise
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            raise ApiException(status=0, reason=f"{type(e).__name__}: {str(e)[:200]}") from None
+        if resp.status >= 400:
+            reason = http.client.responses.get(resp.status, "")
+            raise ApiException(status=resp.status, reason=reason, body=data.decode("utf-8", "replace"))
+        if not read:
+            return {}
+        try:
+            return cast(dict[str, Any], json.loads(data))
+        except ValueError:
+            raise ApiException(status=0, reason="the API server answered with something not JSON") from None
+
+    def _write_head(
+        self, path: str, query: Mapping[str, str] | None, content_type: str
+    ) -> tuple[dict[str, str], str]:
+        """Headers (with the current bearer token: it may have been rotated) and request target."""
         headers = {"Content-Type": content_type, "Accept": "application/json"}
-        auth = self.api.configuration.auth_settings().get("BearerToken")  # refreshes a rotated token
+        auth = self.api.configuration.auth_settings().get("BearerToken")
         if auth and auth.get("value"):
             headers["Authorization"] = str(auth["value"])
-        host = self.api.configuration.host
-        url = urlsplit(host).path.rstrip("/") + path + ("?" + urlencode(query) if query else "")
-        # Straight to the host's connection pool (shared with the client) and the body read by hand: urllib3's
-        # PoolManager routing and preloading cost about as much CPU as the rest of the request.
-        pool = self.api.rest_client.pool_manager.connection_from_url(host)
+        prefix = urlsplit(self.api.configuration.host).path.rstrip("/")
+        return headers, prefix + path + ("?" + urlencode(query) if query else "")
+
+    def _send_urllib3(
+        self, method: str, target: str, headers: dict[str, str], body: Mapping[str, Any], read: bool
+    ) -> dict[str, Any]:
+        """The same write through the client's urllib3 pool (a proxy, or a TLS server name of its own)."""
+        pool = self.api.rest_client.pool_manager.connection_from_url(self.api.configuration.host)
         try:
             resp = pool.urlopen(
                 method,
-                url,
+                target,
                 body=json.dumps(body).encode(),
                 headers=headers,
                 timeout=urllib3.Timeout(connect=min(self.timeout_s, 5.0), read=self.timeout_s),

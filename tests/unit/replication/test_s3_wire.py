@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import http.client
 import socket
-import threading
-from collections.abc import Iterator
 
 import pytest
 from botocore.auth import S3SigV4Auth
@@ -25,6 +23,7 @@ from datacloud.adapters.s3_wire import (
     parse_uploads,
 )
 from datacloud.replication.errors import error_code, is_permanent, is_transient
+from tests.unit.conftest import OneShotServer
 
 ENDPOINT = S3Endpoint("http://127.0.0.1:9000", "cn-fujian-1", S3Credentials("AKEXAMPLE", "s3cr3t/with+chars"))
 
@@ -55,42 +54,6 @@ def test_signature_matches_botocore(key: str, method: str) -> None:
 
 def test_the_secret_stays_out_of_reprs() -> None:
     assert "s3cr3t" not in repr(Signer(ENDPOINT)) + repr(WireClient(ENDPOINT))
-
-
-class OneShotServer:
-    """Answers every connection with the same raw bytes, then closes it: a store misbehaving."""
-
-    def __init__(self, reply: bytes) -> None:
-        self.reply = reply
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    @property
-    def endpoint(self) -> S3Endpoint:
-        port = self.sock.getsockname()[1]
-        return S3Endpoint(f"http://127.0.0.1:{port}", "us-east-1", S3Credentials("AK", "SK"))
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.recv(65536)
-                conn.sendall(self.reply)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-@pytest.fixture
-def serve() -> Iterator[list[OneShotServer]]:
-    servers: list[OneShotServer] = []
-    yield servers
-    for server in servers:
-        server.close()
 
 
 def client_for(serve: list[OneShotServer], reply: bytes) -> WireClient:
