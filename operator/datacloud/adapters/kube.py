@@ -282,7 +282,8 @@ class Kube:
         """Merge-patch the status subresource of one of our custom resources, like `patch_status`."""
         where = f"/namespaces/{namespace}" if namespace else ""
         path = f"/apis/{GROUP}/{VERSION}{where}/{plural}/{name}/status"
-        return self._send("PATCH", path, {"status": status}, None, "application/merge-patch+json")
+        query = {"fieldManager": "datacloud"}
+        return self._send("PATCH", path, {"status": status}, query, "application/merge-patch+json")
 
     def _resource(self, api_version: str, kind: str) -> Any:
         key = (api_version, kind)
@@ -358,7 +359,11 @@ class Kube:
         self, path: str, query: Mapping[str, str] | None, content_type: str
     ) -> tuple[dict[str, str], str]:
         """Headers (with the current bearer token: it may have been rotated) and request target."""
-        headers = {"Content-Type": content_type, "Accept": "application/json"}
+        headers = {
+            "Content-Type": content_type,
+            "Accept": "application/json",
+            "User-Agent": self.api.user_agent,
+        }
         auth = self.api.configuration.auth_settings().get("BearerToken")
         if auth and auth.get("value"):
             headers["Authorization"] = str(auth["value"])
