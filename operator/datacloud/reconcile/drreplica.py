@@ -31,7 +31,7 @@ from ..failover.actions import current, fresh_steps, plan
 from ..failover.topology import Copy, Flow, active_copy, copies, flows
 from ..metrics import dr as dr_metrics
 from ..replication.events import EventReceiver
-from . import dr_scheduled
+from . import dr_scheduled, dr_status
 from .centres import Centre, CentreUnavailable, resolve
 from .dr_actions import ActionContext, StepBlocked, advance, progress_condition, refused
 from .dr_flows import Followers, seconds_between
@@ -533,28 +533,9 @@ class ReplicaRuntime:
         }
 
     def _target_status(self, spec: DRReplicaSpec, wanted: list[Flow], now: str) -> None:
-        previous = {t["name"]: t for t in self.status.get("targets") or []}
-        out = []
-        for flow in wanted:
-            entry = dict(previous.get(flow.target, {"name": flow.target}))
-            entry["name"] = flow.target
-            stats = self.followers.stats(flow.target) if flow.mode == "Continuous" else None
-            if stats is not None:
-                entry.update(
-                    lagSeconds=round(stats.current_lag_seconds, 3),
-                    pending=stats.pending,
-                    objectsCopied=stats.objects_copied,
-                    bytesCopied=stats.bytes_copied,
-                    message=stats.last_error,
-                )
-                if stats.last_scan_at:
-                    entry["lastSyncTime"] = (
-                        datetime.fromtimestamp(stats.last_scan_at).astimezone().isoformat()
-                    )
-            if flow.rpo_s is not None and entry.get("lagSeconds") is not None:
-                entry["rpoCompliant"] = float(entry["lagSeconds"]) <= flow.rpo_s
-            out.append({k: v for k, v in entry.items() if v is not None})
-        self.status["targets"] = out
+        self.status["targets"] = dr_status.target_entries(
+            self.status.get("targets") or [], wanted, self.followers.stats
+        )
 
     def _summarise(
         self,
@@ -565,85 +546,7 @@ class ReplicaRuntime:
         generation: int | None,
         now: str,
     ) -> None:
-        targets = {t["name"]: t for t in self.status.get("targets") or []}
-        breaches = [n for n, t in targets.items() if t.get("rpoCompliant") is False]
-        unknown = [
-            f.target
-            for f in wanted
-            if f.rpo_s is not None and "rpoCompliant" not in targets.get(f.target, {})
-        ]
-        refs_ok = not problems
-        continuous = [f for f in wanted if f.mode == "Continuous"]
-        best = min(
-            (
-                float(targets[f.target]["lagSeconds"])
-                for f in continuous
-                if targets.get(f.target, {}).get("lagSeconds") is not None
-            ),
-            default=None,
-        )
-        self.status["estimatedDataLossSeconds"] = best
-        conds = [
-            condition(
-                "ReferencesValid",
-                refs_ok,
-                problems[0][0] if problems else "Resolved",
-                "; ".join(m for _, m in problems) or "all centres resolved",
-                generation,
-            ),
-            condition(
-                "RPOCompliant",
-                None if unknown and not breaches else not breaches,
-                "RPOBreached" if breaches else ("NotMeasured" if unknown else "WithinRPO"),
-                f"over RPO: {', '.join(breaches)}"
-                if breaches
-                else (
-                    f"no lag measured yet for {', '.join(unknown)}"
-                    if unknown
-                    else "every target within its RPO"
-                ),
-                generation,
-            ),
-        ]
-        if self.status.get("writableCopies", 1) > 1:
-            conds.append(
-                condition(
-                    "SingleWriter",
-                    False,
-                    "SplitBrainSuspected",
-                    f"{self.status['writableCopies']} copies accept writes",
-                    generation,
-                )
-            )
-        else:
-            pending = self.status.get("unfencedUnreachable") or []
-            conds.append(
-                condition(
-                    "SingleWriter",
-                    True,
-                    "Fenced" if not pending else "FencePending",
-                    "only the active copy accepts writes"
-                    + (f"; {', '.join(pending)} will be fenced when reachable" if pending else ""),
-                    generation,
-                )
-            )
-        if self.publication is not None:
-            conds.append({**self.publication, "observedGeneration": generation})
-        progress = progress_condition(self.status.get("action") or {}, generation)
-        if progress is not None:
-            conds.append(progress)
-        ready = refs_ok and not breaches and not spec.paused
-        conds.append(
-            condition(
-                "Ready",
-                ready,
-                "Protected"
-                if ready
-                else ("Paused" if spec.paused else (problems[0][0] if problems else "RPOBreached")),
-                "replication running" if ready else "see the other conditions",
-                generation,
-            )
-        )
+        conds, ready = dr_status.summary(self.status, spec, wanted, problems, self.publication, generation)
         self._conditions(conds, now)
         self.status["phase"] = self._phase(spec, ready)
         self.status["observedGeneration"] = generation
@@ -651,13 +554,7 @@ class ReplicaRuntime:
         dr_metrics.observe_replica(self.namespace, self.name, self.status, rpos, spec.paused, {})
 
     def _phase(self, spec: DRReplicaSpec, ready: bool) -> str:
-        if spec.paused:
-            return "Paused"
-        if self._action_in_progress():
-            return "FailingOver" if self.status["action"]["type"] == "Failover" else "Switching"
-        if self.status["activeCentre"] != spec.source.centre:
-            return "FailedOver"
-        return "Protected" if ready else "Degraded"
+        return dr_status.phase(self.status, spec, ready, self._action_in_progress())
 
     def _conditions(self, conds: list[dict[str, Any]], now: str) -> None:
         self.status["conditions"] = merge_conditions(self.status.get("conditions"), conds, now)

@@ -1,0 +1,139 @@
+"""A DRReplica's status summary: per-target figures, the conditions and the phase, from what the runtime
+observed (pure: the runtime writes what these return)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from ..api.drreplica import DRReplicaSpec
+from ..builders.conditions import condition
+from ..failover.topology import Flow
+from ..replication.continuous import ReplicationStats
+from .dr_actions import progress_condition
+
+
+def target_entries(
+    previous: list[dict[str, Any]],
+    wanted: list[Flow],
+    stats_for: Callable[[str], ReplicationStats | None],
+) -> list[dict[str, Any]]:
+    """One entry per wanted target: the follower's figures for Continuous ones, RPO compliance where an
+    RPO is set; what an entry held before (a scheduled run's result) is kept."""
+    by_name = {t["name"]: t for t in previous}
+    out = []
+    for flow in wanted:
+        entry = dict(by_name.get(flow.target, {"name": flow.target}))
+        entry["name"] = flow.target
+        stats = stats_for(flow.target) if flow.mode == "Continuous" else None
+        if stats is not None:
+            entry.update(
+                lagSeconds=round(stats.current_lag_seconds, 3),
+                pending=stats.pending,
+                objectsCopied=stats.objects_copied,
+                bytesCopied=stats.bytes_copied,
+                message=stats.last_error,
+            )
+            if stats.last_scan_at:
+                entry["lastSyncTime"] = datetime.fromtimestamp(stats.last_scan_at).astimezone().isoformat()
+        if flow.rpo_s is not None and entry.get("lagSeconds") is not None:
+            entry["rpoCompliant"] = float(entry["lagSeconds"]) <= flow.rpo_s
+        out.append({k: v for k, v in entry.items() if v is not None})
+    return out
+
+
+def summary(
+    status: dict[str, Any],
+    spec: DRReplicaSpec,
+    wanted: list[Flow],
+    problems: list[tuple[str, str]],
+    publication: dict[str, Any] | None,
+    generation: int | None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """The conditions (ReferencesValid, RPOCompliant, SingleWriter, the endpoint's publication, action
+    progress, Ready) and whether the replica is Ready. Sets `estimatedDataLossSeconds` in `status`: the
+    smallest lag of a Continuous target."""
+    targets = {t["name"]: t for t in status.get("targets") or []}
+    breaches = [n for n, t in targets.items() if t.get("rpoCompliant") is False]
+    unknown = [
+        f.target for f in wanted if f.rpo_s is not None and "rpoCompliant" not in targets.get(f.target, {})
+    ]
+    refs_ok = not problems
+    status["estimatedDataLossSeconds"] = min(
+        (
+            float(targets[f.target]["lagSeconds"])
+            for f in wanted
+            if f.mode == "Continuous" and targets.get(f.target, {}).get("lagSeconds") is not None
+        ),
+        default=None,
+    )
+    conds = [
+        condition(
+            "ReferencesValid",
+            refs_ok,
+            problems[0][0] if problems else "Resolved",
+            "; ".join(m for _, m in problems) or "all centres resolved",
+            generation,
+        ),
+        condition(
+            "RPOCompliant",
+            None if unknown and not breaches else not breaches,
+            "RPOBreached" if breaches else ("NotMeasured" if unknown else "WithinRPO"),
+            f"over RPO: {', '.join(breaches)}"
+            if breaches
+            else (
+                f"no lag measured yet for {', '.join(unknown)}" if unknown else "every target within its RPO"
+            ),
+            generation,
+        ),
+        _single_writer(status, generation),
+    ]
+    if publication is not None:
+        conds.append({**publication, "observedGeneration": generation})
+    progress = progress_condition(status.get("action") or {}, generation)
+    if progress is not None:
+        conds.append(progress)
+    ready = refs_ok and not breaches and not spec.paused
+    conds.append(
+        condition(
+            "Ready",
+            ready,
+            "Protected"
+            if ready
+            else ("Paused" if spec.paused else (problems[0][0] if problems else "RPOBreached")),
+            "replication running" if ready else "see the other conditions",
+            generation,
+        )
+    )
+    return conds, ready
+
+
+def _single_writer(status: dict[str, Any], generation: int | None) -> dict[str, Any]:
+    if status.get("writableCopies", 1) > 1:
+        return condition(
+            "SingleWriter",
+            False,
+            "SplitBrainSuspected",
+            f"{status['writableCopies']} copies accept writes",
+            generation,
+        )
+    pending = status.get("unfencedUnreachable") or []
+    return condition(
+        "SingleWriter",
+        True,
+        "Fenced" if not pending else "FencePending",
+        "only the active copy accepts writes"
+        + (f"; {', '.join(pending)} will be fenced when reachable" if pending else ""),
+        generation,
+    )
+
+
+def phase(status: dict[str, Any], spec: DRReplicaSpec, ready: bool, action_running: bool) -> str:
+    if spec.paused:
+        return "Paused"
+    if action_running:
+        return "FailingOver" if status["action"]["type"] == "Failover" else "Switching"
+    if status["activeCentre"] != spec.source.centre:
+        return "FailedOver"
+    return "Protected" if ready else "Degraded"

@@ -1,0 +1,77 @@
+"""A DRReplica's status summary: target figures, conditions and phase from what was observed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datacloud.failover.topology import flows
+from datacloud.reconcile import dr_status
+from datacloud.replication.continuous import ReplicationStats
+from tests.unit.test_dr_topology import SPEC
+
+
+def stats(lag: float) -> ReplicationStats:
+    return ReplicationStats(
+        pending=0,
+        in_flight=0,
+        current_lag_seconds=lag,
+        objects_copied=3,
+        bytes_copied=10,
+        objects_deleted=0,
+        failures=0,
+        changes_received=3,
+        changes_ignored=0,
+        lag_count=3,
+        lag_sum_seconds=3 * lag,
+        max_lag_seconds=lag,
+        last_lag_seconds=lag,
+        recent_lags=(lag,),
+        scans=1,
+        last_scan_at=None,
+        last_error=None,
+    )
+
+
+def conditions(status: dict[str, Any], problems: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    conds, ready = dr_status.summary(status, SPEC, flows(SPEC, "prod"), problems or [], None, 4)
+    return {"ready": ready, **{c["type"]: c for c in conds}}
+
+
+def test_lag_over_the_rpo_breaches_it_and_the_replica_is_not_ready() -> None:
+    wanted = flows(SPEC, "prod")
+    targets = dr_status.target_entries([], wanted, lambda _: stats(45.0))
+    near = next(t for t in targets if t["name"] == "near")
+    assert (near["lagSeconds"], near["rpoCompliant"], near["objectsCopied"]) == (45.0, False, 3)
+    status = {"targets": targets, "activeCentre": "prod"}
+    out = conditions(status)
+    assert out["RPOCompliant"]["reason"] == "RPOBreached"
+    assert "near" in out["RPOCompliant"]["message"]
+    assert out["ready"] is False
+    assert out["Ready"]["observedGeneration"] == 4
+    assert status["estimatedDataLossSeconds"] == 45.0
+    assert dr_status.phase(status, SPEC, False, False) == "Degraded"
+
+
+def test_no_lag_yet_is_unknown_not_a_breach() -> None:
+    out = conditions({"targets": [], "activeCentre": "prod"})
+    assert out["RPOCompliant"]["status"] == "Unknown"
+    assert out["RPOCompliant"]["reason"] == "NotMeasured"
+    assert out["ready"] is True
+
+
+def test_two_writable_copies_suspect_a_split_brain() -> None:
+    out = conditions({"targets": [], "activeCentre": "prod", "writableCopies": 2})
+    assert (out["SingleWriter"]["status"], out["SingleWriter"]["reason"]) == ("False", "SplitBrainSuspected")
+
+
+def test_unresolved_centres_name_the_problem() -> None:
+    out = conditions({"targets": [], "activeCentre": "prod"}, [("CentreNotFound", "centre remote not found")])
+    assert out["ReferencesValid"]["message"] == "centre remote not found"
+    assert out["Ready"]["reason"] == "CentreNotFound"
+
+
+def test_phase_follows_actions_and_the_active_centre() -> None:
+    failing = {"activeCentre": "prod", "action": {"type": "Failover"}}
+    assert dr_status.phase(failing, SPEC, True, True) == "FailingOver"
+    assert dr_status.phase({"activeCentre": "samecity"}, SPEC, True, False) == "FailedOver"
+    assert dr_status.phase({"activeCentre": "prod"}, SPEC, True, False) == "Protected"
