@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -65,3 +66,34 @@ def test_dev_up_lists_samples_and_down_leaves_nothing(tmp_path: Path) -> None:
     alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert alive == []
     assert not (state_dir / "state.json").exists()
+
+
+def test_dev_run_stops_everything_when_its_parent_is_killed(tmp_path: Path) -> None:
+    """`make run` killed (make passes no signal on): the stack must not outlive it."""
+    out = tmp_path / "run.log"
+    command = (
+        f"{sys.executable} -m datacloud dev run --dir {tmp_path / 'dev'} --no-samples --no-prometheus"
+        f" > {out} 2>&1; true"  # `; true` keeps bash as the parent instead of exec'ing python
+    )
+    parent = subprocess.Popen(["bash", "-c", command], start_new_session=True)
+    ours: list[psutil.Process] = [psutil.Process(parent.pid)]  # what this test started, to clean up
+    try:
+        wait_until(
+            lambda: out.exists() and "dev stack is up" in out.read_text(), 240, what="the dev stack up"
+        )
+        ours += psutil.Process(parent.pid).children(recursive=True)
+        assert (
+            len(ours) >= 8
+        )  # bash, the runner, etcd, API server, controller manager, 3 centres (+ operator)
+        parent.kill()  # SIGKILL: the parent cannot pass anything on
+        parent.wait(10)
+
+        def gone() -> bool:
+            return not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in ours[1:])
+
+        wait_until(gone, 90, what="every process of the stack stopped")
+        assert "dev stack stopped" in out.read_text()
+    finally:
+        for proc in ours:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -85,7 +86,22 @@ def _prometheus(directory: Path, args: argparse.Namespace, port: int) -> Prometh
     return Prometheus(directory / "prometheus", [f"127.0.0.1:{port}"]).start()
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_like_ctrl_c() -> None:
+    """SIGTERM, SIGHUP (the terminal closed) and, on Linux, the end of the parent process (`make run`
+    killed: make does not pass signals on) stop the stack as Ctrl-C does, instead of leaving it running."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+    with contextlib.suppress(OSError, AttributeError):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def run(args: argparse.Namespace) -> int:
+    _stop_like_ctrl_c()
     directory = _fresh(Path(args.dir).resolve())
     stack, operator, port = _start(directory, not args.no_samples, args.metrics_port)
     prometheus = None
