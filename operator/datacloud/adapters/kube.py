@@ -419,11 +419,20 @@ class Kube:
         out = resource.get(namespace=namespace, label_selector=label_selector)
         return [cast(dict[str, Any], i) for i in out.to_dict().get("items", [])]
 
-    def remove(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
-        """Delete; False when it was already gone."""
+    def remove(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        propagation: str | None = None,
+    ) -> bool:
+        """Delete; False when it was already gone. `propagation` "Background" also deletes what the object
+        owns (a Job's pods: the API's default for Jobs leaves them running)."""
         resource = self.dynamic.resources.get(api_version=api_version, kind=kind)
+        body = {"propagationPolicy": propagation} if propagation else None
         try:
-            resource.delete(name=name, namespace=namespace)
+            resource.delete(name=name, namespace=namespace, body=body)
         except NotFoundError:
             return False
         return True

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubernetes.client.exceptions import ApiException
 
+from .. import GROUP
 from ..api.drreplica import DRReplicaSpec
 from ..builders import dr as build
 from ..failover.topology import Flow
@@ -120,6 +121,9 @@ def seed(
     (named after the epoch, so a repeated step re-applies the same Job); StepBlocked when the API
     server refuses it. Outside a target's window, or while paused, its next scheduled run does it."""
     notes = []
+    cancelled = cancel_from_old_active(rt, f"seed-e{epoch}")
+    if cancelled:
+        notes.append(f"cancelled {', '.join(cancelled)} (from the old active)")
     for flow in scheduled:
         window = flow.spec.window if flow.spec else None
         if spec.paused or not in_window(window, epoch_now()):
@@ -131,6 +135,38 @@ def seed(
             raise refused("Reseed", f"the seed Job of {flow.target}", e) from None
         notes.append(f"{flow.dst.centre} by seed Job {name}")
     return notes
+
+
+def _finished(job: dict[str, Any]) -> bool:
+    status = job.get("status") or {}
+    done = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
+    return bool(status.get("completionTime") or done & {"Complete", "Failed"})
+
+
+def cancel_from_old_active(rt: ReplicaRuntime, keep_run: str) -> list[str]:
+    """Delete (with their pods) this replica's unfinished sync Jobs other than run `keep_run`: they were
+    started from the centre that was active before, and one finishing after the seed would leave older
+    data on its target. A refusal is reported and does not hold the action up (those Jobs then run out)."""
+    label = f"{GROUP}/drreplica={rt.name}"
+    try:
+        jobs = rt.kube.read_all("batch/v1", "Job", rt.namespace, label_selector=label)
+    except ApiException as e:
+        rt.emit("Warning", "SyncNotCancelled", f"sync Jobs from the old active not listed: {api_refusal(e)}")
+        return []
+    cancelled = []
+    for job in jobs:
+        meta = job["metadata"]
+        if meta["name"].endswith(f"-{keep_run}") or meta.get("deletionTimestamp") or _finished(job):
+            continue
+        try:
+            rt.kube.remove("batch/v1", "Job", meta["name"], rt.namespace, propagation="Background")
+        except ApiException as e:
+            rt.emit("Warning", "SyncNotCancelled", f"sync Job {meta['name']} not cancelled: {api_refusal(e)}")
+            continue
+        cancelled.append(meta["name"])
+    if cancelled:
+        rt.emit("Normal", "SyncCancelled", f"cancelled {', '.join(cancelled)}: started from the old active")
+    return cancelled
 
 
 def _run_id(when: datetime) -> str:

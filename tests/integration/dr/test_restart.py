@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from datacloud.builders import dr as build
 from datacloud.builders.conditions import find
 from datacloud.devstack.objectstore import Centre
 from datacloud.failover import fencing
@@ -332,3 +333,31 @@ def test_failover_resumes_after_sigkill_in_reseeding(
         30,
         what="new active → old",
     )
+
+
+def test_failover_cancels_a_sync_job_still_running_from_the_old_active(
+    cluster: Cluster,
+    operator: dict[str, Any],
+    dr_centres: dict[str, Centre],
+    bucket: str,
+    cleanup: list[str],
+) -> None:
+    protected(cluster, dr_centres, "stalejob", bucket, cleanup)
+    body = cluster.get("drreplicas", "stalejob", NAMESPACE)
+    # The Job a 02:00 run would have started from fz-prod (no kubelet runs it, so it stays unfinished).
+    args = ["sync", f"centre:fz-prod/{bucket}", f"centre:xm-remote-dr/{bucket}"]
+    stale = build.sync_job(
+        body, "remote", "20261127t0200", "datacloud/operator:0.1.0", args, 1, "datacloud-sync"
+    )
+    stale["metadata"]["namespace"] = NAMESPACE
+    cluster.must_apply(stale)
+    stale_name = stale["metadata"]["name"]
+
+    action(cluster, "stalejob", "Failover", "fz-samecity-dr", "CHG-STALE")
+    s = assert_finished_once(cluster, dr_centres, "stalejob", bucket, "CHG-STALE", "Failover")
+    jobs = cluster.kube.read_all(
+        "batch/v1", "Job", NAMESPACE, label_selector="datacloud.fujian.gov.cn/drreplica=stalejob"
+    )
+    assert [j["metadata"]["name"] for j in jobs] == ["stalejob-remote-seed-e2"]
+    assert event_count(cluster, "stalejob", "SyncCancelled") == 1
+    assert stale_name in the_step(s, "Reseeding")["message"]
