@@ -71,6 +71,22 @@ def _check_kubeconfig(config: object) -> dict[str, Any]:
     return config
 
 
+def _exchange(
+    conns: ThreadConnections, method: str, target: str, headers: dict[str, str], payload: bytes
+) -> tuple[int, str, bytes]:
+    """The request on this thread's kept-alive connection (urllib3's pool and http.client's header parsing
+    cost more CPU than the rest of a small write): status, reason and the whole body."""
+    try:
+        resp = conns.send(method, target, headers, payload)
+        try:
+            return resp.status, http.client.responses.get(resp.status, ""), resp.read()
+        except BaseException:
+            conns.drop()
+            raise
+    except (OSError, http.client.HTTPException, ValueError) as e:
+        raise ApiException(status=0, reason=f"{type(e).__name__}: {str(e)[:200]}") from None
+
+
 class Kube:
     """The API calls of the operator, against one cluster."""
 
@@ -328,26 +344,28 @@ class Kube:
         content_type: str = "application/json",
         read: bool = True,
     ) -> dict[str, Any]:
-        """One write with a JSON body, on this thread's kept-alive connection: urllib3's pool and
-        http.client's header parsing cost more CPU than the rest of a small write. ApiException as the
-        client raises it (status 0 when the server could not be reached or answered nonsense)."""
+        """One write with a JSON body. ApiException as the generated client raises it: the server's status,
+        reason and body for a refusal; status 0 when the server could not be reached or answered nonsense."""
+        c = self.api.configuration
+        host = urlsplit(c.host)
+        headers = {
+            "Content-Type": content_type,
+            "Accept": "application/json",
+            "User-Agent": self.api.user_agent,
+        }
+        auth = c.auth_settings().get("BearerToken")  # asked each time: a projected token is rotated
+        if auth and auth.get("value"):
+            headers["Authorization"] = str(auth["value"])
+        target = host.path.rstrip("/") + path + ("?" + urlencode(query) if query else "")
+        payload = json.dumps(body).encode()
         conns = self._wire()
-        headers, target = self._write_head(path, query, content_type)
         if conns is None:
-            return self._send_urllib3(method, target, headers, body, read)
-        headers["Host"] = urlsplit(self.api.configuration.host).netloc
-        try:
-            resp = conns.send(method, target, headers, json.dumps(body).encode())
-            try:
-                data = resp.read()
-            except BaseException:
-                conns.drop()
-                raise
-        except (OSError, http.client.HTTPException, ValueError) as e:
-            raise ApiException(status=0, reason=f"{type(e).__name__}: {str(e)[:200]}") from None
-        if resp.status >= 400:
-            reason = http.client.responses.get(resp.status, "")
-            raise ApiException(status=resp.status, reason=reason, body=data.decode("utf-8", "replace"))
+            status, reason, data = self._exchange_urllib3(method, target, headers, payload)
+        else:
+            headers["Host"] = host.netloc
+            status, reason, data = _exchange(conns, method, target, headers, payload)
+        if status >= 400:
+            raise ApiException(status=status, reason=reason, body=data.decode("utf-8", "replace"))
         if not read:
             return {}
         try:
@@ -355,45 +373,27 @@ class Kube:
         except ValueError:
             raise ApiException(status=0, reason="the API server answered with something not JSON") from None
 
-    def _write_head(
-        self, path: str, query: Mapping[str, str] | None, content_type: str
-    ) -> tuple[dict[str, str], str]:
-        """Headers (with the current bearer token: it may have been rotated) and request target."""
-        headers = {
-            "Content-Type": content_type,
-            "Accept": "application/json",
-            "User-Agent": self.api.user_agent,
-        }
-        auth = self.api.configuration.auth_settings().get("BearerToken")
-        if auth and auth.get("value"):
-            headers["Authorization"] = str(auth["value"])
-        prefix = urlsplit(self.api.configuration.host).path.rstrip("/")
-        return headers, prefix + path + ("?" + urlencode(query) if query else "")
-
-    def _send_urllib3(
-        self, method: str, target: str, headers: dict[str, str], body: Mapping[str, Any], read: bool
-    ) -> dict[str, Any]:
-        """The same write through the client's urllib3 pool (a proxy, or a TLS server name of its own)."""
+    def _exchange_urllib3(
+        self, method: str, target: str, headers: dict[str, str], payload: bytes
+    ) -> tuple[int, str, bytes]:
+        """The request through the client's own urllib3 pool (a proxy, or a TLS server name of its own)."""
         pool = self.api.rest_client.pool_manager.connection_from_url(self.api.configuration.host)
         try:
             resp = pool.urlopen(
                 method,
                 target,
-                body=json.dumps(body).encode(),
+                body=payload,
                 headers=headers,
                 timeout=urllib3.Timeout(connect=min(self.timeout_s, 5.0), read=self.timeout_s),
                 preload_content=False,
                 assert_same_host=False,
             )
             try:
-                data = resp.read()
+                return resp.status, resp.reason or "", resp.read()
             finally:
                 resp.release_conn()
         except urllib3.exceptions.HTTPError as e:
             raise ApiException(status=0, reason=f"{type(e).__name__}: {str(e)[:200]}") from None
-        if resp.status >= 400:
-            raise ApiException(status=resp.status, reason=resp.reason, body=data.decode("utf-8", "replace"))
-        return cast(dict[str, Any], json.loads(data)) if read else {}
 
     def merge_patch(
         self, api_version: str, kind: str, name: str, patch: dict[str, Any], namespace: str | None = None
