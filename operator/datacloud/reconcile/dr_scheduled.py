@@ -159,11 +159,12 @@ def cancel_from_old_active(rt: ReplicaRuntime, keep_run: str) -> list[str]:
         if meta["name"].endswith(f"-{keep_run}") or meta.get("deletionTimestamp") or _finished(job):
             continue
         try:
-            rt.kube.remove("batch/v1", "Job", meta["name"], rt.namespace, propagation="Background")
+            removed = rt.kube.remove("batch/v1", "Job", meta["name"], rt.namespace, propagation="Background")
         except ApiException as e:
             rt.emit("Warning", "SyncNotCancelled", f"sync Job {meta['name']} not cancelled: {api_refusal(e)}")
             continue
-        cancelled.append(meta["name"])
+        if removed:  # not when it went by itself since the listing
+            cancelled.append(meta["name"])
     if cancelled:
         rt.emit("Normal", "SyncCancelled", f"cancelled {', '.join(cancelled)}: started from the old active")
     return cancelled

@@ -176,10 +176,13 @@ class Refusals:
         self.cluster.must_apply(*docs)
         self.made += [(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace")) for d in docs]
 
-    def freeze_endpoint(self, replica_name: str) -> None:
-        """A ValidatingAdmissionPolicy (CEL in the API server) refusing writes to the replica's endpoint."""
-        name = f"freeze-{replica_name}-endpoint"
+    def _deny(
+        self, name: str, resource: tuple[str, str], operations: list[str], expression: str, message: str
+    ) -> None:
+        """A ValidatingAdmissionPolicy (CEL in the API server) refusing, in the replica namespace, the
+        `operations` on `resource` (group, plural) where `expression` is false."""
         api = "admissionregistration.k8s.io/v1"
+        group, plural = resource
         self._apply(
             {
                 "apiVersion": api,
@@ -191,20 +194,14 @@ class Refusals:
                         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}},
                         "resourceRules": [
                             {
-                                "apiGroups": [""],
+                                "apiGroups": [group],
                                 "apiVersions": ["v1"],
-                                "operations": ["CREATE", "UPDATE"],
-                                "resources": ["configmaps"],
+                                "operations": operations,
+                                "resources": [plural],
                             }
                         ],
                     },
-                    "validations": [
-                        {
-                            "expression": f"object.metadata.name != '{replica_name}-endpoint'",
-                            "message": f"change freeze: the endpoint of {replica_name} may not change",
-                            "reason": "Forbidden",
-                        }
-                    ],
+                    "validations": [{"expression": expression, "message": message, "reason": "Forbidden"}],
                 },
             },
             {
@@ -214,9 +211,35 @@ class Refusals:
                 "spec": {"policyName": name, "validationActions": ["Deny"]},
             },
         )
+
+    def freeze_endpoint(self, replica_name: str) -> None:
+        """Writes to the replica's endpoint ConfigMap refused."""
+        self._deny(
+            f"freeze-{replica_name}-endpoint",
+            ("", "configmaps"),
+            ["CREATE", "UPDATE"],
+            f"object.metadata.name != '{replica_name}-endpoint'",
+            f"change freeze: the endpoint of {replica_name} may not change",
+        )
         # The API server loads policies asynchronously: wait until it refuses a (dry-run) write itself.
         wait_until(
             lambda: "change freeze" in self._dry_run("create", "configmap", f"{replica_name}-endpoint"),
+            30,
+            what="the admission policy in force",
+        )
+
+    def keep_jobs(self, replica_name: str, job: str) -> None:
+        """Deleting the replica's Jobs refused; `job` is one that exists, to see the policy in force."""
+        label = "datacloud.fujian.gov.cn/drreplica"
+        self._deny(
+            f"keep-{replica_name}-jobs",
+            ("batch", "jobs"),
+            ["DELETE"],
+            f"oldObject.metadata.?labels[?'{label}'].orValue('') != '{replica_name}'",
+            f"audit hold: the Jobs of {replica_name} are kept",
+        )
+        wait_until(
+            lambda: "audit hold" in self._dry_run("delete", "job", job),
             30,
             what="the admission policy in force",
         )

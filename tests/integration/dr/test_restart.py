@@ -335,6 +335,19 @@ def test_failover_resumes_after_sigkill_in_reseeding(
     )
 
 
+def stale_job(cluster: Cluster, name: str, bucket: str) -> str:
+    """The Job a 02:00 scheduled run would have started from fz-prod (no kubelet runs it, so it stays
+    unfinished); its name."""
+    body = cluster.get("drreplicas", name, NAMESPACE)
+    args = ["sync", f"centre:fz-prod/{bucket}", f"centre:xm-remote-dr/{bucket}"]
+    job = build.sync_job(
+        body, "remote", "20261127t0200", "datacloud/operator:0.1.0", args, 1, "datacloud-sync"
+    )
+    job["metadata"]["namespace"] = NAMESPACE
+    cluster.must_apply(job)
+    return str(job["metadata"]["name"])
+
+
 def test_failover_cancels_a_sync_job_still_running_from_the_old_active(
     cluster: Cluster,
     operator: dict[str, Any],
@@ -343,15 +356,7 @@ def test_failover_cancels_a_sync_job_still_running_from_the_old_active(
     cleanup: list[str],
 ) -> None:
     protected(cluster, dr_centres, "stalejob", bucket, cleanup)
-    body = cluster.get("drreplicas", "stalejob", NAMESPACE)
-    # The Job a 02:00 run would have started from fz-prod (no kubelet runs it, so it stays unfinished).
-    args = ["sync", f"centre:fz-prod/{bucket}", f"centre:xm-remote-dr/{bucket}"]
-    stale = build.sync_job(
-        body, "remote", "20261127t0200", "datacloud/operator:0.1.0", args, 1, "datacloud-sync"
-    )
-    stale["metadata"]["namespace"] = NAMESPACE
-    cluster.must_apply(stale)
-    stale_name = stale["metadata"]["name"]
+    stale = stale_job(cluster, "stalejob", bucket)
 
     action(cluster, "stalejob", "Failover", "fz-samecity-dr", "CHG-STALE")
     s = assert_finished_once(cluster, dr_centres, "stalejob", bucket, "CHG-STALE", "Failover")
@@ -360,4 +365,29 @@ def test_failover_cancels_a_sync_job_still_running_from_the_old_active(
     )
     assert [j["metadata"]["name"] for j in jobs] == ["stalejob-remote-seed-e2"]
     assert event_count(cluster, "stalejob", "SyncCancelled") == 1
-    assert stale_name in the_step(s, "Reseeding")["message"]
+    assert stale in the_step(s, "Reseeding")["message"]
+
+
+def test_a_refused_cancellation_is_reported_and_does_not_hold_the_failover(
+    cluster: Cluster,
+    operator: dict[str, Any],
+    dr_centres: dict[str, Centre],
+    refusals: Refusals,
+    bucket: str,
+    cleanup: list[str],
+) -> None:
+    protected(cluster, dr_centres, "heldjob", bucket, cleanup)
+    stale = stale_job(cluster, "heldjob", bucket)
+    refusals.keep_jobs("heldjob", stale)
+
+    action(cluster, "heldjob", "Failover", "fz-samecity-dr", "CHG-HELD")
+    assert_finished_once(cluster, dr_centres, "heldjob", bucket, "CHG-HELD", "Failover")
+    jobs = cluster.kube.read_all(
+        "batch/v1", "Job", NAMESPACE, label_selector="datacloud.fujian.gov.cn/drreplica=heldjob"
+    )
+    assert sorted(j["metadata"]["name"] for j in jobs) == sorted([stale, "heldjob-remote-seed-e2"])
+    warnings = [e["message"] for e in cluster.events_for("heldjob") if e["reason"] == "SyncNotCancelled"]
+    assert len(warnings) == 1
+    assert stale in warnings[0]
+    assert "audit hold" in warnings[0]  # the API server's own words
+    assert event_count(cluster, "heldjob", "SyncCancelled") == 0
