@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -11,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from datacloud.replication.continuous import ContinuousReplicator
-from datacloud.replication.engine import SyncOptions
+from datacloud.replication.engine import KeyOutcome, SyncOptions
 from datacloud.replication.errors import RetryPolicy
-from datacloud.replication.events import EventReceiver
+from datacloud.replication.events import Change, EventReceiver
 
 from .conftest import Store, start_centre, wait_until
 
@@ -226,3 +227,47 @@ def test_a_metadata_only_change_follows_its_notification(
 
     assert head["ContentType"] == "text/html"
     assert rep.stats().scans == 1  # carried by the notification, not by a later scan
+
+
+def test_a_change_announced_again_during_its_copy_is_measured_once_delivered(
+    centres: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A duplicate notification lands while the key's copy runs: the key goes again, finds the copy in
+    line, and the change's lag is recorded then (it was delivered by the copy in flight)."""
+    src, dst = centres
+    src_bucket, dst_bucket = src.bucket("rerun"), dst.bucket("rerun")
+    lags: list[str] = []
+    rep = follower(
+        src, src_bucket, dst, dst_bucket, poll_interval=3600, on_lag=lambda key, _: lags.append(key)
+    )
+    real = rep.replicator.sync_key
+    entered, release = threading.Event(), threading.Event()
+
+    def held_once(key: str) -> KeyOutcome:
+        if key == "k" and not entered.is_set():
+            entered.set()
+            release.wait(10)
+        return real(key)
+
+    monkeypatch.setattr(rep.replicator, "sync_key", held_once)
+    rep.start()
+    try:
+        assert rep.wait_caught_up(30)
+        src.put(src_bucket, "k", b"v1")
+        change = Change(src_bucket, "k", False, "s3:ObjectCreated:Put")
+        rep.notify([change])
+        assert entered.wait(10)
+        rep.notify([change])  # announced again while the copy is in flight
+        release.set()
+        stats = wait_until(
+            lambda: (s := rep.stats()).pending == 0 and s.in_flight == 0 and s,
+            10,
+            "the copy and its rerun done",
+        )
+    finally:
+        release.set()
+        rep.stop()
+    assert stats.objects_copied == 1  # the rerun found the copy in line
+    assert stats.lag_count == 1
+    assert lags == ["k"]
+    assert dst.digests(dst_bucket) == src.digests(src_bucket)
