@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from datacloud.failover.topology import flows
@@ -75,3 +76,36 @@ def test_phase_follows_actions_and_the_active_centre() -> None:
     assert dr_status.phase(failing, SPEC, True, True) == "FailingOver"
     assert dr_status.phase({"activeCentre": "samecity"}, SPEC, True, False) == "FailedOver"
     assert dr_status.phase({"activeCentre": "prod"}, SPEC, True, False) == "Protected"
+
+
+def test_a_follower_that_has_not_scanned_yet_measures_nothing() -> None:
+    """Before its first scan a follower's lag reads 0: that is no measurement, so no RPO verdict."""
+    wanted = flows(SPEC, "prod")
+    fresh = dataclasses.replace(stats(0.0), scans=0, last_error="NoSuchBucket: src")
+    before = [{"name": "near", "lagSeconds": 1.0, "rpoCompliant": True}]
+    targets = dr_status.target_entries(before, wanted, lambda _: fresh)
+    near = next(t for t in targets if t["name"] == "near")
+    assert "rpoCompliant" not in near
+    assert "lagSeconds" not in near
+    assert near["message"] == "NoSuchBucket: src"
+    out = conditions({"targets": targets, "activeCentre": "prod"})
+    assert (out["RPOCompliant"]["status"], out["RPOCompliant"]["reason"]) == ("Unknown", "NotMeasured")
+
+
+def test_a_missing_source_withholds_the_endpoint_and_the_rpo() -> None:
+    measured = dr_status.target_entries([], flows(SPEC, "prod"), lambda _: stats(0.5))
+    missing = [("SourceBucketMissing", "bucket b does not exist in prod")]
+    published = {"type": "EndpointPublished", "status": "True", "reason": "Published", "message": "m"}
+    conds, ready = dr_status.summary(
+        {"targets": measured, "activeCentre": "prod"}, SPEC, flows(SPEC, "prod"), missing, published, 2
+    )
+    by_type = {c["type"]: c for c in conds}
+    assert ready is False
+    assert (by_type["EndpointPublished"]["status"], by_type["EndpointPublished"]["reason"]) == (
+        "False",
+        "SourceBucketMissing",
+    )
+    assert by_type["RPOCompliant"]["status"] == "Unknown"
+    assert "does not exist" in by_type["RPOCompliant"]["message"]
+    assert dr_status.source_missing(missing)
+    assert not dr_status.source_missing([])

@@ -32,6 +32,14 @@ def _joined(notes: Sequence[Note]) -> tuple[str, str]:
     return notes[0][0], "; ".join(m for _, m in notes)
 
 
+def _nowhere(f: Findings, what: str) -> Note:
+    """Why a zone that owns no namespace enforces nothing: the namespace finding when there is one (a
+    conflict), else that none exists yet."""
+    reason, detail = _joined(f.namespaces or f.retained) if (f.namespaces or f.retained) else ("", "")
+    message = f"{what} in no namespace: the zone owns none" + (f" ({detail})" if detail else " yet")
+    return (reason or "NoNamespaces", message)
+
+
 def zone_conditions(
     f: Findings,
     zone: str,
@@ -76,6 +84,8 @@ def zone_conditions(
         out.append(
             condition("QuotaEnforced", False, "NoQuotaSet", "spec.quota.hard is empty: no limits", generation)
         )
+    elif not n:
+        out.append(condition("QuotaEnforced", False, *_nowhere(f, "no quota enforced"), generation))
     elif f.over_quota:
         over = ", ".join(f.over_quota)
         msg = f"usage exceeds the zone limit for {over}; new objects are refused until it falls"
@@ -103,6 +113,8 @@ def zone_conditions(
 
     if f.access:
         out.append(condition("AccessSynced", False, *_joined(f.access), generation))
+    elif not n and (spec.access.admins or spec.access.editors or spec.access.viewers):
+        out.append(condition("AccessSynced", False, *_nowhere(f, "no group bound"), generation))
     else:
         groups = [
             f"{role}: {', '.join(g)}"

@@ -13,6 +13,8 @@ from ..failover.topology import Flow
 from ..replication.continuous import ReplicationStats
 from .dr_actions import progress_condition
 
+SOURCE_MISSING = "SourceBucketMissing"
+
 
 def target_entries(
     previous: list[dict[str, Any]],
@@ -27,7 +29,12 @@ def target_entries(
         entry = dict(by_name.get(flow.target, {"name": flow.target}))
         entry["name"] = flow.target
         stats = stats_for(flow.target) if flow.mode == "Continuous" else None
-        if stats is not None:
+        if stats is not None and not stats.scans:
+            # No scan has compared source and target yet: a lag of 0 would only mean nothing is known.
+            for key in ("lagSeconds", "rpoCompliant"):
+                entry.pop(key, None)
+            entry["message"] = stats.last_error or "lag not measured yet: the first scan has not finished"
+        elif stats is not None:
             entry.update(
                 lagSeconds=round(stats.current_lag_seconds, 3),
                 pending=stats.pending,
@@ -39,6 +46,8 @@ def target_entries(
                 entry["lastSyncTime"] = datetime.fromtimestamp(stats.last_scan_at).astimezone().isoformat()
         if flow.rpo_s is not None and entry.get("lagSeconds") is not None:
             entry["rpoCompliant"] = float(entry["lagSeconds"]) <= flow.rpo_s
+        elif "lagSeconds" not in entry:
+            entry.pop("rpoCompliant", None)
         out.append({k: v for k, v in entry.items() if v is not None})
     return out
 
@@ -59,6 +68,10 @@ def summary(
     unknown = [
         f.target for f in wanted if f.rpo_s is not None and "rpoCompliant" not in targets.get(f.target, {})
     ]
+    source_missing = next((m for r, m in problems if r == SOURCE_MISSING), None)
+    if source_missing:
+        # Nothing is replicated from a bucket that does not exist: no lag to compare with an RPO.
+        unknown = [f.target for f in wanted if f.rpo_s is not None and f.target not in breaches]
     refs_ok = not problems
     status["estimatedDataLossSeconds"] = min(
         (
@@ -79,17 +92,25 @@ def summary(
         condition(
             "RPOCompliant",
             None if unknown and not breaches else not breaches,
-            "RPOBreached" if breaches else ("NotMeasured" if unknown else "WithinRPO"),
+            "RPOBreached" if breaches else (_unmeasured_reason(source_missing) if unknown else "WithinRPO"),
             f"over RPO: {', '.join(breaches)}"
             if breaches
-            else (
-                f"no lag measured yet for {', '.join(unknown)}" if unknown else "every target within its RPO"
-            ),
+            else (_unmeasured(unknown, source_missing) if unknown else "every target within its RPO"),
             generation,
         ),
         _single_writer(status, generation),
     ]
-    if publication is not None:
+    if source_missing:
+        conds.append(
+            condition(
+                "EndpointPublished",
+                False,
+                SOURCE_MISSING,
+                f"not published: {source_missing}; applications are not sent to a bucket that does not exist",
+                generation,
+            )
+        )
+    elif publication is not None:
         conds.append({**publication, "observedGeneration": generation})
     progress = progress_condition(status.get("action") or {}, generation)
     if progress is not None:
@@ -107,6 +128,21 @@ def summary(
         )
     )
     return conds, ready
+
+
+def source_missing(problems: list[tuple[str, str]]) -> bool:
+    """Whether the active copy's bucket is missing: then no endpoint may be published for it."""
+    return any(reason == SOURCE_MISSING for reason, _ in problems)
+
+
+def _unmeasured_reason(source_missing: str | None) -> str:
+    return SOURCE_MISSING if source_missing else "NotMeasured"
+
+
+def _unmeasured(targets: list[str], source_missing: str | None) -> str:
+    if source_missing:
+        return f"nothing to measure for {', '.join(targets)}: {source_missing}"
+    return f"no lag measured yet for {', '.join(targets)}"
 
 
 def _single_writer(status: dict[str, Any], generation: int | None) -> dict[str, Any]:

@@ -120,7 +120,8 @@ class ReplicaRuntime:
             # Once promoted, the new topology is the right one even while the last steps finish.
             self.followers.match([f for f in wanted if f.mode == "Continuous"], centres)
             self._fence_others(spec, centres, active)
-            self._publish(body, spec, centres, active)
+            if not dr_status.source_missing(problems):
+                self._publish(body, spec, centres, active)
         dr_scheduled.run(self, body, spec, [f for f in wanted if f.mode == "Scheduled"], centres, now)
         self._target_status(spec, wanted, now)
         self._summarise(spec, wanted, centres, problems, generation, now)
@@ -187,7 +188,7 @@ class ReplicaRuntime:
                     continue
                 if copy.name == "source" and copy.centre == spec.active_centre:
                     problems.append(
-                        ("SourceBucketMissing", f"bucket {copy.bucket} does not exist in {copy.centre}")
+                        (dr_status.SOURCE_MISSING, f"bucket {copy.bucket} does not exist in {copy.centre}")
                     )
                     continue
                 try:
