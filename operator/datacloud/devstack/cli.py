@@ -14,9 +14,13 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from .process import Managed, free_port
 from .prometheus import Prometheus
 from .stack import PROJECT_ROOT, DevStack, operator_process
+
+DR_NAMESPACE = "datacloud-dr"  # where samples/40-drreplicas.yaml puts the replicas
 
 TRY = """
 The datacloud dev stack is up.
@@ -57,12 +61,23 @@ def _fresh(directory: Path) -> Path:
 
 def _start(directory: Path, samples: bool, metrics_port: int) -> tuple[DevStack, Managed, int]:
     stack = DevStack(directory / "stack").start(samples=samples)
-    shutil.copy(stack.kubeconfig, directory / "kubeconfig")
+    dev_kubeconfig(stack.kubeconfig, directory / "kubeconfig")
     port = metrics_port or free_port()
     operator = operator_process(
         stack, directory / "operator.log", port, free_port(), kubeconfig=directory / "kubeconfig"
     )
     return stack, operator, port
+
+
+def dev_kubeconfig(source: Path, dest: Path, namespace: str = DR_NAMESPACE) -> Path:
+    """The stack's admin kubeconfig with its context set to the samples' DR namespace, so `kubectl get drr`
+    and `datacloud dr ...` find the sample replicas without `-n`, as a team's kubeconfig would."""
+    config = yaml.safe_load(source.read_text())
+    for entry in config.get("contexts") or []:
+        entry.setdefault("context", {})["namespace"] = namespace
+    dest.write_text(yaml.safe_dump(config))
+    dest.chmod(0o600)
+    return dest
 
 
 def _banner(directory: Path, stack: DevStack, port: int, prometheus: Prometheus | None = None) -> str:
