@@ -109,3 +109,20 @@ def test_a_missing_source_withholds_the_endpoint_and_the_rpo() -> None:
     assert "does not exist" in by_type["RPOCompliant"]["message"]
     assert dr_status.source_missing(missing)
     assert not dr_status.source_missing([])
+
+
+def test_the_headline_is_the_worst_lag_and_the_oldest_full_sync() -> None:
+    wanted = flows(SPEC, "prod")
+    scheduled = [f.target for f in wanted if f.mode == "Scheduled"]
+    targets = [
+        {"name": "near", "lagSeconds": 0.5},
+        *({"name": n, "lagSeconds": 3600.0 + i, "lastGoodSyncStart": f"2026-01-0{i + 1}T02:00:00+00:00"}
+          for i, n in enumerate(scheduled)),
+    ]  # fmt: skip
+    out = dr_status.headline({"targets": targets}, wanted)
+    assert out["worstLagTarget"] == scheduled[-1]
+    assert out["worstLagSeconds"] == 3600.0 + len(scheduled) - 1
+    assert out["lastFullSyncTime"] == "2026-01-01T02:00:00+00:00"
+    never = dr_status.headline({"targets": [{"name": "near", "lagSeconds": 0.5}]}, wanted)
+    assert never["lastFullSyncTime"] is None  # a Scheduled target never synced: no date to flatter with
+    assert dr_status.headline({}, wanted)["worstLagSeconds"] is None

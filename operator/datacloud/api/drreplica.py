@@ -250,3 +250,12 @@ class DRReplicaStatus(StatusBase):
     estimated_data_loss_seconds: float | None = Field(
         default=None, description="What a failover now would lose: the best Continuous target's lag."
     )
+    worst_lag_seconds: float | None = Field(
+        default=None, description="The largest measured lag of any target: the least protected copy."
+    )
+    worst_lag_target: str | None = Field(default=None, description="The target with that lag.")
+    last_full_sync_time: str | None = Field(
+        default=None,
+        description="Start of the latest good full sync of the Scheduled target that is furthest behind "
+        "(what the remote copy holds); unset until every Scheduled target has one.",
+    )

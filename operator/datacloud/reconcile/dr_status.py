@@ -81,6 +81,7 @@ def summary(
         ),
         default=None,
     )
+    status.update(headline(status, wanted))
     conds = [
         condition(
             "ReferencesValid",
@@ -128,6 +129,20 @@ def summary(
         )
     )
     return conds, ready
+
+
+def headline(status: dict[str, Any], wanted: list[Flow]) -> dict[str, Any]:
+    """The figures `kubectl get drr` shows: the worst measured lag and its target, and the oldest of the
+    Scheduled targets' last good full syncs (None until every Scheduled target has had one)."""
+    targets = {t["name"]: t for t in status.get("targets") or []}
+    lags = [(float(t["lagSeconds"]), n) for n, t in targets.items() if t.get("lagSeconds") is not None]
+    worst = max(lags, default=None)
+    fulls = [targets.get(f.target, {}).get("lastGoodSyncStart") for f in wanted if f.mode == "Scheduled"]
+    return {
+        "worstLagSeconds": worst[0] if worst else None,
+        "worstLagTarget": worst[1] if worst else None,
+        "lastFullSyncTime": min(fulls) if fulls and all(fulls) else None,
+    }
 
 
 def source_missing(problems: list[tuple[str, str]]) -> bool:
