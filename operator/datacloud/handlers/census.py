@@ -49,6 +49,8 @@ def census_daemon(
                         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
             else:
                 patch = census.idle_status(current, decision, now) or {}
+                for event in census.spec_events(status, patch):
+                    kopf.event(body, type=event.type, reason=event.reason, message=event.message)
             if patch:
                 try:
                     kube.patch_status(census.PLURAL, name, patch)
