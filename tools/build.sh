@@ -25,7 +25,7 @@ if ((${#missing[@]})); then
   done
 fi
 
-k8s_sum="$(sha256sum "$here/k8s/go.mod" "$here/k8s/go.sum" | sha256sum | cut -c1-12)"
+k8s_sum="$(cat "$here/k8s/go.mod" "$here/k8s/go.sum" | sha256sum | cut -c1-12)"  # contents only: the same key from every clone
 k8s_dir="$cache/kubernetes-$KUBERNETES_VERSION-$k8s_sum"
 if [[ ! -x "$k8s_dir/kube-apiserver" || ! -x "$k8s_dir/kube-controller-manager" || ! -x "$k8s_dir/kubectl" ]]; then
   log "building kube-apiserver, kube-controller-manager, kubectl $KUBERNETES_VERSION (cold: many minutes)"
