@@ -50,15 +50,21 @@ def test_missing_source_publishes_nothing_and_claims_no_rpo(
     assert all("rpoCompliant" not in t for t in s.get("targets") or []), s.get("targets")
     assert endpoint_configmap(cluster, name) is None
 
-    # The bucket appears: replication measures a lag and the endpoint is published.
+    # The bucket appears: the continuous target's lag is measured and the endpoint is published. (The
+    # scheduled target stays unmeasured until its first full sync, so RPOCompliant stays Unknown.)
     allow_app(dr_centres["fz-prod"], bucket)
 
-    def published_and_measured() -> dict[str, dict[str, Any]] | None:
-        conds = conditions(cluster, name)
-        ok = all(conds.get(t, {}).get("status") == "True" for t in ("EndpointPublished", "RPOCompliant"))
-        return conds if ok else None
+    def published_and_measured() -> dict[str, Any] | None:
+        s = status(cluster, name)
+        conds = {c["type"]: c for c in s.get("conditions") or []}
+        near = next((t for t in s.get("targets") or [] if t["name"] == "same-city"), {})
+        ok = conds.get("EndpointPublished", {}).get("status") == "True" and near.get("rpoCompliant") is True
+        return s if ok else None
 
-    wait_until(published_and_measured, 60, what="endpoint published and RPO measured")
+    s = wait_until(published_and_measured, 60, what="endpoint published and the same-city lag measured")
+    conds = {c["type"]: c for c in s["conditions"]}
+    assert (conds["RPOCompliant"]["status"], conds["RPOCompliant"]["reason"]) == ("Unknown", "NotMeasured")
+    assert "remote" in conds["RPOCompliant"]["message"]
     cm = endpoint_configmap(cluster, name)
     assert cm is not None
     assert cm["data"]["bucket"] == bucket
