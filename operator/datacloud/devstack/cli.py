@@ -109,8 +109,14 @@ def app_env(stack: DevStack, path: Path) -> Path:
         "AWS_SECRET_ACCESS_KEY": stack.app.secret_key,
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    lines = ["# The dev stack's application account (not root): bucket policies and fencing apply to it."]
-    path.write_text("\n".join([*lines, *(f"export {k}={shlex.quote(v)}" for k, v in values.items())]) + "\n")
+    lines = [
+        "# The dev stack's application account (not root): bucket policies and fencing apply to it.",
+        *(f"export {k}={shlex.quote(v)}" for k, v in values.items()),
+        "# The centres speak plain HTTP; rclone's S3 client fails on a CA bundle it cannot load into its",
+        "# transport (LoadCustomCABundleError), so none is passed to it.",
+        "unset AWS_CA_BUNDLE",
+    ]
+    path.write_text("\n".join(lines) + "\n")
     path.chmod(0o600)
     return path
 
