@@ -126,3 +126,25 @@ def test_the_headline_is_the_worst_lag_and_the_oldest_full_sync() -> None:
     never = dr_status.headline({"targets": [{"name": "near", "lagSeconds": 0.5}]}, wanted)
     assert never["lastFullSyncTime"] is None  # a Scheduled target never synced: no date to flatter with
     assert dr_status.headline({}, wanted)["worstLagSeconds"] is None
+
+
+def test_no_rpo_target_is_not_reported_as_measured_compliance() -> None:
+    wanted = [dataclasses.replace(f, rpo_s=None) for f in flows(SPEC, "prod")]
+    conds, _ = dr_status.summary({"targets": [], "activeCentre": "prod"}, SPEC, wanted, [], None, 1)
+    rpo = next(c for c in conds if c["type"] == "RPOCompliant")
+    assert (rpo["reason"], rpo["message"]) == (
+        "NoRPOTarget",
+        "no target sets an rpoTarget: nothing to measure against",
+    )
+    measured = dr_status.target_entries([], flows(SPEC, "prod"), lambda _: stats(2.0))
+    conds, _ = dr_status.summary(
+        {"targets": measured, "activeCentre": "prod"},
+        SPEC,
+        [f for f in flows(SPEC, "prod") if f.mode == "Continuous"],
+        [],
+        None,
+        1,
+    )
+    rpo = next(c for c in conds if c["type"] == "RPOCompliant")
+    assert rpo["reason"] == "WithinRPO"
+    assert "near 2.0s of" in rpo["message"]

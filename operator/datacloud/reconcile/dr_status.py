@@ -82,6 +82,8 @@ def summary(
         default=None,
     )
     status.update(headline(status, wanted))
+    # No target with an rpoTarget has nothing to breach; said as such, not as a measurement.
+    within = "WithinRPO" if any(f.rpo_s is not None for f in wanted) else "NoRPOTarget"
     conds = [
         condition(
             "ReferencesValid",
@@ -93,10 +95,10 @@ def summary(
         condition(
             "RPOCompliant",
             None if unknown and not breaches else not breaches,
-            "RPOBreached" if breaches else (_unmeasured_reason(source_missing) if unknown else "WithinRPO"),
+            "RPOBreached" if breaches else (_unmeasured_reason(source_missing) if unknown else within),
             f"over RPO: {', '.join(breaches)}"
             if breaches
-            else (_unmeasured(unknown, source_missing) if unknown else "every target within its RPO"),
+            else (_unmeasured(unknown, source_missing) if unknown else _within(wanted, targets)),
             generation,
         ),
         _single_writer(status, generation),
@@ -148,6 +150,17 @@ def headline(status: dict[str, Any], wanted: list[Flow]) -> dict[str, Any]:
 def source_missing(problems: list[tuple[str, str]]) -> bool:
     """Whether the active copy's bucket is missing: then no endpoint may be published for it."""
     return any(reason == SOURCE_MISSING for reason, _ in problems)
+
+
+def _within(wanted: list[Flow], targets: dict[str, dict[str, Any]]) -> str:
+    measured = [
+        f"{f.target} {float(targets[f.target]['lagSeconds']):.1f}s of {f.rpo_s:g}s"
+        for f in wanted
+        if f.rpo_s is not None and targets.get(f.target, {}).get("lagSeconds") is not None
+    ]
+    if not measured:
+        return "no target sets an rpoTarget: nothing to measure against"
+    return "measured lag within the RPO: " + ", ".join(measured)
 
 
 def _unmeasured_reason(source_missing: str | None) -> str:
