@@ -153,6 +153,28 @@ def test_status_fits_120_columns_and_covers_every_kind(dev: Dev) -> None:
     assert max(cell_len(line) for line in narrow.stdout.splitlines()) <= 80
 
 
+def test_printer_columns_answer_the_first_question(dev: Dev) -> None:
+    def get(*args: str) -> list[list[str]]:
+        done = dev.run(tool("kubectl"), "get", *args)
+        assert done.returncode == 0, done.stderr
+        return [line.split() for line in done.stdout.splitlines()]
+
+    cities = get("cdc")
+    assert cities[0][:5] == ["NAME", "CITY", "CODE", "AVAILABLE", "REASON"]
+    reasons = {
+        c["metadata"]["name"]: conds(c)["Available"]["reason"]
+        for c in dev.kubectl_json("get", "cdc")["items"]
+    }
+    assert {row[0]: row[4] for row in cities[1:]} == reasons
+    centres = get("dc")
+    assert "REASON" in centres[0]
+    wide = get("drr", "-o", "wide")
+    for header in ("WORST-LAG-S", "LAST-FULL-SYNC", "WORST-TARGET", "EST-LOSS-S", "REASON"):
+        assert header in wide[0]
+    row = next(r for r in wide if r[0] == "health-archive")
+    assert "same-city" in row  # its worst (only measured) target
+
+
 def bash_blocks(page: Path) -> list[str]:
     return re.findall(r"^```bash\n(.*?)^```", page.read_text(), re.M | re.S)
 
