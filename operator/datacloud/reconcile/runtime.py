@@ -23,6 +23,8 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from ..metrics import runtime as metrics
+
 log = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
@@ -58,6 +60,7 @@ class Lane(Generic[K]):
         self._stopping = False
         self.workers = workers
         self._threads: list[threading.Thread] = []  # started with the first key (importing starts none)
+        metrics.register_lane(name, workers, self.stats)
 
     # -- scheduling (any thread) -------------------------------------------------------------------
     def wake(self, key: K, delay: float = 0.0) -> None:
