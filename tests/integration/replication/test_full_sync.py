@@ -200,7 +200,7 @@ def test_stale_upload_from_an_earlier_run_is_aborted(pair: BucketPair) -> None:
     assert pair.dst.uploads(pair.dst_bucket) == []
 
 
-def test_sha256_verification_finds_a_corrupted_copy(pair: BucketPair) -> None:
+def test_sha256_verification_finds_and_repairs_a_corrupted_copy(pair: BucketPair) -> None:
     pair.src.put(pair.src_bucket, "a.txt", b"original")
     pair.src.put(pair.src_bucket, "b.txt", b"fine")
     full_sync(*pair.locations(), SyncOptions(retry=FAST))
@@ -213,9 +213,11 @@ def test_sha256_verification_finds_a_corrupted_copy(pair: BucketPair) -> None:
 
     assert sampled_out.verified == 0
     assert sampled_out.mismatch_count == 0
-    assert hashed.mismatches == ["a.txt"]
+    assert hashed.repaired_keys == ["a.txt"]  # found, copied again and proven
+    assert hashed.mismatches == []
     assert hashed.verified == 1
-    assert not hashed.ok
+    assert hashed.ok
+    assert pair.in_sync()
 
 
 def test_size_etag_verification_checks_each_copy(pair: BucketPair) -> None:
