@@ -7,12 +7,13 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from datacloud.adapters.s3_wire import WireClient
+from datacloud.adapters.s3_wire import WireClient, error_from
 from datacloud.replication.continuous import ContinuousReplicator
-from datacloud.replication.engine import SyncOptions, full_sync
+from datacloud.replication.engine import Replicator, SyncOptions, full_sync
 from datacloud.replication.errors import RetryPolicy
 
 from .conftest import BucketPair, wait_until
@@ -171,3 +172,34 @@ def test_continuous_mode_parks_a_permanently_failing_key(
     assert later.pending == 1  # still owed, and counted in the lag
     parked_lines = [r for r in caplog.records if "parked" in r.getMessage() and bad in r.getMessage()]
     assert len(parked_lines) == 1
+
+
+def test_a_key_refused_permanently_is_named_and_the_pass_goes_on(
+    pair: BucketPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refusal that would be permanent for a whole bucket (SignatureDoesNotMatch, as non-ASCII metadata
+    once caused) is, for one key among successes, that key's failure: the pass copies the rest."""
+    for i in range(10):
+        pair.src.put(pair.src_bucket, f"k{i}.txt", b"x")
+    # A bandwidth limit keeps the pass on the threaded copier, whose target client is wrapped here.
+    with Replicator(*pair.locations(), SyncOptions(retry=FAST, bandwidth=1 << 30, concurrency=2)) as rep:
+        assert rep.target.wire is not None
+        real_put = rep.target.wire.put_object
+
+        def refusing_put(**kwargs: Any) -> dict[str, Any]:
+            if kwargs["Key"] == "k3.txt":
+                raise error_from(403, SIGNATURE_REFUSED, "PutObject")
+            return real_put(**kwargs)
+
+        monkeypatch.setattr(rep.target.wire, "put_object", refusing_put)
+        result = rep.full_sync()
+
+    assert result.completed
+    assert result.objects_copied == 9
+    assert result.failed == [
+        {"key": "k3.txt", "reason": "SignatureDoesNotMatch on PutObject at " + rep.target.where}
+    ]
+    assert not result.ok
+
+
+SIGNATURE_REFUSED = b"<Error><Code>SignatureDoesNotMatch</Code><Message>refused</Message></Error>"
