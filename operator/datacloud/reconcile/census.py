@@ -17,7 +17,7 @@ from typing import Any
 from croniter import croniter
 from pydantic import ValidationError
 
-from .. import GROUP
+from .. import GROUP, settings
 from ..adapters.kube import Kube, KubeconfigError, NotFound
 from ..api.census import ComputeCensusSpec
 from ..api.citydatacloud import CityDataCloudSpec
@@ -28,7 +28,6 @@ from ..census.run import CentreTarget, CityTarget, Collected, Progress, Promethe
 from ..census.snapshots import Bucket, Row, Snapshot, SnapshotStore
 from ..census.trends import NOT_GROWING
 from .centres import CentreUnavailable, resolve
-from .citydatacloud import OPERATOR_NAMESPACE
 
 PLURAL = "computecensuses"
 RUN_NOW = f"{GROUP}/run-now"  # any new value asks for a run now (`datacloud census run NAME` sets it)
@@ -317,7 +316,7 @@ def run_once(
     name, generation = str(meta["name"]), meta.get("generation")
     spec = ComputeCensusSpec.model_validate(body.get("spec") or {})
     scope = observe(kube, spec)
-    store = SnapshotStore(kube, OPERATOR_NAMESPACE, name, scope.bucket)
+    store = SnapshotStore(kube, settings.current().namespace, name, scope.bucket)
     try:
         history, unreadable = store.load(spec.retain)
         snapshot, collected = run(
@@ -496,7 +495,7 @@ def history_for_cli(
 ) -> tuple[list[Snapshot], list[str]]:
     """The retained snapshots of census `name` (for `datacloud census report`)."""
     bucket, problem = report_bucket(kube, spec)
-    snapshots, problems = SnapshotStore(kube, OPERATOR_NAMESPACE, name, bucket).load(limit)
+    snapshots, problems = SnapshotStore(kube, settings.current().namespace, name, bucket).load(limit)
     return snapshots, [problem, *problems] if problem else problems
 
 

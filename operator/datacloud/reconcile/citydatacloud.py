@@ -9,7 +9,6 @@ wrong with it, never what it holds.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .. import settings
 from ..adapters.kube import ApiError, Kube, KubeconfigError, NotFound
 from ..api.citydatacloud import CityDataCloudSpec
 from ..api.common import parse_duration
@@ -29,7 +29,6 @@ from ..census.federation import Contact, Verdict, availability, census_freshness
 
 PLURAL = "citydataclouds"
 # Where baseline-profile ConfigMaps live: the operator's own namespace.
-OPERATOR_NAMESPACE = os.environ.get("DATACLOUD_NAMESPACE", "datacloud-system")
 
 
 @dataclass(frozen=True)
@@ -114,9 +113,10 @@ def _contact(kube: Kube, spec: CityDataCloudSpec, link: CityLink, timeout_s: flo
 def _profile(kube: Kube, spec: CityDataCloudSpec) -> Profile:
     text = None
     if spec.baseline.config_map:
-        where = f"ConfigMap {OPERATOR_NAMESPACE}/{spec.baseline.config_map}"
+        namespace = settings.current().namespace
+        where = f"ConfigMap {namespace}/{spec.baseline.config_map}"
         try:
-            data = kube.config_map_data(OPERATOR_NAMESPACE, spec.baseline.config_map)
+            data = kube.config_map_data(namespace, spec.baseline.config_map)
         except NotFound:
             raise ProfileError(f"{where} not found") from None
         if PROFILE_KEY not in data:
