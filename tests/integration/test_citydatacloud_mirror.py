@@ -12,8 +12,8 @@ from datacloud.adapters.kube import Kube
 from datacloud.census.collect import CityCollector, collect_city
 from datacloud.devstack.controlplane import ApiServer
 from datacloud.devstack.process import free_port
-from tests.conftest import Cluster, wait_until
-from tests.fleet import FleetPod, Writer, create_fleet, create_pod, embedded_kubeconfig, make_fleet
+from tests.support.cluster import Cluster, wait_until
+from tests.support.fleet import FleetPod, Writer, create_fleet, create_pod, embedded_kubeconfig, make_fleet
 
 pytestmark = pytest.mark.integration
 

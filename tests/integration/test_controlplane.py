@@ -11,7 +11,7 @@ import pytest
 
 from datacloud.devstack.controlplane import ControlPlane, write_kubeconfig
 from datacloud.devstack.process import tool
-from tests.conftest import Cluster, wait_until
+from tests.support.cluster import Cluster, wait_until
 
 pytestmark = pytest.mark.integration
 

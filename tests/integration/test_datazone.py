@@ -11,7 +11,7 @@ import pytest
 
 from datacloud.adapters.kube import NotFound
 from datacloud.api.admission import FINALIZER
-from tests.conftest import Cluster, wait_until
+from tests.support.cluster import Cluster, wait_until
 
 pytestmark = pytest.mark.integration
 G = "datacloud.fujian.gov.cn"

@@ -11,7 +11,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from datacloud.adapters.kube import Kube
-from tests.unit.conftest import OneShotServer
+from tests.support.servers import OneShotServer
 
 
 def kube_for(serve: list[OneShotServer], reply: bytes) -> Kube:
