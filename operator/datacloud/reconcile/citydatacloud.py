@@ -23,6 +23,7 @@ from ..api.citydatacloud import CityDataCloudSpec
 from ..api.common import parse_duration
 from ..api.conditions import CityReason, CityType, city, reason_of
 from ..builders.conditions import find, merge_conditions, now_iso
+from ..builders.patch import apply_merge_patch
 from ..census.aggregate import CitySummary
 from ..census.baseline import PROFILE_KEY, Evaluation, Profile, ProfileError, choose_profile, evaluate
 from ..census.collect import CityCollector, baseline_facts
@@ -268,13 +269,5 @@ def _availability_events(old: Mapping[str, Any] | None, new: Verdict) -> list[Ev
 
 
 def merged_status(old: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """What the status is after a merge patch (nulls delete), to carry into the next heartbeat."""
-    out = dict(old)
-    for k, v in patch.items():
-        if v is None:
-            out.pop(k, None)
-        elif isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = merged_status(out[k], v)
-        else:
-            out[k] = v
-    return out
+    """What the status is after a merge patch, to carry into the next heartbeat (see builders.written)."""
+    return apply_merge_patch(old, patch)
