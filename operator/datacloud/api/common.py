@@ -30,7 +30,7 @@ HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 # S3 bucket names as the S3 rules allow them (lower case, digits, dots, hyphens; 3 to 63 characters).
 BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 
-# The ten city data clouds of Fujian and their administrative division codes (DESIGN §2).
+# The ten city data clouds of Fujian and their administrative division codes.
 CITIES: dict[str, tuple[str, str]] = {
     "350100": ("福州", "Fuzhou"),
     "350200": ("厦门", "Xiamen"),
