@@ -45,6 +45,12 @@ class Cluster:
             check=False,
         )
 
+    def must(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """kubectl that must succeed: a test whose setup step failed would otherwise pass for nothing."""
+        done = self.kubectl(*args, stdin=stdin)
+        assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
+        return done
+
     def apply(self, *docs: dict[str, Any]) -> subprocess.CompletedProcess[str]:
         text = "---\n".join(yaml.safe_dump(d, allow_unicode=True) for d in docs)
         return self.kubectl("apply", "-f", "-", stdin=text)
