@@ -13,7 +13,7 @@ from datacloud.api.common import Condition
 from datacloud.api.reference import drift
 
 ROOT = Path(__file__).resolve().parents[2]
-MAKERS = {"DataCentre": c.datacentre, "CityDataCloud": c.city, "ComputeCensus": c.census}
+MAKERS = {"DataCentre": c.datacentre, "CityDataCloud": c.city, "ComputeCensus": c.census, "DataZone": c.zone}
 PAIRS = [
     (kind, type_, status, reason)
     for kind, types in c.CATALOGUES.items()
@@ -48,7 +48,7 @@ def test_a_reason_its_type_does_not_list_is_refused() -> None:
 
 def test_every_reason_of_every_kind_is_documented_somewhere() -> None:
     for kind, enum in (("DataCentre", c.DataCentreReason), ("CityDataCloud", c.CityReason),
-                       ("ComputeCensus", c.CensusReason)):  # fmt: skip
+                       ("ComputeCensus", c.CensusReason), ("DataZone", c.ZoneReason)):  # fmt: skip
         used = {
             r for reasons in c.CATALOGUES[kind].values() for by in reasons.by_status().values() for r in by
         }
@@ -58,6 +58,12 @@ def test_every_reason_of_every_kind_is_documented_somewhere() -> None:
 def test_the_api_error_vocabulary_is_catalogued_for_cities() -> None:
     words = {*kube._STATUS_REASONS.values(), "ServerError", "Failed", "Unreachable", "CertificateInvalid"}
     assert words <= set(c.CityReason)
+
+
+def test_every_refusal_the_zone_reconciler_can_report_is_catalogued() -> None:
+    from datacloud.reconcile.datazone import _AREA
+
+    assert {f"{kind}Rejected" for kind in [*_AREA, "Namespace"]} <= set(c.ZoneReason)
 
 
 def test_an_unknown_classified_word_falls_back_rather_than_failing_the_write() -> None:

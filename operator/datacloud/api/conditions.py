@@ -1,7 +1,7 @@
 """Each kind's condition types and reasons, typed: the one list the reconcilers build from and the docs print.
 
-A condition is made with its kind's constructor (`datacentre(...)`, `city(...)`, `census(...)`), which
-takes the kind's enums, refuses a reason its type does not list (a programming error, caught by the unit
+A condition is made with its kind's constructor (`datacentre`, `city`, `census`, `zone`), which takes the
+kind's enums, refuses a reason its type does not list (a programming error, caught by the unit
 tests that walk every pair), and validates the result through the `Condition` model. `docs/conditions.md`
 is generated from `CATALOGUES` (`python -m datacloud docs --out docs`) and a test keeps it so.
 """
@@ -98,6 +98,49 @@ class CensusReason(StrEnum):
     OBJECT_STORE_UNREACHABLE = "ObjectStoreUnreachable"
 
 
+# --- DataZone ---------------------------------------------------------------------------------------
+
+
+class ZoneType(StrEnum):
+    READY = "Ready"
+    NAMESPACES_SYNCED = "NamespacesSynced"
+    ISOLATED = "Isolated"
+    QUOTA_ENFORCED = "QuotaEnforced"
+    ACCESS_SYNCED = "AccessSynced"
+    DR_PROTECTED = "DRProtected"
+
+
+class ZoneReason(StrEnum):
+    ZONE_IN_LINE = "ZoneInLine"
+    INVALID_SPEC = "InvalidSpec"
+    UNKNOWN_ZONE_REFERENCE = "UnknownZoneReference"
+    IN_LINE = "InLine"
+    NAMESPACE_EXISTS = "NamespaceExists"
+    OWNED_BY_OTHER_ZONE = "OwnedByOtherZone"
+    CLAIMED_BY_OTHER_ZONE = "ClaimedByOtherZone"
+    NAMESPACE_TERMINATING = "NamespaceTerminating"
+    NAMESPACE_RETAINED = "NamespaceRetained"
+    CHILD_NOT_WRITTEN = "ChildNotWritten"
+    NAMESPACE_REJECTED = "NamespaceRejected"
+    POLICIES_IN_PLACE = "PoliciesInPlace"
+    NO_NAMESPACES = "NoNamespaces"
+    NETWORK_POLICY_REJECTED = "NetworkPolicyRejected"
+    QUOTA_IN_PLACE = "QuotaInPlace"
+    REBALANCING = "Rebalancing"
+    NO_QUOTA_SET = "NoQuotaSet"
+    OVER_QUOTA = "OverQuota"
+    RESOURCE_QUOTA_REJECTED = "ResourceQuotaRejected"
+    LIMIT_RANGE_REJECTED = "LimitRangeRejected"
+    BINDINGS_IN_PLACE = "BindingsInPlace"
+    NO_GROUPS = "NoGroups"
+    ROLE_BINDING_REJECTED = "RoleBindingRejected"
+    CLUSTER_ROLES_MISSING = "ClusterRolesMissing"
+    CLUSTER_ROLES_UNREADABLE = "ClusterRolesUnreadable"
+    REQUIREMENT_MET = "RequirementMet"
+    NO_DR_REPLICAS = "NoDRReplicas"
+    REQUIREMENT_NOT_MET = "RequirementNotMet"
+
+
 # --- The catalogue: what each type means and when each reason is given --------------------------------
 
 
@@ -114,7 +157,7 @@ class Reasons:
         return {"True": self.true, "False": self.false, "Unknown": self.unknown}
 
 
-_D, _C, _N = DataCentreReason, CityReason, CensusReason
+_D, _C, _N, _Z = DataCentreReason, CityReason, CensusReason, ZoneReason
 _HEARTBEAT_FAILED = "the city's API server did not answer (after the grace)"
 
 CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
@@ -198,6 +241,58 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
              _N.OBJECT_STORE_UNREACHABLE: "a centre's object store could not be measured"},
         ),
     },
+    "DataZone": {
+        ZoneType.READY: Reasons(
+            "every child of every namespace is in line (DR protection aside)",
+            {_Z.ZONE_IN_LINE: "every child is in line"},
+            {_Z.INVALID_SPEC: "the spec does not validate",
+             _Z.UNKNOWN_ZONE_REFERENCE: "spec.network.allowFrom names a zone that does not exist",
+             **{r: "as the condition of that area says" for r in (
+                 _Z.NAMESPACE_EXISTS, _Z.OWNED_BY_OTHER_ZONE, _Z.CLAIMED_BY_OTHER_ZONE,
+                 _Z.NAMESPACE_TERMINATING, _Z.NAMESPACE_RETAINED, _Z.CHILD_NOT_WRITTEN, _Z.NAMESPACE_REJECTED,
+                 _Z.NETWORK_POLICY_REJECTED, _Z.RESOURCE_QUOTA_REJECTED, _Z.LIMIT_RANGE_REJECTED,
+                 _Z.ROLE_BINDING_REJECTED, _Z.CLUSTER_ROLES_MISSING, _Z.CLUSTER_ROLES_UNREADABLE)}},
+        ),
+        ZoneType.NAMESPACES_SYNCED: Reasons(
+            "every listed namespace exists, is the zone's and carries its labels",
+            {_Z.IN_LINE: "created and labelled"},
+            {_Z.NAMESPACE_EXISTS: "a listed namespace exists and is not the zone's: not taken over",
+             _Z.OWNED_BY_OTHER_ZONE: "a listed namespace belongs to another zone",
+             _Z.CLAIMED_BY_OTHER_ZONE: "an older zone lists the same namespace",
+             _Z.NAMESPACE_TERMINATING: "a namespace is being deleted; it is created again once gone",
+             _Z.NAMESPACE_RETAINED: "a namespace left the spec but still holds data; it stays governed",
+             _Z.CHILD_NOT_WRITTEN: "a write was refused (namespace terminating, or a race); retried",
+             _Z.NAMESPACE_REJECTED: "the API server refused the namespace; the message quotes it"},
+        ),
+        ZoneType.ISOLATED: Reasons(
+            "default-deny and allow NetworkPolicies are in place in every namespace",
+            {_Z.POLICIES_IN_PLACE: "the profile's policies are in place"},
+            {_Z.NO_NAMESPACES: "the zone owns no namespace yet",
+             _Z.NETWORK_POLICY_REJECTED: "the API server refused a NetworkPolicy"},
+        ),
+        ZoneType.QUOTA_ENFORCED: Reasons(
+            "spec.quota.hard is split over per-namespace ResourceQuotas summing to it",
+            {_Z.QUOTA_IN_PLACE: "limits split over the namespaces",
+             _Z.REBALANCING: "usage changed while limits were moved; retrying"},
+            {_Z.NO_QUOTA_SET: "spec.quota.hard is empty: no limits",
+             _Z.OVER_QUOTA: "usage exceeds the zone limit; nothing new is admitted until it falls",
+             _Z.RESOURCE_QUOTA_REJECTED: "the API server refused a ResourceQuota (e.g. an unknown resource)",
+             _Z.LIMIT_RANGE_REJECTED: "the API server refused the LimitRange"},
+        ),
+        ZoneType.ACCESS_SYNCED: Reasons(
+            "the access groups are bound to the zone ClusterRoles in every namespace",
+            {_Z.BINDINGS_IN_PLACE: "every group is bound", _Z.NO_GROUPS: "spec.access names no group"},
+            {_Z.ROLE_BINDING_REJECTED: "the API server refused a RoleBinding",
+             _Z.CLUSTER_ROLES_MISSING: "a zone ClusterRole is missing: install it with the Helm chart",
+             _Z.CLUSTER_ROLES_UNREADABLE: "the zone ClusterRoles could not be read"},
+        ),
+        ZoneType.DR_PROTECTED: Reasons(
+            "every DRReplica of the zone has the targets its classification needs",
+            {_Z.REQUIREMENT_MET: "each replica has the targets"},
+            {_Z.NO_DR_REPLICAS: "no DRReplica is labelled with the zone or lives in its namespaces",
+             _Z.REQUIREMENT_NOT_MET: "a replica lacks a target; the message names it and what it lacks"},
+        ),
+    },
 }  # fmt: skip
 
 
@@ -245,6 +340,12 @@ def census(
     type_: CensusType, ok: bool | None, reason: CensusReason, message: str, generation: int | None = None
 ) -> dict[str, Any]:
     return _make("ComputeCensus", type_, ok, reason, message, generation)
+
+
+def zone(
+    type_: ZoneType, ok: bool | None, reason: ZoneReason, message: str, generation: int | None = None
+) -> dict[str, Any]:
+    return _make("DataZone", type_, ok, reason, message, generation)
 
 
 def condition_table(kind: str) -> str:
