@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datacloud.reconcile.runtime import Lane, Roster
-from tests.conftest import wait_until
+from tests.support.cluster import wait_until
 
 
 def test_more_objects_than_workers_all_run() -> None:

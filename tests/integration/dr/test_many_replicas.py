@@ -11,7 +11,7 @@ import pytest
 from datacloud.adapters.kube import NotFound
 from datacloud.devstack.objectstore import Centre
 from datacloud.reconcile import dr_roster
-from tests.conftest import Cluster, wait_until
+from tests.support.cluster import Cluster, wait_until
 from tests.integration.dr.conftest import NAMESPACE, replica
 from tests.integration.test_datazone import delete_zone, ready, zone
 
