@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Cluster, wait_until
 from tests.integration.test_datazone import cond, delete_zone, status, uid, zone
+from tests.support.cluster import Cluster, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,8 @@ def test_zone_in_conflict_enforces_and_binds_nothing(cluster: Cluster, operator:
             c = cond(cluster, z, type_)
             assert c.get("status") == "False", (type_, c)
         quota, access = cond(cluster, z, "QuotaEnforced"), cond(cluster, z, "AccessSynced")
-        assert quota["reason"] == access["reason"] == "NamespaceExists"
+        assert quota["reason"] == access["reason"] == "NoNamespaces"
+        assert "NamespaceExists" in quota["message"]
         assert ns in quota["message"]
         assert ns in access["message"]
         # and indeed nothing was made in the namespace it does not own

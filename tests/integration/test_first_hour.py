@@ -20,10 +20,11 @@ from rich.cells import cell_len
 
 from datacloud.devstack.cities import DEFAULT_SIZE, FLEET_SIZES
 from datacloud.devstack.process import tool
-from tests.conftest import ROOT, wait_until
+from tests.support.cluster import wait_until
 
 pytestmark = pytest.mark.integration
 
+ROOT = Path(__file__).resolve().parents[2]
 CITIES = 10
 WALKTHROUGH = ROOT / "docs" / "first-hour.md"
 

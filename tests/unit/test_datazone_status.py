@@ -65,7 +65,8 @@ def test_a_zone_owning_no_namespace_enforces_nothing() -> None:
     quota, access = find(conds, "QuotaEnforced"), find(conds, "AccessSynced")
     assert quota is not None
     assert access is not None
-    assert (quota["reason"], access["reason"]) == ("NamespaceExists", "NamespaceExists")
+    assert (quota["reason"], access["reason"]) == ("NoNamespaces", "NoNamespaces")
+    assert "NamespaceExists" in quota["message"]
     assert "namespace a exists" in quota["message"]
     assert zone_phase(conds) == "Conflict"
     fresh = zone_conditions(Findings(), "z", profile_for("Important"), SPEC, {}, 1)
