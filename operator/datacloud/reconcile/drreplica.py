@@ -166,6 +166,7 @@ class ReplicaRuntime:
             self.full_for != (generation, HEALTH_CHANGES.version)
             or time.monotonic() >= self.resync_at
             or self._action_in_progress()
+            or bool(self.bucket_problems)  # a missing bucket is looked for again at every run, not in 5 min
         )
 
     def _next_wait(self) -> float:

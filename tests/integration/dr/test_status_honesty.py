@@ -54,14 +54,20 @@ def test_missing_source_publishes_nothing_and_claims_no_rpo(
     # scheduled target stays unmeasured until its first full sync, so RPOCompliant stays Unknown.)
     allow_app(dr_centres["fz-prod"], bucket)
 
+    seen: list[dict[str, Any]] = []
+
     def published_and_measured() -> dict[str, Any] | None:
         s = status(cluster, name)
+        seen[:] = [s]
         conds = {c["type"]: c for c in s.get("conditions") or []}
         near = next((t for t in s.get("targets") or [] if t["name"] == "same-city"), {})
         ok = conds.get("EndpointPublished", {}).get("status") == "True" and near.get("rpoCompliant") is True
         return s if ok else None
 
-    s = wait_until(published_and_measured, 60, what="endpoint published and the same-city lag measured")
+    try:
+        s = wait_until(published_and_measured, 60, what="endpoint published and the same-city lag measured")
+    except pytest.fail.Exception:
+        raise AssertionError(f"last status: {seen}") from None
     conds = {c["type"]: c for c in s["conditions"]}
     assert (conds["RPOCompliant"]["status"], conds["RPOCompliant"]["reason"]) == ("Unknown", "NotMeasured")
     assert "remote" in conds["RPOCompliant"]["message"]
