@@ -118,8 +118,9 @@ class ReplicaRuntime:
             spec = DRReplicaSpec.model_validate(body.get("spec") or {})
         except ValidationError as e:
             self.followers.stop_all()
-            msg = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+            msg = "; ".join(f"spec.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
             self._conditions([condition("Ready", False, "InvalidSpec", msg, generation)], now)
+            self.emit("Warning", "InvalidSpec", msg)
             self._write(body, phase="Degraded", force=True)
             return 30.0
 
