@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=10,
         help="CityDataCloud samples given a live API server with a fleet (default: all 10; the rest are "
-        "left out; about 250 MB each)",
+        "left out; about 290 MB each)",
     )
     parser.add_argument("--metrics-port", type=int, default=0, help="operator metrics port (default: free)")
     parser.add_argument(
