@@ -2,8 +2,9 @@
 nodes and pods and set up to the provincial baseline, so every city is Available, compliant and counted by
 the census from the first minute.
 
-Each city is a kube-apiserver on the stack's etcd under its own prefix (about 290 MB resident each: ten took 2.9 GB, measured with `ps` after `datacloud dev up`); the
-operator reaches it through the kubeconfig Secret the sample names, with the admin client certificate.
+Each city is a kube-apiserver on the stack's etcd under its own prefix, about 290 MB resident (ten took
+2.9 GB, measured with `ps` after `datacloud dev up`); the operator reaches it through the kubeconfig
+Secret the sample names, with the admin client certificate.
 """
 
 from __future__ import annotations
