@@ -65,6 +65,7 @@ class DevStack:
         centre = self._centre(name)
         with stand_in_receiver(self.events_port):
             centre.start()
+        centre.add_probe_user()
         self.centres[name] = centre
         self.apply_documents([centre_secret(centre)])
         return centre
@@ -79,6 +80,8 @@ class DevStack:
             with stand_in_receiver(self.events_port):
                 for centre in self.centres.values():
                     centre.start()
+            for centre in self.centres.values():
+                centre.add_probe_user()
             self.install_crds()
             self.apply_documents(
                 [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}]
@@ -249,7 +252,12 @@ def stand_in_receiver(port: int) -> Iterator[None]:
 
 def centre_secret(centre: Centre, namespace: str = OPERATOR_NAMESPACE) -> dict[str, Any]:
     """The credentials Secret a DataCentre sample refers to (`centre-<name>`)."""
-    values = {"accessKeyId": centre.access_key, "secretAccessKey": centre.secret_key}
+    values = {
+        "accessKeyId": centre.access_key,
+        "secretAccessKey": centre.secret_key,
+        "probeAccessKeyId": centre.probe_key,
+        "probeSecretAccessKey": centre.probe_secret,
+    }
     if centre.event_token:
         values["eventToken"] = centre.event_token
     enc = {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}

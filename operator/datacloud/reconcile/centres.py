@@ -29,6 +29,12 @@ class Centre:
     role: str
     health: str
     endpoint: s3.S3Endpoint
+    # An ordinary account of the store (Secret keys probeAccessKeyId/probeSecretAccessKey), with which
+    # the operator measures whether a copy accepts writes; None when the Secret names none.
+    probe: s3.S3Credentials | None = None
+
+
+PROBE_KEYS = ("probeAccessKeyId", "probeSecretAccessKey")
 
 
 def credentials(kube: Kube, spec: DataCentreSpec) -> s3.S3Credentials:
@@ -47,6 +53,18 @@ def credentials(kube: Kube, spec: DataCentreSpec) -> s3.S3Credentials:
     return s3.S3Credentials(data[ref.access_key_id_key], data[ref.secret_access_key_key])
 
 
+def probe_credentials(kube: Kube, spec: DataCentreSpec) -> s3.S3Credentials | None:
+    """The probe account's key pair, when the centre's Secret holds one."""
+    ref = spec.object_store.credentials_secret_ref
+    try:
+        data = kube.secret_data(ref.namespace, ref.name)
+    except NotFound:
+        return None
+    if not all(data.get(k) for k in PROBE_KEYS):
+        return None
+    return s3.S3Credentials(data[PROBE_KEYS[0]], data[PROBE_KEYS[1]])
+
+
 def resolve(kube: Kube, name: str) -> Centre:
     """The centre's role, health and endpoint; CentreUnavailable with a reason when it can't be used."""
     try:
@@ -61,7 +79,7 @@ def resolve(kube: Kube, name: str) -> Centre:
         ) from None
     health = str((body.get("status") or {}).get("health") or "Unknown")
     endpoint = s3.S3Endpoint(spec.object_store.endpoint, spec.object_store.region, credentials(kube, spec))
-    return Centre(name, spec.city, spec.role, health, endpoint)
+    return Centre(name, spec.city, spec.role, health, endpoint, probe_credentials(kube, spec))
 
 
 class HealthChanges:
