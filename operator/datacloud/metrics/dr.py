@@ -13,6 +13,13 @@ from .registry import REGISTRY
 _T = ["namespace", "replica", "target"]
 # Conditions that, when False, say part of the spec is not carried out.
 UNUSABLE_CONDITIONS = ("LocationsExclusive", "SpecUsable")
+UNUSABLE_REASONS = (
+    "OverlapsReplica",
+    "OverlapsItself",
+    "ScheduleNeverFires",
+    "ScheduleInvalid",
+    "WindowNeverOpens",
+)
 _R = ["namespace", "replica"]
 
 last_sync = Gauge(
@@ -141,9 +148,13 @@ def observe_replica(
     preserved = [r for r in records if r.get("state") == "Preserved"]
     _set(divergent_objects, replica, sum(int(r.get("objects") or 0) for r in preserved))
     _set(divergence_pending, replica, sum(1 for r in records if r.get("state") == "Pending"))
-    for cond in status.get("conditions") or []:
-        if cond.get("type") in UNUSABLE_CONDITIONS and cond.get("status") == "False":
-            _set(spec_unusable, (*replica, str(cond.get("reason"))), 1)
+    unusable = {
+        str(c.get("reason"))
+        for c in status.get("conditions") or []
+        if c.get("type") in UNUSABLE_CONDITIONS and c.get("status") == "False"
+    }
+    for reason in UNUSABLE_REASONS:
+        _set(spec_unusable, (*replica, reason), 1 if reason in unusable else 0)
     action = status.get("action") or {}
     kind = str(action.get("type", ""))
     if action.get("startedAt") and not action.get("finishedAt") and not action.get("dryRun"):
