@@ -57,7 +57,8 @@ def test_the_later_of_two_replicas_sharing_keys_names_the_earlier_and_the_earlie
     second = body("second", "2026-01-01T00:00:05Z", spec(prefix="records/2026"))
     s2 = DRReplicaSpec.model_validate(second["spec"])
     found = dr_overlap.between(second, s2, [first])
-    assert found is not None and found.reason == "OverlapsReplica"
+    assert found is not None
+    assert found.reason == "OverlapsReplica"
     assert "dr/first" in found.message
     assert dr_overlap.between(first, DRReplicaSpec.model_validate(first["spec"]), [second]) is None
 
@@ -94,7 +95,8 @@ def test_a_target_inside_another_target_is_an_overlap_of_the_replica_itself() ->
         }
     )
     found = dr_overlap.within(s)
-    assert found is not None and found.reason == "OverlapsItself"
+    assert found is not None
+    assert found.reason == "OverlapsItself"
 
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
