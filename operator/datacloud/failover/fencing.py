@@ -13,6 +13,7 @@ under the copy's prefix, so that a PUT by it measures what the store really acce
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -145,6 +146,20 @@ def apply(
     is None); True when a write was needed. Raises when the store cannot be reached, or when another
     writer kept undoing the change (ATTEMPTS times in a row)."""
     wanted = desired(bucket, prefix, owner, epoch, principal)
+    try:
+        return _apply(endpoint, bucket, owner, wanted, timeout_s)
+    except ClientError as e:
+        if principal is None or e.response.get("Error", {}).get("Code") != "MalformedPolicy":
+            raise
+    # The store refuses a policy naming an account it does not know: the fence matters more than the
+    # probe, so it is written without the probe's statement, and the caller is told.
+    _apply(endpoint, bucket, owner, desired(bucket, prefix, owner, epoch, None), timeout_s)
+    raise ProbeAccountRejected(f"the store does not accept the probe account {principal} in a policy")
+
+
+def _apply(
+    endpoint: s3.S3Endpoint, bucket: str, owner: str, wanted: list[dict[str, Any]], timeout_s: float
+) -> bool:
     client = s3.client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s, max_pool=1)
     try:
         with _lock(endpoint, bucket):
@@ -170,6 +185,10 @@ class PolicyContended(RuntimeError):
     """Another writer changed the bucket policy between every read and write."""
 
 
+class ProbeAccountRejected(RuntimeError):
+    """The owner's statements are in force, but without the probe's Allow (the store refused it)."""
+
+
 def fence(
     endpoint: s3.S3Endpoint,
     bucket: str,
@@ -180,7 +199,8 @@ def fence(
     timeout_s: float = 5.0,
 ) -> None:
     """Deny writes under `bucket/prefix`; idempotent. Raises when the store cannot be reached."""
-    apply(endpoint, bucket, prefix, owner, epoch, principal, timeout_s)
+    with contextlib.suppress(ProbeAccountRejected):  # the fence itself is in force
+        apply(endpoint, bucket, prefix, owner, epoch, principal, timeout_s)
 
 
 def unfence(
@@ -192,7 +212,8 @@ def unfence(
     timeout_s: float = 5.0,
 ) -> None:
     """Allow writes again (the copy becomes active); idempotent."""
-    apply(endpoint, bucket, prefix, owner, None, principal, timeout_s)
+    with contextlib.suppress(ProbeAccountRejected):  # the fence is gone all the same
+        apply(endpoint, bucket, prefix, owner, None, principal, timeout_s)
 
 
 def is_fenced(endpoint: s3.S3Endpoint, bucket: str, owner: str, timeout_s: float = 5.0) -> int | None:

@@ -173,13 +173,13 @@ def preserve(
     by_name = {c.name: c for c in copies(spec)}
     old, new = by_name.get(str(record["copy"])), active_copy(spec, active)
     old_centre, new_centre = centres.get(old.centre) if old else None, centres.get(new.centre)
-    if old is None or old_centre is None or new_centre is None:
-        return None
+    if old is None or old_centre is None or new_centre is None or old_centre.health == "Down":
+        return None  # a Down centre is tried again once its probe sees it answer
     old_client = s3.client(old_centre.endpoint, connect_timeout=2, read_timeout=30, max_pool=2)
     new_client = s3.client(new_centre.endpoint, connect_timeout=2, read_timeout=30, max_pool=2)
     try:
         # No application write may land after the comparison: the copy is fenced first.
-        fencing.apply(
+        fencing.fence(
             old_centre.endpoint,
             old.bucket,
             old.prefix,

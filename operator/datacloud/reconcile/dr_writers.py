@@ -62,6 +62,9 @@ def fence_and_measure(
                 principal,
                 timeout_s=2.0,
             )
+        except fencing.ProbeAccountRejected as e:
+            out.unmeasured[where(copy)] = str(e)  # fenced (or opened) as wanted, but not measurable
+            continue
         except (BotoCoreError, ClientError, fencing.PolicyContended) as e:
             if not is_active:
                 out.unreachable.append(copy.centre)
