@@ -84,8 +84,8 @@ def shared(
     for name in ("fz-prod", "fz-samecity-dr"):
         allow_accounts(dr_centres[name], bucket)
     yield bucket
-    for name in ("alpha", "beta", "gamma"):
-        cluster.kubectl("-n", NAMESPACE, "delete", "drreplica", name, "--wait=false")
+    for name in ("alpha", "beta", "first", "later"):
+        cluster.kubectl("-n", NAMESPACE, "delete", "drreplica", name, "--ignore-not-found", "--timeout=60s")
 
 
 def test_failover_of_one_replica_fences_only_its_prefix_and_neither_replica_undoes_the_other(
@@ -143,29 +143,34 @@ def test_failover_of_one_replica_fences_only_its_prefix_and_neither_replica_undo
     }
     missing = sorted(k for k in acknowledged if k not in at_prod)
     assert not missing, f"acknowledged but gone after failback: {missing[:5]}"
-    assert status(cluster, "alpha")["writableLocations"] == [f"fz-prod/{bucket}/alpha"]
+    home = [f"fz-prod/{bucket}/alpha"]
+    wait_until(lambda: status(cluster, "alpha").get("writableLocations") == home, 30, what="measured at home")
 
 
 def test_a_replica_overlapping_an_earlier_one_gets_a_condition_and_does_nothing_until_moved(
-    cluster: Cluster, dr_centres: dict[str, Centre], shared: str
+    cluster: Cluster, dr_centres: dict[str, Centre], shared: str, operator: dict[str, Any]
 ) -> None:
     bucket = shared
     prod = dr_centres["fz-prod"]
-    cluster.must_apply(on_prefix("alpha", bucket, "alpha"))
-    wait_until(lambda: status(cluster, "alpha").get("phase") == "Protected", 90, what="alpha Protected")
-    cluster.must_apply(on_prefix("gamma", bucket, "alpha/inner"))
-    s = wait_until(lambda: (st := status(cluster, "gamma")).get("phase") == "Overlapping" and st, 60)
+    cluster.must_apply(on_prefix("first", bucket, "first"))
+    wait_until(lambda: status(cluster, "first").get("phase") == "Protected", 90, what="first Protected")
+    cluster.must_apply(on_prefix("later", bucket, "first/inner"))
+    s = wait_until(
+        lambda: (st := status(cluster, "later")).get("phase") == "Overlapping" and st,
+        60,
+        what=f"later Overlapping (log: {operator['log']})",
+    )
     cond = find(s["conditions"], "LocationsExclusive")
     assert (cond["status"], cond["reason"]) == ("False", "OverlapsReplica")
-    assert f"{NAMESPACE}/alpha" in cond["message"]
+    assert f"{NAMESPACE}/first" in cond["message"]
     assert find(s["conditions"], "Ready")["status"] == "False"
-    assert any(e["reason"] == "OverlapsReplica" for e in cluster.events_for("gamma"))
-    gamma = fencing.owner_id(NAMESPACE, "gamma", "same-city")
+    assert any(e["reason"] == "OverlapsReplica" for e in cluster.events_for("later"))
+    later = fencing.owner_id(NAMESPACE, "later", "same-city")
     near_policy = fencing.read_policy(root(dr_centres["fz-samecity-dr"]), bucket)
-    assert not [st for st in fencing.statements(near_policy) if gamma in st["Sid"]]  # it fenced nothing
+    assert not [st for st in fencing.statements(near_policy) if later in st["Sid"]]  # it fenced nothing
     assert "endpoint" not in s
 
-    moved = on_prefix("gamma", bucket, "gamma")
+    moved = on_prefix("later", bucket, "later")
     cluster.must_apply(moved)
-    wait_until(lambda: status(cluster, "gamma").get("phase") == "Protected", 90, what="gamma runs once moved")
-    assert accepted(account(prod, APP_KEY, APP_SECRET), bucket, "gamma/after-move")
+    wait_until(lambda: status(cluster, "later").get("phase") == "Protected", 90, what="later runs once moved")
+    assert accepted(account(prod, APP_KEY, APP_SECRET), bucket, "later/after-move")
