@@ -393,6 +393,11 @@ class Nemesis:
         return out
 
 
+def log(line: str) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    print(f"[nemesis {stamp}] {line}", file=sys.stderr, flush=True)
+
+
 def run(
     stack: DevStack, operator: Managed, kube: Kube, namespace: str, bucket: str, faults: int, seed: int
 ) -> dict[str, Any]:
@@ -409,11 +414,16 @@ def run(
     unsettled = 0
     schedule = []
     try:
-        for _ in range(faults):
+        for i in range(faults):
             kind = nemesis.inject()
             schedule.append(kind)
-            if not nemesis.settle():
-                unsettled += 1
+            t0 = time.monotonic()
+            settled = nemesis.settle()
+            unsettled += not settled
+            log(
+                f"fault {i + 1}/{faults}: {kind}; {'settled' if settled else 'NOT settled'} in "
+                f"{time.monotonic() - t0:.1f}s; acknowledged {len(ledger.acked)}"
+            )
             time.sleep(nemesis.rng.uniform(0.5, 2.0))
         nemesis.heal()
         time.sleep(2.0)

@@ -318,7 +318,11 @@ class ReplicaRuntime:
             "Warning" if kind == "Failover" else "Normal",
             f"{kind}Started",
             f"{kind} {old} → {new} ({action['requestId']}), estimated data loss "
-            f"{action['estimatedDataLossSeconds']:.1f}s",
+            + (
+                "unknown (no lag measured)"
+                if action["estimatedDataLossSeconds"] is None
+                else f"{action['estimatedDataLossSeconds']:.1f}s"
+            ),
         )
         self._write(body, force=True)
 
@@ -402,9 +406,9 @@ class ReplicaRuntime:
         )
 
     def _lag_to(self, spec: DRReplicaSpec, centre: str) -> float | None:
+        centre_of = {c.name: c.centre for c in copies(spec)}  # the old source, once a target, too
         for target in self.status.get("targets") or []:
-            spec_target = next((t for t in spec.targets if t.name == target.get("name")), None)
-            if spec_target and spec_target.centre == centre and target.get("lagSeconds") is not None:
+            if centre_of.get(str(target.get("name"))) == centre and target.get("lagSeconds") is not None:
                 return float(target["lagSeconds"])
         return None
 
