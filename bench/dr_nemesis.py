@@ -229,6 +229,7 @@ class Nemesis:
         self.faults: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
         self.operator_split_readings = 0
+        self.automatic: set[str] = set()  # automatic failovers seen (replica/requestId)
         self.request = 0
 
     # -- setup ----------------------------------------------------------------------------------------
@@ -306,6 +307,8 @@ class Nemesis:
             self.action(replica, "Failback", "fz-prod")
         elif kind == "kill-centre":
             self.stack.centres[self.rng.choice(COPIES)].stop()
+            # Down long enough, some of the time, for an automatic failover (detection + downFor ≈ 3 s).
+            time.sleep(self.rng.uniform(0.5, 8.0))
         elif kind == "restart-centre":
             for name in down:
                 self.stack.centres[name].restart()
@@ -323,6 +326,8 @@ class Nemesis:
                 if (s.get("writableCopies") or 0) > 1:
                     self.operator_split_readings += 1
                 a = s.get("action") or {}
+                if str(a.get("requestId", "")).startswith("auto-"):
+                    self.automatic.add(f"{r}/{a['requestId']}")
                 if a.get("startedAt") and not a.get("finishedAt"):
                     return False
                 spec_action = (self.kube.get("drreplicas", r, self.namespace).get("spec") or {}).get("action")
@@ -437,6 +442,7 @@ def run(
         "seed": seed,
         "faultsInjected": sum(nemesis.faults.values()),
         "faultsByKind": dict(sorted(nemesis.faults.items())),
+        "automaticFailoversSeen": len(nemesis.automatic),
         "schedule": schedule,
         "faultsNotSettledWithin60s": unsettled,
         "writesAttempted": ledger.attempts,

@@ -27,12 +27,12 @@ def test_a_short_fault_schedule_loses_no_acknowledged_write(
     bucket = f"nemesis-{os.urandom(3).hex()}"
     try:
         report = dr_nemesis.run(
-            cluster.stack, operator["process"], cluster.kube, NEMESIS_NAMESPACE, bucket, faults=8, seed=7
+            cluster.stack, operator["process"], cluster.kube, NEMESIS_NAMESPACE, bucket, faults=6, seed=7
         )
     finally:
         for name in dr_nemesis.ACCOUNTS:
             cluster.kubectl("-n", NEMESIS_NAMESPACE, "delete", "drreplica", name, "--wait=false")
-    assert report["faultsInjected"] == 8
+    assert report["faultsInjected"] == 6
     assert report["acknowledgedWrites"] > 0
     assert report["lostWrites"] == 0, report["lostKeys"]
     assert report["readbackMismatches"] == 0
