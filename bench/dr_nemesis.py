@@ -311,13 +311,24 @@ class Nemesis:
             time.sleep(self.rng.uniform(0.5, 8.0))
         elif kind == "restart-centre":
             for name in down:
-                self.stack.centres[name].restart()
+                self.restart(name)
         elif kind == "kill-operator":
             self.operator.kill()
             time.sleep(self.rng.uniform(0.0, 1.0))
             self.operator.start()
         self.faults[kind] += 1
         return kind
+
+    def restart(self, name: str) -> None:
+        """Start a centre's store again. versitygw exits when the operator's event receiver does not
+        answer its test event (the operator may be restarting): try again for a while."""
+        for _ in range(30):
+            try:
+                self.stack.centres[name].restart()
+                return
+            except StackError:
+                time.sleep(1.0)
+        raise RuntimeError(f"{name} did not come back")
 
     def settle(self, timeout: float = SETTLE_S) -> bool:
         def quiet() -> bool:
@@ -340,7 +351,7 @@ class Nemesis:
     # -- the verdict ------------------------------------------------------------------------------------
     def heal(self) -> None:
         for name in self.down():
-            self.stack.centres[name].restart()
+            self.restart(name)
         if not self.operator.alive():
             self.operator.start()
 

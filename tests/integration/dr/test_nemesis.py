@@ -17,6 +17,7 @@ pytestmark = pytest.mark.integration
 NEMESIS_NAMESPACE = "dr-nemesis"
 
 
+@pytest.mark.timeout(900)
 def test_a_short_fault_schedule_loses_no_acknowledged_write(
     cluster: Cluster,
     dr_centres: dict[str, Centre],
