@@ -11,7 +11,7 @@ import pytest
 from bench import dr_nemesis
 
 from datacloud.devstack.objectstore import Centre
-from tests.conftest import Cluster
+from tests.support.cluster import Cluster
 
 pytestmark = pytest.mark.integration
 NEMESIS_NAMESPACE = "dr-nemesis"

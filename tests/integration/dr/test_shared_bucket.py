@@ -15,7 +15,7 @@ from datacloud.adapters import s3
 from datacloud.builders.conditions import find
 from datacloud.devstack.objectstore import Centre
 from datacloud.failover import fencing
-from tests.conftest import Cluster, wait_until
+from tests.support.cluster import Cluster, wait_until
 
 from .conftest import APP_KEY, APP_SECRET, NAMESPACE, replica, root, status
 from .test_actions import action, finished

@@ -10,7 +10,7 @@ import pytest
 
 from datacloud.builders.conditions import find
 from datacloud.devstack.objectstore import Centre
-from tests.conftest import Cluster, wait_until
+from tests.support.cluster import Cluster, wait_until
 
 from .conftest import allow_app, app, keys_at, replica, status
 
