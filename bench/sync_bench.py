@@ -6,7 +6,7 @@
 Each phase starts its own pair of versitygw centres in a temporary directory and removes them after.
 - small: `--small` objects of 4-64 KiB; a full copy into an empty bucket by `datacloud sync` (as a
   subprocess, start-up included), by `rclone sync` (Debian's rclone, `--transfers` and `--checkers`
-  equal to our concurrency) and by MinIO's `mc mirror` (`--max-workers` equal to our concurrency; built
+  equal to our concurrency) and by MinIO's `mc mirror` (its own worker pool: no flag sets it; built
   with `GOBIN=DIR go install github.com/minio/mc@latest`, found in the tools directory or on PATH).
   Figures: objects/s, ours over each peer, and client CPU per object for every tool.
 - large: `--large` objects of `--large-size`; the same three copies, plus the target server's raw PUT
@@ -128,16 +128,9 @@ class Pair:
             "--s3-no-check-bucket",
         ]
 
-    def mc(self, src_bucket: str, dst_bucket: str, concurrency: int) -> list[str]:
-        return [
-            mc_binary(),
-            "mirror",
-            "--quiet",
-            "--max-workers",
-            str(concurrency),
-            f"src/{src_bucket}",
-            f"dst/{dst_bucket}",
-        ]
+    def mc(self, src_bucket: str, dst_bucket: str) -> list[str]:
+        # mc sizes its own pool of workers; no flag sets it any more.
+        return [mc_binary(), "mirror", "--quiet", f"src/{src_bucket}", f"dst/{dst_bucket}"]
 
     def mc_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
@@ -286,16 +279,16 @@ def race(pair: Pair, phase: str, args: argparse.Namespace) -> dict[str, Measured
     bucket, one after the other on the same data; every copy checked against the source."""
     measured: dict[str, Measured] = {}
     for who, argv, env in (
-        ("ours", pair.ours("source", "ours", args.concurrency), None),
-        ("rclone", pair.rclone("source", "rclone", args.concurrency), pair.rclone_env()),
-        ("mc", pair.mc("source", "mc", args.concurrency), pair.mc_env()),
+        ("ours", pair.ours("source", "by-ours", args.concurrency), None),
+        ("rclone", pair.rclone("source", "by-rclone", args.concurrency), pair.rclone_env()),
+        ("mc", pair.mc("source", "by-mc"), pair.mc_env()),
     ):
         say(f"{phase}: {who} ...")
         meter = CpuMeter(pair)
         seconds, out, rss = run(argv, env)
         measured[who] = (seconds, out, rss, meter.read())
         say(f"  {seconds:.1f}s")
-    must_match(pair, "source", *TOOLS)
+    must_match(pair, "source", *(f"by-{who}" for who in TOOLS))
     return measured
 
 
@@ -326,7 +319,7 @@ def small_phase(args: argparse.Namespace) -> dict[str, Any]:
         (f"small/{i // 1000:03d}/{i:06d}.bin", rng.randint(4 * 1024, 64 * 1024)) for i in range(args.small)
     ]
     with pair_in_tmp() as pair:
-        pair.buckets(["source"], list(TOOLS))
+        pair.buckets(["source"], [f"by-{who}" for who in TOOLS])
         say(f"small: writing {len(items)} objects of 4-64 KiB ...")
         size = fill(pair.s3_src, "source", items, os.urandom(128 * 1024))
         measured = race(pair, "small", args)
@@ -370,7 +363,7 @@ def large_phase(args: argparse.Namespace) -> dict[str, Any]:
     items = [(f"large/part-{i:03d}.parquet", size) for i in range(args.large)]
     blob = os.urandom(size)
     with pair_in_tmp() as pair:
-        pair.buckets(["source"], [*TOOLS, "ceiling"])
+        pair.buckets(["source"], [*(f"by-{who}" for who in TOOLS), "ceiling"])
         say(f"large: writing {len(items)} x {args.large_size} ...")
         fill(pair.s3_src, "source", items, blob, threads=4)
         say("large: raw PUT ceiling of the target ...")
