@@ -446,6 +446,8 @@ class _Pass:
                     self._failed(key, outcome)
             else:
                 self._copied(outcome)
+                # The event loop reads a small object whole: its bytes count as moved once it is copied.
+                self.progress.add(transferred_bytes=outcome.size)
                 if self._sampled(key):
                     follow_up = (self._verify, key, outcome.size, outcome.source_etag, outcome.expected_etag)
         finally:
