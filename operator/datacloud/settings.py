@@ -31,6 +31,14 @@ class Settings:
     """DATACLOUD_WORKERS: kopf's handler thread pool."""
     zone_workers: int
     """DATACLOUD_ZONE_WORKERS: threads reconciling DataZones in parallel."""
+    replica_workers: int
+    """DATACLOUD_REPLICA_WORKERS: threads driving DRReplicas."""
+    centre_workers: int
+    """DATACLOUD_CENTRE_WORKERS: threads probing DataCentres."""
+    city_workers: int
+    """DATACLOUD_CITY_WORKERS: threads heartbeating CityDataClouds."""
+    census_workers: int
+    """DATACLOUD_CENSUS_WORKERS: threads running ComputeCensuses."""
     log_level: str
     """DATACLOUD_LOG_LEVEL: the log level of `datacloud sync` (the replication command)."""
     events_port: int | None
@@ -48,6 +56,10 @@ class Settings:
             priority=_integer(env, "DATACLOUD_PRIORITY", None),
             workers=_integer(env, "DATACLOUD_WORKERS", 32, minimum=1) or 32,
             zone_workers=_integer(env, "DATACLOUD_ZONE_WORKERS", 16, minimum=1) or 16,
+            replica_workers=_integer(env, "DATACLOUD_REPLICA_WORKERS", 8, minimum=1) or 8,
+            centre_workers=_integer(env, "DATACLOUD_CENTRE_WORKERS", 4, minimum=1) or 4,
+            city_workers=_integer(env, "DATACLOUD_CITY_WORKERS", 4, minimum=1) or 4,
+            census_workers=_integer(env, "DATACLOUD_CENSUS_WORKERS", 2, minimum=1) or 2,
             log_level=(env.get("DATACLOUD_LOG_LEVEL") or "INFO").upper(),
             events_port=_integer(env, "DATACLOUD_EVENTS_PORT", None, minimum=0, maximum=65535),
             events_address=env.get("DATACLOUD_EVENTS_ADDRESS") or "127.0.0.1",

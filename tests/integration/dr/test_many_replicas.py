@@ -11,9 +11,9 @@ import pytest
 from datacloud.adapters.kube import NotFound
 from datacloud.devstack.objectstore import Centre
 from datacloud.reconcile import dr_roster
-from tests.support.cluster import Cluster, wait_until
 from tests.integration.dr.conftest import NAMESPACE, replica
 from tests.integration.test_datazone import delete_zone, ready, zone
+from tests.support.cluster import Cluster, wait_until
 
 pytestmark = pytest.mark.integration
 MANY = 96  # twelve times the replica lane's workers, three times kopf's own executor
