@@ -1,4 +1,4 @@
-"""The operator's settings from its environment: every `DATACLOUD_*` variable, read in one place.
+"""The operator's settings from its environment: every `DATACLOUD_*` variable, defined in one place.
 
 Read when asked (`current()`), never at import, so the command line (which may set a variable before
 starting the operator) and tests that set one see it take effect. A malformed value is refused with the
@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_IMAGE = "datacloud/operator:0.1.0"
+from . import __version__
+
+DEFAULT_IMAGE = f"datacloud/operator:{__version__}"  # what the Dockerfile builds for this version
 
 
 class SettingsError(ValueError):
@@ -90,3 +92,9 @@ def _integer(
 def current() -> Settings:
     """The settings as the environment holds them now."""
     return Settings.from_env(os.environ)
+
+
+def job_image() -> str:
+    """The image DR sync Jobs run: the operator's own, as the chart's `image` value names it
+    (DATACLOUD_IMAGE); outside the chart, the image the Dockerfile builds for this version."""
+    return current().image
