@@ -27,6 +27,15 @@ def zone(version: str, status: dict[str, Any] | None = None, **meta: Any) -> kop
     return kopf.Body(raw)  # type: ignore[arg-type]
 
 
+def test_resource_versions_compare_as_integers_or_not_at_all() -> None:
+    assert handler._older("99", "100")
+    assert not handler._older("100", "99")
+    assert not handler._older("100", "100")
+    assert not handler._older("", "100")
+    assert not handler._older("abc", "100")
+    assert not handler._older("099", "100")  # not a canonical integer: no claim either way
+
+
 def test_a_status_write_counts_until_kopf_has_seen_it() -> None:
     written = {"phase": "Ready"}
     handler._written["z"] = handler._Written("10", "12", written)

@@ -27,7 +27,6 @@ from kubernetes.client.exceptions import ApiException
 from .. import GROUP, VERSION
 from ..adapters.kube import Kube
 from ..builders.datazone_profile import LABEL_ZONE, ReplicaTargets
-from ..builders.written import older
 from ..metrics import zones as metrics
 from ..reconcile import datazone, datazone_cache
 from .lifecycle import DIFF_BASE_IN_MEMORY, forget_diff_base
@@ -240,6 +239,14 @@ class _Written:
 _written: dict[str, _Written] = {}
 
 
+def _older(version: str, than: str) -> bool:
+    """Whether resourceVersion `version` precedes `than`. Versions of one resource compare as integers
+    (KEP-5504, "comparable resource versions"); anything else is taken as not older."""
+    if not (version.isdigit() and than.isdigit()) or version.startswith("0") or than.startswith("0"):
+        return False
+    return (len(version), version) < (len(than), than)
+
+
 def _current_status(name: str, body: kopf.Body) -> dict[str, Any]:
     """The zone's status as it stands. kopf's body can still be one from before the daemon's last status
     patch (the patch's watch event is on its way, or kopf's own finalizer patch landed in between);
@@ -247,7 +254,7 @@ def _current_status(name: str, body: kopf.Body) -> dict[str, Any]:
     written = _written.get(name)
     if written is not None:
         version = str(body.get("metadata", {}).get("resourceVersion") or "")
-        if version == written.before or older(version, written.after):
+        if version == written.before or _older(version, written.after):
             return written.status
         del _written[name]  # kopf has caught up: from here on its body is the truth
     return dict(body.get("status") or {})
