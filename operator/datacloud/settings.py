@@ -93,8 +93,3 @@ def current() -> Settings:
     """The settings as the environment holds them now."""
     return Settings.from_env(os.environ)
 
-
-def job_image() -> str:
-    """The image DR sync Jobs run: the operator's own, as the chart's `image` value names it
-    (DATACLOUD_IMAGE); outside the chart, the image the Dockerfile builds for this version."""
-    return current().image
