@@ -92,4 +92,3 @@ def _integer(
 def current() -> Settings:
     """The settings as the environment holds them now."""
     return Settings.from_env(os.environ)
-
