@@ -1,4 +1,4 @@
-"""DRReplica: two-locations-three-centres protection of one object-store data set (DESIGN §3)."""
+"""DRReplica: two-locations-three-centres protection of one object-store data set."""
 
 from __future__ import annotations
 
