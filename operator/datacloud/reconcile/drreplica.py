@@ -40,7 +40,7 @@ from ..replication.events import EventReceiver
 from . import dr_scheduled, dr_status
 from .centres import HEALTH_CHANGES, Centre, CentreReader, CentreUnavailable, resolve
 from .dr_actions import ActionContext, StepBlocked, advance, progress_condition, refused
-from .dr_flows import Followers, seconds_between
+from .dr_flows import FollowerHub, Followers, seconds_between
 
 log = logging.getLogger(__name__)
 PLURAL = "drreplicas"
@@ -75,12 +75,13 @@ class ReplicaRuntime:
         receiver: EventReceiver | None = None,
         job_image: str = "datacloud/operator:0.1.0",
         centre_reader: CentreReader | None = None,
+        follower_hub: FollowerHub | None = None,
     ) -> None:
         self.kube, self.namespace, self.name, self._emit = kube, namespace, name, emit
         self.centre_reader: CentreReader = centre_reader or kube
         self._emitted: dict[str, str] = {}
         self.centre_tokens: dict[str, str | None] = {}
-        self.followers = Followers(receiver, lambda c: self.centre_tokens.get(c))
+        self.followers = Followers(receiver, lambda c: self.centre_tokens.get(c), follower_hub)
         self.job_image = job_image
         self.written: dict[str, Any] = {}
         self.written_at = 0.0
