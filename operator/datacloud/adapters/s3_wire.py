@@ -493,3 +493,23 @@ def answer_from(headers: list[tuple[str, str]], content_length: str | None = Non
             answer[_RESPONSE_HEADERS[name]] = value
     answer["Metadata"] = metadata
     return answer
+
+
+class SharedWireClient(WireClient):
+    """A WireClient shared by every user of its endpoint in the process: connections stay one per thread
+    and endpoint, not one per thread and user. `close` leaves them to the other users."""
+
+    def close(self) -> None:
+        pass
+
+
+_shared: dict[S3Endpoint, SharedWireClient] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_wire(endpoint: S3Endpoint) -> SharedWireClient:
+    with _shared_lock:
+        found = _shared.get(endpoint)
+        if found is None:
+            found = _shared[endpoint] = SharedWireClient(endpoint)
+        return found

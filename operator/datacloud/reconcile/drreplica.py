@@ -40,7 +40,7 @@ from ..replication.events import EventReceiver
 from . import dr_divergent, dr_overlap, dr_scheduled, dr_specs, dr_status, dr_writers
 from .centres import HEALTH_CHANGES, Centre, CentreReader, CentreUnavailable, resolve
 from .dr_actions import ActionContext, StepBlocked, advance, progress_condition, refused
-from .dr_flows import Followers, epoch_now, seconds_between
+from .dr_flows import FollowerHub, Followers, epoch_now, seconds_between
 
 log = logging.getLogger(__name__)
 PLURAL = "drreplicas"
@@ -54,7 +54,7 @@ DRIFTING_EVERY_S = 1800.0
 DRIFTING_TARGET_KEYS = ("lagSeconds", "lastSyncTime")
 REPUBLISH_EVERY_S = 1800.0  # the endpoint is applied again this often (drift repair), and after a refusal
 RESYNC_S = 300.0  # a full run (buckets, fences) at least this often, spread by up to a fifth
-IDLE_S = 15.0  # a light run at least this often (status figures, due scheduled runs)
+IDLE_S = 30.0  # a light run at least this often (status figures; scheduled runs say when they are due)
 BUSY_S = 2.0  # while a follower has changes pending or a scheduled copy is running
 RETRY_REFUSED_S = 10.0  # a refused publication outside an action is tried again after this long
 BLOCKED_BACKOFF_MAX_S = 5.0  # a blocked action step is retried after 1, 2, 4, 5, 5... seconds
@@ -75,12 +75,13 @@ class ReplicaRuntime:
         receiver: EventReceiver | None = None,
         job_image: str = "datacloud/operator:0.1.0",
         centre_reader: CentreReader | None = None,
+        follower_hub: FollowerHub | None = None,
     ) -> None:
         self.kube, self.namespace, self.name, self._emit = kube, namespace, name, emit
         self.centre_reader: CentreReader = centre_reader or kube
         self._emitted: dict[str, str] = {}
         self.centre_tokens: dict[str, str | None] = {}
-        self.followers = Followers(receiver, lambda c: self.centre_tokens.get(c))
+        self.followers = Followers(receiver, lambda c: self.centre_tokens.get(c), follower_hub)
         self.job_image = job_image
         self.written: dict[str, Any] = {}
         self.written_at = 0.0
