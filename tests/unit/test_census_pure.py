@@ -237,8 +237,7 @@ def test_a_schedule_croniter_refuses_is_a_problem_not_a_crash() -> None:
     bad = decide(_census(schedule="61 * * * *"), datetime(2025, 1, 6, tzinfo=UTC))
     assert bad.reason is None
     assert bad.problem
-    assert "spec.schedule '61 * * * *' is not a cron expression" in bad.problem
-    assert "'0 6 * * 1'" in bad.problem  # what would be valid
+    assert "minute field" in bad.problem  # the range check names the field
 
 
 def test_a_schedule_that_never_fires_names_the_field_and_gets_one_event() -> None:

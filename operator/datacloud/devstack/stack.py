@@ -93,6 +93,8 @@ class DevStack:
                 for centre in self.centres.values():
                     centre.start()
                     centre.add_user(self.app.access_key, self.app.secret_key)
+            for centre in self.centres.values():
+                centre.add_probe_user()
             self.install_crds()
             self.apply_documents(
                 [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}]
@@ -283,7 +285,12 @@ def stand_in_receiver(port: int) -> Iterator[None]:
 
 def centre_secret(centre: Centre, namespace: str = OPERATOR_NAMESPACE) -> dict[str, Any]:
     """The credentials Secret a DataCentre sample refers to (`centre-<name>`)."""
-    values = {"accessKeyId": centre.access_key, "secretAccessKey": centre.secret_key}
+    values = {
+        "accessKeyId": centre.access_key,
+        "secretAccessKey": centre.secret_key,
+        "probeAccessKeyId": centre.probe_key,
+        "probeSecretAccessKey": centre.probe_secret,
+    }
     if centre.event_token:
         values["eventToken"] = centre.event_token
     enc = {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}

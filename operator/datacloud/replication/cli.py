@@ -354,12 +354,13 @@ def _run_continuous(
                     break
                 stats = replicator.stats()
                 log.info(
-                    "pending %d, current lag %.1fs, copied %d, deleted %d, failures %d",
+                    "pending %d, current lag %.1fs, copied %d, deleted %d, failures %d, parked %d",
                     stats.pending,
                     stats.current_lag_seconds,
                     stats.objects_copied,
                     stats.objects_deleted,
                     stats.failures,
+                    stats.parked,
                 )
         finally:
             replicator.stop()
