@@ -158,9 +158,10 @@ class ReplicaRuntime:
                 self._fence_others(spec, centres, active)
             # Nothing flows into a copy whose divergent writes are not yet kept (checked on every run).
             dr_divergent.run(self, body, spec, centres, now)
-            self.followers.match(
-                dr_divergent.gate(self.status, (f for f in wanted if f.mode == "Continuous")), centres
-            )
+            following = dr_divergent.gate(self.status, (f for f in wanted if f.mode == "Continuous"))
+            if dr_status.source_missing(problems):
+                following = []  # nothing to follow from a bucket that does not exist; started once it does
+            self.followers.match(following, centres)
             if not dr_status.source_missing(problems):
                 self._publish(body, spec, centres, active)
         skipped = {p.target for p in unusable}
