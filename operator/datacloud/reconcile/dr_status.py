@@ -7,8 +7,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from ..api.conditions import ReplicaReason, ReplicaType, reason_of, replica
 from ..api.drreplica import DRReplicaSpec
-from ..builders.conditions import condition
 from ..failover.topology import Flow
 from ..replication.continuous import ReplicationStats
 from .dr_actions import progress_condition
@@ -70,17 +70,19 @@ def summary(
         default=None,
     )
     conds = [
-        condition(
-            "ReferencesValid",
+        replica(
+            ReplicaType.REFERENCES_VALID,
             refs_ok,
-            problems[0][0] if problems else "Resolved",
+            _reason(problems[0][0]) if problems else ReplicaReason.RESOLVED,
             "; ".join(m for _, m in problems) or "all centres resolved",
             generation,
         ),
-        condition(
-            "RPOCompliant",
+        replica(
+            ReplicaType.RPO_COMPLIANT,
             None if unknown and not breaches else not breaches,
-            "RPOBreached" if breaches else ("NotMeasured" if unknown else "WithinRPO"),
+            ReplicaReason.RPO_BREACHED
+            if breaches
+            else (ReplicaReason.NOT_MEASURED if unknown else ReplicaReason.WITHIN_RPO),
             f"over RPO: {', '.join(breaches)}"
             if breaches
             else (
@@ -97,57 +99,70 @@ def summary(
         conds.append(progress)
     ready = refs_ok and not breaches and not spec.paused and not unusable
     if unusable and refs_ok and not spec.paused:
-        reason, message = unusable[0][0], "; ".join(m for _, m in unusable)
+        reason, message = _reason(unusable[0][0]), "; ".join(m for _, m in unusable)
     else:
         reason = (
-            "Protected"
+            ReplicaReason.PROTECTED
             if ready
-            else ("Paused" if spec.paused else (problems[0][0] if problems else "RPOBreached"))
+            else (
+                ReplicaReason.PAUSED
+                if spec.paused
+                else (_reason(problems[0][0]) if problems else ReplicaReason.RPO_BREACHED)
+            )
         )
         message = "replication running" if ready else "see the other conditions"
-    conds.append(condition("Ready", ready, reason, message, generation))
+    conds.append(replica(ReplicaType.READY, ready, reason, message, generation))
     return conds, ready
+
+
+def _reason(text: str) -> ReplicaReason:
+    """A reason another module found (a centre lookup, a spec check) as the typed reason."""
+    return reason_of(ReplicaReason, text, ReplicaReason.CENTRE_INVALID)
 
 
 def _single_writer(status: dict[str, Any], generation: int | None) -> dict[str, Any]:
     """From what the stores accepted when probed: never True while a copy's writability is unknown."""
     writable = status.get("writableLocations") or []
     if status.get("writableCopies", 0) > 1:
-        return condition(
-            "SingleWriter",
+        return replica(
+            ReplicaType.SINGLE_WRITER,
             False,
-            "SplitBrainSuspected",
+            ReplicaReason.SPLIT_BRAIN_SUSPECTED,
             f"{status['writableCopies']} copies accept writes: {', '.join(writable)}",
             generation,
         )
     pending = status.get("unfencedUnreachable") or []
     unmeasured = status.get("unmeasuredCopies") or []
     if pending:
-        return condition(
-            "SingleWriter",
+        return replica(
+            ReplicaType.SINGLE_WRITER,
             None,
-            "FencePending",
+            ReplicaReason.FENCE_PENDING,
             f"{', '.join(pending)} will be fenced when reachable; until then it may accept writes",
             generation,
         )
     if unmeasured:
-        return condition(
-            "SingleWriter",
+        return replica(
+            ReplicaType.SINGLE_WRITER,
             None,
-            "NotMeasured",
+            ReplicaReason.NOT_MEASURED,
             "writability not measured: " + "; ".join(unmeasured),
             generation,
         )
     if not writable:
-        return condition(
-            "SingleWriter",
+        return replica(
+            ReplicaType.SINGLE_WRITER,
             True,
-            "NoWritableCopy",
+            ReplicaReason.NO_WRITABLE_COPY,
             "no copy accepts writes (the active one neither)",
             generation,
         )
-    return condition(
-        "SingleWriter", True, "Fenced", f"only {writable[0]} accepts writes (probed)", generation
+    return replica(
+        ReplicaType.SINGLE_WRITER,
+        True,
+        ReplicaReason.FENCED,
+        f"only {writable[0]} accepts writes (probed)",
+        generation,
     )
 
 
