@@ -168,6 +168,7 @@ class ReplicaReason(StrEnum):
     SOURCE_BUCKET_MISSING = "SourceBucketMissing"
     BUCKET_CREATE_FAILED = "BucketCreateFailed"
     WITHIN_RPO = "WithinRPO"
+    NO_RPO_TARGET = "NoRPOTarget"
     RPO_BREACHED = "RPOBreached"
     NOT_MEASURED = "NotMeasured"
     FENCED = "Fenced"
@@ -374,9 +375,11 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
         ),
         ReplicaType.RPO_COMPLIANT: Reasons(
             "every target's lag is within its rpoTarget",
-            {_R.WITHIN_RPO: "every target within its RPO"},
+            {_R.WITHIN_RPO: "every target within its RPO",
+             _R.NO_RPO_TARGET: "no target has an rpoTarget: nothing to breach"},
             {_R.RPO_BREACHED: "the message names the targets over their RPO"},
-            {_R.NOT_MEASURED: "no lag measured yet for a target"},
+            {_R.NOT_MEASURED: "no lag measured yet for a target",
+             _R.SOURCE_BUCKET_MISSING: "nothing to measure: the source bucket does not exist"},
         ),
         ReplicaType.SINGLE_WRITER: Reasons(
             "at most the active copy accepts writes, as measured by a probe write",
@@ -406,7 +409,8 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
             {_R.PUBLISHED: "published"},
             {_R.PUBLICATION_REFUSED: "the API server refused them (a policy, a webhook, RBAC)",
              _R.PUBLICATION_FAILED: "the API server failed them (5xx)",
-             _R.CENTRE_UNRESOLVED: "the active centre cannot be resolved"},
+             _R.CENTRE_UNRESOLVED: "the active centre cannot be resolved",
+             _R.SOURCE_BUCKET_MISSING: "not published: the source bucket does not exist"},
         ),
         ReplicaType.LOCATIONS_EXCLUSIVE: Reasons(
             "no other replica (and no copy of this one) shares these keys",

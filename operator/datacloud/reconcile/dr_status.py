@@ -7,8 +7,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..api.conditions import ReplicaReason, ReplicaType, reason_of, replica
 from ..api.drreplica import DRReplicaSpec
+from ..builders.conditions import condition
 from ..failover.topology import Flow
 from ..replication.continuous import ReplicationStats
 from .dr_actions import progress_condition
@@ -70,19 +70,17 @@ def summary(
         default=None,
     )
     conds = [
-        replica(
-            ReplicaType.REFERENCES_VALID,
+        condition(
+            "ReferencesValid",
             refs_ok,
-            _reason(problems[0][0]) if problems else ReplicaReason.RESOLVED,
+            problems[0][0] if problems else "Resolved",
             "; ".join(m for _, m in problems) or "all centres resolved",
             generation,
         ),
-        replica(
-            ReplicaType.RPO_COMPLIANT,
+        condition(
+            "RPOCompliant",
             None if unknown and not breaches else not breaches,
-            ReplicaReason.RPO_BREACHED
-            if breaches
-            else (ReplicaReason.NOT_MEASURED if unknown else ReplicaReason.WITHIN_RPO),
+            "RPOBreached" if breaches else ("NotMeasured" if unknown else "WithinRPO"),
             f"over RPO: {', '.join(breaches)}"
             if breaches
             else (
@@ -99,70 +97,57 @@ def summary(
         conds.append(progress)
     ready = refs_ok and not breaches and not spec.paused and not unusable
     if unusable and refs_ok and not spec.paused:
-        reason, message = _reason(unusable[0][0]), "; ".join(m for _, m in unusable)
+        reason, message = unusable[0][0], "; ".join(m for _, m in unusable)
     else:
         reason = (
-            ReplicaReason.PROTECTED
+            "Protected"
             if ready
-            else (
-                ReplicaReason.PAUSED
-                if spec.paused
-                else (_reason(problems[0][0]) if problems else ReplicaReason.RPO_BREACHED)
-            )
+            else ("Paused" if spec.paused else (problems[0][0] if problems else "RPOBreached"))
         )
         message = "replication running" if ready else "see the other conditions"
-    conds.append(replica(ReplicaType.READY, ready, reason, message, generation))
+    conds.append(condition("Ready", ready, reason, message, generation))
     return conds, ready
-
-
-def _reason(text: str) -> ReplicaReason:
-    """A reason another module found (a centre lookup, a spec check) as the typed reason."""
-    return reason_of(ReplicaReason, text, ReplicaReason.CENTRE_INVALID)
 
 
 def _single_writer(status: dict[str, Any], generation: int | None) -> dict[str, Any]:
     """From what the stores accepted when probed: never True while a copy's writability is unknown."""
     writable = status.get("writableLocations") or []
     if status.get("writableCopies", 0) > 1:
-        return replica(
-            ReplicaType.SINGLE_WRITER,
+        return condition(
+            "SingleWriter",
             False,
-            ReplicaReason.SPLIT_BRAIN_SUSPECTED,
+            "SplitBrainSuspected",
             f"{status['writableCopies']} copies accept writes: {', '.join(writable)}",
             generation,
         )
     pending = status.get("unfencedUnreachable") or []
     unmeasured = status.get("unmeasuredCopies") or []
     if pending:
-        return replica(
-            ReplicaType.SINGLE_WRITER,
+        return condition(
+            "SingleWriter",
             None,
-            ReplicaReason.FENCE_PENDING,
+            "FencePending",
             f"{', '.join(pending)} will be fenced when reachable; until then it may accept writes",
             generation,
         )
     if unmeasured:
-        return replica(
-            ReplicaType.SINGLE_WRITER,
+        return condition(
+            "SingleWriter",
             None,
-            ReplicaReason.NOT_MEASURED,
+            "NotMeasured",
             "writability not measured: " + "; ".join(unmeasured),
             generation,
         )
     if not writable:
-        return replica(
-            ReplicaType.SINGLE_WRITER,
+        return condition(
+            "SingleWriter",
             True,
-            ReplicaReason.NO_WRITABLE_COPY,
+            "NoWritableCopy",
             "no copy accepts writes (the active one neither)",
             generation,
         )
-    return replica(
-        ReplicaType.SINGLE_WRITER,
-        True,
-        ReplicaReason.FENCED,
-        f"only {writable[0]} accepts writes (probed)",
-        generation,
+    return condition(
+        "SingleWriter", True, "Fenced", f"only {writable[0]} accepts writes (probed)", generation
     )
 
 
