@@ -22,6 +22,8 @@ Each phase starts its own pair of versitygw centres in a temporary directory and
   bench/sync_follow.py). Lag per object: from the writer's acknowledgement to the copy being complete.
 Every copy is checked against its source (keys and sizes) before a number is reported. Peak RSS is
 sampled every 50 ms (psutil) for each process measured. JSON goes to bench/results/sync.json.
+- startup: `datacloud sync --help` and a sync of two empty buckets, each run 7 times as a new process
+  (the installed `datacloud` command): wall seconds (min and median) and CPU seconds (median).
 - clients: the A/B behind the lean S3 path: `--clients` small objects copied GET -> PUT in this process
   by boto3, by the lean threaded client and by the lean event-loop client (the one a full pass uses for
   small objects), the same keys and concurrency; CPU per object and objects/s of each. JSON goes to
@@ -65,7 +67,7 @@ from datacloud.replication.throttle import parse_size
 ROOT = Path(__file__).resolve().parents[1]
 MB = 1_000_000
 MIB = 1024 * 1024
-PHASES = ("small", "large", "noop", "continuous")
+PHASES = ("startup", "small", "large", "noop", "continuous")
 EXTRA_PHASES = ("clients",)  # run when named: its result goes to its own file
 
 
@@ -489,6 +491,34 @@ def continuous_phase(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def startup_phase(args: argparse.Namespace) -> dict[str, Any]:
+    command = str(Path(sys.executable).with_name("datacloud"))
+
+    def timed(argv: list[str]) -> dict[str, float]:
+        walls, cpus = [], []
+        for _ in range(7):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.monotonic()
+            subprocess.run(argv, check=True, capture_output=True)
+            walls.append(time.monotonic() - started)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        return {
+            "wall_min_s": round(min(walls), 3),
+            "wall_median_s": round(statistics.median(walls), 3),
+            "cpu_median_s": round(statistics.median(cpus), 3),
+        }
+
+    with pair_in_tmp() as pair:
+        pair.buckets(["empty"], ["empty-copy"])
+        say("startup: datacloud sync --help, and a sync of two empty buckets ...")
+        help_figures = timed([command, "sync", "--help"])
+        sync_argv = pair.ours("empty", "empty-copy", args.concurrency)
+        empty_figures = timed([command, "sync", *sync_argv[3:]])
+    say(f"  --help {help_figures}\n  empty sync {empty_figures}")
+    return {"help": help_figures, "empty_sync": empty_figures, "target": "<= 0.5 s"}
+
+
 def clients_phase(args: argparse.Namespace) -> dict[str, Any]:
     """GET -> PUT of the same small objects by boto3 and by the lean path, in this process: the A/B."""
     from datacloud.replication.copier import Side
@@ -555,6 +585,7 @@ def clients_phase(args: argparse.Namespace) -> dict[str, Any]:
 
 
 RUNNERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "startup": startup_phase,
     "clients": clients_phase,
     "small": small_phase,
     "large": large_phase,

@@ -55,8 +55,12 @@ class UsageError(Exception):
 def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXIT_CODES
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("source", metavar="SRC", help="ENDPOINT_URL/BUCKET[/PREFIX] to copy from")
-    parser.add_argument("target", metavar="DST", help="ENDPOINT_URL/BUCKET[/PREFIX] to copy to")
+    parser.add_argument(
+        "source",
+        metavar="SRC",
+        help="ENDPOINT_URL/BUCKET[/PREFIX] to copy from (datacloud sync: also centre:NAME/BUCKET[/PREFIX])",
+    )
+    parser.add_argument("target", metavar="DST", help="ENDPOINT_URL/BUCKET[/PREFIX] to copy to (as SRC)")
     parser.add_argument(
         "--src-credentials",
         metavar="FILE",

@@ -49,3 +49,12 @@ def test_multipart_etag_is_the_md5_of_the_part_md5s() -> None:
 
     parts = [hashlib.md5(p, usedforsecurity=False).digest() for p in (b"a" * 10, b"b")]
     assert multipart_etag(parts) == hashlib.md5(b"".join(parts), usedforsecurity=False).hexdigest() + "-2"
+
+
+def test_verification_shows_progress() -> None:
+    from datacloud.replication.progress import ProgressReporter
+
+    reporter = ProgressReporter(tty=False)
+    assert "verified" not in reporter.line()
+    reporter.progress.add(verify_pending=4, verify_done=1, verify_bytes=3 * 1024 * 1024)
+    assert "verified 1/4 objects (3.0 MiB read)" in reporter.line()
