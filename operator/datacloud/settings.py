@@ -41,6 +41,10 @@ class Settings:
     """DATACLOUD_CITY_WORKERS: threads heartbeating CityDataClouds."""
     census_workers: int
     """DATACLOUD_CENSUS_WORKERS: threads running ComputeCensuses."""
+    follow_workers: int
+    """DATACLOUD_FOLLOW_WORKERS: threads copying for every replica's continuous followers."""
+    scan_workers: int
+    """DATACLOUD_SCAN_WORKERS: threads listing for those followers."""
     log_level: str
     """DATACLOUD_LOG_LEVEL: the log level of `datacloud sync` (the replication command)."""
     events_port: int | None
@@ -62,6 +66,8 @@ class Settings:
             centre_workers=_integer(env, "DATACLOUD_CENTRE_WORKERS", 4, minimum=1) or 4,
             city_workers=_integer(env, "DATACLOUD_CITY_WORKERS", 4, minimum=1) or 4,
             census_workers=_integer(env, "DATACLOUD_CENSUS_WORKERS", 2, minimum=1) or 2,
+            follow_workers=_integer(env, "DATACLOUD_FOLLOW_WORKERS", 16, minimum=1) or 16,
+            scan_workers=_integer(env, "DATACLOUD_SCAN_WORKERS", 4, minimum=1) or 4,
             log_level=(env.get("DATACLOUD_LOG_LEVEL") or "INFO").upper(),
             events_port=_integer(env, "DATACLOUD_EVENTS_PORT", None, minimum=0, maximum=65535),
             events_address=env.get("DATACLOUD_EVENTS_ADDRESS") or "127.0.0.1",
