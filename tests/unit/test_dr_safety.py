@@ -159,8 +159,15 @@ def test_the_measured_loss_spans_from_the_oldest_kept_write_to_the_cut_and_never
     assert dr_divergent.measured_loss(record, 0.0) == 2.5
     assert dr_divergent.measured_loss(record, 4.0) == 4.0
     assert dr_divergent.measured_loss({"cutAt": "x"}, None) is None
-    late = {"cutAt": "2026-01-01T00:00:10+00:00", "oldestWrite": "2026-01-01T00:00:11+00:00"}
-    assert dr_divergent.measured_loss(late, 0.0) == 0.0
+    # Writes accepted after the cut, before the fence: lost all the same, never a flattering zero.
+    late = {
+        "cutAt": "2026-01-01T00:00:10+00:00",
+        "oldestWrite": "2026-01-01T00:00:11+00:00",
+        "newestWrite": "2026-01-01T00:00:13+00:00",
+    }
+    assert dr_divergent.measured_loss(late, 0.0) == 2.0
+    same_second = {"cutAt": "2026-01-01T00:00:10.2+00:00", "oldestWrite": "2026-01-01T00:00:10+00:00"}
+    assert dr_divergent.measured_loss(same_second, 0.0) == 1.0
 
 
 def test_no_flow_writes_into_a_copy_waiting_for_its_check() -> None:
