@@ -193,3 +193,21 @@ def test_no_flow_writes_into_a_copy_waiting_for_its_check() -> None:
     assert len(dr_divergent.gate(status, flows)) == 2
     dr_divergent.expect(status, s, {**action, "type": "Switchover"})
     assert len(status["divergence"]) == 1  # a planned action fences first and loses nothing
+
+
+def test_records_still_owing_a_review_are_never_dropped_from_status() -> None:
+    s = spec()
+    status: dict[str, Any] = {}
+    for epoch in range(2, 40):
+        action = {
+            "type": "Failover",
+            "fromCentre": "prod",
+            "targetCentre": "near",
+            "fencingEpoch": epoch,
+            "startedAt": "t",
+        }
+        dr_divergent.expect(status, s, action)
+        status["divergence"][0]["state"] = "Preserved" if epoch % 2 else "Clean"
+    states = [r["state"] for r in status["divergence"]]
+    assert states.count("Preserved") == 19  # every unreviewed one
+    assert len(status["divergence"]) == 20

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 QUARANTINE_BUCKET = "datacloud-divergent"
+KEEP_RECORDS = 20
 REVIEWED_ANNOTATION = "datacloud.fujian.gov.cn/divergent-reviewed"
 
 
@@ -72,7 +73,11 @@ def expect(status: dict[str, Any], spec: DRReplicaSpec, action: dict[str, Any]) 
         else action["startedAt"],
         "state": "Pending",
     }
-    status["divergence"] = [record, *(status.get("divergence") or [])][:20]
+    # Records still owing something (a check, a review) are never dropped; of the others, the latest few.
+    earlier = status.get("divergence") or []
+    owing = [r for r in earlier if r.get("state") in ("Pending", "Preserved")]
+    done = [r for r in earlier if r.get("state") not in ("Pending", "Preserved")]
+    status["divergence"] = [record, *owing, *done[: max(0, KEEP_RECORDS - len(owing))]]
 
 
 def pending(status: dict[str, Any]) -> list[dict[str, Any]]:
