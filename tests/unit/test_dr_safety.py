@@ -210,4 +210,4 @@ def test_records_still_owing_a_review_are_never_dropped_from_status() -> None:
         status["divergence"][0]["state"] = "Preserved" if epoch % 2 else "Clean"
     states = [r["state"] for r in status["divergence"]]
     assert states.count("Preserved") == 19  # every unreviewed one
-    assert len(status["divergence"]) == 20
+    assert len(status["divergence"]) <= dr_divergent.KEEP_RECORDS + 1  # the new one, then the rest
