@@ -45,7 +45,7 @@ from datacloud.adapters.kube import Kube, NotFound  # noqa: E402
 from datacloud.devstack.objectstore import Centre, StackError  # noqa: E402
 from datacloud.devstack.process import Managed, free_port  # noqa: E402
 from datacloud.devstack.stack import OPERATOR_NAMESPACE, DevStack, operator_process  # noqa: E402
-from datacloud.reconcile.dr_divergent import QUARANTINE_BUCKET, quarantine_prefix  # noqa: E402
+from datacloud.reconcile.dr_divergent import QUARANTINE_BUCKET  # noqa: E402
 
 ROLES = {
     "fz-prod": ("Production", "350100"),
@@ -373,13 +373,15 @@ class Nemesis:
             s = self.status(replica)
             active = self.stack.centres[str(s.get("activeCentre") or "fz-prod")]
             contents = self.contents(root(active), self.bucket, f"{replica}/")
+            # Every epoch's quarantine in every centre (status lists only the recent records).
             kept: dict[str, str] = {}
-            for d in s.get("divergence") or []:
-                prefix = quarantine_prefix(self.namespace, replica, int(d["epoch"]))
-                for k, digest in self.contents(
-                    root(self.stack.centres[d["centre"]]), QUARANTINE_BUCKET, prefix
-                ).items():
-                    kept.setdefault(f"{replica}/{k}", digest)
+            base = f"{self.namespace}/{replica}/"
+            for name in COPIES:
+                held = self.contents(root(self.stack.centres[name]), QUARANTINE_BUCKET, base)
+                for k, digest in held.items():
+                    epoch_dir, _, rest = k.partition("/")
+                    if epoch_dir.startswith("e") and rest:
+                        kept.setdefault(f"{replica}/{rest}", digest)
             for key, digest in ledger.acked.items():
                 if not key.startswith(f"{replica}/"):
                     continue

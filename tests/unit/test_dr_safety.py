@@ -159,8 +159,15 @@ def test_the_measured_loss_spans_from_the_oldest_kept_write_to_the_cut_and_never
     assert dr_divergent.measured_loss(record, 0.0) == 2.5
     assert dr_divergent.measured_loss(record, 4.0) == 4.0
     assert dr_divergent.measured_loss({"cutAt": "x"}, None) is None
-    late = {"cutAt": "2026-01-01T00:00:10+00:00", "oldestWrite": "2026-01-01T00:00:11+00:00"}
-    assert dr_divergent.measured_loss(late, 0.0) == 0.0
+    # Writes accepted after the cut, before the fence: lost all the same, never a flattering zero.
+    late = {
+        "cutAt": "2026-01-01T00:00:10+00:00",
+        "oldestWrite": "2026-01-01T00:00:11+00:00",
+        "newestWrite": "2026-01-01T00:00:13+00:00",
+    }
+    assert dr_divergent.measured_loss(late, 0.0) == 2.0
+    same_second = {"cutAt": "2026-01-01T00:00:10.2+00:00", "oldestWrite": "2026-01-01T00:00:10+00:00"}
+    assert dr_divergent.measured_loss(same_second, 0.0) == 1.0
 
 
 def test_no_flow_writes_into_a_copy_waiting_for_its_check() -> None:
@@ -186,3 +193,21 @@ def test_no_flow_writes_into_a_copy_waiting_for_its_check() -> None:
     assert len(dr_divergent.gate(status, flows)) == 2
     dr_divergent.expect(status, s, {**action, "type": "Switchover"})
     assert len(status["divergence"]) == 1  # a planned action fences first and loses nothing
+
+
+def test_records_still_owing_a_review_are_never_dropped_from_status() -> None:
+    s = spec()
+    status: dict[str, Any] = {}
+    for epoch in range(2, 40):
+        action = {
+            "type": "Failover",
+            "fromCentre": "prod",
+            "targetCentre": "near",
+            "fencingEpoch": epoch,
+            "startedAt": "t",
+        }
+        dr_divergent.expect(status, s, action)
+        status["divergence"][0]["state"] = "Preserved" if epoch % 2 else "Clean"
+    states = [r["state"] for r in status["divergence"]]
+    assert states.count("Preserved") == 19  # every unreviewed one
+    assert len(status["divergence"]) <= dr_divergent.KEEP_RECORDS + 1  # the new one, then the rest

@@ -125,6 +125,12 @@ class Action(Model):
     dry_run: bool = Field(default=False, description="Only plan and estimate data loss; change nothing.")
 
 
+def _folder(var: str) -> str:
+    """CEL for a target's prefix as a folder (api.overlap.folder): `a` → `a/`, the empty prefix stays."""
+    p = f"(has({var}.prefix) ? {var}.prefix : '')"
+    return f"({p} == '' || {p}.endsWith('/') ? {p} : {p} + '/')"
+
+
 class DRReplicaSpec(Model):
     """DR protection for one data set."""
 
@@ -144,6 +150,13 @@ class DRReplicaSpec(Model):
         cel(
             "self.targets.all(t, t.centre != self.source.centre || t.bucket != self.source.bucket)",
             "a target must not be the source bucket itself",
+            ".targets",
+        ),
+        cel(
+            f"self.targets.all(a, self.targets.all(b, a.name == b.name || a.centre != b.centre || "
+            f"a.bucket != b.bucket || !({_folder('a')}.startsWith({_folder('b')}) || "
+            f"{_folder('b')}.startsWith({_folder('a')}))))",
+            "two targets in one centre and bucket must have prefixes that do not contain one another",
             ".targets",
         ),
     )

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 QUARANTINE_BUCKET = "datacloud-divergent"
+KEEP_RECORDS = 20
 REVIEWED_ANNOTATION = "datacloud.fujian.gov.cn/divergent-reviewed"
 
 
@@ -66,10 +67,17 @@ def expect(status: dict[str, Any], spec: DRReplicaSpec, action: dict[str, Any]) 
         "centre": old.centre,
         "bucket": old.bucket,
         "prefix": old.prefix,
-        "cutAt": action["startedAt"],
+        # The cut to the sub-second (startedAt has whole seconds), as object times are compared with it.
+        "cutAt": datetime.fromtimestamp(float(action.get("startedEpoch") or 0), UTC).isoformat()
+        if action.get("startedEpoch")
+        else action["startedAt"],
         "state": "Pending",
     }
-    status["divergence"] = [record, *(status.get("divergence") or [])][:20]
+    # Records still owing something (a check, a review) are never dropped; of the others, the latest few.
+    earlier = status.get("divergence") or []
+    owing = [r for r in earlier if r.get("state") in ("Pending", "Preserved")]
+    done = [r for r in earlier if r.get("state") not in ("Pending", "Preserved")]
+    status["divergence"] = [record, *owing, *done[: max(0, KEEP_RECORDS - len(owing))]]
 
 
 def pending(status: dict[str, Any]) -> list[dict[str, Any]]:
@@ -215,16 +223,21 @@ def settle(record: dict[str, Any], found: Scan, namespace: str, replica: str, no
         record["newestWrite"] = max(e["lastModified"] for e in found.found)
 
 
+STORE_TIME_RESOLUTION_S = 1.0  # S3 last-modified times have whole seconds
+
+
 def measured_loss(record: dict[str, Any], estimated: float | None) -> float | None:
     """What the failover really cost: the writes the new active never got span from the oldest divergent
-    write to the cut (writes after the cut, before the fence, count as at the cut); never less than the
-    lag measured at the cut."""
+    write to the cut, or to the newest one when it came later (accepted before the fence took hold);
+    at least the stores' time resolution when anything diverged, and never less than the lag measured
+    at the cut."""
     if not record.get("oldestWrite"):
         return estimated
     cut = datetime.fromisoformat(str(record["cutAt"]).replace("Z", "+00:00"))
     oldest = datetime.fromisoformat(str(record["oldestWrite"]))
-    span = max(0.0, (cut - oldest).total_seconds())
-    return round(max(span, estimated or 0.0), 3)
+    newest = datetime.fromisoformat(str(record.get("newestWrite") or record["oldestWrite"]))
+    span = (max(cut, newest) - oldest).total_seconds()
+    return round(max(span, STORE_TIME_RESOLUTION_S, estimated or 0.0), 3)
 
 
 def annotate_history(status: dict[str, Any], record: dict[str, Any]) -> None:

@@ -64,3 +64,18 @@ def test_a_schedule_that_never_fires_is_reported_and_the_continuous_target_still
     cond = find(s["conditions"], "SpecUsable")
     assert cond is not None
     assert cond["status"] == "True"
+
+
+def test_the_api_server_refuses_two_targets_whose_prefixes_nest(
+    cluster: Cluster, dr_centres: dict[str, Centre], bucket: str
+) -> None:
+    doc = replica("nested", bucket)
+    near = dict(doc["spec"]["targets"][0], name="near-inner", prefix="records/2026")
+    doc["spec"]["targets"][0]["prefix"] = "records"
+    doc["spec"]["targets"].append(near)
+    done = cluster.kubectl("apply", "--dry-run=server", "-f", "-", stdin=json.dumps(doc))
+    assert done.returncode != 0
+    assert "prefixes that do not contain one another" in done.stderr
+    near["prefix"] = "records2"  # a sibling, not inside: admitted
+    done = cluster.kubectl("apply", "--dry-run=server", "-f", "-", stdin=json.dumps(doc))
+    assert done.returncode == 0, done.stderr
