@@ -44,6 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=True,
         help="also run Prometheus scraping the operator with the alert rules (default: on)",
     )
+    parser.add_argument(
+        "--node",
+        action="store_true",
+        help="also run a one-node cluster (kubelet on containerd) where Jobs' pods run (docs/packaging.md)",
+    )
 
 
 def _fresh(directory: Path) -> Path:
@@ -55,8 +60,10 @@ def _fresh(directory: Path) -> Path:
     return directory
 
 
-def _start(directory: Path, samples: bool, metrics_port: int) -> tuple[DevStack, Managed, int]:
-    stack = DevStack(directory / "stack").start(samples=samples)
+def _start(
+    directory: Path, samples: bool, metrics_port: int, node: bool = False
+) -> tuple[DevStack, Managed, int]:
+    stack = DevStack(directory / "stack", node=node).start(samples=samples)
     shutil.copy(stack.kubeconfig, directory / "kubeconfig")
     port = metrics_port or free_port()
     operator = operator_process(
@@ -103,7 +110,7 @@ def _stop_like_ctrl_c() -> None:
 def run(args: argparse.Namespace) -> int:
     _stop_like_ctrl_c()
     directory = _fresh(Path(args.dir).resolve())
-    stack, operator, port = _start(directory, not args.no_samples, args.metrics_port)
+    stack, operator, port = _start(directory, not args.no_samples, args.metrics_port, args.node)
     prometheus = None
     try:
         prometheus = _prometheus(directory, args, port)
@@ -136,7 +143,7 @@ def serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    stack, operator, port = _start(directory, not args.no_samples, args.metrics_port)
+    stack, operator, port = _start(directory, not args.no_samples, args.metrics_port, args.node)
     prometheus = None
     try:
         operator.start()
@@ -181,6 +188,7 @@ def up(args: argparse.Namespace) -> int:
         ]
         + (["--no-samples"] if args.no_samples else [])
         + ([] if args.prometheus else ["--no-prometheus"])
+        + (["--node"] if args.node else [])
     )
     log = (directory / "serve.log").open("ab")
     holder = subprocess.Popen(

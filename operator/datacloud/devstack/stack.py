@@ -31,6 +31,7 @@ from ..api.peering import peering_object
 from ..api.render import rendered
 from ..builders.datazone import cluster_roles as zone_cluster_roles
 from .controlplane import ControlPlane
+from .node import Node
 from .objectstore import Centre
 from .process import Managed, StackError, free_port, tool
 
@@ -41,10 +42,15 @@ CENTRES = ("fz-prod", "fz-samecity-dr", "xm-remote-dr")
 
 
 class DevStack:
-    def __init__(self, workdir: Path, centres: Sequence[str] = CENTRES, chart_objects: bool = True) -> None:
+    def __init__(
+        self, workdir: Path, centres: Sequence[str] = CENTRES, chart_objects: bool = True, node: bool = False
+    ) -> None:
+        """`node`: also run a one-node cluster (node.py) where pods run, reaching the centres at
+        `self.node.endpoint(port)`."""
         self.dir = workdir
         self.chart_objects = chart_objects
-        self.control_plane = ControlPlane(workdir / "cluster")
+        self.control_plane = ControlPlane(workdir / "cluster", workloads=node)
+        self.node = Node(workdir / "node", self.control_plane) if node else None
         # Every centre posts bucket notifications to the operator's receiver on this port, with a token of
         # its own that the operator reads from the centre's Secret (key eventToken).
         self.events_port = free_port()
@@ -79,6 +85,8 @@ class DevStack:
             with stand_in_receiver(self.events_port):
                 for centre in self.centres.values():
                     centre.start()
+            if self.node:
+                self.node.start(forward_ports=tuple(c.port for c in self.centres.values()))
             self.install_crds()
             self.apply_documents(
                 [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}]
@@ -187,6 +195,8 @@ class DevStack:
         return [p.pid for p in procs if p is not None and p.pid is not None]
 
     def stop(self) -> None:
+        if self.node:
+            self.node.stop()
         for centre in self.centres.values():
             centre.stop()
         self.control_plane.stop()

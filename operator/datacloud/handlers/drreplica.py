@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
 import time
 from typing import Any
 
@@ -15,8 +14,8 @@ from ..adapters.kube import shared
 from ..reconcile import dr_events
 from ..reconcile.centres import HEALTH_CHANGES
 from ..reconcile.drreplica import PLURAL, ReplicaRuntime
+from ..settings import job_image
 
-DEFAULT_IMAGE = "datacloud/operator:0.1.0"
 STOP_CHECK_S = 0.5
 
 
@@ -47,7 +46,7 @@ def protect_replica(
         name,
         emit,
         dr_events.receiver(),
-        os.environ.get("DATACLOUD_IMAGE", DEFAULT_IMAGE),
+        job_image(),
     )
     try:
         while not stopped:

@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from .. import settings
 from ..adapters import s3
 from ..adapters.kube import Kube
 from ..api.common import parse_duration
@@ -59,13 +60,13 @@ class ReplicaRuntime:
         name: str,
         emit: Emit,
         receiver: EventReceiver | None = None,
-        job_image: str = "datacloud/operator:0.1.0",
+        job_image: str | None = None,
     ) -> None:
         self.kube, self.namespace, self.name, self._emit = kube, namespace, name, emit
         self._emitted: dict[str, str] = {}
         self.centre_tokens: dict[str, str | None] = {}
         self.followers = Followers(receiver, lambda c: self.centre_tokens.get(c))
-        self.job_image = job_image
+        self.job_image = job_image or settings.job_image()
         self.written: dict[str, Any] = {}
         self.written_at = 0.0
         self.published: tuple[str, str, int] | None = None

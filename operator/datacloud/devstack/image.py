@@ -1,0 +1,187 @@
+"""OCI images built on this machine, without a container engine or a registry: the node's pause image and
+the operator image.
+
+Both are OCI image layouts assembled with `umoci` and handed to containerd as an OCI archive. The operator
+image follows the Dockerfile step for step (Debian base with python3-venv, a virtualenv at /opt/datacloud
+with the project installed, user 10001, the same entrypoint and command); `tests/unit/test_image_parity.py`
+keeps the two in step. Its base (Debian packages from mmdebstrap plus the project's Python dependencies)
+is cached outside the clone under a key made of the Debian suite and pyproject.toml, and rebuilt when
+missing; the project itself is installed on top at every build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .process import StackError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+CACHE = Path(os.environ.get("DATACLOUD_TOOLS_CACHE", Path.home() / ".cache/datacloud-tools"))
+
+PAUSE_IMAGE = "localhost/datacloud/pause:1"
+BUILD_CA = "/tmp/build-ca.crt"
+# The pause container only holds the pod's namespaces open until it is told to stop.
+PAUSE_ENTRYPOINT = [
+    "/bin/busybox",
+    "sh",
+    "-c",
+    'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done',
+]
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What the Dockerfile's final stage says, in the terms `umoci config` takes."""
+
+    suite: str = "bookworm"
+    apt_packages: tuple[str, ...] = ("python3", "python3-venv", "ca-certificates")
+    venv: str = "/opt/datacloud"
+    uid: int = 10001
+    user: str = "datacloud"
+    entrypoint: tuple[str, ...] = ("datacloud",)
+    cmd: tuple[str, ...] = ("run", "--metrics-address=0.0.0.0", "--liveness=http://0.0.0.0:8080/healthz")
+    env: tuple[tuple[str, str], ...] = (
+        ("PATH", "/opt/datacloud/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        ("PYTHONDONTWRITEBYTECODE", "1"),
+        ("PYTHONUNBUFFERED", "1"),
+    )
+    ports: tuple[int, ...] = (8000, 8080, 8090)
+
+
+OPERATOR = ImageSpec()
+
+
+def run(*argv: str, cwd: Path | None = None) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=cwd)
+    if done.returncode != 0:
+        raise StackError(f"{argv[0]} {' '.join(argv[1:3])} failed: {done.stderr.strip()[-2000:]}")
+    return done.stdout
+
+
+def _archive(layout: Path, dest: Path) -> Path:
+    """An OCI archive (a tar of the layout), the form `ctr images import` takes."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    run("tar", "-C", str(layout), "-cf", str(dest), ".")
+    return dest
+
+
+def _layer_from_dir(layout: Path, tag: str, root: Path, workdir: Path) -> None:
+    layer = workdir / f"layer-{tag}.tar"
+    run("tar", "--numeric-owner", "-C", str(root), "-cf", str(layer), ".")
+    run("umoci", "raw", "add-layer", "--image", f"{layout}:{tag}", str(layer))
+    layer.unlink()
+
+
+def pause_image(dest: Path) -> Path:
+    """The sandbox image containerd starts first in every pod: busybox-static and a wait for SIGTERM."""
+    with tempfile.TemporaryDirectory(prefix="pause-") as tmp:
+        work = Path(tmp)
+        layout, root = work / "layout", work / "root"
+        tag = PAUSE_IMAGE.rsplit(":", 1)[1]
+        run("umoci", "init", "--layout", str(layout))
+        run("umoci", "new", "--image", f"{layout}:{tag}")
+        (root / "bin").mkdir(parents=True)
+        busybox = shutil.which("busybox")
+        if not busybox:
+            raise StackError("busybox not found: install busybox-static (tools/build.sh does)")
+        shutil.copy(busybox, root / "bin" / "busybox")
+        _layer_from_dir(layout, tag, root, work)
+        run("umoci", "config", "--image", f"{layout}:{tag}",
+            *[a for e in PAUSE_ENTRYPOINT for a in ("--config.entrypoint", e)])  # fmt: skip
+        return _archive(layout, dest)
+
+
+def base_hooks(spec: ImageSpec = OPERATOR) -> list[str]:
+    """mmdebstrap's customize hooks: the user, and a virtualenv with the project's dependencies and build
+    backend, so that installing the project on top needs no network."""
+    deps = [*dependencies(), *build_requirements()]
+    trust = f"SSL_CERT_FILE={BUILD_CA} PIP_CERT={BUILD_CA} REQUESTS_CA_BUNDLE={BUILD_CA}"
+    return [
+        f'chroot "$1" groupadd --gid {spec.uid} {spec.user}',
+        f'chroot "$1" useradd --uid {spec.uid} --gid {spec.uid} --no-create-home '
+        f"--shell /usr/sbin/nologin {spec.user}",
+        f'chroot "$1" python3 -m venv {spec.venv}',
+        f'chroot "$1" env {trust} {spec.venv}/bin/pip install --no-cache-dir --upgrade pip',
+        f'chroot "$1" env {trust} {spec.venv}/bin/pip install --no-cache-dir '
+        + " ".join(shlex.quote(d) for d in deps),
+        'rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/*',
+    ]
+
+
+def base_key(spec: ImageSpec = OPERATOR) -> str:
+    """The base changes with the Debian suite and packages and with the hooks (so the dependencies)."""
+    return hashlib.sha256(repr((spec.suite, spec.apt_packages, base_hooks(spec))).encode()).hexdigest()[:12]
+
+
+def _base_rootfs(spec: ImageSpec, dest: Path) -> Path:
+    """Debian from its packages, the user, and a virtualenv holding the project's dependencies (cached)."""
+    tarball = dest / f"operator-base-{spec.suite}-{base_key(spec)}.tar"
+    if tarball.exists():
+        return tarball
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = tarball.with_suffix(f".tmp{os.getpid()}.tar")  # mmdebstrap picks the output format by suffix
+    # pip inside the chroot trusts what the build machine trusts (its proxy's CA, say); that bundle is
+    # used for the download only and is not left in the image.
+    host_ca = (
+        os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt"
+    )
+    hooks = [f'cp {shlex.quote(host_ca)} "$1{BUILD_CA}"', *base_hooks(spec), f'rm -f "$1{BUILD_CA}"']
+    # In a mount namespace of its own: an interrupted build leaves none of its chroot's mounts behind.
+    isolated = ["unshare", "--mount", "--propagation", "private"]
+    packages = "--include=" + ",".join(spec.apt_packages)
+    customize = [f"--customize-hook={h}" for h in hooks]
+    run(*isolated, "mmdebstrap", "--variant=minbase", packages, *customize, spec.suite, str(tmp))
+    tmp.rename(tarball)
+    return tarball
+
+
+def dependencies() -> list[str]:
+    """The project's runtime requirements, as pyproject.toml states them."""
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    return list(project["dependencies"])
+
+
+def build_requirements() -> list[str]:
+    """What building the project's wheel needs (setuptools): in the base, so the last step is offline."""
+    return list(tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["build-system"]["requires"])
+
+
+def operator_image(dest: Path, reference: str, spec: ImageSpec = OPERATOR) -> Path:
+    """The operator image as an OCI archive at `dest`, tagged `reference` (name:tag)."""
+    base = _base_rootfs(spec, CACHE / "images")
+    tag = reference.rsplit(":", 1)[1]
+    with tempfile.TemporaryDirectory(prefix="operator-image-") as tmp:
+        work = Path(tmp)
+        layout, bundle = work / "layout", work / "bundle"
+        run("umoci", "init", "--layout", str(layout))
+        run("umoci", "new", "--image", f"{layout}:{tag}")
+        run("umoci", "raw", "add-layer", "--image", f"{layout}:{tag}", str(base))
+        # The project on top of its dependencies, as the Dockerfile's `pip install .` does.
+        run("umoci", "unpack", "--image", f"{layout}:{tag}", str(bundle))
+        rootfs = bundle / "rootfs"
+        src = rootfs / "tmp" / "src"
+        shutil.copytree(
+            PROJECT_ROOT / "operator", src / "operator", ignore=shutil.ignore_patterns("__pycache__")
+        )
+        for name in ("pyproject.toml", "README.md"):
+            shutil.copy(PROJECT_ROOT / name, src / name)
+        run("chroot", str(rootfs), f"{spec.venv}/bin/pip", "install", "--no-cache-dir", "--no-deps",
+            "--no-build-isolation", "/tmp/src")  # fmt: skip
+        shutil.rmtree(src)
+        shutil.rmtree(src.parent / "pip-build-env", ignore_errors=True)
+        run("umoci", "repack", "--image", f"{layout}:{tag}", str(bundle))
+        config = ["--config.user", f"{spec.uid}:{spec.uid}", "--config.workingdir", "/"]
+        config += [a for e in spec.entrypoint for a in ("--config.entrypoint", e)]
+        config += [a for c in spec.cmd for a in ("--config.cmd", c)]
+        config += [a for k, v in spec.env for a in ("--config.env", f"{k}={v}")]
+        config += [a for p in spec.ports for a in ("--config.exposedports", f"{p}/tcp")]
+        run("umoci", "config", "--image", f"{layout}:{tag}", *config)
+        return _archive(layout, dest)
