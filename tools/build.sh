@@ -27,7 +27,7 @@ if ((${#missing[@]})); then
   done
 fi
 
-k8s_sum="$(sha256sum "$here/k8s/go.mod" "$here/k8s/go.sum" | sha256sum | cut -c1-12)"
+k8s_sum="$(cat "$here/k8s/go.mod" "$here/k8s/go.sum" | sha256sum | cut -c1-12)"  # content only, not the path
 k8s_dir="$cache/kubernetes-$KUBERNETES_VERSION-$k8s_sum"
 if [[ ! -x "$k8s_dir/kube-apiserver" || ! -x "$k8s_dir/kube-controller-manager" || ! -x "$k8s_dir/kubectl" ]]; then
   log "building kube-apiserver, kube-controller-manager, kubectl $KUBERNETES_VERSION (cold: many minutes)"
@@ -41,7 +41,7 @@ fi
 
 # The node's kubelet and kube-scheduler: a module of their own (tools/k8s-node), so that its cache entry is
 # separate and adding them did not change the control plane's key.
-node_sum="$(sha256sum "$here/k8s-node/go.mod" "$here/k8s-node/go.sum" | sha256sum | cut -c1-12)"
+node_sum="$(cat "$here/k8s-node/go.mod" "$here/k8s-node/go.sum" | sha256sum | cut -c1-12)"  # content only, not the path
 node_dir="$cache/kubernetes-node-$KUBERNETES_VERSION-$node_sum"
 if [[ ! -x "$node_dir/kubelet" || ! -x "$node_dir/kube-scheduler" ]]; then
   log "building kubelet, kube-scheduler $KUBERNETES_VERSION"

@@ -17,8 +17,9 @@ from datacloud.devstack.stack import OPERATOR_NAMESPACE, SAMPLES, DevStack, wait
 from tests.conftest import wait_until
 from tests.integration.test_chart import CHART, helm
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 IMAGE = "localhost/datacloud/operator:test"
+DR_NAMESPACE = "datacloud-dr"  # the samples' DRReplicas live here
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +33,12 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
             "label", "namespace", OPERATOR_NAMESPACE, "--overwrite",
             "pod-security.kubernetes.io/enforce=restricted",
         )  # fmt: skip
+        stack.apply_documents([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DR_NAMESPACE}}])
         repository, tag = IMAGE.rsplit(":", 1)
         done = helm(
             "install", "datacloud", str(CHART), "-n", OPERATOR_NAMESPACE,
             "--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
-            "--set", "image.pullPolicy=Never",
+            "--set", "image.pullPolicy=Never", "--set", f"sync.namespaces={{{DR_NAMESPACE}}}",
             "--set", "metrics.serviceMonitor.enabled=false", "--set", "metrics.prometheusRule.enabled=false",
             kubeconfig=stack.kubeconfig,
         )  # fmt: skip
@@ -120,7 +122,7 @@ def test_scheduled_sharded_sync_runs_as_pods_and_reports(deployed: DevStack, tmp
     stack = deployed
     assert stack.node
     wait_until(lambda: pod_ready(operator_pod(stack)), 240, what="operator pod Ready")
-    ns = "datacloud-dr"
+    ns = DR_NAMESPACE
     stack.apply_documents([d for d in node_samples(stack) if d["kind"] in ("Namespace", "DataCentre")])
     src, dst = stack.centres["fz-prod"], stack.centres["xm-remote-dr"]
     client = s3.client(

@@ -138,8 +138,11 @@ def _base_rootfs(spec: ImageSpec, dest: Path) -> Path:
     isolated = ["unshare", "--mount", "--propagation", "private"]
     packages = "--include=" + ",".join(spec.apt_packages)
     customize = [f"--customize-hook={h}" for h in hooks]
-    run(*isolated, "mmdebstrap", "--variant=minbase", packages, *customize, spec.suite, str(tmp))
-    tmp.rename(tarball)
+    try:
+        run(*isolated, "mmdebstrap", "--variant=minbase", packages, *customize, spec.suite, str(tmp))
+        tmp.rename(tarball)
+    finally:
+        tmp.unlink(missing_ok=True)
     return tarball
 
 
