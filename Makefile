@@ -28,8 +28,9 @@ up: venv tools      ## the same stack in the background
 down: venv          ## stop what `make up` started
 	$(PY) -m datacloud dev down --dir .dev
 
-crds: venv          ## regenerate crds/ (and the chart's copies) from the typed models
+crds: venv          ## regenerate crds/ (and the chart's copies) and docs/reference/ from the typed models
 	$(PY) -m datacloud crds --out crds
+	$(PY) -m datacloud.api.reference --out docs/reference
 	$(MAKE) chart-files
 
 chart-files:        ## the chart carries copies of crds/ and the alert rules (a test keeps them equal)
@@ -43,6 +44,7 @@ lint: venv
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(PY) -m datacloud crds --check --out crds
+	$(PY) -m datacloud.api.reference --check --out docs/reference
 
 unit: venv
 	$(VENV)/bin/pytest tests/unit -q

@@ -3,7 +3,7 @@
     .venv/bin/python bench/census_bench.py [--cities 10] [--nodes 1000] [--pods-per-node 10] [--rounds 3]
 
 Starts a control plane with one API server per city and writes a generated fleet into each
-(tests/fleet.py). Then, in fresh child processes so each peak RSS is its own, alternately runs:
+(tests/support/fleet.py). Then, in fresh child processes so each peak RSS is its own, alternately runs:
 - bound: the raw API only — the paginated lists of every city's nodes and live pods the census makes,
   city after city, each page decoded (the next page's token is inside it); nothing else;
 - census: a full census run as the operator does it (census/run.py: the same lists, projected to

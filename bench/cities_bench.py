@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/cities_bench.py [--cities 10] [--nodes 1000] [--pods 10000] [--rounds 3]
 
-Starts a control plane with one API server per city, writes a generated fleet into each (tests/fleet.py),
-then, in fresh child processes so each peak RSS is its own, alternately runs:
+Starts a control plane with one API server per city, writes a generated fleet into each
+(tests/support/fleet.py), then, in fresh child processes so each peak RSS is its own, alternately runs:
 - bound: the raw API only — paginated list calls of every city's nodes and live pods (the same queries
   the census makes), each page decoded because the next page's token is inside it; nothing else;
 - census: the operator's collectors — the same lists projected into compact records, held as a live

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.fleet import create_fleet, embedded_kubeconfig, make_fleet
+from tests.support.fleet import create_fleet, embedded_kubeconfig, make_fleet
 
 from datacloud.api.common import CITIES
 from datacloud.devstack.controlplane import ControlPlane

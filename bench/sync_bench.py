@@ -5,11 +5,13 @@
 
 Each phase starts its own pair of versitygw centres in a temporary directory and removes them after.
 - small: `--small` objects of 4-64 KiB; a full copy into an empty bucket by `datacloud sync` (as a
-  subprocess, start-up included) and by `rclone sync` (Debian's rclone, `--transfers` and `--checkers`
-  equal to our concurrency). Figure: objects/s, ours over rclone.
-- large: `--large` objects of `--large-size`; the same two copies, plus the target server's raw PUT
+  subprocess, start-up included), by `rclone sync` (Debian's rclone, `--transfers` and `--checkers`
+  equal to our concurrency) and by MinIO's `mc mirror` (`--max-workers` equal to our concurrency; built
+  with `GOBIN=DIR go install github.com/minio/mc@latest`, found in the tools directory or on PATH).
+  Figures: objects/s, ours over each peer, and client CPU per object for every tool.
+- large: `--large` objects of `--large-size`; the same three copies, plus the target server's raw PUT
   ceiling measured in the same run: the same bytes PUT from memory, the same number in flight. Figures:
-  MB/s ours over rclone and ours over the ceiling.
+  MB/s ours over each peer and ours over the ceiling.
 - noop: `--noop` objects (1-4 KiB), copied once by `datacloud sync` (that copy's time and RSS are
   reported too), then a second `datacloud sync` that finds nothing to do, against the bound: listing both
   buckets side by side and nothing else, with the same listing client, in one process.
@@ -18,8 +20,13 @@ Each phase starts its own pair of versitygw centres in a temporary directory and
   bench/sync_follow.py). Lag per object: from the writer's acknowledgement to the copy being complete.
 Every copy is checked against its source (keys and sizes) before a number is reported. Peak RSS is
 sampled every 50 ms (psutil) for each process measured. JSON goes to bench/results/sync.json.
-Targets (issue "Replication engine"): small >= 1.5x rclone; large >= 0.9x rclone and >= 0.7x the ceiling;
-noop <= 1.3x the listing bound; continuous p99 <= 1 s; RSS <= 300 MB at 100,000 objects.
+- clients: the A/B behind the lean S3 path: `--clients` small objects copied GET -> PUT in this process
+  by boto3, by the lean threaded client and by the lean event-loop client (the one a full pass uses for
+  small objects), the same keys and concurrency; CPU per object and objects/s of each. JSON goes to
+  bench/results/s3-clients.json.
+Targets (issue 16): small >= 1.5x rclone and >= 1.25x mc mirror; large >= 0.9x rclone and >= 0.8x the
+ceiling; noop <= 1.3x the listing bound; continuous p99 <= 1 s; client CPU per small object <= 0.35 ms;
+RSS <= 300 MB at 100,000 objects.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MB = 1_000_000
 MIB = 1024 * 1024
 PHASES = ("small", "large", "noop", "continuous")
+EXTRA_PHASES = ("clients",)  # run when named: its result goes to its own file
 
 
 def endpoint(centre: Centre) -> S3Endpoint:
@@ -119,6 +127,25 @@ class Pair:
             str(concurrency),
             "--s3-no-check-bucket",
         ]
+
+    def mc(self, src_bucket: str, dst_bucket: str, concurrency: int) -> list[str]:
+        return [
+            mc_binary(),
+            "mirror",
+            "--quiet",
+            "--max-workers",
+            str(concurrency),
+            f"src/{src_bucket}",
+            f"dst/{dst_bucket}",
+        ]
+
+    def mc_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+        env["MC_CONFIG_DIR"] = str(self.root / "mc-config")
+        for name, centre in (("src", self.src), ("dst", self.dst)):
+            host = centre.endpoint.removeprefix("http://")
+            env[f"MC_HOST_{name}"] = f"http://{centre.access_key}:{centre.secret_key}@{host}"
+        return env
 
     def rclone_env(self) -> dict[str, str]:
         # rclone's AWS SDK refuses to start when AWS_CA_BUNDLE is set; the centres are plain HTTP.
@@ -194,6 +221,13 @@ class CpuMeter:
         return dict(zip(("client", "source_gateway", "target_gateway"), used, strict=True))
 
 
+def mc_binary() -> str:
+    try:
+        return tool("mc")
+    except Exception:
+        sys.exit("mc not found: GOBIN=~/.cache/datacloud-tools/bin go install github.com/minio/mc@latest")
+
+
 def run(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, str, float]:
     """Run a command to the end: (seconds, stdout, peak RSS in MiB); a failure ends the bench."""
     started = time.monotonic()
@@ -244,20 +278,43 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-def race(pair: Pair, phase: str, args: argparse.Namespace) -> tuple[Measured, Measured]:
-    """`datacloud sync` then `rclone sync` of the source bucket, each into its own empty bucket, checked."""
-    measured = []
+TOOLS = ("ours", "rclone", "mc")
+
+
+def race(pair: Pair, phase: str, args: argparse.Namespace) -> dict[str, Measured]:
+    """`datacloud sync`, `rclone sync` and `mc mirror` of the source bucket, each into its own empty
+    bucket, one after the other on the same data; every copy checked against the source."""
+    measured: dict[str, Measured] = {}
     for who, argv, env in (
-        ("datacloud", pair.ours("source", "ours", args.concurrency), None),
+        ("ours", pair.ours("source", "ours", args.concurrency), None),
         ("rclone", pair.rclone("source", "rclone", args.concurrency), pair.rclone_env()),
+        ("mc", pair.mc("source", "mc", args.concurrency), pair.mc_env()),
     ):
-        say(f"{phase}: {who} sync ...")
+        say(f"{phase}: {who} ...")
         meter = CpuMeter(pair)
         seconds, out, rss = run(argv, env)
-        measured.append((seconds, out, rss, meter.read()))
+        measured[who] = (seconds, out, rss, meter.read())
         say(f"  {seconds:.1f}s")
-    must_match(pair, "source", "ours", "rclone")
-    return measured[0], measured[1]
+    must_match(pair, "source", *TOOLS)
+    return measured
+
+
+def figures(measured: Measured, objects: int, nbytes: int) -> dict[str, Any]:
+    seconds, _, rss, cpu = measured
+    return {
+        "seconds": round(seconds, 2),
+        "objects_per_s": round(objects / seconds, 1),
+        "mb_per_s": round(nbytes / MB / seconds, 1),
+        "peak_rss_mb": rss,
+        "cpu_seconds": cpu,
+        "client_cpu_ms_per_object": round(cpu["client"] * 1000 / objects, 3),
+    }
+
+
+def ratios(measured: dict[str, Measured]) -> dict[str, float]:
+    """Ours over each peer, as speed ratios (their time over ours)."""
+    ours = measured["ours"][0]
+    return {f"ours_over_{who}": round(measured[who][0] / ours, 3) for who in TOOLS if who != "ours"}
 
 
 # -- phases ----------------------------------------------------------------------------------------
@@ -269,30 +326,23 @@ def small_phase(args: argparse.Namespace) -> dict[str, Any]:
         (f"small/{i // 1000:03d}/{i:06d}.bin", rng.randint(4 * 1024, 64 * 1024)) for i in range(args.small)
     ]
     with pair_in_tmp() as pair:
-        pair.buckets(["source"], ["ours", "rclone"])
+        pair.buckets(["source"], list(TOOLS))
         say(f"small: writing {len(items)} objects of 4-64 KiB ...")
         size = fill(pair.s3_src, "source", items, os.urandom(128 * 1024))
-        (ours_s, out, ours_rss, ours_cpu), (theirs_s, _, theirs_rss, theirs_cpu) = race(pair, "small", args)
-    copied = summary(out)["objects_copied"]
+        measured = race(pair, "small", args)
+    copied = summary(measured["ours"][1])["objects_copied"]
     if copied != len(items):
         sys.exit(f"small: datacloud copied {copied} of {len(items)}")
     return {
         "objects": len(items),
         "bytes": size,
-        "ours": {
-            "seconds": round(ours_s, 2),
-            "objects_per_s": round(len(items) / ours_s, 1),
-            "peak_rss_mb": ours_rss,
-            "cpu_seconds": ours_cpu,
+        **{who: figures(measured[who], len(items), size) for who in TOOLS},
+        "ratios": ratios(measured),
+        "targets": {
+            "ours_over_rclone": ">= 1.5",
+            "ours_over_mc": ">= 1.25",
+            "client_cpu_ms_per_object": "<= 0.35",
         },
-        "rclone": {
-            "seconds": round(theirs_s, 2),
-            "objects_per_s": round(len(items) / theirs_s, 1),
-            "peak_rss_mb": theirs_rss,
-            "cpu_seconds": theirs_cpu,
-        },
-        "ratio_ours_over_rclone": round(theirs_s / ours_s, 3),
-        "target": ">= 1.5",
     }
 
 
@@ -320,35 +370,23 @@ def large_phase(args: argparse.Namespace) -> dict[str, Any]:
     items = [(f"large/part-{i:03d}.parquet", size) for i in range(args.large)]
     blob = os.urandom(size)
     with pair_in_tmp() as pair:
-        pair.buckets(["source"], ["ours", "rclone", "ceiling"])
+        pair.buckets(["source"], [*TOOLS, "ceiling"])
         say(f"large: writing {len(items)} x {args.large_size} ...")
         fill(pair.s3_src, "source", items, blob, threads=4)
         say("large: raw PUT ceiling of the target ...")
         ceiling_s = put_ceiling(pair, items, blob, args.concurrency)
         say(f"  {ceiling_s:.1f}s")
-        (ours_s, out, ours_rss, ours_cpu), (theirs_s, _, theirs_rss, theirs_cpu) = race(pair, "large", args)
+        measured = race(pair, "large", args)
     total = size * len(items)
-    if summary(out)["objects_copied"] != len(items):
+    if summary(measured["ours"][1])["objects_copied"] != len(items):
         sys.exit("large: datacloud did not copy every object")
     return {
         "objects": len(items),
         "bytes": total,
-        "ours": {
-            "seconds": round(ours_s, 2),
-            "mb_per_s": round(total / MB / ours_s, 1),
-            "peak_rss_mb": ours_rss,
-            "cpu_seconds": ours_cpu,
-        },
-        "rclone": {
-            "seconds": round(theirs_s, 2),
-            "mb_per_s": round(total / MB / theirs_s, 1),
-            "peak_rss_mb": theirs_rss,
-            "cpu_seconds": theirs_cpu,
-        },
+        **{who: figures(measured[who], len(items), total) for who in TOOLS},
         "put_ceiling": {"seconds": round(ceiling_s, 2), "mb_per_s": round(total / MB / ceiling_s, 1)},
-        "ratio_ours_over_rclone": round(theirs_s / ours_s, 3),
-        "ratio_ours_over_ceiling": round(ceiling_s / ours_s, 3),
-        "targets": {"over_rclone": ">= 0.9", "over_ceiling": ">= 0.7"},
+        "ratios": {**ratios(measured), "ours_over_ceiling": round(ceiling_s / measured["ours"][0], 3)},
+        "targets": {"ours_over_rclone": ">= 0.9", "ours_over_ceiling": ">= 0.8"},
     }
 
 
@@ -428,7 +466,73 @@ def continuous_phase(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def clients_phase(args: argparse.Namespace) -> dict[str, Any]:
+    """GET -> PUT of the same small objects by boto3 and by the lean path, in this process: the A/B."""
+    from datacloud.replication.copier import Side
+    from datacloud.replication.errors import RetryPolicy
+    from datacloud.replication.small_copier import SmallCopier
+
+    rng = random.Random(8)
+    items = [(f"ab/{i:06d}.bin", rng.randint(4 * 1024, 64 * 1024)) for i in range(args.clients)]
+    keys = [k for k, _ in items]
+    out: dict[str, Any] = {"objects": len(items), "concurrency": args.concurrency}
+    with pair_in_tmp() as pair:
+        pair.buckets(["source"], ["boto3", "lean-threads", "lean-loop"])
+        say(f"clients: writing {len(items)} objects of 4-64 KiB ...")
+        fill(pair.s3_src, "source", items, os.urandom(128 * 1024))
+
+        def threaded(src: Any, dst: Any, bucket: str) -> None:
+            def one(key: str) -> None:
+                got = src.get_object(Bucket="source", Key=key)
+                dst.put_object(Bucket=bucket, Key=key, Body=got["Body"].read(), Metadata=got["Metadata"])
+
+            with ThreadPoolExecutor(args.concurrency) as pool:
+                list(pool.map(one, keys))
+
+        def looped(bucket: str) -> None:
+            done = threading.Semaphore(0)
+            source = Side(None, "source", "", "src", pair.s3_src)
+            target = Side(None, bucket, "", "dst", pair.s3_dst)
+            with SmallCopier(
+                source,
+                target,
+                concurrency=args.concurrency,
+                retry=RetryPolicy(),
+                done=lambda k, o: done.release(),
+            ) as small:
+                for key in keys:
+                    small.submit(key)
+                for _ in keys:
+                    done.acquire()
+
+        boto_src = client(endpoint(pair.src), max_pool=args.concurrency + 4)
+        boto_dst = client(endpoint(pair.dst), max_pool=args.concurrency + 4)
+        jobs: list[tuple[str, Callable[[], None]]] = [
+            ("boto3", lambda: threaded(boto_src, boto_dst, "boto3")),
+            ("lean-threads", lambda: threaded(pair.s3_src, pair.s3_dst, "lean-threads")),
+            ("lean-loop", lambda: looped("lean-loop")),
+        ]
+        for who, job in jobs:
+            say(f"clients: {who} ...")
+            cpu0, wall0 = time.process_time(), time.monotonic()
+            job()
+            cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+            out[who] = {
+                "seconds": round(wall, 2),
+                "objects_per_s": round(len(keys) / wall, 1),
+                "client_cpu_ms_per_object": round(cpu * 1000 / len(keys), 3),
+            }
+            say(f"  {wall:.1f}s, {cpu * 1000 / len(keys):.3f} ms CPU per object")
+        must_match(pair, "source", "boto3", "lean-threads", "lean-loop")
+    out["cpu_ratio_boto3_over_lean_loop"] = round(
+        out["boto3"]["client_cpu_ms_per_object"] / out["lean-loop"]["client_cpu_ms_per_object"], 2
+    )
+    out["speed_ratio_lean_loop_over_boto3"] = round(out["boto3"]["seconds"] / out["lean-loop"]["seconds"], 2)
+    return out
+
+
 RUNNERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "clients": clients_phase,
     "small": small_phase,
     "large": large_phase,
     "noop": noop_phase,
@@ -446,12 +550,13 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=20)
     parser.add_argument("--large-size", default="64Mi")
     parser.add_argument("--noop", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=5000, help="objects for the clients A/B phase")
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/sync.json")
     args = parser.parse_args()
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-    unknown = set(phases) - set(PHASES)
+    unknown = set(phases) - set(PHASES) - set(EXTRA_PHASES)
     if unknown:
         parser.error(f"unknown phases {sorted(unknown)}; choose from {', '.join(PHASES)}")
 
@@ -467,8 +572,17 @@ def main() -> None:
     }
     for phase in phases:
         result[phase] = RUNNERS[phase](args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    if "clients" in phases:  # the A/B has its own file, so a run of it alone keeps sync.json
+        ab = {k: v for k, v in result.items() if k not in PHASES}
+        write(ROOT / "bench/results/s3-clients.json", ab)
+        result = {k: v for k, v in result.items() if k != "clients"}
+    if any(p in PHASES for p in phases):
+        write(args.out, result)
+
+
+def write(path: Path, result: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(result, indent=2, ensure_ascii=False))
 
 

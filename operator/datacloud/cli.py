@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 
@@ -76,6 +77,22 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     return sync.main(args)
 
 
+def _add_sync(sub: Any) -> None:
+    sync = sub.add_parser("sync", help="copy a bucket to another centre: full or continuous replication")
+    from .commands.sync import add_arguments as add_sync_arguments
+
+    add_sync_arguments(sync)
+    sync.set_defaults(func=_cmd_sync)
+
+
+def _sync_parser() -> argparse.ArgumentParser:
+    """Only the sync command: the other commands' parsers load the Kubernetes client (seconds on a busy
+    machine), which a sync between two endpoints never needs."""
+    parser = argparse.ArgumentParser(prog="datacloud")
+    _add_sync(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="datacloud",
@@ -115,11 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_status_arguments(status)
     status.set_defaults(func=_cmd_status)
 
-    sync = sub.add_parser("sync", help="copy a bucket to another centre: full or continuous replication")
-    from .commands.sync import add_arguments as add_sync_arguments
-
-    add_sync_arguments(sync)
-    sync.set_defaults(func=_cmd_sync)
+    _add_sync(sub)
 
     dr = sub.add_parser("dr", help="DR actions: failover, switchover, failback, status")
     from .commands.dr import add_arguments as add_dr_arguments
@@ -144,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _sync_parser() if argv[:1] == ["sync"] else build_parser()
     args = parser.parse_args(argv)
     code: int = args.func(args)
     return code

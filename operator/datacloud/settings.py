@@ -1,13 +1,80 @@
-"""Settings the operator reads from its environment (the chart sets them from its values)."""
+"""The operator's settings from its environment: every `DATACLOUD_*` variable, read in one place.
+
+Read when asked (`current()`), never at import, so the command line (which may set a variable before
+starting the operator) and tests that set one see it take effect. A malformed value is refused with the
+variable's name, at the first read, rather than surfacing later as a bare `int()` error.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
-from . import __version__
+DEFAULT_IMAGE = "datacloud/operator:0.1.0"
 
 
-def job_image() -> str:
-    """The image DR sync Jobs run: the operator's own, as the chart's `image` value names it
-    (DATACLOUD_IMAGE); outside the chart, the image the Dockerfile builds for this version."""
-    return os.environ.get("DATACLOUD_IMAGE") or f"datacloud/operator:{__version__}"
+class SettingsError(ValueError):
+    """A DATACLOUD_* variable holds a value the operator cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    namespace: str
+    """DATACLOUD_NAMESPACE: the operator's own Secrets and ConfigMaps (baselines, census reports)."""
+    image: str
+    """DATACLOUD_IMAGE: the image of the sync Jobs a DRReplica starts (the operator's own)."""
+    priority: int | None
+    """DATACLOUD_PRIORITY: this replica's kopf peering priority; unset, a random one is drawn at start."""
+    workers: int
+    """DATACLOUD_WORKERS: kopf's handler thread pool."""
+    zone_workers: int
+    """DATACLOUD_ZONE_WORKERS: threads reconciling DataZones in parallel."""
+    log_level: str
+    """DATACLOUD_LOG_LEVEL: the log level of `datacloud sync` (the replication command)."""
+    events_port: int | None
+    """DATACLOUD_EVENTS_PORT: where centres' bucket notifications are received; unset, none are."""
+    events_address: str
+    """DATACLOUD_EVENTS_ADDRESS: the address that receiver listens on."""
+    tools_bin: Path
+    """DATACLOUD_TOOLS_BIN: the real components the dev stack and tests run (kube-apiserver, versitygw…)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        return cls(
+            namespace=env.get("DATACLOUD_NAMESPACE") or "datacloud-system",
+            image=env.get("DATACLOUD_IMAGE") or DEFAULT_IMAGE,
+            priority=_integer(env, "DATACLOUD_PRIORITY", None),
+            workers=_integer(env, "DATACLOUD_WORKERS", 32, minimum=1) or 32,
+            zone_workers=_integer(env, "DATACLOUD_ZONE_WORKERS", 16, minimum=1) or 16,
+            log_level=(env.get("DATACLOUD_LOG_LEVEL") or "INFO").upper(),
+            events_port=_integer(env, "DATACLOUD_EVENTS_PORT", None, minimum=0, maximum=65535),
+            events_address=env.get("DATACLOUD_EVENTS_ADDRESS") or "127.0.0.1",
+            tools_bin=Path(env.get("DATACLOUD_TOOLS_BIN") or Path.home() / ".cache/datacloud-tools/bin"),
+        )
+
+
+def _integer(
+    env: Mapping[str, str],
+    name: str,
+    default: int | None,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int | None:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(f"{name}={text!r} is not an integer") from None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise SettingsError(f"{name}={value} must be {bounds}")
+    return value
+
+
+def current() -> Settings:
+    """The settings as the environment holds them now."""
+    return Settings.from_env(os.environ)

@@ -28,9 +28,17 @@ from datacloud.devstack.controlplane import ApiServer
 from datacloud.devstack.objectstore import Centre
 from datacloud.devstack.prometheus import Prometheus
 from datacloud.devstack.stack import OPERATOR_NAMESPACE
-from tests.conftest import Cluster, wait_until
-from tests.fleet import Fleet, FleetPod, Writer, create_fleet, create_pod, embedded_kubeconfig, make_fleet
 from tests.integration.census_browser import chromium, open_page
+from tests.support.cluster import Cluster, wait_until
+from tests.support.fleet import (
+    Fleet,
+    FleetPod,
+    Writer,
+    create_fleet,
+    create_pod,
+    embedded_kubeconfig,
+    make_fleet,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ import yaml
 from datacloud.devstack.controlplane import write_kubeconfig
 from datacloud.devstack.process import Managed, free_port, tool
 from datacloud.devstack.stack import OPERATOR_NAMESPACE, DevStack, wait_until_admitted
-from tests.conftest import wait_until
+from tests.support.cluster import wait_until
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -24,8 +24,8 @@ from datacloud.devstack.controlplane import ApiServer
 from datacloud.devstack.pki import LocalCA
 from datacloud.devstack.process import free_port
 from datacloud.devstack.stack import OPERATOR_NAMESPACE
-from tests.conftest import Cluster, wait_until
-from tests.fleet import Fleet, Writer, create_fleet, embedded_kubeconfig, make_fleet
+from tests.support.cluster import Cluster, wait_until
+from tests.support.fleet import Fleet, Writer, create_fleet, embedded_kubeconfig, make_fleet
 
 pytestmark = pytest.mark.integration
 

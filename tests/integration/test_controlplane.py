@@ -11,7 +11,7 @@ import pytest
 
 from datacloud.devstack.controlplane import ControlPlane, write_kubeconfig
 from datacloud.devstack.process import tool
-from tests.conftest import Cluster, wait_until
+from tests.support.cluster import Cluster, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,8 @@ def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_namespaces_really_delete_and_garbage_collection_runs(cluster: Cluster) -> None:
     assert cluster.kubectl("create", "namespace", "cp-gc").returncode == 0
     assert cluster.kubectl("-n", "cp-gc", "create", "configmap", "owner").returncode == 0
-    uid = cluster.kubectl("-n", "cp-gc", "get", "configmap", "owner", "-o", "jsonpath={.metadata.uid}").stdout
+    uid = cluster.must("-n", "cp-gc", "get", "configmap", "owner", "-o", "jsonpath={.metadata.uid}").stdout
+    assert uid
     child = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -40,9 +41,10 @@ def test_namespaces_really_delete_and_garbage_collection_runs(cluster: Cluster) 
         },
     }
     cluster.must_apply(child)
+    assert cluster.must("-n", "cp-gc", "get", "configmap", "child").stdout  # there before the owner goes
     assert cluster.kubectl("-n", "cp-gc", "delete", "configmap", "owner").returncode == 0
     wait_until(
-        lambda: cluster.kubectl("-n", "cp-gc", "get", "configmap", "child").returncode != 0,
+        lambda: "NotFound" in cluster.kubectl("-n", "cp-gc", "get", "configmap", "child").stderr,
         60,
         what="garbage collection of the owned ConfigMap",
     )
@@ -79,7 +81,10 @@ def test_city_api_servers_are_separate_clusters_and_stop_cleanly(tmp_path: Path)
     try:
         city = cp.add_apiserver("city-350200")
         assert kubectl(cp.main.kubeconfig, "create", "namespace", "only-in-province").returncode == 0
-        assert "only-in-province" not in kubectl(city.kubeconfig, "get", "ns").stdout
+        in_city = kubectl(city.kubeconfig, "get", "ns", "-o", "name")
+        assert in_city.returncode == 0, in_city.stderr
+        assert "namespace/default" in in_city.stdout  # the city answered with its own namespaces
+        assert "namespace/only-in-province" not in in_city.stdout
         assert kubectl(city.kubeconfig, "version", "-o", "json").returncode == 0
         pids = [p.pid for p in (cp.etcd, cp.main.process, city.process) if p and p.pid]
     finally:

@@ -10,7 +10,7 @@ import pytest
 
 from datacloud.devstack.objectstore import Centre
 from datacloud.devstack.stack import OPERATOR_NAMESPACE
-from tests.conftest import Cluster, wait_until
+from tests.support.cluster import Cluster, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 
 from datacloud.adapters.kube import NotFound
 from datacloud.api.admission import FINALIZER
-from tests.conftest import Cluster, wait_until
+from tests.support.cluster import Cluster, wait_until
 
 pytestmark = pytest.mark.integration
 G = "datacloud.fujian.gov.cn"
@@ -196,9 +196,9 @@ def test_drift_is_repaired(cluster: Cluster, operator: dict[str, Any]) -> None:
     cluster.must_apply(zone(z, [ns], quota={"hard": {"pods": "7"}}, access={"editors": ["fj-editors"]}))
     wait_until(lambda: ready(cluster, z), 60, what="zone Ready")
 
-    cluster.kubectl("delete", "networkpolicy", "datacloud-default-deny", "-n", ns)
-    cluster.kubectl("delete", "rolebinding", "datacloud-zone-editor", "-n", ns)
-    cluster.kubectl(
+    cluster.must("delete", "networkpolicy", "datacloud-default-deny", "-n", ns)
+    cluster.must("delete", "rolebinding", "datacloud-zone-editor", "-n", ns)
+    cluster.must(
         "patch",
         "resourcequota",
         "datacloud-zone-quota",
@@ -208,8 +208,8 @@ def test_drift_is_repaired(cluster: Cluster, operator: dict[str, Any]) -> None:
         "-p",
         json.dumps({"spec": {"hard": {"pods": "1000", "secrets": "3"}}}),
     )
-    cluster.kubectl("label", "namespace", ns, "--overwrite", "pod-security.kubernetes.io/enforce=privileged")
-    cluster.kubectl(
+    cluster.must("label", "namespace", ns, "--overwrite", "pod-security.kubernetes.io/enforce=privileged")
+    cluster.must(
         "patch",
         "networkpolicy",
         "datacloud-allow",
@@ -239,7 +239,7 @@ def test_drift_is_repaired(cluster: Cluster, operator: dict[str, Any]) -> None:
 
     # A deleted namespace comes back once the controller manager has finished deleting it.
     old_uid = read(cluster, "Namespace", ns)["metadata"]["uid"]  # type: ignore[index]
-    cluster.kubectl("delete", "namespace", ns, "--wait=false")
+    cluster.must("delete", "namespace", ns, "--wait=false")
 
     def recreated() -> bool:
         now = read(cluster, "Namespace", ns)
@@ -355,7 +355,7 @@ def test_removed_namespace_is_kept_while_it_holds_data(cluster: Cluster, operato
     # Still governed while it is kept: it keeps a share of the zone quota.
     assert read(cluster, "ResourceQuota", "datacloud-zone-quota", b) is not None
 
-    cluster.kubectl("delete", "configmap", "records", "-n", b)
+    cluster.must("delete", "configmap", "records", "-n", b)
     wait_until(lambda: read(cluster, "Namespace", b) is None, 120, what="b deleted once empty")
     wait_until(lambda: ready(cluster, z) and status(cluster, z)["namespaces"] == [a], 60, what="zone Ready")
     assert int(read(cluster, "ResourceQuota", "datacloud-zone-quota", a)["spec"]["hard"]["pods"]) == 4  # type: ignore[index]

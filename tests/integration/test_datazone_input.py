@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Cluster, wait_until
 from tests.integration.test_datazone import G, cond, delete_zone, read, ready, status, uid, zone
+from tests.support.cluster import Cluster, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,8 @@ def test_existing_namespace_is_not_taken_over(cluster: Cluster, operator: dict[s
     cluster.must_apply(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"team": "x"}}}
     )
-    cluster.must_apply(zone(z, [ns, f"{z}-mine"]))
+    mine = f"{z}-mine"
+    cluster.must_apply(zone(z, [ns, mine], quota={"hard": {"pods": "5"}}, access={"editors": ["fj-editors"]}))
     wait_until(
         lambda: cond(cluster, z, "NamespacesSynced").get("reason") == "NamespaceExists", 60, what="conflict"
     )
@@ -59,17 +60,25 @@ def test_existing_namespace_is_not_taken_over(cluster: Cluster, operator: dict[s
     assert status(cluster, z)["phase"] == "Conflict"
     assert cond(cluster, z, "Ready")["status"] == "False"
     assert any(e["reason"] == "NamespaceExists" for e in cluster.events_for(z))
-    # Untouched: no zone labels, no policies, no quota; the zone's other namespace is served.
-    assert read(cluster, "Namespace", ns)["metadata"]["labels"].get(f"{G}/zone") is None  # type: ignore[index]
-    assert read(cluster, "NetworkPolicy", "datacloud-default-deny", ns, "networking.k8s.io/v1") is None
-    assert read(cluster, "NetworkPolicy", "datacloud-default-deny", f"{z}-mine", "networking.k8s.io/v1")
-    assert status(cluster, z)["namespaces"] == [f"{z}-mine"]
+    # The zone's own namespace has every child (so the checks below would see them were they made)...
+    wait_until(lambda: read(cluster, "ResourceQuota", "datacloud-zone-quota", mine), 60, what="quota in mine")
+    assert read(cluster, "NetworkPolicy", "datacloud-default-deny", mine, "networking.k8s.io/v1")
+    assert read(cluster, "RoleBinding", "datacloud-zone-editor", mine, "rbac.authorization.k8s.io/v1")
+    assert "pod-security.kubernetes.io/enforce" in read(cluster, "Namespace", mine)["metadata"]["labels"]  # type: ignore[index]
+    assert status(cluster, z)["namespaces"] == [mine]
+    # ...and the existing one is untouched: its labels as they were, no policy, quota, limits or binding.
+    labels = read(cluster, "Namespace", ns)["metadata"]["labels"]  # type: ignore[index]
+    assert labels == {"team": "x", "kubernetes.io/metadata.name": ns}
+    assert cluster.kube.read_all("networking.k8s.io/v1", "NetworkPolicy", ns) == []
+    assert cluster.kube.read_all("v1", "ResourceQuota", ns) == []
+    assert cluster.kube.read_all("v1", "LimitRange", ns) == []
+    assert cluster.kube.read_all("rbac.authorization.k8s.io/v1", "RoleBinding", ns) == []
 
     # Deleting the zone deletes only what it owns.
     assert cluster.kubectl("delete", "datazone", z, "--timeout=120s").returncode == 0
     assert read(cluster, "Namespace", ns) is not None
-    assert read(cluster, "Namespace", f"{z}-mine") is None
-    cluster.kubectl("delete", "namespace", ns, "--wait=false")
+    assert read(cluster, "Namespace", mine) is None
+    cluster.must("delete", "namespace", ns, "--wait=false")
 
 
 def test_namespace_listed_by_two_zones(cluster: Cluster, operator: dict[str, Any]) -> None:

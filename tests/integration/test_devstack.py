@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from datacloud.devstack.process import tool
-from tests.conftest import wait_until
+from tests.support.cluster import wait_until
 
 pytestmark = pytest.mark.integration
 

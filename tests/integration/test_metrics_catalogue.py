@@ -22,9 +22,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from datacloud.devstack.process import free_port
 from datacloud.devstack.stack import OPERATOR_NAMESPACE
-from tests.conftest import Cluster, wait_until
-from tests.fleet import create_fleet, embedded_kubeconfig, make_fleet
 from tests.integration.dr.conftest import NAMESPACE, allow_app, dr_centres, replica, status
+from tests.support.cluster import Cluster, wait_until
+from tests.support.fleet import create_fleet, embedded_kubeconfig, make_fleet
 
 pytestmark = pytest.mark.integration
 

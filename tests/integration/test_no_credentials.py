@@ -21,8 +21,8 @@ import yaml
 
 from datacloud.adapters import s3
 from datacloud.devstack.stack import OPERATOR_NAMESPACE
-from tests.conftest import Cluster, wait_until
-from tests.fleet import embedded_kubeconfig
+from tests.support.cluster import Cluster, wait_until
+from tests.support.fleet import embedded_kubeconfig
 
 pytestmark = pytest.mark.integration
 

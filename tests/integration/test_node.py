@@ -15,7 +15,7 @@ from datacloud.devstack.controlplane import ControlPlane
 from datacloud.devstack.image import PAUSE_IMAGE
 from datacloud.devstack.node import Node
 from datacloud.devstack.process import tool
-from tests.conftest import wait_until
+from tests.support.cluster import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from datacloud.census import report
+from datacloud.census import report, report_rows
 from datacloud.census.aggregate import project_node, project_pod
 from datacloud.census.placement import Request, advise
 from datacloud.census.run import CityTarget, Collected, NodeFree, Zone, assemble, reduce_city
 from datacloud.census.snapshots import Entry, Snapshot, plan
 from datacloud.census.trends import NOT_ENOUGH_HISTORY, NOT_GROWING, forecast
 from datacloud.census.usage import aggregate, percentile
-from tests.fleet import GIB, make_fleet
+from tests.support.fleet import GIB, make_fleet
 
 T0 = datetime(2025, 1, 6, 6, 0, tzinfo=UTC)
 
@@ -198,7 +198,7 @@ def test_a_city_that_cannot_be_read_carries_its_previous_rows() -> None:
     assert city["carried"] is True
     assert "Unreachable" in city["note"]
     assert city["data_time"] == "2025-01-06T06:00:00Z"
-    aged = next(r for r in report.with_age(second) if r["level"] == "city")
+    aged = next(r for r in report_rows.with_age(second) if r["level"] == "city")
     assert aged["data_age_seconds"] == 86401
 
 

@@ -22,12 +22,23 @@ MAX_LINE = 65536
 MAX_HEADERS = 200
 
 
+# Header text <-> bytes. Values are UTF-8 on the wire (what S3 stores for user metadata); bytes that are not
+# valid UTF-8 survive a round trip as lone surrogates, so a value read from one store is sent to another
+# byte for byte, and signed as those same bytes (`HEADER_ENCODING` is what the signer encodes with too).
+HEADER_ENCODING = "utf-8"
+HEADER_ERRORS = "surrogateescape"
+
+
+def header_bytes(text: str) -> bytes:
+    return text.encode(HEADER_ENCODING, HEADER_ERRORS)
+
+
 def request_head(method: str, target: str, headers: dict[str, str], length: int | None) -> bytes:
     """The request line and headers, with `content-length` when there is a body of that length."""
     lines = [f"{method} {target} HTTP/1.1", *(f"{name}: {value}" for name, value in headers.items())]
     if length is not None:
         lines.append(f"content-length: {length}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return header_bytes("\r\n".join(lines) + "\r\n\r\n")
 
 
 def parse_status(line: bytes) -> int:
@@ -42,7 +53,10 @@ def parse_header(raw: bytes) -> tuple[str, str]:
     name, sep, value = raw.partition(b":")
     if not sep:
         raise http.client.HTTPException(f"malformed header line {raw[:100]!r}")
-    return name.strip().decode("latin-1").lower(), value.strip().decode("latin-1")
+    return (
+        name.strip().decode("latin-1").lower(),
+        value.strip().decode(HEADER_ENCODING, HEADER_ERRORS),
+    )
 
 
 class Response:

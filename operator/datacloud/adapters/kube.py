@@ -1,18 +1,21 @@
 """The Kubernetes adapter: a thin layer over the official client for the calls reconcilers make.
 
 Reconcilers take a `Kube` so tests can point them at any API server (the provincial one or a city's).
+Every write goes through the official client (typed API for our kinds and core objects, the dynamic
+client for any other kind). Reads of a city's nodes and pods (large lists and watches) go through raw JSON
+requests (`get_json`, `list_pages`, `watch`) that decode JSON only, without the client's model object
+for every node and pod of a large city; their failures are classified as `ApiError` reasons.
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import ssl
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any, cast
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import kubernetes
 import urllib3
@@ -23,7 +26,6 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError
 
 from .. import GROUP, VERSION
-from .http11 import ThreadConnections
 
 
 class NotFound(LookupError):
@@ -71,22 +73,6 @@ def _check_kubeconfig(config: object) -> dict[str, Any]:
     return config
 
 
-def _exchange(
-    conns: ThreadConnections, method: str, target: str, headers: dict[str, str], payload: bytes
-) -> tuple[int, str, bytes]:
-    """The request on this thread's kept-alive connection (urllib3's pool and http.client's header parsing
-    cost more CPU than the rest of a small write): status, reason and the whole body."""
-    try:
-        resp = conns.send(method, target, headers, payload)
-        try:
-            return resp.status, http.client.responses.get(resp.status, ""), resp.read()
-        except BaseException:
-            conns.drop()
-            raise
-    except (OSError, http.client.HTTPException, ValueError) as e:
-        raise ApiException(status=0, reason=f"{type(e).__name__}: {str(e)[:200]}") from None
-
-
 class Kube:
     """The API calls of the operator, against one cluster."""
 
@@ -98,9 +84,6 @@ class Kube:
         self.timeout_s = timeout_s
         self._pool: urllib3.PoolManager | None = None
         self._pool_lock = threading.Lock()
-        self._resources: dict[tuple[str, str], Any] = {}  # discovered resources, for lean writes
-        self._conns: ThreadConnections | None = None
-        self._conns_made = False  # _conns stays None where the configuration needs urllib3
 
     @classmethod
     def from_kubeconfig_text(cls, text: str, timeout_s: float = 5.0) -> Kube:
@@ -281,120 +264,6 @@ class Kube:
         )
         return cast(dict[str, Any], out.to_dict())
 
-    # --- Lean writes: JSON in and out, without the client's model layer --------------------------
-    # About half the client CPU per call of the dynamic client (which wraps every response in its own
-    # objects), which counts for an operator writing thousands of objects in a burst. Refusals raise
-    # ApiException (status, reason, body) as the generated client does.
-    def post(self, manifest: dict[str, Any], field_manager: str = "datacloud") -> None:
-        """Create only (POST), like `create` (ApiException 409 when the name is taken), without reading the
-        created object back."""
-        namespace = manifest["metadata"].get("namespace")
-        path = self._resource(manifest["apiVersion"], manifest["kind"]).path(namespace=namespace)
-        self._send("POST", path, manifest, {"fieldManager": field_manager}, read=False)
-
-    def merge_status(
-        self, plural: str, name: str, status: dict[str, Any], namespace: str | None = None
-    ) -> dict[str, Any]:
-        """Merge-patch the status subresource of one of our custom resources, like `patch_status`."""
-        where = f"/namespaces/{namespace}" if namespace else ""
-        path = f"/apis/{GROUP}/{VERSION}{where}/{plural}/{name}/status"
-        query = {"fieldManager": "datacloud"}
-        return self._send("PATCH", path, {"status": status}, query, "application/merge-patch+json")
-
-    def _resource(self, api_version: str, kind: str) -> Any:
-        key = (api_version, kind)
-        resource = self._resources.get(key)
-        if resource is None:
-            resource = self._resources[key] = self.dynamic.resources.get(api_version=api_version, kind=kind)
-        return resource
-
-    def _wire(self) -> ThreadConnections | None:
-        """Kept-alive connections for the lean writes, or None where the configuration needs urllib3 (a
-        proxy, or a TLS server name other than the host's)."""
-        with self._pool_lock:
-            if not self._conns_made:
-                self._conns_made = True
-                c = self.api.configuration
-                parts = urlsplit(c.host)
-                if c.proxy or c.tls_server_name or parts.scheme not in ("http", "https"):
-                    return None
-                context = None
-                if parts.scheme == "https":
-                    context = ssl.create_default_context(cafile=c.ssl_ca_cert or None)
-                    if not c.verify_ssl:
-                        context.check_hostname = False
-                        context.verify_mode = ssl.CERT_NONE
-                    if c.cert_file:
-                        context.load_cert_chain(c.cert_file, c.key_file)
-                self._conns = ThreadConnections(
-                    parts.hostname or "127.0.0.1",
-                    parts.port or (443 if parts.scheme == "https" else 80),
-                    context=context,
-                    connect_timeout=min(self.timeout_s, 5.0),
-                    read_timeout=self.timeout_s,
-                )
-            return self._conns
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        body: Mapping[str, Any],
-        query: Mapping[str, str] | None,
-        content_type: str = "application/json",
-        read: bool = True,
-    ) -> dict[str, Any]:
-        """One write with a JSON body. ApiException as the generated client raises it: the server's status,
-        reason and body for a refusal; status 0 when the server could not be reached or answered nonsense."""
-        c = self.api.configuration
-        host = urlsplit(c.host)
-        headers = {
-            "Content-Type": content_type,
-            "Accept": "application/json",
-            "User-Agent": self.api.user_agent,
-        }
-        auth = c.auth_settings().get("BearerToken")  # asked each time: a projected token is rotated
-        if auth and auth.get("value"):
-            headers["Authorization"] = str(auth["value"])
-        target = host.path.rstrip("/") + path + ("?" + urlencode(query) if query else "")
-        payload = json.dumps(body).encode()
-        conns = self._wire()
-        if conns is None:
-            status, reason, data = self._exchange_urllib3(method, target, headers, payload)
-        else:
-            headers["Host"] = host.netloc
-            status, reason, data = _exchange(conns, method, target, headers, payload)
-        if status >= 400:
-            raise ApiException(status=status, reason=reason, body=data.decode("utf-8", "replace"))
-        if not read:
-            return {}
-        try:
-            return cast(dict[str, Any], json.loads(data))
-        except ValueError:
-            raise ApiException(status=0, reason="the API server answered with something not JSON") from None
-
-    def _exchange_urllib3(
-        self, method: str, target: str, headers: dict[str, str], payload: bytes
-    ) -> tuple[int, str, bytes]:
-        """The request through the client's own urllib3 pool (a proxy, or a TLS server name of its own)."""
-        pool = self.api.rest_client.pool_manager.connection_from_url(self.api.configuration.host)
-        try:
-            resp = pool.urlopen(
-                method,
-                target,
-                body=payload,
-                headers=headers,
-                timeout=urllib3.Timeout(connect=min(self.timeout_s, 5.0), read=self.timeout_s),
-                preload_content=False,
-                assert_same_host=False,
-            )
-            try:
-                return resp.status, resp.reason or "", resp.read()
-            finally:
-                resp.release_conn()
-        except urllib3.exceptions.HTTPError as e:
-            raise ApiException(status=0, reason=f"{type(e).__name__}: {str(e)[:200]}") from None
-
     def merge_patch(
         self, api_version: str, kind: str, name: str, patch: dict[str, Any], namespace: str | None = None
     ) -> dict[str, Any]:
@@ -481,14 +350,16 @@ class Kube:
     def patch_status(
         self, plural: str, name: str, status: dict[str, Any], namespace: str | None = None
     ) -> dict[str, Any]:
-        """Merge-patch the status subresource."""
+        """Merge-patch the status subresource, as field manager `datacloud`."""
         body = {"status": status}
         if namespace:
             out = self.custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, plural, name, body
+                GROUP, VERSION, namespace, plural, name, body, field_manager="datacloud"
             )
         else:
-            out = self.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body)
+            out = self.custom.patch_cluster_custom_object_status(
+                GROUP, VERSION, plural, name, body, field_manager="datacloud"
+            )
         return cast(dict[str, Any], out)
 
 

@@ -1,4 +1,4 @@
-"""ComputeCensus: a scheduled census of compute for planners (DESIGN §3)."""
+"""ComputeCensus: a scheduled census of compute for planners."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CityDataCloud: one city's cloud, federated under the province and held to its baseline (DESIGN §3)."""
+"""CityDataCloud: one city's cloud, federated under the province and held to its baseline."""
 
 from __future__ import annotations
 

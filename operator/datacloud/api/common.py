@@ -13,12 +13,14 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from . import quantity
+
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # Go-style durations as Kubernetes users write them: 30s, 5m, 1h30m, 250ms.
 DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
-# A non-negative Kubernetes quantity: 500m, 2, 4Gi, 1.5T, 1e3.
-QUANTITY = r"^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[mkMGTPE]|([eE][+]?[0-9]+))?$"
+# A non-negative Kubernetes quantity: 500m, 2, 4Gi, 1.5T, 1e3, 250n.
+QUANTITY = quantity.NON_NEGATIVE
 # Five cron fields (numbers, names, * / , - ?) or a macro; croniter checks the rest in the operator.
 CRON = (
     r"^(@(yearly|annually|monthly|weekly|daily|hourly)"
@@ -28,7 +30,7 @@ HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 # S3 bucket names as the S3 rules allow them (lower case, digits, dots, hyphens; 3 to 63 characters).
 BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 
-# The ten city data clouds of Fujian and their administrative division codes (DESIGN §2).
+# The ten city data clouds of Fujian and their administrative division codes.
 CITIES: dict[str, tuple[str, str]] = {
     "350100": ("福州", "Fuzhou"),
     "350200": ("厦门", "Xiamen"),
@@ -169,19 +171,7 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
-
-
 def parse_quantity(text: str) -> float:
-    """Parse a Kubernetes quantity (`500m`, `4Gi`, `1e3`) into a float; ValueError on anything else."""
-    text = str(text).strip()
-    m = re.fullmatch(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][+-]?[0-9]+|[KMGTPE]i|[mkMGTPE])?", text)
-    if not m:
-        raise ValueError(f"not a quantity: {text!r} (expected e.g. 500m, 4Gi, 2)")
-    number, suffix = float(m.group(1)), m.group(2) or ""
-    if suffix in _BINARY:
-        return number * _BINARY[suffix]
-    if suffix in _DECIMAL:
-        return number * _DECIMAL[suffix]
-    return number * 10.0 ** int(suffix[1:])
+    """A Kubernetes quantity (`500m`, `4Gi`, `1e3`) as a float, for gauges and comparisons; the exact
+    value and the grammar are in `quantity`. ValueError on anything that is not a quantity."""
+    return float(quantity.parse_quantity(text))

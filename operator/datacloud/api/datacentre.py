@@ -1,4 +1,4 @@
-"""DataCentre: one physical centre and the health of its object store (DESIGN §3)."""
+"""DataCentre: one physical centre and the health of its object store."""
 
 from __future__ import annotations
 

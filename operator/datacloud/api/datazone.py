@@ -1,4 +1,4 @@
-"""DataZone: a logically isolated zone on the provincial cloud (DESIGN §3)."""
+"""DataZone: a logically isolated zone on the provincial cloud."""
 
 from __future__ import annotations
 

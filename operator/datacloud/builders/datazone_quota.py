@@ -50,11 +50,6 @@ def from_units(resource: str, units: int) -> str:
     return str(units)
 
 
-def base_value(resource: str, units: int) -> float:
-    """Units as the number Prometheus wants: cores, bytes, counts."""
-    return units / 1000 if _is_cpu(resource) else float(units)
-
-
 Hard = dict[str, str]
 
 

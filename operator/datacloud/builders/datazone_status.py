@@ -6,8 +6,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..api.conditions import ZoneReason, ZoneType, reason_of
+from ..api.conditions import zone as zone_condition
 from ..api.datazone import DataZoneSpec
-from .conditions import condition, find
+from .conditions import find
 from .datazone_profile import LABEL_ZONE, Profile
 
 Note = tuple[str, str]  # (reason, message)
@@ -28,8 +30,10 @@ class Findings:
     rebalancing: bool = False
 
 
-def _joined(notes: Sequence[Note]) -> tuple[str, str]:
-    return notes[0][0], "; ".join(m for _, m in notes)
+def _joined(notes: Sequence[Note]) -> tuple[ZoneReason, str]:
+    """The first note's reason (the reconciler's words, typed; an unknown one reads as a refused write)
+    and every note's message."""
+    return reason_of(ZoneReason, notes[0][0], ZoneReason.CHILD_NOT_WRITTEN), "; ".join(m for _, m in notes)
 
 
 def zone_conditions(
@@ -45,20 +49,32 @@ def zone_conditions(
     out = []
 
     if f.namespaces:
-        out.append(condition("NamespacesSynced", False, *_joined(f.namespaces), generation))
+        out.append(zone_condition(ZoneType.NAMESPACES_SYNCED, False, *_joined(f.namespaces), generation))
     elif f.retained:
-        out.append(condition("NamespacesSynced", False, *_joined(f.retained), generation))
+        out.append(zone_condition(ZoneType.NAMESPACES_SYNCED, False, *_joined(f.retained), generation))
     else:
         out.append(
-            condition(
-                "NamespacesSynced", True, "InLine", f"{n} namespace(s) created and labelled", generation
+            zone_condition(
+                ZoneType.NAMESPACES_SYNCED,
+                True,
+                ZoneReason.IN_LINE,
+                f"{n} namespace(s) created and labelled",
+                generation,
             )
         )
 
     if f.isolation:
-        out.append(condition("Isolated", False, *_joined(f.isolation), generation))
+        out.append(zone_condition(ZoneType.ISOLATED, False, *_joined(f.isolation), generation))
     elif not n:
-        out.append(condition("Isolated", False, "NoNamespaces", "the zone owns no namespace yet", generation))
+        out.append(
+            zone_condition(
+                ZoneType.ISOLATED,
+                False,
+                ZoneReason.NO_NAMESPACES,
+                "the zone owns no namespace yet",
+                generation,
+            )
+        )
     else:
         peers = sorted(set(spec.network.allow_from) - {zone})
         allowed = f"; ingress allowed from zone(s) {', '.join(peers)}" if peers else ""
@@ -68,41 +84,47 @@ def zone_conditions(
             else ""
         )
         msg = f"default deny {'+'.join(profile.default_deny)} {where}{allowed}{egress}"
-        out.append(condition("Isolated", True, "PoliciesInPlace", msg, generation))
+        out.append(zone_condition(ZoneType.ISOLATED, True, ZoneReason.POLICIES_IN_PLACE, msg, generation))
 
     if f.quota:
-        out.append(condition("QuotaEnforced", False, *_joined(f.quota), generation))
+        out.append(zone_condition(ZoneType.QUOTA_ENFORCED, False, *_joined(f.quota), generation))
     elif not spec.quota.hard:
         out.append(
-            condition("QuotaEnforced", False, "NoQuotaSet", "spec.quota.hard is empty: no limits", generation)
+            zone_condition(
+                ZoneType.QUOTA_ENFORCED,
+                False,
+                ZoneReason.NO_QUOTA_SET,
+                "spec.quota.hard is empty: no limits",
+                generation,
+            )
         )
     elif f.over_quota:
         over = ", ".join(f.over_quota)
         msg = f"usage exceeds the zone limit for {over}; new objects are refused until it falls"
-        out.append(condition("QuotaEnforced", False, "OverQuota", msg, generation))
+        out.append(zone_condition(ZoneType.QUOTA_ENFORCED, False, ZoneReason.OVER_QUOTA, msg, generation))
     elif f.rebalancing:
         out.append(
-            condition(
-                "QuotaEnforced",
+            zone_condition(
+                ZoneType.QUOTA_ENFORCED,
                 True,
-                "Rebalancing",
+                ZoneReason.REBALANCING,
                 "usage changed while moving limits; retrying",
                 generation,
             )
         )
     else:
         out.append(
-            condition(
-                "QuotaEnforced",
+            zone_condition(
+                ZoneType.QUOTA_ENFORCED,
                 True,
-                "QuotaInPlace",
+                ZoneReason.QUOTA_IN_PLACE,
                 f"zone limits split over ResourceQuotas {where}",
                 generation,
             )
         )
 
     if f.access:
-        out.append(condition("AccessSynced", False, *_joined(f.access), generation))
+        out.append(zone_condition(ZoneType.ACCESS_SYNCED, False, *_joined(f.access), generation))
     else:
         groups = [
             f"{role}: {', '.join(g)}"
@@ -115,16 +137,26 @@ def zone_conditions(
         ]
         msg = f"bound {where} ({'; '.join(groups)})" if groups else "no groups to bind"
         out.append(
-            condition("AccessSynced", True, "BindingsInPlace" if groups else "NoGroups", msg, generation)
+            zone_condition(
+                ZoneType.ACCESS_SYNCED,
+                True,
+                ZoneReason.BINDINGS_IN_PLACE if groups else ZoneReason.NO_GROUPS,
+                msg,
+                generation,
+            )
         )
 
     out.append(_dr_condition(profile, dr_gaps, generation))
 
     blocking = [*f.namespaces, *f.isolation, *f.quota, *f.access, *f.references, *f.retained]
     if blocking:
-        out.append(condition("Ready", False, *_joined(blocking), generation))
+        out.append(zone_condition(ZoneType.READY, False, *_joined(blocking), generation))
     else:
-        out.append(condition("Ready", True, "ZoneInLine", f"every child is in line {where}", generation))
+        out.append(
+            zone_condition(
+                ZoneType.READY, True, ZoneReason.ZONE_IN_LINE, f"every child is in line {where}", generation
+            )
+        )
     return out
 
 
@@ -135,13 +167,17 @@ def _dr_condition(profile: Profile, gaps: Mapping[str, list[str]], generation: i
             f"no DRReplica is labelled {LABEL_ZONE} with this zone or lives in its namespaces; "
             f"each needs {need}"
         )
-        return condition("DRProtected", False, "NoDRReplicas", msg, generation)
+        return zone_condition(ZoneType.DR_PROTECTED, False, ZoneReason.NO_DR_REPLICAS, msg, generation)
     failing = {name: missing for name, missing in gaps.items() if missing}
     if failing:
         msg = "; ".join(f"{name} lacks {' and '.join(missing)}" for name, missing in sorted(failing.items()))
-        return condition("DRProtected", False, "RequirementNotMet", msg, generation)
-    return condition(
-        "DRProtected", True, "RequirementMet", f"{len(gaps)} DRReplica(s) each have {need}", generation
+        return zone_condition(ZoneType.DR_PROTECTED, False, ZoneReason.REQUIREMENT_NOT_MET, msg, generation)
+    return zone_condition(
+        ZoneType.DR_PROTECTED,
+        True,
+        ZoneReason.REQUIREMENT_MET,
+        f"{len(gaps)} DRReplica(s) each have {need}",
+        generation,
     )
 
 

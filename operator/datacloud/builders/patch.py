@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -20,3 +21,18 @@ def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         elif value != before or key not in old:
             patch[key] = value
     return patch
+
+
+def apply_merge_patch(old: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """`old` after the merge patch `patch` (RFC 7386): nulls delete, objects merge, the rest replaces."""
+    out = dict(old)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = apply_merge_patch(out[key], value)
+        elif isinstance(value, Mapping):
+            out[key] = apply_merge_patch({}, value)
+        else:
+            out[key] = value
+    return out

@@ -10,40 +10,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 from typing import Any
 
+from ..api.quantity import milli
+
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": Decimal(10**3),
-            "M": Decimal(10**6), "G": Decimal(10**9), "T": Decimal(10**12), "P": Decimal(10**15),
-            "E": Decimal(10**18)}  # fmt: skip
 _BYTE_RESOURCES = ("memory", "ephemeral-storage", "storage")
 TERMINATED_PHASES = ("Succeeded", "Failed")
 GPU_RESOURCE = "nvidia.com/gpu"
 UNKNOWN_MODEL = "unknown"
-
-
-@lru_cache(maxsize=8192)
-def milli(quantity: str) -> int:
-    """A Kubernetes quantity in thousandths, rounded up as the API server does (`500m` → 500, `4Gi` →
-    4294967296000, `1e3` → 1000000). ValueError on anything that is not a quantity."""
-    text = str(quantity).strip()
-    number, scale = text, Decimal(1)
-    for suffix, factor in _BINARY.items():
-        if text.endswith(suffix):
-            number, scale = text[: -len(suffix)], Decimal(factor)
-            break
-    else:
-        if text and text[-1] in _DECIMAL and not text[-1].isdigit():
-            number, scale = text[:-1], _DECIMAL[text[-1]]
-    try:
-        value = Decimal(number) * scale * 1000
-    except InvalidOperation:
-        raise ValueError(f"not a quantity: {quantity!r}") from None
-    if not value.is_finite() or value < 0:
-        raise ValueError(f"not a non-negative quantity: {quantity!r}")
-    return int(value.to_integral_value(rounding="ROUND_CEILING"))
 
 
 def format_quantity(value_milli: int, resource: str) -> str:

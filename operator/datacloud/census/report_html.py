@@ -10,7 +10,7 @@ from typing import Any
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 from plotly.subplots import make_subplots  # type: ignore[import-untyped]
 
-from .report import RESOURCE_NAMES, trend_series, with_age
+from .report_rows import RESOURCE_NAMES, trend_series, with_age
 from .snapshots import Row, Snapshot
 
 GIB = 2**30

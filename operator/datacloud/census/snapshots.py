@@ -68,9 +68,6 @@ class Snapshot:
     def decode(cls, blob: bytes) -> Snapshot:
         return cls.from_wire(json.loads(gzip.decompress(blob)))
 
-    def rows_at(self, level: str) -> list[Row]:
-        return [r for r in self.rows if r["level"] == level]
-
 
 def snapshot_key(taken_at: str) -> str:
     """ConfigMap keys allow [-._a-zA-Z0-9]: `snapshot-20250101T060000Z.json.gz`."""

@@ -26,7 +26,7 @@ from rich.table import Table
 from ..adapters.kube import Kube, NotFound
 from ..api.census import ComputeCensusSpec
 from ..api.common import CITIES
-from ..census.aggregate import milli
+from ..api.quantity import milli
 from ..census.placement import Advice, Request, advise
 from ..census.report import render
 from ..census.run import Collected, assemble, collect

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..adapters.kube import Kube
 from ..adapters.s3 import S3Endpoint
-from ..reconcile.centres import CentreUnavailable, resolve
 from ..replication.cli import add_sync_arguments, run_sync
+
+if TYPE_CHECKING:
+    from ..adapters.kube import Kube
 
 SCHEME = "centre:"
 
@@ -40,6 +41,10 @@ class ClusterCentres:
     @property
     def kube(self) -> Kube:
         if self._kube is None:
+            # Imported on first use: the Kubernetes client takes seconds to load on a busy machine, and
+            # only `centre:` locations and --report-configmap need it.
+            from ..adapters.kube import Kube
+
             self._kube = Kube.from_kubeconfig(self.kubeconfig) if self.kubeconfig else Kube.default()
         return self._kube
 
@@ -50,6 +55,8 @@ class ClusterCentres:
         bucket, _, prefix = rest.partition("/")
         if not name or not bucket:
             raise ValueError("a centre location is centre:NAME/BUCKET[/PREFIX]")
+        from ..reconcile.centres import CentreUnavailable, resolve
+
         try:
             centre = resolve(self.kube, name)
         except CentreUnavailable as e:

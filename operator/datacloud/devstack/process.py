@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-TOOLS_BIN = Path(os.environ.get("DATACLOUD_TOOLS_BIN", Path.home() / ".cache/datacloud-tools/bin"))
+from .. import settings
 
 
 class StackError(RuntimeError):
@@ -21,12 +21,13 @@ class StackError(RuntimeError):
 
 def tool(name: str) -> str:
     """Path of a real component: the project's tool cache first, then PATH."""
-    cached = TOOLS_BIN / name
+    tools_bin = settings.current().tools_bin
+    cached = tools_bin / name
     if cached.exists():
         return str(cached)
     found = shutil.which(name)
     if not found:
-        raise StackError(f"{name} not found in {TOOLS_BIN} or PATH; run tools/build.sh first")
+        raise StackError(f"{name} not found in {tools_bin} or PATH; run tools/build.sh first")
     return found
 
 

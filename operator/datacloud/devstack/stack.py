@@ -66,15 +66,6 @@ class DevStack:
         centre.event_token = token
         return centre
 
-    def add_centre(self, name: str) -> Centre:
-        """Start one more centre (with its Secret) on the running stack."""
-        centre = self._centre(name)
-        with stand_in_receiver(self.events_port):
-            centre.start()
-        self.centres[name] = centre
-        self.apply_documents([centre_secret(centre)])
-        return centre
-
     @property
     def kubeconfig(self) -> Path:
         return self.control_plane.main.kubeconfig
@@ -270,10 +261,6 @@ def centre_secret(centre: Centre, namespace: str = OPERATOR_NAMESPACE) -> dict[s
         "type": "Opaque",
         "data": enc,
     }
-
-
-def write_state(path: Path, stack: DevStack, holder_pid: int) -> None:
-    path.write_text(json.dumps({**stack.describe(), "holder": holder_pid}, indent=2))
 
 
 def operator_env(kubeconfig: Path) -> dict[str, str]:

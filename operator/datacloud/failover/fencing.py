@@ -66,7 +66,7 @@ def read_policy(client: Any, bucket: str) -> str | None:
 
 def fence(endpoint: s3.S3Endpoint, bucket: str, epoch: int, timeout_s: float = 5.0) -> None:
     """Deny writes to `bucket`; idempotent. Raises when the store cannot be reached."""
-    client = s3.client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s, max_pool=1)
+    client = s3.shared_client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s)
     try:
         current = read_policy(client, bucket)
         if fence_epoch(current) == epoch:
@@ -78,7 +78,7 @@ def fence(endpoint: s3.S3Endpoint, bucket: str, epoch: int, timeout_s: float = 5
 
 def unfence(endpoint: s3.S3Endpoint, bucket: str, timeout_s: float = 5.0) -> None:
     """Allow writes again (the copy becomes active); idempotent."""
-    client = s3.client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s, max_pool=1)
+    client = s3.shared_client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s)
     try:
         current = read_policy(client, bucket)
         if fence_epoch(current) is None:
@@ -93,7 +93,7 @@ def unfence(endpoint: s3.S3Endpoint, bucket: str, timeout_s: float = 5.0) -> Non
 
 
 def is_fenced(endpoint: s3.S3Endpoint, bucket: str, timeout_s: float = 5.0) -> int | None:
-    client = s3.client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s, max_pool=1)
+    client = s3.shared_client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s)
     try:
         return fence_epoch(read_policy(client, bucket))
     finally:

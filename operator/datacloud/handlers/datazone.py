@@ -279,7 +279,7 @@ def _reconcile_and_write(
     old = body.get("status") or {}
     if not any(old.get(k) != v for k, v in report.status.items()):
         return report, None
-    out = kube.merge_status(datazone.PLURAL, name, report.status)
+    out = kube.patch_status(datazone.PLURAL, name, report.status)
     before = str(body["metadata"].get("resourceVersion") or "")
     return report, _Written(before, str(out["metadata"]["resourceVersion"]), dict(out.get("status") or {}))
 

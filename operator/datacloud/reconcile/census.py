@@ -17,18 +17,18 @@ from typing import Any
 from croniter import croniter
 from pydantic import ValidationError
 
-from .. import GROUP
+from .. import GROUP, settings
 from ..adapters.kube import Kube, KubeconfigError, NotFound
 from ..api.census import ComputeCensusSpec
 from ..api.citydatacloud import CityDataCloudSpec
 from ..api.common import CITIES, parse_duration, parse_quantity
-from ..builders.conditions import condition, merge_conditions, now_iso
+from ..api.conditions import CensusReason, CensusType, census, reason_of
+from ..builders.conditions import merge_conditions, now_iso
 from ..census.report import CONTENT_TYPES, render
 from ..census.run import CentreTarget, CityTarget, Collected, Progress, PrometheusSource, Zone, run
 from ..census.snapshots import Bucket, Row, Snapshot, SnapshotStore
 from ..census.trends import NOT_GROWING
 from .centres import CentreUnavailable, resolve
-from .citydatacloud import OPERATOR_NAMESPACE
 
 PLURAL = "computecensuses"
 RUN_NOW = f"{GROUP}/run-now"  # any new value asks for a run now (`datacloud census run NAME` sets it)
@@ -317,7 +317,7 @@ def run_once(
     name, generation = str(meta["name"]), meta.get("generation")
     spec = ComputeCensusSpec.model_validate(body.get("spec") or {})
     scope = observe(kube, spec)
-    store = SnapshotStore(kube, OPERATOR_NAMESPACE, name, scope.bucket)
+    store = SnapshotStore(kube, settings.current().namespace, name, scope.bucket)
     try:
         history, unreadable = store.load(spec.retain)
         snapshot, collected = run(
@@ -344,18 +344,28 @@ def run_once(
     ok = saved.problem is None and not failed_cities and collected.cities != []
     summary = _summary(snapshot)
     if saved.problem:
-        run_cond = condition("LastRunSucceeded", False, "SnapshotNotStored", saved.problem, generation)
+        run_cond = census(
+            CensusType.LAST_RUN_SUCCEEDED, False, CensusReason.SNAPSHOT_NOT_STORED, saved.problem, generation
+        )
     elif not collected.cities:
-        run_cond = condition("LastRunSucceeded", False, "NoCities", "no CityDataCloud in scope", generation)
+        run_cond = census(
+            CensusType.LAST_RUN_SUCCEEDED,
+            False,
+            CensusReason.NO_CITIES,
+            "no CityDataCloud in scope",
+            generation,
+        )
     elif failed_cities:
         msg = (
             f"{len(failed_cities)} of {len(collected.cities)} cities not collected "
             f"({', '.join(failed_cities)}); their rows carry the previous figures"
         )
-        run_cond = condition("LastRunSucceeded", False, "PartialCollection", msg, generation)
+        run_cond = census(
+            CensusType.LAST_RUN_SUCCEEDED, False, CensusReason.PARTIAL_COLLECTION, msg, generation
+        )
         events.append(Event("Warning", "CensusPartial", msg))
     else:
-        run_cond = condition("LastRunSucceeded", True, "Succeeded", summary, generation)
+        run_cond = census(CensusType.LAST_RUN_SUCCEEDED, True, CensusReason.SUCCEEDED, summary, generation)
     events.append(Event("Normal", "CensusCompleted", f"{decision.reason or 'Manual'} run: {summary}"))
     if saved.trimmed:
         events.append(
@@ -372,34 +382,54 @@ def run_once(
         msg = f"{', '.join(stored.spilled)} too large for the ConfigMap" + (
             f"; in {', '.join(elsewhere)}" if elsewhere else "; configure reports.objectStore to keep it"
         )
-        reports_cond = condition(
-            "ReportsStored", bool(elsewhere), "Spilled" if elsewhere else "TooLarge", msg, generation
+        reports_cond = census(
+            CensusType.REPORTS_STORED,
+            bool(elsewhere),
+            CensusReason.SPILLED if elsewhere else CensusReason.TOO_LARGE,
+            msg,
+            generation,
         )
         events.append(Event("Normal" if elsewhere else "Warning", "ReportSpilled", msg))
     elif stored.problems:
-        reports_cond = condition(
-            "ReportsStored", False, "StoreFailed", "; ".join(stored.problems), generation
+        reports_cond = census(
+            CensusType.REPORTS_STORED,
+            False,
+            CensusReason.STORE_FAILED,
+            "; ".join(stored.problems),
+            generation,
         )
     else:
-        reports_cond = condition(
-            "ReportsStored", True, "Stored", "; ".join(where) or "no destination set", generation
+        reports_cond = census(
+            CensusType.REPORTS_STORED,
+            True,
+            CensusReason.STORED,
+            "; ".join(where) or "no destination set",
+            generation,
         )
     conds = [
-        condition("Ready", True, "ScheduleValid", f"runs on {spec.schedule!r}", generation),
+        census(CensusType.READY, True, CensusReason.SCHEDULE_VALID, f"runs on {spec.schedule!r}", generation),
         run_cond,
         reports_cond,
     ]
     if spec.prometheus_url:
         if collected.prometheus_problem:
             reason, message = collected.prometheus_problem
-            conds.append(condition("UtilisationMeasured", False, reason, message, generation))
+            conds.append(
+                census(
+                    CensusType.UTILISATION_MEASURED,
+                    False,
+                    reason_of(CensusReason, reason, CensusReason.QUERY_FAILED),
+                    message,
+                    generation,
+                )
+            )
             events.append(Event("Warning", "UtilisationNotMeasured", f"{reason}: {message}"))
         else:
             conds.append(
-                condition(
-                    "UtilisationMeasured",
+                census(
+                    CensusType.UTILISATION_MEASURED,
                     True,
-                    "Measured",
+                    CensusReason.MEASURED,
                     f"average and p95 over {spec.utilisation.window} from {spec.prometheus_url}",
                     generation,
                 )
@@ -441,12 +471,18 @@ def idle_status(body: Mapping[str, Any], decision: Decision, now: datetime) -> d
     meta, old = body.get("metadata") or {}, body.get("status") or {}
     generation = meta.get("generation")
     if decision.problem:
-        ready = condition("Ready", False, "InvalidSpec", decision.problem, generation)
+        ready = census(CensusType.READY, False, CensusReason.INVALID_SPEC, decision.problem, generation)
         patch: dict[str, Any] = {"phase": "Invalid", "nextRunTime": None}
     else:
         spec = ComputeCensusSpec.model_validate(body.get("spec") or {})
         what = "suspended" if spec.suspend else f"runs on {spec.schedule!r}"
-        ready = condition("Ready", True, "Suspended" if spec.suspend else "ScheduleValid", what, generation)
+        ready = census(
+            CensusType.READY,
+            True,
+            CensusReason.SUSPENDED if spec.suspend else CensusReason.SCHEDULE_VALID,
+            what,
+            generation,
+        )
         nxt = now_iso(decision.next_run) if decision.next_run else None
         patch = {
             "nextRunTime": nxt,
@@ -496,7 +532,7 @@ def history_for_cli(
 ) -> tuple[list[Snapshot], list[str]]:
     """The retained snapshots of census `name` (for `datacloud census report`)."""
     bucket, problem = report_bucket(kube, spec)
-    snapshots, problems = SnapshotStore(kube, OPERATOR_NAMESPACE, name, bucket).load(limit)
+    snapshots, problems = SnapshotStore(kube, settings.current().namespace, name, bucket).load(limit)
     return snapshots, [problem, *problems] if problem else problems
 
 
@@ -506,7 +542,12 @@ def kept_history(history: Sequence[Snapshot], snapshot: Snapshot, retain: int) -
 
 def failed_status(old: Mapping[str, Any], decision: Decision, error: Exception) -> dict[str, Any]:
     """Status after a run that raised (a bug, or the provincial API failing mid-run)."""
-    cond = condition("LastRunSucceeded", False, "RunFailed", f"{type(error).__name__}: {str(error)[:200]}")
+    cond = census(
+        CensusType.LAST_RUN_SUCCEEDED,
+        False,
+        CensusReason.RUN_FAILED,
+        f"{type(error).__name__}: {str(error)[:200]}",
+    )
     patch: dict[str, Any] = {
         "phase": "Failed",
         "conditions": merge_conditions(old.get("conditions"), [cond], now_iso()),

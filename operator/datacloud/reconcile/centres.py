@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -31,7 +34,15 @@ class Centre:
     endpoint: s3.S3Endpoint
 
 
-def credentials(kube: Kube, spec: DataCentreSpec) -> s3.S3Credentials:
+class CentreReader(Protocol):
+    """Where DataCentres and their Secrets are read from: the API server (`Kube`) or a `CentreCache`."""
+
+    def get(self, plural: str, name: str) -> dict[str, Any]: ...
+
+    def secret_data(self, namespace: str, name: str) -> dict[str, str]: ...
+
+
+def credentials(kube: CentreReader, spec: DataCentreSpec) -> s3.S3Credentials:
     ref = spec.object_store.credentials_secret_ref
     try:
         data = kube.secret_data(ref.namespace, ref.name)
@@ -47,7 +58,7 @@ def credentials(kube: Kube, spec: DataCentreSpec) -> s3.S3Credentials:
     return s3.S3Credentials(data[ref.access_key_id_key], data[ref.secret_access_key_key])
 
 
-def resolve(kube: Kube, name: str) -> Centre:
+def resolve(kube: CentreReader, name: str) -> Centre:
     """The centre's role, health and endpoint; CentreUnavailable with a reason when it can't be used."""
     try:
         body = kube.get(PLURAL, name)
@@ -65,18 +76,26 @@ def resolve(kube: Kube, name: str) -> Centre:
 
 
 class HealthChanges:
-    """A counter of centre health transitions seen by this operator's probes. A DRReplica waiting for
-    its next tick wakes as soon as it moves, so a failover starts when a centre goes Down, not up to a
-    tick later."""
+    """A counter of centre health transitions seen by this operator's probes. Subscribers (the DRReplica
+    roster) are told at once, so a failover starts when a centre goes Down, not at a replica's next run."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self.version = 0
+        self._subscribers: list[Callable[[], None]] = []
+
+    def subscribe(self, callback: Callable[[], None], first: bool = False) -> None:
+        """`first`: before the others (a cache to drop before the replicas that read it are woken)."""
+        with self._cond:
+            self._subscribers.insert(0 if first else len(self._subscribers), callback)
 
     def changed(self) -> None:
         with self._cond:
             self.version += 1
             self._cond.notify_all()
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            callback()
 
     def wait(self, seen: int, timeout: float) -> bool:
         """True when a change newer than `seen` happened, within `timeout` seconds."""
@@ -85,3 +104,47 @@ class HealthChanges:
 
 
 HEALTH_CHANGES = HealthChanges()
+
+
+class CentreCache:
+    """DataCentres and their Secrets as read lately, for readers that need them on every run: a thousand
+    DRReplicas must not each read the same three centres from the API server every time. An entry is
+    read again after `ttl` seconds (a rotated Secret, a changed role), and everything is read again after
+    a health change (the probe writes the new health before it announces the change)."""
+
+    def __init__(self, kube: Kube, ttl: float = 10.0) -> None:
+        self.kube, self.ttl = kube, ttl
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str, str], tuple[float, Any]] = {}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def _cached(self, key: tuple[str, str, str], read: Callable[[], Any]) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(key)
+        if hit is not None and now - hit[0] < self.ttl:
+            if isinstance(hit[1], LookupError):
+                raise hit[1]
+            return hit[1]
+        try:
+            value = read()
+        except LookupError as e:  # NotFound, remembered too: a missing centre is asked about every ttl
+            value = e
+        with self._lock:
+            self._entries[key] = (now, value)
+        if isinstance(value, LookupError):
+            raise value
+        return value
+
+    def get(self, plural: str, name: str) -> dict[str, Any]:
+        body: dict[str, Any] = self._cached(("get", plural, name), lambda: self.kube.get(plural, name))
+        return body
+
+    def secret_data(self, namespace: str, name: str) -> dict[str, str]:
+        data: dict[str, str] = self._cached(
+            ("secret", namespace, name), lambda: self.kube.secret_data(namespace, name)
+        )
+        return data

@@ -9,7 +9,6 @@ wrong with it, never what it holds.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,10 +17,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .. import settings
 from ..adapters.kube import ApiError, Kube, KubeconfigError, NotFound
 from ..api.citydatacloud import CityDataCloudSpec
 from ..api.common import parse_duration
-from ..builders.conditions import condition, find, merge_conditions, now_iso
+from ..api.conditions import CityReason, CityType, city, reason_of
+from ..builders.conditions import find, merge_conditions, now_iso
+from ..builders.patch import apply_merge_patch
 from ..census.aggregate import CitySummary
 from ..census.baseline import PROFILE_KEY, Evaluation, Profile, ProfileError, choose_profile, evaluate
 from ..census.collect import CityCollector, baseline_facts
@@ -29,7 +31,6 @@ from ..census.federation import Contact, Verdict, availability, census_freshness
 
 PLURAL = "citydataclouds"
 # Where baseline-profile ConfigMaps live: the operator's own namespace.
-OPERATOR_NAMESPACE = os.environ.get("DATACLOUD_NAMESPACE", "datacloud-system")
 
 
 @dataclass(frozen=True)
@@ -114,9 +115,10 @@ def _contact(kube: Kube, spec: CityDataCloudSpec, link: CityLink, timeout_s: flo
 def _profile(kube: Kube, spec: CityDataCloudSpec) -> Profile:
     text = None
     if spec.baseline.config_map:
-        where = f"ConfigMap {OPERATOR_NAMESPACE}/{spec.baseline.config_map}"
+        namespace = settings.current().namespace
+        where = f"ConfigMap {namespace}/{spec.baseline.config_map}"
         try:
-            data = kube.config_map_data(OPERATOR_NAMESPACE, spec.baseline.config_map)
+            data = kube.config_map_data(namespace, spec.baseline.config_map)
         except NotFound:
             raise ProfileError(f"{where} not found") from None
         if PROFILE_KEY not in data:
@@ -142,8 +144,8 @@ def _failed_list(evaluation: Evaluation) -> str:
     return ", ".join(f"{f.id} ({f.severity})" for f in evaluation.failed)
 
 
-def _verdict_condition(type_: str, v: Verdict, generation: int | None) -> dict[str, Any]:
-    return condition(type_, v.status, v.reason, v.message, generation)
+def _verdict_condition(type_: CityType, v: Verdict, generation: int | None) -> dict[str, Any]:
+    return city(type_, v.status, reason_of(CityReason, v.reason, CityReason.FAILED), v.message, generation)
 
 
 def _replace_maps(old: Mapping[str, Any] | None, new: Mapping[str, dict[str, str]]) -> dict[str, Any]:
@@ -176,7 +178,7 @@ def heartbeat(
         spec = CityDataCloudSpec.model_validate(body.get("spec") or {})
     except ValidationError as e:
         msg = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-        conds = [condition("Available", False, "InvalidSpec", msg, generation)]
+        conds = [city(CityType.AVAILABLE, False, CityReason.INVALID_SPEC, msg, generation)]
         invalid = {"phase": "Invalid", "observedGeneration": generation,
                    "conditions": merge_conditions(old.get("conditions"), conds, stamp)}  # fmt: skip
         return HeartbeatReport(invalid, 60.0, [Event("Warning", "InvalidSpec", msg)])
@@ -207,8 +209,8 @@ def heartbeat(
 
     available = availability(contact, last_beat, now, grace)
     fresh = census_freshness(summary_time, now, grace, problem)
-    conds = [_verdict_condition("Available", available, generation),
-             _verdict_condition("CensusFresh", fresh, generation)]  # fmt: skip
+    conds = [_verdict_condition(CityType.AVAILABLE, available, generation),
+             _verdict_condition(CityType.CENSUS_FRESH, fresh, generation)]  # fmt: skip
     events: list[Event] = []
 
     old_compliant = find(old.get("conditions"), "BaselineCompliant")
@@ -219,21 +221,27 @@ def heartbeat(
                 link.collect().kube, spec.city_code, version, summary, profile.monitoring_namespaces()
             )
         except ProfileError as e:
-            conds.append(condition("BaselineCompliant", None, "ProfileInvalid", str(e), generation))
+            conds.append(
+                city(CityType.BASELINE_COMPLIANT, None, CityReason.PROFILE_INVALID, str(e), generation)
+            )
             if not old_compliant or old_compliant.get("message") != str(e):
                 events.append(Event("Warning", "BaselineProfileInvalid", str(e)))
         except ApiError as e:
-            conds.append(condition("BaselineCompliant", None, "ChecksNotRun",
+            conds.append(city(CityType.BASELINE_COMPLIANT, None, CityReason.CHECKS_NOT_RUN,
                                    f"could not read the city's API: {e.message}", generation))  # fmt: skip
         else:
             evaluation = evaluate(profile, facts)
             status["compliance"] = compliance_wire(evaluation, stamp)
             label = f"{evaluation.profile} {evaluation.version}: score {evaluation.score}%"
             if evaluation.compliant:
-                conds.append(condition("BaselineCompliant", True, "AllChecksPassed", label, generation))
+                conds.append(
+                    city(CityType.BASELINE_COMPLIANT, True, CityReason.ALL_CHECKS_PASSED, label, generation)
+                )
             else:
                 message = f"{label}; failed {_failed_list(evaluation)}"
-                conds.append(condition("BaselineCompliant", False, "ChecksFailed", message, generation))
+                conds.append(
+                    city(CityType.BASELINE_COMPLIANT, False, CityReason.CHECKS_FAILED, message, generation)
+                )
             was = old_compliant.get("status") if old_compliant else None
             if evaluation.compliant and was != "True":
                 events.append(Event("Normal", "BaselineCompliant", f"{label}; every check passes"))
@@ -242,8 +250,8 @@ def heartbeat(
                     Event("Warning", "BaselineNoncompliant", f"{label}; failed {_failed_list(evaluation)}")
                 )
     elif old_compliant is None:
-        conds.append(condition("BaselineCompliant", None, "NotEvaluated", "the city has not been reached yet",
-                               generation))  # fmt: skip
+        not_yet = "the city has not been reached yet"
+        conds.append(city(CityType.BASELINE_COMPLIANT, None, CityReason.NOT_EVALUATED, not_yet, generation))
 
     status["conditions"] = merge_conditions(old.get("conditions"), conds, stamp)
     status["phase"] = "Available" if available.status else "Unavailable"
@@ -261,13 +269,5 @@ def _availability_events(old: Mapping[str, Any] | None, new: Verdict) -> list[Ev
 
 
 def merged_status(old: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """What the status is after a merge patch (nulls delete), to carry into the next heartbeat."""
-    out = dict(old)
-    for k, v in patch.items():
-        if v is None:
-            out.pop(k, None)
-        elif isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = merged_status(out[k], v)
-        else:
-            out[k] = v
-    return out
+    """What the status is after a merge patch, to carry into the next heartbeat (see builders.written)."""
+    return apply_merge_patch(old, patch)

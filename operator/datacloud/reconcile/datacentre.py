@@ -10,8 +10,9 @@ from pydantic import ValidationError
 from ..adapters import s3
 from ..adapters.kube import Kube
 from ..api.common import parse_duration
+from ..api.conditions import DataCentreReason, DataCentreType, datacentre, reason_of
 from ..api.datacentre import DataCentreSpec
-from ..builders.conditions import condition, merge_conditions, now_iso
+from ..builders.conditions import merge_conditions, now_iso
 from ..failover.health import HealthState, ProbeOutcome, next_health
 from ..failover.probe import probe_store
 from .centres import CentreUnavailable, credentials
@@ -37,7 +38,7 @@ def probe_once(kube: Kube, body: dict[str, Any]) -> ProbeReport:
         spec = DataCentreSpec.model_validate(body.get("spec") or {})
     except ValidationError as e:
         msg = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-        conds = [condition("Ready", False, "InvalidSpec", msg, generation)]
+        conds = [datacentre(DataCentreType.READY, False, DataCentreReason.INVALID_SPEC, msg, generation)]
         invalid = {
             "health": "Unknown",
             "phase": "Invalid",
@@ -50,40 +51,41 @@ def probe_once(kube: Kube, body: dict[str, Any]) -> ProbeReport:
     timeout = parse_duration(spec.probe.timeout).total_seconds()
     degraded = parse_duration(spec.probe.degraded_latency).total_seconds()
     probing_reason, probing_msg = (
-        "Probing",
+        DataCentreReason.PROBING,
         f"probing {spec.object_store.endpoint} every {spec.probe.interval}",
     )
     try:
         creds = credentials(kube, spec)
     except CentreUnavailable as e:
         outcome = ProbeOutcome(False, 0.0, "", attempted=False)
-        probing_reason, probing_msg = e.reason, str(e)
+        probing_reason = reason_of(DataCentreReason, e.reason, DataCentreReason.SECRET_NOT_FOUND)
+        probing_msg = str(e)
     else:
         endpoint = s3.S3Endpoint(spec.object_store.endpoint, spec.object_store.region, creds)
         outcome = probe_store(endpoint, timeout)
 
     state = next_health(previous, outcome, spec.probe.failure_threshold, degraded)
     if not outcome.attempted:
-        ready = condition("Ready", None, probing_reason, probing_msg, generation)
+        ready = datacentre(DataCentreType.READY, None, probing_reason, probing_msg, generation)
     elif outcome.ok:
         slow = state.health == "Degraded"
-        ready = condition(
-            "Ready",
+        ready = datacentre(
+            DataCentreType.READY,
             True,
-            "SlowResponse" if slow else "Answering",
+            DataCentreReason.SLOW_RESPONSE if slow else DataCentreReason.ANSWERING,
             f"object store answered in {outcome.latency_s * 1000:.0f} ms",
             generation,
         )
     else:
-        ready = condition(
-            "Ready",
+        ready = datacentre(
+            DataCentreType.READY,
             False,
-            outcome.error.split(":")[0].replace(" ", ""),
+            reason_of(DataCentreReason, outcome.error.split(":")[0], DataCentreReason.S3_ERROR),
             f"probe failed ({outcome.error}); {state.consecutive_failures} failure(s) in a row, "
             f"Down at {spec.probe.failure_threshold}",
             generation,
         )
-    probing = condition("Probing", outcome.attempted, probing_reason, probing_msg, generation)
+    probing = datacentre(DataCentreType.PROBING, outcome.attempted, probing_reason, probing_msg, generation)
     status: dict[str, Any] = {
         "health": state.health,
         "phase": state.health,
@@ -98,5 +100,5 @@ def probe_once(kube: Kube, body: dict[str, Any]) -> ProbeReport:
     if state.health != previous.health:
         status["lastTransitionTime"] = now
         transition = (previous.health, state.health)
-    warnings = [(probing_reason, probing_msg)] if not outcome.attempted else []
+    warnings = [(str(probing_reason), probing_msg)] if not outcome.attempted else []
     return ProbeReport(status, interval, transition, warnings)

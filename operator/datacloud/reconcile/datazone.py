@@ -274,7 +274,7 @@ class _Run:
             )
             return None
         try:
-            self.kube.post(build.namespace(self.name, ns, self.spec, self.profile))
+            self.kube.create(build.namespace(self.name, ns, self.spec, self.profile))
             self.writes += 1
             self.made.append((ns, "Namespace", ns))
         except ApiException as e:
@@ -355,7 +355,7 @@ class _Run:
         """A missing child is created (cheaper for the API server than an apply); if the cache was behind
         and it exists after all, it is applied."""
         try:
-            self.kube.post(desired)
+            self.kube.create(desired)
         except ApiException as e:
             if e.status != 409:
                 raise

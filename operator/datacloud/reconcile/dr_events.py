@@ -6,9 +6,9 @@ credentials Secret; centres without a token are polled instead.
 
 from __future__ import annotations
 
-import os
 import threading
 
+from .. import settings
 from ..replication.events import EventReceiver
 
 _lock = threading.Lock()
@@ -18,11 +18,10 @@ _receiver: EventReceiver | None = None
 def receiver() -> EventReceiver | None:
     """The receiver, started on first use on DATACLOUD_EVENTS_ADDRESS:DATACLOUD_EVENTS_PORT; None if unset."""
     global _receiver
-    port = os.environ.get("DATACLOUD_EVENTS_PORT")
-    if not port:
+    wanted = settings.current()
+    if wanted.events_port is None:
         return None
     with _lock:
         if _receiver is None:
-            host = os.environ.get("DATACLOUD_EVENTS_ADDRESS", "127.0.0.1")
-            _receiver = EventReceiver(host, int(port)).start()
+            _receiver = EventReceiver(wanted.events_address, wanted.events_port).start()
         return _receiver

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from .drreplica import ReplicaRuntime
 
 SYNC_SERVICE_ACCOUNT = "datacloud-sync"
+RESULT_POLL_S = 10.0  # a run's result is looked for this often until it is in
+RESULT_RECHECK_S = 600.0  # and otherwise this often (a seed Job's result, say)
 
 
 def result_configmap(replica: str, target: str) -> str:
@@ -94,7 +97,9 @@ def run(
                     ),
                 )
                 entry["lastScheduledTime"] = latest.isoformat()
-        entry["nextSyncTime"] = next_run(flow.schedule, now).isoformat()
+        upcoming = next_run(flow.schedule, now)
+        entry["nextSyncTime"] = upcoming.isoformat()
+        rt.due_within(seconds_between(now, upcoming))
         _read_result(rt, entry, flow, now)
         previous[flow.target] = entry
     rt.status["targets"] = list(previous.values())
@@ -210,8 +215,26 @@ def _later_or_equal(a: str, b: str) -> bool:
     return first is not None and second is not None and first >= second
 
 
+def _awaiting_result(entry: dict[str, Any]) -> bool:
+    """A run was launched and no result finished after its cron time has been folded in yet."""
+    launched = entry.get("lastScheduledTime")
+    return bool(launched) and not _later_or_equal(str(entry.get("lastSyncTime") or ""), str(launched))
+
+
 def _read_result(rt: ReplicaRuntime, entry: dict[str, Any], flow: Flow, now: datetime) -> None:
-    """Fold the last run's summary (written by the Job's pods through `--report-configmap`) in."""
+    """Fold the last run's summary (written by the Job's pods through `--report-configmap`) in: read
+    every RESULT_POLL_S while a run is awaited, else every RESULT_RECHECK_S."""
+    awaiting = _awaiting_result(entry)
+    last_read = rt.results_read_at.get(flow.target)
+    since = None if last_read is None else time.monotonic() - last_read
+    if since is not None and since < (RESULT_POLL_S if awaiting else RESULT_RECHECK_S):
+        _age(entry, now)
+        if awaiting:
+            rt.due_within(RESULT_POLL_S - since)
+        return
+    rt.results_read_at[flow.target] = time.monotonic()
+    if awaiting:
+        rt.due_within(RESULT_POLL_S)
     try:
         cm = rt.kube.read("v1", "ConfigMap", result_configmap(rt.name, flow.target), rt.namespace)
     except (LookupError, ApiException):
@@ -233,6 +256,10 @@ def _read_result(rt: ReplicaRuntime, entry: dict[str, Any], flow: Flow, now: dat
         if ok:
             entry["lastGoodSyncStart"] = summary["startedAt"]
         dr_metrics.count_sync(rt.namespace, rt.name, flow.target, ok, int(summary["bytes_copied"]))
+    _age(entry, now)
+
+
+def _age(entry: dict[str, Any], now: datetime) -> None:
     good = _parse_time(entry.get("lastGoodSyncStart"))
     if good is not None:
         # A scheduled copy is as old as the start of the last good full sync: that is its data loss.

@@ -1,14 +1,20 @@
-"""DRReplica reconciler: one runtime per replica, ticked by its kopf daemon.
+"""DRReplica reconciler: one `ReplicaRuntime` per replica, run by the DRReplica roster (`dr_roster`).
 
 observe (spec, centres and their health, the followers' lag) → plan (topology from the active centre,
 actions, automatic failover, due scheduled runs) → apply (fences, followers, Jobs, endpoint, status,
 events, metrics).
+
+A run is either full or light. A full run also checks the buckets and the fences against the stores; it
+happens when the spec changes, when a centre's health changes, while an action runs and every
+`RESYNC_S` (drift repair). Light runs keep the followers, scheduled syncs and status current. A replica
+with nothing to do is run every `IDLE_S` and writes nothing: idle costs no API writes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Callable
 from copy import deepcopy
@@ -33,7 +39,7 @@ from ..failover.topology import Copy, Flow, active_copy, copies, flows
 from ..metrics import dr as dr_metrics
 from ..replication.events import EventReceiver
 from . import dr_scheduled, dr_status
-from .centres import Centre, CentreUnavailable, resolve
+from .centres import HEALTH_CHANGES, Centre, CentreReader, CentreUnavailable, resolve
 from .dr_actions import ActionContext, StepBlocked, advance, progress_condition, refused
 from .dr_flows import Followers, seconds_between
 
@@ -41,8 +47,16 @@ log = logging.getLogger(__name__)
 PLURAL = "drreplicas"
 HISTORY = 20
 AUDIT_BUCKET = "datacloud-audit"
-STATUS_EVERY_S = 5.0
-REPUBLISH_EVERY_S = 60.0  # the endpoint is applied again this often (drift repair), and after a refusal
+STATUS_EVERY_S = 5.0  # figures that change (lag, counts) are written at most this often
+# Figures that change by themselves while nothing happens (a scan's time, a scheduled copy's age) are
+# written with the next real change, or after this long: a thousand idle replicas must not write every
+# few seconds. The metrics carry them live.
+DRIFTING_EVERY_S = 1800.0
+DRIFTING_TARGET_KEYS = ("lagSeconds", "lastSyncTime")
+REPUBLISH_EVERY_S = 1800.0  # the endpoint is applied again this often (drift repair), and after a refusal
+RESYNC_S = 300.0  # a full run (buckets, fences) at least this often, spread by up to a fifth
+IDLE_S = 15.0  # a light run at least this often (status figures, due scheduled runs)
+BUSY_S = 2.0  # while a follower has changes pending or a scheduled copy is running
 RETRY_REFUSED_S = 10.0  # a refused publication outside an action is tried again after this long
 BLOCKED_BACKOFF_MAX_S = 5.0  # a blocked action step is retried after 1, 2, 4, 5, 5... seconds
 ROLE_FOR_MODE = {"Continuous": "SameCityDR", "Scheduled": "RemoteDR"}
@@ -61,12 +75,14 @@ class ReplicaRuntime:
         emit: Emit,
         receiver: EventReceiver | None = None,
         job_image: str | None = None,
+        centre_reader: CentreReader | None = None,
     ) -> None:
         self.kube, self.namespace, self.name, self._emit = kube, namespace, name, emit
+        self.centre_reader: CentreReader = centre_reader or kube
         self._emitted: dict[str, str] = {}
         self.centre_tokens: dict[str, str | None] = {}
         self.followers = Followers(receiver, lambda c: self.centre_tokens.get(c))
-        self.job_image = job_image or settings.job_image()
+        self.job_image = job_image or settings.current().image
         self.written: dict[str, Any] = {}
         self.written_at = 0.0
         self.published: tuple[str, str, int] | None = None
@@ -75,6 +91,13 @@ class ReplicaRuntime:
         self.blocked_ticks = 0
         self.status: dict[str, Any] = {}
         self.stored: dict[str, Any] = {}
+        self.full_for: tuple[Any, int] | None = (
+            None  # (generation, centre health version) of the last full run
+        )
+        self.resync_at = 0.0
+        self.bucket_problems: list[tuple[str, str]] = []  # found by the last full run
+        self.waits_for: float | None = None  # seconds until something due (auto failover, a cron time)
+        self.results_read_at: dict[str, float] = {}  # scheduled target → when its result was last read
 
     def emit(self, kind: str, reason: str, message: str, key: str | None = None) -> None:
         """Post an Event, once per distinct message of a reason (a tick a second must not spam); with
@@ -101,11 +124,17 @@ class ReplicaRuntime:
             self._write(body, phase="Degraded", force=True)
             return 30.0
 
+        full = self._full_run_due(generation)
+        health_seen = HEALTH_CHANGES.version
+        self.waits_for = None
         centres, problems = self._resolve(spec)
         active = str(self.status.get("activeCentre") or spec.active_centre)
         self.status.setdefault("activeCentre", active)
         self.status.setdefault("fencingEpoch", 1)
-        self._ensure_buckets(spec, centres, problems)
+        if full:
+            self.bucket_problems = []
+            self._ensure_buckets(spec, centres, self.bucket_problems)
+        problems += self.bucket_problems
 
         action_running = self._actions(body, spec, centres, now)
         active = str(self.status["activeCentre"])
@@ -120,22 +149,48 @@ class ReplicaRuntime:
         else:
             # Once promoted, the new topology is the right one even while the last steps finish.
             self.followers.match([f for f in wanted if f.mode == "Continuous"], centres)
-            self._fence_others(spec, centres, active)
+            if full:
+                self._fence_others(spec, centres, active)
             self._publish(body, spec, centres, active)
         dr_scheduled.run(self, body, spec, [f for f in wanted if f.mode == "Scheduled"], centres, now)
         self._target_status(spec, wanted, now)
         self._summarise(spec, wanted, centres, problems, generation, now)
         self._write(body)
+        if full:
+            self.full_for = (generation, health_seen)
+            self.resync_at = time.monotonic() + RESYNC_S * random.uniform(0.8, 1.0)
         return self._next_wait()
 
+    def _full_run_due(self, generation: Any) -> bool:
+        return (
+            self.full_for != (generation, HEALTH_CHANGES.version)
+            or time.monotonic() >= self.resync_at
+            or self._action_in_progress()
+        )
+
     def _next_wait(self) -> float:
-        """One second; backing off while an action step is blocked (the refusal is already reported)."""
+        """While an action runs: one second, backing off while a step is blocked (the refusal is already
+        reported). Otherwise: soon while changes are pending, else at the next thing due or `IDLE_S`."""
         step = current((self.status.get("action") or {}).get("steps") or [])
-        if not self._action_in_progress() or step is None or not step.get("reason"):
-            self.blocked_ticks = 0
-            return 1.0
-        self.blocked_ticks += 1
-        return float(min(BLOCKED_BACKOFF_MAX_S, 2 ** (self.blocked_ticks - 1)))
+        if self._action_in_progress():
+            if step is None or not step.get("reason"):
+                self.blocked_ticks = 0
+                return 1.0
+            self.blocked_ticks += 1
+            return float(min(BLOCKED_BACKOFF_MAX_S, 2 ** (self.blocked_ticks - 1)))
+        self.blocked_ticks = 0
+        busy = any(
+            (stats := self.followers.stats(target)) is not None and (stats.pending or stats.in_flight)
+            for target in list(self.followers.running)
+        )
+        wait = BUSY_S if busy else IDLE_S
+        if self.waits_for is not None:
+            wait = min(wait, max(0.5, self.waits_for))
+        return wait
+
+    def due_within(self, seconds: float) -> None:
+        """Something (an automatic failover, a scheduled run) is due in `seconds`: run by then."""
+        self.waits_for = seconds if self.waits_for is None else min(self.waits_for, seconds)
 
     # -- observe -------------------------------------------------------------------------------------
     def _resolve(self, spec: DRReplicaSpec) -> tuple[dict[str, Centre], list[tuple[str, str]]]:
@@ -145,7 +200,7 @@ class ReplicaRuntime:
             if copy.centre in centres:
                 continue
             try:
-                centre = resolve(self.kube, copy.centre)
+                centre = resolve(self.centre_reader, copy.centre)
             except CentreUnavailable as e:
                 problems.append((e.reason, str(e)))
                 continue
@@ -166,9 +221,9 @@ class ReplicaRuntime:
 
     def _token(self, centre: str) -> str | None:
         try:
-            body = self.kube.get("datacentres", centre)
+            body = self.centre_reader.get("datacentres", centre)
             ref = body["spec"]["objectStore"]["credentialsSecretRef"]
-            return self.kube.secret_data(ref["namespace"], ref["name"]).get("eventToken") or None
+            return self.centre_reader.secret_data(ref["namespace"], ref["name"]).get("eventToken") or None
         except (LookupError, KeyError):
             return None
 
@@ -180,7 +235,7 @@ class ReplicaRuntime:
             centre = centres.get(copy.centre)
             if centre is None or centre.health == "Down":
                 continue
-            client = s3.client(centre.endpoint, connect_timeout=2, read_timeout=5, max_pool=1)
+            client = s3.shared_client(centre.endpoint, connect_timeout=2, read_timeout=5)
             try:
                 client.head_bucket(Bucket=copy.bucket)
             except ClientError as e:
@@ -197,8 +252,6 @@ class ReplicaRuntime:
                     problems.append(("BucketCreateFailed", f"{copy.centre}/{copy.bucket}: {err}"))
             except BotoCoreError:
                 continue
-            finally:
-                client.close()
 
     # -- actions -------------------------------------------------------------------------------------
     def _action_in_progress(self) -> bool:
@@ -365,7 +418,7 @@ class ReplicaRuntime:
         key, payload = build.audit_record(self.name, self.namespace, action, int(action["fencingEpoch"]), now)
         ordered = sorted(centres.values(), key=lambda c: (c.role != "RemoteDR", c.health != "Up"))
         for centre in ordered:
-            client = s3.client(centre.endpoint, connect_timeout=2, read_timeout=5, max_pool=1)
+            client = s3.shared_client(centre.endpoint, connect_timeout=2, read_timeout=5)
             try:
                 try:
                     client.head_bucket(Bucket=AUDIT_BUCKET)
@@ -408,7 +461,11 @@ class ReplicaRuntime:
             return False
         active = str(self.status["activeCentre"])
         down_for = self._down_for(active)
-        if down_for is None or down_for < parse_duration(spec.failover.down_for).total_seconds():
+        needed = parse_duration(spec.failover.down_for).total_seconds()
+        if down_for is None:
+            return False
+        if down_for < needed:
+            self.due_within(needed - down_for)
             return False
         candidates = []
         for flow in wanted:
@@ -450,7 +507,7 @@ class ReplicaRuntime:
 
     def _down_for(self, centre: str) -> float | None:
         try:
-            status = self.kube.get("datacentres", centre).get("status") or {}
+            status = self.centre_reader.get("datacentres", centre).get("status") or {}
         except LookupError:
             return None
         if status.get("health") != "Down" or not status.get("lastTransitionTime"):
@@ -563,9 +620,7 @@ class ReplicaRuntime:
     def _write(self, body: dict[str, Any], phase: str | None = None, force: bool = False) -> None:
         if phase:
             self.status["phase"] = phase
-        stable = {k: v for k, v in self.status.items() if k != "targets"}
-        written_stable = {k: v for k, v in self.written.items() if k != "targets"}
-        if not force and stable == written_stable and time.monotonic() - self.written_at < STATUS_EVERY_S:
+        if not force and not self._worth_writing():
             return
         # Diff against what is stored (the body on the first write), so nested keys that went away are nulled.
         stored = self.written or self.stored
@@ -573,7 +628,32 @@ class ReplicaRuntime:
         self.written = deepcopy(self.status)
         self.written_at = time.monotonic()
 
+    def _worth_writing(self) -> bool:
+        """Whether status differs from what was written enough to write it now (see DRIFTING_EVERY_S)."""
+        if not self.written:
+            return True
+        figures = ("targets", "estimatedDataLossSeconds")
+        stable = {k: v for k, v in self.status.items() if k not in figures}
+        written_stable = {k: v for k, v in self.written.items() if k not in figures}
+        if stable != written_stable:
+            return True
+        age = time.monotonic() - self.written_at
+        targets, before = self.status.get("targets") or [], self.written.get("targets") or []
+        loss, loss_before = (
+            self.status.get("estimatedDataLossSeconds"),
+            self.written.get("estimatedDataLossSeconds"),
+        )
+        if targets == before and loss == loss_before:
+            return False
+        if _without_drifting(targets) != _without_drifting(before) or loss != loss_before:
+            return age >= STATUS_EVERY_S
+        return age >= DRIFTING_EVERY_S
+
     def close(self, deleted: bool) -> None:
         self.followers.stop_all()
         if deleted:
             dr_metrics.forget_replica(self.namespace, self.name)
+
+
+def _without_drifting(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in t.items() if k not in DRIFTING_TARGET_KEYS} for t in targets]

@@ -1,9 +1,8 @@
 """`datacloud sync SRC DST`: the command-line face of the replication engine.
 
 Mounted under the main `datacloud` command through `add_sync_arguments` and `run_sync`; also runnable on
-its own as `python -m datacloud.replication.cli`. Exit codes: 0 done, 1 runtime failure (S3 refused,
-objects failed, verification mismatches, interrupted), 2 unusable input. Failures print one line on
-stderr; a JSON summary goes to stdout.
+its own as `python -m datacloud.replication.cli`. Exit codes (also in --help): see `EXIT_CODES`.
+Failures print one line on stderr (per failed object, and one for the run); a JSON summary goes to stdout.
 """
 
 from __future__ import annotations
@@ -23,10 +22,10 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
+from urllib.parse import urlsplit
 
 from datacloud.adapters.s3 import S3Endpoint
+from datacloud.api.overlap import Place, overlap
 
 from .engine import Replicator, SyncOptions, SyncResult
 from .errors import ReplicationError, RetryPolicy, describe
@@ -39,6 +38,14 @@ log = logging.getLogger("datacloud.sync")
 
 Resolver = Callable[[str], tuple[S3Endpoint, str, str]]
 PROG = "datacloud sync"
+EXIT_CODES = """exit codes:
+  0  done: every object copied (or already in sync) and, with --verify, proven (repairs included)
+  1  the run failed or was incomplete: a store refused or was out of reach, some objects failed (each
+     is named on stderr and in the JSON summary), a verification mismatch stayed, or it was interrupted
+  2  unusable input: a bad option or location, an unreadable credentials file, or a source and target
+     that overlap (one holds the other's keys)"""
+# Failed objects named on stderr; the JSON summary names up to MAX_FAILED_KEYS.
+FAILED_LINES = 20
 
 
 class UsageError(Exception):
@@ -46,6 +53,8 @@ class UsageError(Exception):
 
 
 def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXIT_CODES
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("source", metavar="SRC", help="ENDPOINT_URL/BUCKET[/PREFIX] to copy from")
     parser.add_argument("target", metavar="DST", help="ENDPOINT_URL/BUCKET[/PREFIX] to copy to")
     parser.add_argument(
@@ -55,21 +64,35 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
         help="JSON or KEY=value file with accessKeyId, secretAccessKey, region",
     )
     parser.add_argument("--dst-credentials", metavar="FILE", type=Path, help="as --src-credentials")
-    parser.add_argument("--mode", choices=["full", "continuous"], default="full")
+    parser.add_argument(
+        "--mode",
+        choices=["full", "continuous"],
+        default="full",
+        help="full: one pass, then exit; continuous: follow changes until stopped (default full)",
+    )
     parser.add_argument(
         "--delete",
         choices=["mirror", "retain"],
         default="retain",
         help="mirror deletes target objects missing from the source; retain keeps them",
     )
-    parser.add_argument("--verify", choices=["none", "size-etag", "sha256"], default="none")
+    parser.add_argument(
+        "--verify",
+        choices=["none", "size-etag", "sha256"],
+        default="none",
+        help="prove each copy: size-etag checks the target's own ETag against the MD5 its bytes must have "
+        "(reading the source only for copies made in parts by an earlier run); sha256 reads and hashes "
+        "both sides. A copy found wrong is copied again and reported as repaired (default none)",
+    )
     parser.add_argument(
         "--sample",
         metavar="PCT",
         default="100",
         help="percentage of objects to verify, picked deterministically (default 100)",
     )
-    parser.add_argument("--bandwidth", metavar="SIZE", help="bytes per second over all workers, e.g. 50Mi")
+    parser.add_argument(
+        "--bandwidth", metavar="SIZE", help="bytes per second over all workers, e.g. 50Mi (default unlimited)"
+    )
     parser.add_argument("--concurrency", metavar="N", default="8", help="parallel copies (default 8)")
     parser.add_argument(
         "--shard",
@@ -77,11 +100,18 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
         default="0/1",
         help="take shard i (0-based) of N of the key space, e.g. a Job completion index",
     )
-    parser.add_argument("--multipart-threshold", metavar="SIZE", default="128Mi")
-    parser.add_argument("--part-size", metavar="SIZE", default="8Mi")
+    parser.add_argument(
+        "--multipart-threshold",
+        metavar="SIZE",
+        default="128Mi",
+        help="objects larger than this are copied in parts (default 128Mi)",
+    )
+    parser.add_argument(
+        "--part-size", metavar="SIZE", default="8Mi", help="size of each part, at least 5Mi (default 8Mi)"
+    )
     parser.add_argument("--page-size", metavar="N", default="1000", help="keys per listing request")
     parser.add_argument(
-        "--retries", metavar="N", default="8", help="attempts per request on transient errors"
+        "--retries", metavar="N", default="8", help="attempts per request on transient errors (default 8)"
     )
     parser.add_argument(
         "--progress-interval",
@@ -94,7 +124,7 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
         "--listen",
         metavar="HOST:PORT",
         default="127.0.0.1:8087",
-        help="address of the notification webhook receiver",
+        help="address of the notification webhook receiver (default 127.0.0.1:8087)",
     )
     group.add_argument(
         "--token-file",
@@ -110,7 +140,7 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
         "--scan-interval",
         metavar="SECONDS",
         default="300",
-        help="seconds between safety-net listing passes when using notifications",
+        help="seconds between safety-net listing passes when using notifications (default 300)",
     )
     group.add_argument("--duration", metavar="SECONDS", help="stop after SECONDS (default: until SIGTERM)")
 
@@ -126,6 +156,7 @@ def run_sync(
     try:
         source = _location(args.source, args.src_credentials, "--src-credentials", resolve)
         target = _location(args.target, args.dst_credentials, "--dst-credentials", resolve)
+        _refuse_overlap(source, target)
         options = _options(args)
         if args.mode == "continuous":
             return _run_continuous(args, source, target, options)
@@ -133,11 +164,33 @@ def run_sync(
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
-    except (ReplicationError, ClientError, BotoCoreError, OSError) as exc:
-        message = describe(exc)
+    except Exception as exc:
+        # One line, no traceback: the engine's errors name the operation and the endpoint. The
+        # traceback is kept for DATACLOUD_LOG_LEVEL=DEBUG, for whatever was not foreseen.
+        log.debug("the sync failed", exc_info=True)
+        message = str(exc) if isinstance(exc, ReplicationError) else describe(exc)
         print(f"{PROG}: failed: {message}", file=sys.stderr)
         print(json.dumps({"ok": False, "error": message}))
         return 1
+
+
+def store_name(endpoint: S3Endpoint) -> str:
+    """The endpoint as one name per store: scheme and host in lower case, the default port spelled out."""
+    parts = urlsplit(endpoint.url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
+
+
+def _refuse_overlap(source: Location, target: Location) -> None:
+    """Copying a location into itself or into a part of itself would grow copies of copies (or, with
+    --delete mirror, delete the source): refused before anything runs."""
+    a = Place(store_name(source.endpoint), source.bucket, source.prefix)
+    b = Place(store_name(target.endpoint), target.bucket, target.prefix)
+    if overlap(a, b):
+        raise UsageError(
+            f"source {source} and target {target} overlap (one holds the other's keys); "
+            "choose another bucket or prefixes where neither contains the other"
+        )
 
 
 def _location(text: str, credentials: Path | None, flag: str, resolve: Resolver | None) -> Location:
@@ -229,11 +282,20 @@ def _run_full(
     print(json.dumps(summary))
     if on_summary is not None:
         on_summary(summary)
+    for failure in result.failed[:FAILED_LINES]:
+        print(f"{PROG}: failed: {failure['key']}: {failure['reason']}", file=sys.stderr)
+    if result.errors > FAILED_LINES:
+        print(f"{PROG}: ... and {result.errors - FAILED_LINES} more (see the JSON summary)", file=sys.stderr)
+    for key in result.repaired_keys:
+        print(f"{PROG}: repaired: {key} (its copy did not match; copied again and proven)", file=sys.stderr)
+    for key in result.mismatches:
+        print(f"{PROG}: mismatch: {key} (still differs after a recopy)", file=sys.stderr)
     if not result.completed:
         print(f"{PROG}: interrupted before the sync finished", file=sys.stderr)
     elif result.errors or result.mismatch_count:
         print(
-            f"{PROG}: {result.errors} object(s) failed, {result.mismatch_count} verification mismatch(es)",
+            f"{PROG}: {result.errors} object(s) failed, {result.mismatch_count} verification mismatch(es); "
+            "the others were copied",
             file=sys.stderr,
         )
     return 0 if result.ok else 1

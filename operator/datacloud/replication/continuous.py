@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from .engine import KeyOutcome, Replicator, SyncOptions
-from .errors import describe
+from .errors import Unreachable, describe, error_code, is_permanent, is_transient
 from .events import Change, EventReceiver
 from .listing import iter_objects, merge_join, only_owned, prefetched
 from .locations import Location
@@ -33,6 +33,10 @@ from .plan import Action, Step, plan, source_newer
 log = logging.getLogger(__name__)
 
 RECENT_LAGS = 256
+# A key failing this many times in a row (or at once with a failure no retry can fix) is parked: named in
+# the stats and logged once, then retried at the longest backoff until it succeeds or changes again.
+PARK_AFTER = 5
+MAX_PARKED_NAMED = 100
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ class ReplicationStats:
     scans: int
     last_scan_at: float | None  # POSIX time a scan last completed
     last_error: str | None
+    parked: int = 0  # keys failing permanently, retried at the longest backoff
+    parked_keys: tuple[tuple[str, str], ...] = ()  # (key, reason), the first MAX_PARKED_NAMED
 
 
 @dataclass
@@ -84,6 +90,7 @@ class _Tally:
     scans: int = 0
     last_scan_at: float | None = None
     last_error: str | None = None
+    parked: dict[str, str] = field(default_factory=dict)  # key → reason
 
 
 class ContinuousReplicator:
@@ -184,7 +191,7 @@ class ContinuousReplicator:
                     continue
                 self._tally.changes_received += 1
                 self._confirmed.pop(relative, None)
-                self._enqueue(relative, now)
+                self._enqueue(relative, now, fresh=True)
             self._cond.notify_all()
 
     def _relative(self, change: Change) -> str | None:
@@ -192,8 +199,9 @@ class ContinuousReplicator:
             return None
         return change.key[len(self.source.prefix) :]
 
-    def _enqueue(self, key: str, seen: float) -> None:
-        """Caller holds `_cond`."""
+    def _enqueue(self, key: str, seen: float, fresh: bool = False) -> None:
+        """Caller holds `_cond`. `fresh`: a notification of a new change, worth trying at once even
+        during a backoff (a scan finding the key still out of line is not: it would undo the backoff)."""
         entry = self._pending.get(key)
         if entry is None:
             self._pending[key] = _Pending(first_seen=seen)
@@ -203,7 +211,8 @@ class ContinuousReplicator:
                 entry.changed_while_in_flight = seen
         else:
             entry.first_seen = min(entry.first_seen, seen)
-            entry.not_before = 0.0  # a fresh change is worth trying at once, backoff or not
+            if fresh:
+                entry.not_before = 0.0
 
     # -- scanning ----------------------------------------------------------------------------------
 
@@ -322,6 +331,8 @@ class ContinuousReplicator:
                 delivered = ("copied", "deleted") + (("in-sync", "absent") if entry.rerun else ())
                 if outcome.status in delivered:
                     lag = max(0.0, now - entry.first_seen)
+            if self._tally.parked.pop(key, None) is not None:
+                log.info("replicating %s succeeded again; no longer parked", key)
             if outcome.status in ("copied", "in-sync") and outcome.target_etag:
                 self._confirmed[key] = (outcome.source_etag, outcome.target_etag)
             elif outcome.status in ("deleted", "absent"):
@@ -343,19 +354,40 @@ class ContinuousReplicator:
             self.on_lag(key, lag)
 
     def _failed(self, key: str, exc: Exception) -> None:
-        message = f"{key}: {describe(exc)}"
-        log.warning("replicating %s failed, will retry: %s", key, describe(exc))
+        """Back off and retry; a key that keeps failing, or fails in a way no retry can fix, is parked:
+        reported once (log, `parked` in the stats), retried at the longest backoff, never in a loop."""
+        reason = describe(exc)
+        message = f"{key}: {reason}"
+        hopeless = is_permanent(exc) or not is_transient(exc)
+        # A store out of reach is not this key's fault: every key waits for it, and the lag says so.
+        about_the_key = not (isinstance(exc, Unreachable) or (is_transient(exc) and not error_code(exc)))
+        newly_parked = False
         with self._cond:
             self._in_flight.discard(key)
             entry = self._pending.get(key)
             if entry is not None:
                 entry.attempts += 1
-                delay = min(self.max_retry_delay, self.retry_delay * 2 ** min(entry.attempts, 16))
+                parked = about_the_key and (hopeless or entry.attempts >= PARK_AFTER)
+                if parked:
+                    newly_parked = key not in self._tally.parked
+                    self._tally.parked[key] = reason
+                    delay = self.max_retry_delay
+                else:
+                    delay = min(self.max_retry_delay, self.retry_delay * 2 ** min(entry.attempts, 16))
                 entry.not_before = time.monotonic() + random.uniform(delay / 2, delay)
                 entry.changed_while_in_flight = None
             self._tally.failures += 1
             self._tally.last_error = message
             self._cond.notify_all()
+        if newly_parked:
+            log.warning(
+                "replicating %s keeps failing (%s); parked: retried every %.0fs or on its next change",
+                key,
+                reason,
+                self.max_retry_delay,
+            )
+        elif key not in self._tally.parked:
+            log.warning("replicating %s failed, will retry: %s", key, reason)
 
     def _note_error(self, message: str) -> None:
         log.warning("%s", message)
@@ -387,4 +419,6 @@ class ContinuousReplicator:
                 scans=t.scans,
                 last_scan_at=t.last_scan_at,
                 last_error=t.last_error,
+                parked=len(t.parked),
+                parked_keys=tuple(list(t.parked.items())[:MAX_PARKED_NAMED]),
             )

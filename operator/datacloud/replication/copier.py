@@ -26,6 +26,12 @@ from .listing import strip_etag
 from .throttle import Throttle, Unlimited
 
 SOURCE_ETAG_META = "datacloud-source-etag"
+# The MD5 of the content, recorded when the source's ETag is not one (it was uploaded in parts), so the
+# target's own ETag can later be checked against what it must be.
+CONTENT_MD5_META = "datacloud-md5"
+# The part size of a multipart copy: with it the target's ETag can be recomputed from the source.
+PART_SIZE_META = "datacloud-part-size"
+OWN_META = frozenset({SOURCE_ETAG_META, CONTENT_MD5_META, PART_SIZE_META})
 # Headers that travel with the object; anything else a store adds (dates, checksums) is its own.
 PRESERVED_HEADERS = (
     "ContentType",
@@ -95,6 +101,31 @@ class Copied:
     size: int
     source_etag: str
     target_etag: str = ""
+    expected_etag: str = ""  # the ETag the target must have for these bytes ("" when not known here)
+
+
+def multipart_etag(part_md5s: list[bytes]) -> str:
+    """The ETag S3 gives an object uploaded in these parts: MD5 of the parts' MD5s, dash, count."""
+    return f"{hashlib.md5(b''.join(part_md5s), usedforsecurity=False).hexdigest()}-{len(part_md5s)}"
+
+
+def whole_put(got: dict[str, Any], data: bytes) -> tuple[dict[str, Any], str]:
+    """The PUT arguments for a whole-object copy of `got` holding `data`, and the ETag the target must
+    answer with (the content's MD5: the source's own ETag, or computed and recorded when that is not one)."""
+    etag = strip_etag(got.get("ETag"))
+    if is_md5(etag):
+        return target_metadata(got, etag), etag
+    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    return target_metadata(got, etag, {CONTENT_MD5_META: md5}), md5
+
+
+def check_arrival(key: str, arrived_etag: str, expected: str) -> None:
+    """The target's ETag for a copy must be the one its bytes give; otherwise they changed on the way.
+
+    (A store whose ETags are not MD5s, as some that encrypt at rest, gives nothing to compare with.)
+    """
+    if expected and (is_md5(arrived_etag) or "-" in arrived_etag) and arrived_etag != expected:
+        raise AlteredInTransit(f"{key!r} arrived with ETag {arrived_etag}, expected {expected}")
 
 
 class UploadRegistry:
@@ -140,11 +171,20 @@ def _fill(body: Any, buffer: memoryview) -> int:
     return len(data)
 
 
-def target_metadata(source_head: dict[str, Any], source_etag: str) -> dict[str, Any]:
+def user_metadata(head: dict[str, Any]) -> dict[str, str]:
+    """An object's user metadata without what replication recorded on it (a replica of a replica
+    records its own)."""
+    return {k: v for k, v in (head.get("Metadata") or {}).items() if k not in OWN_META}
+
+
+def target_metadata(
+    source_head: dict[str, Any], source_etag: str, recorded: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The PUT arguments that carry the source's headers and user metadata, plus the recorded ETag."""
     headers = {name: source_head[name] for name in PRESERVED_HEADERS if source_head.get(name)}
-    metadata = dict(source_head.get("Metadata") or {})
+    metadata = user_metadata(source_head)
     metadata[SOURCE_ETAG_META] = source_etag
+    metadata.update(recorded or {})
     return {**headers, "Metadata": metadata}
 
 
@@ -157,9 +197,7 @@ def same_metadata(source_head: dict[str, Any], target_head: dict[str, Any]) -> b
     for name in PRESERVED_HEADERS:
         if (source_head.get(name) or "") != (target_head.get(name) or ""):
             return False
-    target_meta = dict(target_head.get("Metadata") or {})
-    target_meta.pop(SOURCE_ETAG_META, None)
-    return dict(source_head.get("Metadata") or {}) == target_meta
+    return user_metadata(source_head) == user_metadata(target_head)
 
 
 class Copier:
@@ -245,6 +283,7 @@ class Copier:
             if size > STREAM_ABOVE and self.target.wire is not None:
                 return self._stream(key, got, etag, size, self.target.wire)
             data = read_all(got["Body"], self.throttle, self.on_bytes)
+            arguments, expected = whole_put(got, data)
             put = s3op(
                 "PutObject",
                 self.target.where,
@@ -252,9 +291,11 @@ class Copier:
                 Bucket=self.target.bucket,
                 Key=self.target.key(key),
                 Body=data,
-                **target_metadata(got, etag),
+                **arguments,
             )
-            return Copied(len(data), etag, strip_etag(put.get("ETag")))
+            arrived = strip_etag(put.get("ETag"))
+            check_arrival(key, arrived, expected)
+            return Copied(len(data), etag, arrived, expected)
 
         return self.retry.call(attempt)
 
@@ -296,12 +337,13 @@ class Copier:
         )
         arrived = strip_etag(put.get("ETag"))
         expected = etag if digest is None else digest.hexdigest()
-        # A store whose ETags are not MD5s (some encrypt at rest) gives nothing to compare with.
-        if is_md5(arrived) and arrived != expected:
+        try:
+            check_arrival(key, arrived, expected)
+        except AlteredInTransit:
             with contextlib.suppress(Exception):  # a retry overwrites it in any case
                 wire.delete_object(Bucket=self.target.bucket, Key=self.target.key(key))
-            raise AlteredInTransit(f"{key!r} arrived with MD5 {arrived}, expected {expected}")
-        return Copied(size, etag, arrived)
+            raise
+        return Copied(size, etag, arrived, expected)
 
     def _copy_multipart(self, key: str) -> Copied:
         head = self.head_source(key)
@@ -313,10 +355,10 @@ class Copier:
             self.retry,
             "CreateMultipartUpload",
             self.target.where,
-            self.target.s3.create_multipart_upload,
+            self.target.objects.create_multipart_upload,
             Bucket=self.target.bucket,
             Key=self.target.key(key),
-            **target_metadata(head, etag),
+            **target_metadata(head, etag, {PART_SIZE_META: str(self.settings.part_size)}),
         )
         upload_id = str(created["UploadId"])
         self.uploads.add(upload_id)
@@ -334,17 +376,21 @@ class Copier:
                     done: Future[dict[str, Any]] = Future()
                     done.set_result(job.run())
                     futures.append(done)
-            parts = [future.result() for future in futures]
+            done_parts = [future.result() for future in futures]
+            parts = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in done_parts]
             completed = call_s3(
                 self.retry,
                 "CompleteMultipartUpload",
                 self.target.where,
-                self.target.s3.complete_multipart_upload,
+                self.target.objects.complete_multipart_upload,
                 Bucket=self.target.bucket,
                 Key=self.target.key(key),
                 UploadId=upload_id,
                 MultipartUpload={"Parts": parts},
             )
+            # The part MD5s recorded while copying give the ETag the whole must have.
+            expected = multipart_etag([p["MD5"] for p in done_parts])
+            check_arrival(key, strip_etag(completed.get("ETag")), expected)
         except BaseException:
             for future in futures:
                 future.cancel()
@@ -352,7 +398,7 @@ class Copier:
             raise
         finally:
             self.uploads.discard(upload_id)
-        return Copied(size, etag, strip_etag(completed.get("ETag")))
+        return Copied(size, etag, strip_etag(completed.get("ETag")), expected)
 
     def _abort(self, key: str, upload_id: str) -> None:
         """Best effort: a leftover upload is invisible as an object and is swept by the next pass."""
@@ -361,7 +407,7 @@ class Copier:
                 self.retry,
                 "AbortMultipartUpload",
                 self.target.where,
-                self.target.s3.abort_multipart_upload,
+                self.target.objects.abort_multipart_upload,
                 Bucket=self.target.bucket,
                 Key=self.target.key(key),
                 UploadId=upload_id,
@@ -387,7 +433,7 @@ class _PartJob:
             got = s3op(
                 "GetObject",
                 source.where,
-                source.s3.get_object,
+                source.objects.get_object,
                 Bucket=source.bucket,
                 Key=source.key(self.key),
                 Range=f"bytes={self.first}-{self.last}",
@@ -404,14 +450,16 @@ class _PartJob:
         data = read_all(got["Body"], self.copier.throttle, self.copier.on_bytes)
         if len(data) != self.last - self.first + 1:
             raise SourceChanged(self.key)
+        md5 = hashlib.md5(data, usedforsecurity=False)
         part = s3op(
             "UploadPart",
             target.where,
-            target.s3.upload_part,
+            target.objects.upload_part,
             Bucket=target.bucket,
             Key=target.key(self.key),
             UploadId=self.upload_id,
             PartNumber=self.number,
             Body=data,
         )
-        return {"PartNumber": self.number, "ETag": part["ETag"]}
+        check_arrival(f"{self.key} part {self.number}", strip_etag(part["ETag"]), md5.hexdigest())
+        return {"PartNumber": self.number, "ETag": part["ETag"], "MD5": md5.digest()}

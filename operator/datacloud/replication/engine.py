@@ -31,8 +31,11 @@ from .verify import Verdict, Verifier, VerifyMode, copy_matches, sampled
 
 log = logging.getLogger(__name__)
 
-MAX_ERROR_SAMPLES = 20
+MAX_FAILED_KEYS = 1000  # named in the summary; the count goes on beyond
 MAX_MISMATCH_KEYS = 100
+# Permanent refusals (access denied, signature refused) in a row, with no success between them, after
+# which the pass stops: one key can be refused on its own, but this many mean the whole target refuses.
+PERMANENT_IN_A_ROW = 25
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,8 @@ class SyncOptions:
 
 @dataclass
 class SyncResult:
-    """What one full pass did. `errors` counts objects that failed and will be retried next pass."""
+    """What one full pass did. `errors` counts objects that failed and will be retried next pass;
+    `failed` names them with the reason (the first `MAX_FAILED_KEYS`)."""
 
     objects_copied: int = 0
     bytes_copied: int = 0
@@ -69,10 +73,12 @@ class SyncResult:
     objects_kept: int = 0  # only on the target, kept by the retain policy
     objects_vanished: int = 0  # deleted from the source between listing and copying
     errors: int = 0
-    error_samples: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
     verified: int = 0
-    mismatches: list[str] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)  # copies found wrong and not repaired
     mismatch_count: int = 0
+    repaired: int = 0  # copies found wrong by verification and copied again, now proven right
+    repaired_keys: list[str] = field(default_factory=list)
     uploads_aborted: int = 0
     duration_seconds: float = 0.0
     completed: bool = True  # False when the pass was stopped before it finished
@@ -97,6 +103,9 @@ class SyncProgress:
     done_objects: int = 0
     done_bytes: int = 0
     transferred_bytes: int = 0  # bytes streamed, including parts of objects not finished yet
+    verify_pending: int = 0  # objects picked for verification
+    verify_done: int = 0
+    verify_bytes: int = 0  # bytes read to verify
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **amounts: int) -> None:
@@ -158,7 +167,12 @@ class Replicator:
             on_bytes=lambda n: self._progress.add(transferred_bytes=n),
         )
         self.verifier = Verifier(
-            self.source, self.target, self.options.verify, self.options.retry, self.throttle
+            self.source,
+            self.target,
+            self.options.verify,
+            self.options.retry,
+            self.throttle,
+            on_bytes=lambda n: self._progress.add(verify_bytes=n),
         )
 
     def __enter__(self) -> Replicator:
@@ -218,7 +232,7 @@ class Replicator:
                     self.options.retry,
                     "AbortMultipartUpload",
                     self.target.where,
-                    self.target.s3.abort_multipart_upload,
+                    self.target.objects.abort_multipart_upload,
                     Bucket=self.target.bucket,
                     Key=key,
                     UploadId=upload_id,
@@ -284,7 +298,7 @@ class Replicator:
             self.options.retry,
             "DeleteObject",
             self.target.where,
-            self.target.s3.delete_object,
+            self.target.objects.delete_object,
             Bucket=self.target.bucket,
             Key=self.target.key(key),
         )
@@ -301,6 +315,7 @@ class _Pass:
         self.stop = stop
         self.halt = threading.Event()  # set on stop or on a permanent failure
         self.fatal: PermanentS3Error | None = None
+        self.refused_in_a_row = 0
         self.lock = threading.Lock()
         self.pool = ThreadPoolExecutor(self.opts.concurrency, thread_name_prefix="dc-copy")
         # Enough queued work to keep every worker busy, little enough to keep memory flat.
@@ -371,10 +386,7 @@ class _Pass:
                 self._tally(objects_skipped=1)
                 assert action.source is not None
                 if self._sampled(action.key):
-                    if self.opts.verify == "sha256":
-                        self._submit(self._verify, action.key, action.source.size, action.source.etag)
-                    else:  # size and ETag equal in both listings: nothing more to ask
-                        self._tally(verified=1)
+                    self._submit(self._verify, action.key, action.source.size, action.source.etag)
             case Step.KEEP:
                 self._tally(objects_kept=1)
             case Step.DELETE if action.key.endswith("/"):
@@ -433,10 +445,9 @@ class _Pass:
                 if not self.halt.is_set():
                     self._failed(key, outcome)
             else:
-                self._tally(objects_copied=1, bytes_copied=outcome.size)
-                self.progress.add(done_objects=1, done_bytes=outcome.size)
+                self._copied(outcome)
                 if self._sampled(key):
-                    follow_up = (self._verify, key, outcome.size, outcome.source_etag)
+                    follow_up = (self._verify, key, outcome.size, outcome.source_etag, outcome.expected_etag)
         finally:
             if follow_up is None:
                 self.slots.release()
@@ -456,18 +467,29 @@ class _Pass:
             self._failed(key, exc)
 
     def _failed(self, key: str, exc: BaseException) -> None:
+        """One object failed: it is named in the result and the pass goes on with the others, unless
+        so many refusals in a row show that the store refuses everything."""
         if isinstance(exc, SourceVanished):
             self._tally(objects_vanished=1)
-        elif isinstance(exc, PermanentS3Error):
-            with self.lock:
-                self.fatal = self.fatal or exc
-            self.halt.set()
-        else:
-            log.warning("%s: %s", key, describe(exc))
-            with self.lock:
-                self.result.errors += 1
-                if len(self.result.error_samples) < MAX_ERROR_SAMPLES:
-                    self.result.error_samples.append(f"{key}: {describe(exc)}")
+            return
+        reason = describe(exc)
+        log.warning("%s: %s", key, reason)
+        with self.lock:
+            self.result.errors += 1
+            if len(self.result.failed) < MAX_FAILED_KEYS:
+                self.result.failed.append({"key": key, "reason": reason})
+            if isinstance(exc, PermanentS3Error):
+                self.refused_in_a_row += 1
+                if self.refused_in_a_row >= PERMANENT_IN_A_ROW and self.fatal is None:
+                    self.fatal = exc
+                    self.halt.set()
+
+    def _copied(self, copied: Copied) -> None:
+        with self.lock:
+            self.refused_in_a_row = 0
+            self.result.objects_copied += 1
+            self.result.bytes_copied += copied.size
+        self.progress.add(done_objects=1, done_bytes=copied.size)
 
     def _tally(self, **amounts: int) -> None:
         with self.lock:
@@ -476,10 +498,9 @@ class _Pass:
 
     def _copy(self, action: Action) -> None:
         copied = self.rep.copier.copy(action.key, action.size)
-        self._tally(objects_copied=1, bytes_copied=copied.size)
-        self.progress.add(done_objects=1, done_bytes=copied.size)
+        self._copied(copied)
         if self._sampled(action.key):
-            self._verify(action.key, copied.size, copied.source_etag)
+            self._verify(action.key, copied.size, copied.source_etag, copied.expected_etag)
 
     def _check(self, action: Action) -> None:
         assert action.source is not None
@@ -494,25 +515,40 @@ class _Pass:
             return
         self._tally(objects_skipped=1)
         if self._sampled(action.key):
-            if self.opts.verify == "sha256":
-                self._verify(action.key, action.source.size, action.source.etag)
-            else:
-                self._tally(verified=1)  # the HEAD just made is the size-and-ETag check
+            self._verify(action.key, action.source.size, action.source.etag)
 
     def _delete(self, action: Action) -> None:
         self.rep.delete_target(action.key)
         self._tally(objects_deleted=1)
 
-    def _verify(self, key: str, size: int, etag: str) -> None:
-        verdict = self.rep.verifier.check(key, size, etag)
-        if verdict is Verdict.MATCH:
-            self._tally(verified=1)
-        elif verdict is Verdict.MISMATCH:
-            log.warning("%s: the copy does not match its source (%s)", key, self.opts.verify)
-            with self.lock:
-                self.result.mismatch_count += 1
-                if len(self.result.mismatches) < MAX_MISMATCH_KEYS:
-                    self.result.mismatches.append(key)
+    def _verify(self, key: str, size: int, etag: str, expected: str = "") -> None:
+        """Prove the copy; one found wrong is copied again and proven again (then counted repaired)."""
+        self.progress.add(verify_pending=1)
+        try:
+            verdict = self.rep.verifier.check(key, size, etag, expected)
+            if verdict is Verdict.MISMATCH:
+                log.warning(
+                    "%s: the copy does not match its source (%s); copying it again", key, self.opts.verify
+                )
+                copied = self.rep.copier.copy(key, size)
+                if (
+                    self.rep.verifier.check(key, copied.size, copied.source_etag, copied.expected_etag)
+                    is Verdict.MATCH
+                ):
+                    log.warning("%s: repaired", key)
+                    with self.lock:
+                        self.result.repaired += 1
+                        if len(self.result.repaired_keys) < MAX_MISMATCH_KEYS:
+                            self.result.repaired_keys.append(key)
+                    return
+                with self.lock:
+                    self.result.mismatch_count += 1
+                    if len(self.result.mismatches) < MAX_MISMATCH_KEYS:
+                        self.result.mismatches.append(key)
+            elif verdict is Verdict.MATCH:
+                self._tally(verified=1)
+        finally:
+            self.progress.add(verify_done=1)
 
 
 def full_sync(

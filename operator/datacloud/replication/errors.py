@@ -80,6 +80,31 @@ class PermanentS3Error(ReplicationError):
         super().__init__(f"{text}: {detail}" if detail else text)
 
 
+class Unreachable(ReplicationError):
+    """A store could not be reached (refused, unknown host, timed out) even after the retries.
+
+    The message names the endpoint and bucket and the operation, and the network's reason.
+    """
+
+    def __init__(self, operation: str, where: str, cause: BaseException) -> None:
+        self.operation = operation
+        self.where = where
+        super().__init__(f"cannot reach {where} for {operation}: {network_reason(cause)}")
+
+
+def network_reason(exc: BaseException) -> str:
+    """What went wrong on the network, in words ("connection refused"), without a traceback."""
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host ({exc.strerror or exc})"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 class AlteredInTransit(ReplicationError):
     """A copy's stored MD5 differs from its source's: it was removed and the copy is tried again."""
 
@@ -188,5 +213,9 @@ def s3op(operation: str, where: str, fn: Callable[..., T], **kwargs: Any) -> T:
 
 
 def call_s3(policy: RetryPolicy, operation: str, where: str, fn: Callable[..., T], **kwargs: Any) -> T:
-    """One S3 request under the retry policy, with permanent failures raised as `PermanentS3Error`."""
-    return policy.call(lambda: s3op(operation, where, fn, **kwargs))
+    """One S3 request under the retry policy, with permanent failures raised as `PermanentS3Error` and
+    a store that stayed out of reach as `Unreachable` (both name the operation and the endpoint)."""
+    try:
+        return policy.call(lambda: s3op(operation, where, fn, **kwargs))
+    except (OSError, http.client.HTTPException) as exc:
+        raise Unreachable(operation, where, exc) from None

@@ -41,6 +41,12 @@ def split_location(text: str) -> tuple[str, str, str]:
         raise LocationError(f"{text!r} is not ENDPOINT_URL/BUCKET[/PREFIX] (e.g. https://s3.fz.example/data)")
     if parts.query or parts.fragment:
         raise LocationError(f"{text!r}: a location has no query string or fragment")
+    try:
+        parts.port  # noqa: B018 - parsing it is the check: a port that is no number, or out of range
+    except ValueError:
+        raise LocationError(f"{text!r}: the port must be a number from 1 to 65535") from None
+    if parts.port == 0 or not parts.hostname:
+        raise LocationError(f"{text!r}: no host, or port 0")
     bucket, _, prefix = parts.path.lstrip("/").partition("/")
     if not bucket:
         raise LocationError(f"{text!r} names no bucket; add /BUCKET after the endpoint")

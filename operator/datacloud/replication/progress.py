@@ -61,6 +61,10 @@ class ProgressReporter:
         remaining = p.pending_bytes - p.done_bytes
         if p.listing_done and rate > 0 and remaining > 0:
             text += f"; ETA {remaining / rate:.0f}s"
+        if p.verify_pending:
+            text += (
+                f"; verified {p.verify_done}/{p.verify_pending} objects ({human_bytes(p.verify_bytes)} read)"
+            )
         return text
 
     def _lines(self) -> None:
@@ -101,5 +105,6 @@ class ProgressReporter:
             description="copying" if p.listing_done else "listing + copying",
             total=p.pending_bytes if p.listing_done else None,
             completed=p.done_bytes,
-            objects=f"{p.done_objects}/{p.pending_objects} obj",
+            objects=f"{p.done_objects}/{p.pending_objects} obj"
+            + (f", verified {p.verify_done}/{p.verify_pending}" if p.verify_pending else ""),
         )

@@ -19,7 +19,7 @@ from typing import Any
 from datacloud.adapters.s3_async import AsyncConnection, AsyncObjects
 from datacloud.adapters.s3_wire import WireClient
 
-from .copier import STREAM_ABOVE, Copied, Side, SourceVanished, target_metadata
+from .copier import STREAM_ABOVE, Copied, Side, SourceVanished, check_arrival, whole_put
 from .errors import RetryPolicy, as_permanent, is_missing_key, is_transient
 from .listing import strip_etag
 
@@ -150,14 +150,16 @@ class SmallCopier:
             raise _permanent(exc, "GetObject", source.where) from None
         if len(data) > SMALL_MAX:
             raise TooLarge(key)
-        etag = strip_etag(got.get("ETag"))
+        arguments, expected = whole_put(got, data)
         try:
             put: dict[str, Any] = await self._dst.put_object(
-                dst, target.bucket, target.key(key), data, **target_metadata(got, etag)
+                dst, target.bucket, target.key(key), data, **arguments
             )
         except Exception as exc:
             raise _permanent(exc, "PutObject", target.where) from None
-        return Copied(len(data), etag, strip_etag(put.get("ETag")))
+        arrived = strip_etag(put.get("ETag"))
+        check_arrival(key, arrived, expected)
+        return Copied(len(data), strip_etag(got.get("ETag")), arrived, expected)
 
 
 def _permanent(exc: Exception, operation: str, where: str) -> Exception:

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from datacloud.adapters import s3
 from datacloud.devstack.objectstore import Centre
 from datacloud.devstack.stack import OPERATOR_NAMESPACE
-from tests.conftest import Cluster, wait_until
+from tests.support.cluster import Cluster, wait_until
 
 ROLES = {"fz-prod": "Production", "fz-samecity-dr": "SameCityDR", "xm-remote-dr": "RemoteDR"}
 CITY = {"fz-prod": "350100", "fz-samecity-dr": "350100", "xm-remote-dr": "350200"}

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from datacloud.devstack.objectstore import Centre
-from tests.conftest import Cluster, wait_until
+from tests.support.cluster import Cluster, wait_until
 
 from .conftest import NAMESPACE, allow_app, app, keys_at, replica, root, status
 
@@ -136,7 +136,7 @@ def test_the_same_request_id_is_not_carried_out_twice(
     action(cluster, "once", "Switchover", "fz-samecity-dr", "CHG-ONCE")
     wait_until(lambda: finished(cluster, "once", "CHG-ONCE"), 90)
     # Re-applying the same spec (e.g. from git) must not start a second switchover.
-    cluster.kubectl("-n", NAMESPACE, "annotate", "drreplica", "once", "touched=yes", "--overwrite")
+    cluster.must("-n", NAMESPACE, "annotate", "drreplica", "once", "touched=yes", "--overwrite")
     import time
 
     time.sleep(3)

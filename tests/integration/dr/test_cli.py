@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from datacloud.devstack.objectstore import Centre
-from tests.conftest import Cluster, wait_until
+from tests.support.cluster import Cluster, wait_until
 
 from .conftest import NAMESPACE, allow_app, replica, status
 

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from datacloud.devstack.objectstore import Centre
-from tests.conftest import Cluster, wait_until
+from tests.support.cluster import Cluster, wait_until
 
 from .conftest import NAMESPACE, allow_app, app, replica, root, status
 from .test_actions import action, can_write, finished

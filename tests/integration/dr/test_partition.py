@@ -13,7 +13,7 @@ import pytest
 
 from datacloud.devstack.objectstore import Centre
 from datacloud.devstack.stack import OPERATOR_NAMESPACE, centre_secret
-from tests.conftest import Cluster, wait_until
+from tests.support.cluster import Cluster, wait_until
 
 from .conftest import APP_KEY, APP_SECRET, NAMESPACE, allow_app, app, root, status
 from .test_actions import can_write

@@ -18,7 +18,7 @@ from datacloud.devstack.objectstore import Centre
 from datacloud.devstack.process import Managed, free_port
 from datacloud.devstack.stack import operator_env
 from datacloud.failover import fencing
-from tests.conftest import Cluster, wait_until
+from tests.support.cluster import Cluster, wait_until
 
 from .conftest import NAMESPACE, allow_app, replica, root, status
 from .test_restart import _listening, event_count

@@ -12,7 +12,7 @@ import pytest
 
 from datacloud.devstack.objectstore import Centre
 from datacloud.devstack.process import tool
-from tests.conftest import Cluster, wait_until
+from tests.support.cluster import Cluster, wait_until
 
 from .conftest import NAMESPACE, allow_app, replica, status
 

@@ -16,7 +16,7 @@ from datacloud.builders import dr as build
 from datacloud.builders.conditions import find
 from datacloud.devstack.objectstore import Centre
 from datacloud.failover import fencing
-from tests.conftest import Cluster, wait_until
+from tests.support.cluster import Cluster, wait_until
 
 from .conftest import NAMESPACE, Refusals, allow_app, app, keys_at, replica, root, status
 from .test_actions import action, can_write, finished

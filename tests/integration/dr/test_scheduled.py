@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from datacloud.devstack.objectstore import Centre
-from tests.conftest import Cluster, wait_until
+from tests.support.cluster import Cluster, wait_until
 
 from .conftest import NAMESPACE, Refusals, allow_app, app, keys_at, replica, status
 from .test_restart import event_count

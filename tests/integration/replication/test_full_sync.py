@@ -45,7 +45,7 @@ def test_copies_awkward_keys_zero_bytes_and_folder_markers_then_is_idempotent(pa
 
     first = full_sync(*pair.locations(), SyncOptions(retry=FAST))
 
-    assert first.ok, first.error_samples
+    assert first.ok, first.failed
     assert first.objects_copied == len(objects)
     assert sorted(pair.dst.keys(pair.dst_bucket)) == sorted(objects)
     assert pair.in_sync()
@@ -155,7 +155,7 @@ def test_delete_policy_applies_under_the_prefix_only(pair: BucketPair, policy: s
 
     result = full_sync(*pair.locations("data/", "replica/"), SyncOptions(delete=policy, retry=FAST))  # type: ignore[arg-type]
 
-    assert result.ok, result.error_samples
+    assert result.ok, result.failed
     keys = set(pair.dst.keys(pair.dst_bucket))
     assert "replica/keep.txt" in keys
     assert "elsewhere.txt" in keys
@@ -200,7 +200,7 @@ def test_stale_upload_from_an_earlier_run_is_aborted(pair: BucketPair) -> None:
     assert pair.dst.uploads(pair.dst_bucket) == []
 
 
-def test_sha256_verification_finds_a_corrupted_copy(pair: BucketPair) -> None:
+def test_sha256_verification_finds_and_repairs_a_corrupted_copy(pair: BucketPair) -> None:
     pair.src.put(pair.src_bucket, "a.txt", b"original")
     pair.src.put(pair.src_bucket, "b.txt", b"fine")
     full_sync(*pair.locations(), SyncOptions(retry=FAST))
@@ -213,9 +213,11 @@ def test_sha256_verification_finds_a_corrupted_copy(pair: BucketPair) -> None:
 
     assert sampled_out.verified == 0
     assert sampled_out.mismatch_count == 0
-    assert hashed.mismatches == ["a.txt"]
+    assert hashed.repaired_keys == ["a.txt"]  # found, copied again and proven
+    assert hashed.mismatches == []
     assert hashed.verified == 1
-    assert not hashed.ok
+    assert hashed.ok
+    assert pair.in_sync()
 
 
 def test_size_etag_verification_checks_each_copy(pair: BucketPair) -> None:
@@ -273,7 +275,7 @@ def test_object_overwritten_while_the_sync_runs(pair: BucketPair, victim_size: i
         result = replicator.full_sync()
 
     assert meddling.done
-    assert result.ok, result.error_samples
+    assert result.ok, result.failed
     assert pair.in_sync()  # the new version, never a mix of the two
     again = full_sync(*pair.locations(), options)
     assert again.objects_copied == 0

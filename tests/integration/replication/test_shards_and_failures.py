@@ -115,5 +115,5 @@ def test_target_that_goes_away_mid_sync_is_caught_up(
 
     result = outcome["result"]
     assert not worker.is_alive()
-    assert result.ok, result.error_samples  # type: ignore[attr-defined]
+    assert result.ok, result.failed  # type: ignore[attr-defined]
     assert src.digests(src_bucket) == spare_centre.digests(dst_bucket)

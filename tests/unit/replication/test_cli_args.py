@@ -131,3 +131,105 @@ def test_token_file_is_created_private_and_reused(tmp_path: Path) -> None:
     assert len(token) >= 32
     assert _token(path) == token
     assert path.stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [
+        ("http://127.0.0.1:1/ovl/data", "http://127.0.0.1:1/ovl"),  # --delete mirror would delete the source
+        ("http://127.0.0.1:1/b", "http://127.0.0.1:1/b/backup"),  # would grow backup/backup/...
+        ("http://127.0.0.1:1/b/x", "http://127.0.0.1:1/b/x/"),  # the same folder
+        ("http://LOCALHOST:80/b", "http://localhost/b/sub"),  # one store, spelled twice
+    ],
+)
+def test_overlapping_source_and_target_are_refused(
+    capsys: pytest.CaptureFixture[str], creds: str, source: str, target: str
+) -> None:
+    code, err = run(capsys, source, target, "--src-credentials", creds, "--dst-credentials", creds)
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "overlap" in err
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [
+        ("http://127.0.0.1:1/b/a", "http://127.0.0.1:1/b/ab"),  # siblings: a/ never holds ab/
+        ("http://127.0.0.1:1/b", "http://127.0.0.1:1/c"),
+        ("http://127.0.0.1:1/b", "http://127.0.0.1:2/b"),  # two stores
+    ],
+)
+def test_disjoint_locations_go_ahead(
+    capsys: pytest.CaptureFixture[str], creds: str, source: str, target: str
+) -> None:
+    # Nothing listens on these ports: getting as far as the network (exit 1) means the check let it by.
+    code, err = run(
+        capsys, source, target, "--src-credentials", creds, "--dst-credentials", creds, "--retries", "1"
+    )
+    assert code == 1
+    assert "overlap" not in err
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:abc/b", "http://127.0.0.1:99999/b", "http://:9000/b"])
+def test_a_bad_port_or_host_is_one_line(capsys: pytest.CaptureFixture[str], creds: str, url: str) -> None:
+    code, err = run(capsys, url, URLS[1], "--src-credentials", creds, "--dst-credentials", creds)
+    assert code == 2
+    assert err.count("\n") == 1
+    assert url in err
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1:1/b", "connection refused"),
+        ("http://no-such-centre.invalid:9000/b", "unknown host"),
+    ],
+)
+def test_an_unreachable_store_is_one_line_naming_endpoint_and_operation(
+    capsys: pytest.CaptureFixture[str], creds: str, url: str, reason: str
+) -> None:
+    code, err = run(
+        capsys,
+        url,
+        "http://127.0.0.1:2/d",
+        "--src-credentials",
+        creds,
+        "--dst-credentials",
+        creds,
+        "--retries",
+        "1",
+    )
+    assert code == 1
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+    assert url in err
+    assert "ListObjectsV2" in err
+    assert reason in err
+
+
+def test_every_option_has_help_and_the_exit_codes_are_listed(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser(prog="datacloud sync")
+    add_sync_arguments(parser)
+    for action in parser._actions:
+        assert action.help, f"{action.option_strings or action.dest} has no help text"
+    parser.print_help()
+    text = capsys.readouterr().out
+    assert "exit codes:" in text
+    for code in ("0", "1", "2"):
+        assert f"\n  {code}  " in text
+
+
+def test_a_sync_between_endpoints_loads_neither_kubernetes_nor_boto3() -> None:
+    """Start-up cost: `datacloud sync --help` and a plain sync must not load the heavy clients."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, atexit\n"
+        "heavy = ('kubernetes', 'boto3', 'kopf')\n"
+        "atexit.register(lambda: print(sorted(m for m in heavy if m in sys.modules)))\n"
+        "from datacloud.cli import main\n"
+        "try:\n    main(['sync', '--help'])\nexcept SystemExit:\n    pass\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

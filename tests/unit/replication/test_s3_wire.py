@@ -23,7 +23,7 @@ from datacloud.adapters.s3_wire import (
     parse_uploads,
 )
 from datacloud.replication.errors import error_code, is_permanent, is_transient
-from tests.unit.conftest import OneShotServer
+from tests.support.servers import OneShotServer
 
 ENDPOINT = S3Endpoint("http://127.0.0.1:9000", "cn-fujian-1", S3Credentials("AKEXAMPLE", "s3cr3t/with+chars"))
 

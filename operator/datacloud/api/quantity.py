@@ -1,0 +1,54 @@
+"""Kubernetes quantities (`500m`, `4Gi`, `1e3`, `250n`): the one parser the operator uses.
+
+The grammar is the API server's (`resource.Quantity`): a signed decimal number and an optional suffix —
+binary (`Ki` … `Ei`), decimal (`n u m k M G T P E`) or an exponent (`e3`, `E-2`). Values are exact
+`Decimal`s, equal to what the kubernetes client's `parse_quantity` returns for the same text (a property
+test holds the two together); unlike the client, text outside the grammar (`NaN`, ` 1`, `1_000`) is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_CEILING, Decimal
+from functools import lru_cache
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal(10**3),
+    "M": Decimal(10**6),
+    "G": Decimal(10**9),
+    "T": Decimal(10**12),
+    "P": Decimal(10**15),
+    "E": Decimal(10**18),
+}
+_GRAMMAR = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?")
+
+# The same grammar, non-negative, as a CRD pattern (the API server refuses the rest before the operator).
+NON_NEGATIVE = r"^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?[0-9]+))?$"
+
+
+def parse_quantity(text: str) -> Decimal:
+    """The exact value of a quantity; ValueError (naming the text) on anything outside the grammar."""
+    m = _GRAMMAR.fullmatch(text)
+    if not m:
+        raise ValueError(f"not a quantity: {text!r} (expected e.g. 500m, 4Gi, 2)")
+    number, suffix = Decimal(m.group(1)), m.group(2) or ""
+    if suffix in _BINARY:
+        return number * _BINARY[suffix]
+    if suffix in _DECIMAL:
+        return number * _DECIMAL[suffix]
+    return number.scaleb(int(suffix[1:]))
+
+
+@lru_cache(maxsize=8192)
+def milli(text: str) -> int:
+    """A non-negative quantity in thousandths, rounded up as the API server does (`500m` → 500,
+    `4Gi` → 4294967296000, `1n` → 1); ValueError on a negative or malformed one."""
+    value = parse_quantity(text)
+    if value < 0:
+        raise ValueError(f"not a non-negative quantity: {text!r}")
+    return int((value * 1000).to_integral_value(rounding=ROUND_CEILING))

@@ -1,0 +1,101 @@
+"""The ComputeCensus runtime: each census on its cron schedule, or at once when its run-now annotation
+gets a new value (the annotation wakes it; no polling), run on the census roster."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from ..adapters.kube import Kube
+from ..metrics import census as metrics
+from . import census
+from .citydatacloud import merged_status
+from .runtime import Roster
+
+log = logging.getLogger(__name__)
+WORKERS = int(os.environ.get("DATACLOUD_CENSUS_WORKERS", "2"))
+IDLE_S = 30.0  # a schedule is checked at least this often
+BACKOFF_S = 60.0  # after a run that raised, before the next attempt
+
+Emit = Callable[[str, str, str], None]
+Key = tuple[str, str]
+
+
+def run_now_request(body: Any) -> object:
+    """What wakes a census besides its spec: a new value of the run-now annotation."""
+    meta = body.get("metadata") or {}
+    return (meta.get("generation"), (meta.get("annotations") or {}).get(census.RUN_NOW))
+
+
+class CensusRuntime:
+    def __init__(self, kube: Kube, name: str, emit: Emit, status: dict[str, Any]) -> None:
+        self.kube, self.name, self.emit = kube, name, emit
+        self.status = dict(status)
+        metrics.observe_census(name, self.status)
+
+    def run(self, body: dict[str, Any]) -> float:
+        wait = IDLE_S
+        now = datetime.now(UTC)
+        current = {
+            "metadata": body.get("metadata") or {},
+            "spec": body.get("spec") or {},
+            "status": self.status,
+        }
+        decision = census.decide(current, now)
+        if decision.reason:
+            log.info("census %s: %s run starting", self.name, decision.reason)
+            try:
+                report = census.run_once(self.kube, current, decision)
+            except Exception as e:  # a bug or the provincial API failing: record it, retry later
+                log.exception("census %s run failed", self.name)
+                patch = census.failed_status(self.status, decision, e)
+                wait = BACKOFF_S
+                self.emit("Warning", "CensusFailed", f"{type(e).__name__}")
+            else:
+                patch = report.status
+                if report.snapshot is not None:
+                    metrics.observe_forecasts(self.name, census.days_until_exhaustion(report.snapshot))
+                for event in report.events:
+                    self.emit(event.type, event.reason, event.message)
+        else:
+            patch = census.idle_status(current, decision, now) or {}
+            if decision.next_run is not None:
+                wait = min(wait, max(0.5, (decision.next_run - now).total_seconds()))
+        if patch:
+            try:
+                self.kube.patch_status(census.PLURAL, self.name, patch)
+                self.status = merged_status(self.status, patch)
+            except ApiException as e:
+                log.warning("could not write status of census %s: %s %s", self.name, e.status, e.reason)
+        metrics.observe_census(self.name, self.status)
+        return wait
+
+    def close(self, deleted: bool) -> None:
+        if deleted:
+            metrics.forget_census(self.name)
+
+
+def _run(runtime: CensusRuntime, body: dict[str, Any]) -> float:
+    return runtime.run(body)
+
+
+def _drop(runtime: CensusRuntime, deleted: bool) -> None:
+    runtime.close(deleted)
+
+
+_roster: Roster[Key, CensusRuntime] | None = None
+_lock = threading.Lock()
+
+
+def roster() -> Roster[Key, CensusRuntime]:
+    global _roster
+    with _lock:
+        if _roster is None:
+            _roster = Roster("census", WORKERS, _run, _drop)
+        return _roster

@@ -1,0 +1,5 @@
+"""Helpers the tests import (clusters, waiting, fixture data, misbehaving servers).
+
+Fixtures stay in the `conftest.py` files, which pytest loads by itself; anything a test module imports
+lives here, so no test imports a conftest.
+"""
