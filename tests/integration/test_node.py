@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from datacloud.builders.job_health import Stuck, why_stuck
 from datacloud.devstack.controlplane import ControlPlane
 from datacloud.devstack.image import PAUSE_IMAGE
 from datacloud.devstack.node import Node
@@ -163,4 +164,38 @@ def test_second_node_stops_leaving_nothing_behind(cluster: tuple[ControlPlane, N
     finally:
         other.stop()
     assert other.leftovers() == []
+    # Nor does the API keep a node that will never run what is placed on it.
+    assert "NotFound" in kubectl(cp, "get", "node", other.name).stderr
     kubectl(cp, "delete", "pod", "sleeper", "--force", "--grace-period=0")
+
+
+def test_jobs_that_cannot_progress_are_named_with_their_reason(cluster: tuple[ControlPlane, Node]) -> None:
+    """What kubelet and the scheduler really report for a missing image, no fitting node and a failing
+    pod is what `why_stuck` turns into a reason naming the Job (for the DRReplica's condition and Event)."""
+    cp, _ = cluster
+    missing = indexed_job("no-image", 1, "true")
+    missing["spec"]["template"]["spec"]["containers"][0]["image"] = "localhost/datacloud/absent:1"
+    nowhere = indexed_job("no-node", 1, "true")
+    nowhere["spec"]["template"]["spec"]["nodeSelector"] = {"datacloud.fujian.gov.cn/centre": "nowhere"}
+    failing = indexed_job("exits-1", 1, "exit 1")
+    for job in (missing, nowhere, failing):
+        done = kubectl(cp, "apply", "-f", "-", stdin=json.dumps(job))
+        assert done.returncode == 0, done.stderr
+
+    def stuck(name: str) -> Stuck | None:
+        pods = get(cp, "pods", "-l", f"job-name={name}")["items"]
+        return why_stuck(get(cp, "job", name), pods)
+
+    image = wait_until(lambda: stuck("no-image"), 120, what="the missing image reported")
+    assert image.reason == "SyncPodCannotStart"
+    assert image.message.startswith("sync Job no-image: pod no-image-0-")
+    assert "ErrImageNeverPull" in image.message
+    node = wait_until(lambda: stuck("no-node"), 120, what="the unschedulable pod reported")
+    assert node.reason == "SyncPodUnschedulable"
+    assert "sync Job no-node" in node.message
+    assert "node(s) didn't match Pod's node affinity/selector" in node.message
+    failed = wait_until(lambda: stuck("exits-1"), 120, what="the failed Job reported")
+    assert failed.reason == "SyncJobFailed"
+    assert "sync Job exits-1 failed (BackoffLimitExceeded" in failed.message
+    # A Job that completes is not stuck.
+    assert why_stuck(get(cp, "job", "three"), get(cp, "pods", "-l", "job-name=three")["items"]) is None

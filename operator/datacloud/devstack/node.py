@@ -244,6 +244,11 @@ class Node:
         if self.process:
             self.process.stop()
         self._remove_cgroups()
+        if self.init_pid and self.cp.servers.get("province"):
+            # Gone for good: the scheduler must not place pods on a node that will never run them (the
+            # pod garbage collector then removes the pods bound to it).
+            with contextlib.suppress(StackError, subprocess.SubprocessError):
+                self.kubectl("delete", "node", self.name, "--ignore-not-found", "--wait=false")
 
     def _cgroups(self) -> list[Path]:
         """The cgroup directories of the node's containers: containerd puts each under /k8s.io/ID (kubelet
