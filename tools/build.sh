@@ -72,6 +72,10 @@ helm_flags="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION \
 helm_dir="$(go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "$helm_flags")"
 : "$helm_minor"
 
+# The operator image's base (Debian from mmdebstrap + the project's Python dependencies), which the tests
+# that run the operator on the dev node build their image on (operator/datacloud/devstack/image.py).
+log "operator image base: $(PYTHONPATH="$here/../operator" python3 -m datacloud.devstack.image base)"
+
 bin="$cache/bin"
 mkdir -p "$bin"
 for f in "$k8s_dir"/kube-apiserver "$k8s_dir"/kube-controller-manager "$k8s_dir"/kubectl \

@@ -172,3 +172,59 @@ def test_scheduled_sharded_sync_runs_as_pods_and_reports(deployed: DevStack, tmp
     entry = wait_until(target_status, 120, what="the run's figures in status")
     assert entry["lastSyncResult"] == "Succeeded"
     assert entry["objectsCopied"] == len(keys)
+    # A run a minute would fill the node for the tests after this one.
+    stack.kubectl("delete", "drreplica", "-n", ns, "node-sharded", "--wait=false")
+
+
+def test_sync_job_whose_pods_cannot_be_placed_is_named_then_runs(deployed: DevStack) -> None:
+    """With the node cordoned, the scheduled sync's pod cannot be placed: the DRReplica names the Job and
+    the reason in its target's message and a Warning Event, not a silent wait. Uncordoned, it runs."""
+    stack = deployed
+    assert stack.node
+    wait_until(lambda: pod_ready(operator_pod(stack)), 240, what="operator pod Ready")
+    ns = DR_NAMESPACE
+    stack.apply_documents([d for d in node_samples(stack) if d["kind"] in ("Namespace", "DataCentre")])
+    src, dst = stack.centres["fz-prod"], stack.centres["xm-remote-dr"]
+    for centre, bucket in ((src, "cordon-src"), (dst, "cordon-dst")):
+        creds = s3.S3Credentials(centre.access_key, centre.secret_key)
+        s3.client(s3.S3Endpoint(centre.endpoint, "us-east-1", creds)).create_bucket(Bucket=bucket)
+    stack.kubectl("cordon", stack.node.name)
+    try:
+        stack.apply_documents([
+            {
+                "apiVersion": "datacloud.fujian.gov.cn/v1alpha1",
+                "kind": "DRReplica",
+                "metadata": {"name": "cordoned", "namespace": ns},
+                "spec": {
+                    "source": {"centre": "fz-prod", "bucket": "cordon-src"},
+                    "activeCentre": "fz-prod",
+                    "targets": [{"name": "remote", "centre": "xm-remote-dr", "bucket": "cordon-dst",
+                                 "mode": "Scheduled", "schedule": "* * * * *"}],
+                    "failover": {"policy": "Manual"},
+                },
+            }
+        ])  # fmt: skip
+
+        def message() -> str:
+            status = get(stack, "drreplica", "-n", ns, "cordoned").get("status") or {}
+            entry = next((t for t in status.get("targets") or [] if t["name"] == "remote"), {})
+            return str(entry.get("message") or "")
+
+        text = wait_until(lambda: "not scheduled" in message() and message(), 180, what="the stuck Job named")
+        assert text.startswith("sync Job cordoned-remote-")
+        assert "unschedulable" in text
+        job = text.split()[2].rstrip(":")
+        events = get(stack, "events", "-n", ns, "--field-selector", "involvedObject.name=cordoned")["items"]
+        warnings = [e for e in events if e["reason"] == "SyncPodUnschedulable"]
+        assert warnings, [e["reason"] for e in events]
+        assert warnings[0]["type"] == "Warning"
+        assert f"sync Job {job}: pod " in warnings[0]["message"]
+    finally:
+        stack.kubectl("uncordon", stack.node.name)
+    wait_until(
+        lambda: (get(stack, "job", "-n", ns, job).get("status") or {}).get("succeeded") == 1,
+        180,
+        what="the Job runs once the node takes pods again",
+    )
+    wait_until(lambda: message() == "", 120, what="the message cleared")
+    stack.kubectl("delete", "drreplica", "-n", ns, "cordoned", "--wait=false")

@@ -16,6 +16,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 import tomllib
 from dataclasses import dataclass
@@ -188,3 +189,17 @@ def operator_image(dest: Path, reference: str, spec: ImageSpec = OPERATOR) -> Pa
         config += [a for p in spec.ports for a in ("--config.exposedports", f"{p}/tcp")]
         run("umoci", "config", "--image", f"{layout}:{tag}", *config)
         return _archive(layout, dest)
+
+
+def main(argv: list[str]) -> int:
+    """`python -m datacloud.devstack.image base`: build (or find) the cached operator base; tools/build.sh
+    runs it so a cold test run does not spend its minutes on Debian and PyPI downloads."""
+    if argv != ["base"]:
+        print("usage: python -m datacloud.devstack.image base", file=sys.stderr)
+        return 2
+    print(_base_rootfs(OPERATOR, CACHE / "images"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
