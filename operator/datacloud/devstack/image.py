@@ -5,8 +5,8 @@ Both are OCI image layouts assembled with `umoci` and handed to containerd as an
 image follows the Dockerfile step for step (Debian base with python3-venv, a virtualenv at /opt/datacloud
 with the project installed, user 10001, the same entrypoint and command); `tests/unit/test_image_parity.py`
 keeps the two in step. Its base (Debian packages from mmdebstrap plus the project's Python dependencies)
-is cached outside the clone under a key made of the Debian suite and pyproject.toml, and rebuilt when
-missing; the project itself is installed on top at every build.
+is cached outside the clone under a key made of the Debian suite, the packages and the install hooks,
+and rebuilt when missing; the project itself is installed on top at every build, as a layer of its own.
 """
 
 from __future__ import annotations
@@ -158,36 +158,77 @@ def build_requirements() -> list[str]:
     return list(tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["build-system"]["requires"])
 
 
-def operator_image(dest: Path, reference: str, spec: ImageSpec = OPERATOR) -> Path:
-    """The operator image as an OCI archive at `dest`, tagged `reference` (name:tag)."""
+def _base_layout(spec: ImageSpec) -> Path:
+    """The base as a one-layer OCI layout tagged `base` (cached beside the tarball): compressing the
+    half-gigabyte layer once, not at every image build."""
     base = _base_rootfs(spec, CACHE / "images")
+    layout = base.with_suffix(".oci")
+    if layout.is_dir():
+        return layout
+    tmp = Path(f"{layout}.tmp{os.getpid()}")
+    try:
+        run("umoci", "init", "--layout", str(tmp))
+        run("umoci", "new", "--image", f"{tmp}:base")
+        run("umoci", "raw", "add-layer", "--image", f"{tmp}:base", str(base))
+        tmp.rename(layout)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return layout
+
+
+def _base_tree(spec: ImageSpec) -> Path:
+    """The base unpacked once (cached beside the layout): the lower layer the project is installed over."""
+    layout = _base_layout(spec)
+    tree = layout.with_suffix(".rootfs")
+    if tree.is_dir():
+        return tree
+    tmp = Path(f"{tree}.tmp{os.getpid()}")
+    try:
+        run("umoci", "raw", "unpack", "--image", f"{layout}:base", str(tmp))
+        tmp.rename(tree)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return tree
+
+
+def operator_image(dest: Path, reference: str, spec: ImageSpec = OPERATOR) -> Path:
+    """The operator image as an OCI archive at `dest`, tagged `reference` (name:tag): the cached base
+    layer, and a layer holding what `pip install` of the project adds to it (an overlay's upper dir)."""
+    layout_base, tree = _base_layout(spec), _base_tree(spec)
     tag = reference.rsplit(":", 1)[1]
     with tempfile.TemporaryDirectory(prefix="operator-image-") as tmp:
         work = Path(tmp)
-        layout, bundle = work / "layout", work / "bundle"
-        run("umoci", "init", "--layout", str(layout))
-        run("umoci", "new", "--image", f"{layout}:{tag}")
-        run("umoci", "raw", "add-layer", "--image", f"{layout}:{tag}", str(base))
-        # The project on top of its dependencies, as the Dockerfile's `pip install .` does.
-        run("umoci", "unpack", "--image", f"{layout}:{tag}", str(bundle))
-        rootfs = bundle / "rootfs"
-        src = rootfs / "tmp" / "src"
+        layout, upper, scratch, merged, src = (work / n for n in ("layout", "upper", "work", "merged", "src"))
+        for d in (upper, scratch, merged):
+            d.mkdir()
         shutil.copytree(
             PROJECT_ROOT / "operator", src / "operator", ignore=shutil.ignore_patterns("__pycache__")
         )
         for name in ("pyproject.toml", "README.md"):
             shutil.copy(PROJECT_ROOT / name, src / name)
-        run("chroot", str(rootfs), f"{spec.venv}/bin/pip", "install", "--no-cache-dir", "--no-deps",
-            "--no-build-isolation", "/tmp/src")  # fmt: skip
-        shutil.rmtree(src)
-        shutil.rmtree(src.parent / "pip-build-env", ignore_errors=True)
-        run("umoci", "repack", "--image", f"{layout}:{tag}", str(bundle))
-        config = ["--config.user", f"{spec.uid}:{spec.uid}", "--config.workingdir", "/"]
+        # In a mount namespace of its own, so the overlay and the bind mount vanish with the command.
+        pip = f"{spec.venv}/bin/pip install --no-cache-dir --no-deps --no-build-isolation /tmp"
+        script = (
+            f"mount -t overlay overlay -o lowerdir={tree},upperdir={upper},workdir={scratch} {merged}"
+            f" && mount --bind {src} {merged}/tmp && chroot {merged} {pip}"
+        )
+        run("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+        for leftover in ("tmp", "root/.cache"):
+            shutil.rmtree(upper / leftover, ignore_errors=True)
+        whiteouts = [p for p in upper.rglob("*") if p.is_char_device()]
+        if whiteouts:
+            raise StackError(f"installing the project removed files from the base: {whiteouts[:3]}")
+        shutil.copytree(layout_base, layout)
+        run("umoci", "config", "--image", f"{layout}:base", "--tag", tag, "--config.workingdir", "/")
+        _layer_from_dir(layout, tag, upper, work)
+        run("umoci", "rm", "--image", f"{layout}:base")
+        config = ["--config.user", f"{spec.uid}:{spec.uid}"]
         config += [a for e in spec.entrypoint for a in ("--config.entrypoint", e)]
         config += [a for c in spec.cmd for a in ("--config.cmd", c)]
         config += [a for k, v in spec.env for a in ("--config.env", f"{k}={v}")]
         config += [a for p in spec.ports for a in ("--config.exposedports", f"{p}/tcp")]
         run("umoci", "config", "--image", f"{layout}:{tag}", *config)
+        run("umoci", "gc", "--layout", str(layout))
         return _archive(layout, dest)
 
 
@@ -197,7 +238,7 @@ def main(argv: list[str]) -> int:
     if argv != ["base"]:
         print("usage: python -m datacloud.devstack.image base", file=sys.stderr)
         return 2
-    print(_base_rootfs(OPERATOR, CACHE / "images"))
+    print(_base_tree(OPERATOR).parent)
     return 0
 
 
