@@ -1,9 +1,8 @@
-"""Pure DR renderers: endpoint publication, sync Jobs, fencing policies, audit records."""
+"""Pure DR renderers: endpoint publication, sync Jobs, audit records."""
 
 import json
 
 from datacloud.builders.dr import audit_record, endpoint_configmap, endpoint_service, sync_job
-from datacloud.failover.fencing import fence_epoch, fenced_policy, unfenced_policy
 
 BODY = {"metadata": {"name": "records", "namespace": "dr", "uid": "u-1"}}
 
@@ -34,32 +33,6 @@ def test_sharded_sync_job_is_indexed() -> None:
     assert "completionMode" not in single["spec"]
     assert "--shard" not in single["spec"]["template"]["spec"]["containers"][0]["args"]
     assert len(job["metadata"]["name"]) <= 63
-
-
-def test_fence_policy_round_trip_keeps_other_statements() -> None:
-    other = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "app",
-                "Effect": "Allow",
-                "Principal": {"AWS": ["app"]},
-                "Action": ["s3:*"],
-                "Resource": ["arn:aws:s3:::b/*"],
-            }
-        ],
-    }
-    fenced = fenced_policy(json.dumps(other), "b", 7)
-    assert fence_epoch(fenced) == 7
-    refenced = fenced_policy(fenced, "b", 8)
-    assert fence_epoch(refenced) == 8
-    assert len(json.loads(refenced)["Statement"]) == 2
-    back = unfenced_policy(refenced)
-    assert back is not None
-    assert fence_epoch(back) is None
-    assert json.loads(back)["Statement"] == other["Statement"]
-    assert unfenced_policy(fenced_policy(None, "b", 1)) is None
-    assert fence_epoch(None) is None
 
 
 def test_audit_keys_sort_by_time_and_carry_the_request() -> None:

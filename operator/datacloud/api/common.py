@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from . import quantity
+from . import cron, quantity
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -74,7 +74,20 @@ _CRON_MSG = "must be a cron schedule of five fields such as '0 2 * * *', or a ma
 _BUCKET_MSG = "must be an S3 bucket name: 3 to 63 lower-case letters, digits, dots or hyphens"
 Duration = Annotated[str, _regex_field(DURATION, _DURATION_MSG, 32), _regex_check(DURATION, _DURATION_MSG)]
 Quantity = Annotated[str, _regex_field(QUANTITY, _QUANTITY_MSG, 64), _regex_check(QUANTITY, _QUANTITY_MSG)]
-Cron = Annotated[str, _regex_field(CRON, _CRON_MSG, 128), _regex_check(CRON, _CRON_MSG)]
+Cron = Annotated[
+    str,
+    Field(
+        max_length=128,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": f"self.matches({CRON!r})", "message": _CRON_MSG},
+                *cron.cel_rules(),  # each field in its range, named in the message
+            ]
+        },
+    ),
+    _regex_check(CRON, _CRON_MSG),
+    AfterValidator(cron.check),
+]
 Bucket = Annotated[str, _regex_field(BUCKET, _BUCKET_MSG, 63), _regex_check(BUCKET, _BUCKET_MSG)]
 
 

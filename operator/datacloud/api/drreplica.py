@@ -1,4 +1,4 @@
-"""DRReplica: two-locations-three-centres protection of one object-store data set (DESIGN §3)."""
+"""DRReplica: two-locations-three-centres protection of one object-store data set."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ Mode = Literal["Continuous", "Scheduled"]
 DeletePolicy = Literal["Mirror", "Retain"]
 VerifyMethod = Literal["None", "SizeETag", "SHA256"]
 ActionType = Literal["Failover", "Switchover", "Failback"]
-Phase = Literal["Protected", "Degraded", "FailingOver", "FailedOver", "Switching", "Paused"]
+Phase = Literal[
+    "Protected", "Degraded", "FailingOver", "FailedOver", "Switching", "Paused", "Invalid", "Overlapping"
+]
 PREFIX = r"^([^/].*)?$"
 
 
@@ -218,9 +220,16 @@ class ActionStatus(LooseModel):
     started_epoch: float | None = Field(default=None, description="Start, in seconds since 1970.")
     duration_seconds: float | None = Field(default=None, description="How long the action took.")
     measured_data_loss_seconds: float | None = Field(
-        default=None, description="Data lost, as measured by the lag when the old copy was fenced."
+        default=None,
+        description="Writes the new active never received, in seconds: from the oldest divergent write "
+        "found when the old copy returned to the cut, and never less than the lag at the cut.",
     )
     audit_record: str | None = Field(default=None, description="Where the audit record was written.")
+    divergent_objects: int | None = Field(
+        default=None,
+        description="Objects the old active held that the new one lacked, found when it returned "
+        "(preserved, see status.divergence).",
+    )
     target_centre: str | None = Field(default=None, description="Centre being promoted.")
     dry_run: bool | None = Field(default=None, description="Whether it was a dry run.")
     started_at: str | None = Field(default=None, description="Start time.")
@@ -228,6 +237,27 @@ class ActionStatus(LooseModel):
     estimated_data_loss_seconds: float | None = Field(default=None, description="Lag at the start.")
     steps: list[ActionStep] = Field(default_factory=list, description="Progression.")
     plan: list[str] = Field(default_factory=list, description="The plan, for dry runs.")
+
+
+class DivergenceRecord(LooseModel):
+    """A copy that was active before an unplanned failover, checked for writes the new active lacks."""
+
+    epoch: int = Field(description="The fencing epoch of the failover that left this copy.")
+    copy_: str = Field(alias="copy", description="The copy: source or a target name.")
+    centre: str = Field(description="Its centre.")
+    bucket: str = Field(description="Its bucket.")
+    prefix: str | None = Field(default=None, description="Its prefix.")
+    cut_at: str = Field(description="When the failover started (the cut).")
+    state: str = Field(
+        description="Pending (nothing is written into the copy until checked), Clean, Preserved, "
+        "Reviewed, or Active (failed over back to it before the check)."
+    )
+    objects: int | None = Field(default=None, description="Divergent objects preserved.")
+    bytes: int | None = Field(default=None, description="Their bytes.")
+    quarantine: str | None = Field(default=None, description="centre/bucket/prefix holding them.")
+    oldest_write: str | None = Field(default=None, description="Last-modified time of the oldest.")
+    newest_write: str | None = Field(default=None, description="Last-modified time of the newest.")
+    checked_at: str | None = Field(default=None, description="When the check ran.")
 
 
 class DRReplicaStatus(StatusBase):
@@ -243,10 +273,21 @@ class DRReplicaStatus(StatusBase):
     handled_request_id: str | None = Field(
         default=None, description="The last spec.action.requestId taken up (a new id starts a new action)."
     )
-    writable_copies: int | None = Field(default=None, description="Copies accepting writes; 1 is healthy.")
+    writable_copies: int | None = Field(
+        default=None, description="Copies that accepted a probe write by an ordinary account; 1 is healthy."
+    )
+    writable_locations: list[str] | None = Field(
+        default=None, description="centre/bucket/prefix of every copy that accepted the probe write."
+    )
+    unmeasured_copies: list[str] | None = Field(
+        default=None, description="Copies whose writability could not be measured, and why."
+    )
     unfenced_unreachable: list[str] | None = Field(
         default=None, description="Centres to fence as soon as they answer."
     )
     estimated_data_loss_seconds: float | None = Field(
         default=None, description="What a failover now would lose: the best Continuous target's lag."
+    )
+    divergence: list[DivergenceRecord] | None = Field(
+        default=None, description="Copies checked (or to check) for divergent writes, newest first."
     )

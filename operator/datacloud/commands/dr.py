@@ -1,5 +1,6 @@
 """`datacloud dr failover|switchover|failback NAME --to CENTRE [--dry-run]`: request a DR action and
-follow it until it finishes, printing each step as it changes."""
+follow it until it finishes, printing each step as it changes; `datacloud dr divergent ...` for the
+writes kept after an unplanned failover."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from ..adapters.kube import Kube, NotFound
+from . import dr_divergent
 
 PLURAL = "drreplicas"
 
@@ -37,6 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (default 600)")
         p.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG)")
         p.set_defaults(action_type=kind.capitalize())
+    divergent = sub.add_parser(
+        "divergent", help="writes an old active copy accepted that the active lacked: list, restore"
+    )
+    dr_divergent.add_arguments(divergent)
     status = sub.add_parser("status", help="the replica's active centre, targets, lag and last action")
     status.add_argument("name")
     status.add_argument("-n", "--namespace", default="default")
@@ -50,6 +56,8 @@ def main(args: argparse.Namespace) -> int:
     except NotFound:
         print(f"datacloud: DRReplica {args.namespace}/{args.name} not found", file=sys.stderr)
         return 1
+    if args.dr_command == "divergent":
+        return dr_divergent.main(kube, args, body)
     if args.dr_command == "status":
         print(json.dumps(body.get("status") or {}, indent=2, ensure_ascii=False))
         return 0

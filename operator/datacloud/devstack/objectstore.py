@@ -36,6 +36,9 @@ class Centre:
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
     event_webhook: str | None = None
     event_token: str | None = field(default=None, repr=False)
+    # An ordinary account the operator probes writability with (created by `add_probe_user`).
+    probe_key: str = field(default_factory=lambda: "probe" + secrets.token_hex(6))
+    probe_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
     process: Managed | None = None
     # Internal IAM, so non-root users exist and bucket policies apply to them (the root user bypasses
     # policies, so fencing is only visible to applications writing as ordinary users).
@@ -121,6 +124,10 @@ class Centre:
         )
         if done.returncode != 0:
             raise StackError(f"versitygw create-user failed: {done.stderr.strip() or done.stdout.strip()}")
+
+    def add_probe_user(self) -> None:
+        """The account the operator measures writability with (named in the centre's Secret)."""
+        self.add_user(self.probe_key, self.probe_secret)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.alive()

@@ -76,6 +76,8 @@ class DevStack:
             with stand_in_receiver(self.events_port):
                 for centre in self.centres.values():
                     centre.start()
+            for centre in self.centres.values():
+                centre.add_probe_user()
             if self.node:
                 self.node.start(forward_ports=tuple(c.port for c in self.centres.values()))
             self.install_crds()
@@ -250,7 +252,12 @@ def stand_in_receiver(port: int) -> Iterator[None]:
 
 def centre_secret(centre: Centre, namespace: str = OPERATOR_NAMESPACE) -> dict[str, Any]:
     """The credentials Secret a DataCentre sample refers to (`centre-<name>`)."""
-    values = {"accessKeyId": centre.access_key, "secretAccessKey": centre.secret_key}
+    values = {
+        "accessKeyId": centre.access_key,
+        "secretAccessKey": centre.secret_key,
+        "probeAccessKeyId": centre.probe_key,
+        "probeSecretAccessKey": centre.probe_secret,
+    }
     if centre.event_token:
         values["eventToken"] = centre.event_token
     enc = {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}

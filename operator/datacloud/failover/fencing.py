@@ -1,58 +1,122 @@
-"""Fencing: a bucket policy that denies every write to a copy that is no longer active.
+"""Fencing: bucket-policy statements that deny writes to a copy that is no longer active.
 
-The deny statement's Sid carries the fencing epoch that set it, so the bucket itself says whether (and
-since which epoch) it is fenced. The operator's own credentials are the store's root account, which
-policies do not bind; applications write as ordinary accounts, which the deny stops.
+A fence covers exactly what one copy of one replica owns: its bucket and prefix. Each statement's Sid
+names its owner (a digest of namespace, replica and copy) and the fencing epoch that set it, so several
+replicas sharing a bucket each keep their own statements and never touch another's. A policy is changed
+read-modify-write: only the owner's statements are replaced, everything else is kept, and the result is
+read back (another writer may have raced us; the next reconcile repairs what a race undid).
+
+The operator's own credentials are the store's root account, which policies do not bind; applications
+write as ordinary accounts, which the deny stops. The optional probe account gets an Allow on one key
+under the copy's prefix, so that a PUT by it measures what the store really accepts there.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import re
+import threading
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ..adapters import s3
+from ..api.overlap import folder
 
-FENCE_SID_PREFIX = "datacloud-fence-epoch-"
+FENCE_SID_PREFIX = "datacloud-fence-"
+PROBE_SID_PREFIX = "datacloud-probe-"
+# Written by earlier versions: one whole-bucket fence per bucket, with no owner. Removed by any owner's
+# write (it denies every prefix, so it would fence an active copy that shares the bucket).
+LEGACY_FENCE = re.compile(r"^datacloud-fence-epoch-(\d+)$")
+OWNED_FENCE = re.compile(r"^datacloud-fence-([0-9a-f]{16})-epoch-(\d+)$")
+PROBE_DIR = ".datacloud-probe/"
+WRITE_ACTIONS = ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+ATTEMPTS = 3
+
+# One read-modify-write at a time per bucket within this process (replicas share the operator).
+_locks: dict[tuple[str, str], threading.Lock] = {}
+_locks_guard = threading.Lock()
 
 
-def fence_statement(bucket: str, epoch: int) -> dict[str, Any]:
+def owner_id(namespace: str, replica: str, copy: str) -> str:
+    """A short stable id for one copy of one replica (Sids allow few characters)."""
+    return hashlib.sha256(f"{namespace}/{replica}/{copy}".encode()).hexdigest()[:16]
+
+
+def probe_key(prefix: str, owner: str) -> str:
+    return f"{folder(prefix)}{PROBE_DIR}{owner}"
+
+
+def resource(bucket: str, prefix: str) -> str:
+    return f"arn:aws:s3:::{bucket}/{folder(prefix)}*"
+
+
+def fence_statement(bucket: str, prefix: str, owner: str, epoch: int) -> dict[str, Any]:
     return {
-        "Sid": f"{FENCE_SID_PREFIX}{epoch}",
+        "Sid": f"{FENCE_SID_PREFIX}{owner}-epoch-{epoch}",
         "Effect": "Deny",
         "Principal": {"AWS": ["*"]},
-        "Action": ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-        "Resource": [f"arn:aws:s3:::{bucket}/*"],
+        "Action": WRITE_ACTIONS,
+        "Resource": [resource(bucket, prefix)],
     }
 
 
-def _statements(policy: str | None) -> list[dict[str, Any]]:
+def probe_statement(bucket: str, prefix: str, owner: str, principal: str) -> dict[str, Any]:
+    return {
+        "Sid": f"{PROBE_SID_PREFIX}{owner}",
+        "Effect": "Allow",
+        "Principal": {"AWS": [principal]},
+        "Action": ["s3:PutObject"],
+        "Resource": [f"arn:aws:s3:::{bucket}/{probe_key(prefix, owner)}"],
+    }
+
+
+def statements(policy: str | None) -> list[dict[str, Any]]:
     return list(json.loads(policy).get("Statement", [])) if policy else []
 
 
-def _is_fence(statement: dict[str, Any]) -> bool:
-    return str(statement.get("Sid", "")).startswith(FENCE_SID_PREFIX)
+def _owned(statement: dict[str, Any], owner: str) -> bool:
+    sid = str(statement.get("Sid", ""))
+    match = OWNED_FENCE.match(sid)
+    return bool(LEGACY_FENCE.match(sid) or (match and match.group(1) == owner)) or (
+        sid == f"{PROBE_SID_PREFIX}{owner}"
+    )
 
 
-def fenced_policy(existing: str | None, bucket: str, epoch: int) -> str:
-    """The policy with the fence added (an older fence replaced, other statements kept)."""
-    kept = [s for s in _statements(existing) if not _is_fence(s)]
-    return json.dumps({"Version": "2012-10-17", "Statement": [*kept, fence_statement(bucket, epoch)]})
+def desired(
+    bucket: str, prefix: str, owner: str, epoch: int | None, principal: str | None
+) -> list[dict[str, Any]]:
+    """The owner's statements: the probe's Allow (when there is a probe account), the fence when fenced."""
+    out = [probe_statement(bucket, prefix, owner, principal)] if principal else []
+    if epoch is not None:
+        out.append(fence_statement(bucket, prefix, owner, epoch))
+    return out
 
 
-def unfenced_policy(existing: str | None) -> str | None:
-    """The policy without the fence; None when nothing else is left (the policy is deleted)."""
-    kept = [s for s in _statements(existing) if not _is_fence(s)]
-    return json.dumps({"Version": "2012-10-17", "Statement": kept}) if kept else None
+def rewritten(existing: str | None, owner: str, wanted: list[dict[str, Any]]) -> str | None:
+    """The policy with the owner's statements replaced by `wanted`, every other statement kept in place;
+    None when nothing is left (the policy is then deleted)."""
+    kept = [s for s in statements(existing) if not _owned(s, owner)]
+    out = kept + wanted
+    return json.dumps({"Version": "2012-10-17", "Statement": out}) if out else None
 
 
-def fence_epoch(policy: str | None) -> int | None:
-    """The epoch of the fence in a policy; None when the bucket is not fenced."""
-    for s in _statements(policy):
-        if _is_fence(s) and s.get("Effect") == "Deny":
-            return int(str(s["Sid"]).removeprefix(FENCE_SID_PREFIX))
+def fence_epoch(policy: str | None, owner: str) -> int | None:
+    """The epoch of the owner's fence in a policy; None when the owner's copy is not fenced."""
+    for s in statements(policy):
+        match = OWNED_FENCE.match(str(s.get("Sid", "")))
+        if match and match.group(1) == owner and s.get("Effect") == "Deny":
+            return int(match.group(2))
     return None
+
+
+def _settled(policy: str | None, owner: str, wanted: list[dict[str, Any]]) -> bool:
+    ours = [s for s in statements(policy) if _owned(s, owner)]
+    return sorted(json.dumps(s, sort_keys=True) for s in ours) == sorted(
+        json.dumps(s, sort_keys=True) for s in wanted
+    )
 
 
 def read_policy(client: Any, bucket: str) -> str | None:
@@ -64,37 +128,97 @@ def read_policy(client: Any, bucket: str) -> str | None:
         raise
 
 
-def fence(endpoint: s3.S3Endpoint, bucket: str, epoch: int, timeout_s: float = 5.0) -> None:
-    """Deny writes to `bucket`; idempotent. Raises when the store cannot be reached."""
-    client = s3.shared_client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s)
+def _lock(endpoint: s3.S3Endpoint, bucket: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault((endpoint.url, bucket), threading.Lock())
+
+
+def apply(
+    endpoint: s3.S3Endpoint,
+    bucket: str,
+    prefix: str,
+    owner: str,
+    epoch: int | None,
+    principal: str | None = None,
+    timeout_s: float = 5.0,
+) -> bool:
+    """Make the owner's statements on `bucket` what they should be (fenced at `epoch`, or open when it
+    is None); True when a write was needed. Raises when the store cannot be reached, or when another
+    writer kept undoing the change (ATTEMPTS times in a row)."""
+    wanted = desired(bucket, prefix, owner, epoch, principal)
     try:
-        current = read_policy(client, bucket)
-        if fence_epoch(current) == epoch:
-            return
-        client.put_bucket_policy(Bucket=bucket, Policy=fenced_policy(current, bucket, epoch))
+        return _apply(endpoint, bucket, owner, wanted, timeout_s)
+    except ClientError as e:
+        if principal is None or e.response.get("Error", {}).get("Code") != "MalformedPolicy":
+            raise
+    # The store refuses a policy naming an account it does not know: the fence matters more than the
+    # probe, so it is written without the probe's statement, and the caller is told.
+    _apply(endpoint, bucket, owner, desired(bucket, prefix, owner, epoch, None), timeout_s)
+    raise ProbeAccountRejected(f"the store does not accept the probe account {principal} in a policy")
+
+
+def _apply(
+    endpoint: s3.S3Endpoint, bucket: str, owner: str, wanted: list[dict[str, Any]], timeout_s: float
+) -> bool:
+    client = s3.client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s, max_pool=1)
+    try:
+        with _lock(endpoint, bucket):
+            wrote = False
+            for _ in range(ATTEMPTS):
+                current = read_policy(client, bucket)
+                if _settled(current, owner, wanted):
+                    return wrote
+                policy = rewritten(current, owner, wanted)
+                if policy is None:
+                    client.delete_bucket_policy(Bucket=bucket)
+                else:
+                    client.put_bucket_policy(Bucket=bucket, Policy=policy)
+                wrote = True
+            if _settled(read_policy(client, bucket), owner, wanted):
+                return True
+            raise PolicyContended(f"the policy of bucket {bucket} kept changing under us")
     finally:
         client.close()
 
 
-def unfence(endpoint: s3.S3Endpoint, bucket: str, timeout_s: float = 5.0) -> None:
+class PolicyContended(RuntimeError):
+    """Another writer changed the bucket policy between every read and write."""
+
+
+class ProbeAccountRejected(RuntimeError):
+    """The owner's statements are in force, but without the probe's Allow (the store refused it)."""
+
+
+def fence(
+    endpoint: s3.S3Endpoint,
+    bucket: str,
+    prefix: str,
+    owner: str,
+    epoch: int,
+    principal: str | None = None,
+    timeout_s: float = 5.0,
+) -> None:
+    """Deny writes under `bucket/prefix`; idempotent. Raises when the store cannot be reached."""
+    with contextlib.suppress(ProbeAccountRejected):  # the fence itself is in force
+        apply(endpoint, bucket, prefix, owner, epoch, principal, timeout_s)
+
+
+def unfence(
+    endpoint: s3.S3Endpoint,
+    bucket: str,
+    prefix: str,
+    owner: str,
+    principal: str | None = None,
+    timeout_s: float = 5.0,
+) -> None:
     """Allow writes again (the copy becomes active); idempotent."""
-    client = s3.shared_client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s)
-    try:
-        current = read_policy(client, bucket)
-        if fence_epoch(current) is None:
-            return
-        remaining = unfenced_policy(current)
-        if remaining is None:
-            client.delete_bucket_policy(Bucket=bucket)
-        else:
-            client.put_bucket_policy(Bucket=bucket, Policy=remaining)
-    finally:
-        client.close()
+    with contextlib.suppress(ProbeAccountRejected):  # the fence is gone all the same
+        apply(endpoint, bucket, prefix, owner, None, principal, timeout_s)
 
 
-def is_fenced(endpoint: s3.S3Endpoint, bucket: str, timeout_s: float = 5.0) -> int | None:
-    client = s3.shared_client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s)
+def is_fenced(endpoint: s3.S3Endpoint, bucket: str, owner: str, timeout_s: float = 5.0) -> int | None:
+    client = s3.client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s, max_pool=1)
     try:
-        return fence_epoch(read_policy(client, bucket))
+        return fence_epoch(read_policy(client, bucket), owner)
     finally:
         client.close()

@@ -11,6 +11,15 @@ from prometheus_client.metrics import MetricWrapperBase
 from .registry import REGISTRY
 
 _T = ["namespace", "replica", "target"]
+# Conditions that, when False, say part of the spec is not carried out.
+UNUSABLE_CONDITIONS = ("LocationsExclusive", "SpecUsable")
+UNUSABLE_REASONS = (
+    "OverlapsReplica",
+    "OverlapsItself",
+    "ScheduleNeverFires",
+    "ScheduleInvalid",
+    "WindowNeverOpens",
+)
 _R = ["namespace", "replica"]
 
 last_sync = Gauge(
@@ -74,6 +83,25 @@ estimated_loss = Gauge(
     _R,
     registry=REGISTRY,
 )
+divergent_objects = Gauge(
+    "datacloud_dr_divergent_objects",
+    "Objects an old active copy accepted that the active copy lacked, preserved in quarantine and not "
+    "yet reviewed.",
+    _R,
+    registry=REGISTRY,
+)
+divergence_pending = Gauge(
+    "datacloud_dr_divergence_checks_pending",
+    "Copies waiting for their divergent-write check (nothing is written into them until it ran).",
+    _R,
+    registry=REGISTRY,
+)
+spec_unusable = Gauge(
+    "datacloud_dr_spec_unusable",
+    "1 while part of the spec cannot be carried out, by reason (OverlapsReplica, ScheduleNeverFires...).",
+    [*_R, "reason"],
+    registry=REGISTRY,
+)
 paused = Gauge("datacloud_dr_paused", "1 while the replica is paused.", _R, registry=REGISTRY)
 
 # Every label set written, per replica, so a replica's series can all be dropped when it goes.
@@ -116,6 +144,17 @@ def observe_replica(
     _set(writable_copies, replica, status.get("writableCopies"))
     _set(paused, replica, 1 if paused_now else 0)
     _set(estimated_loss, replica, status.get("estimatedDataLossSeconds"))
+    records = status.get("divergence") or []
+    preserved = [r for r in records if r.get("state") == "Preserved"]
+    _set(divergent_objects, replica, sum(int(r.get("objects") or 0) for r in preserved))
+    _set(divergence_pending, replica, sum(1 for r in records if r.get("state") == "Pending"))
+    unusable = {
+        str(c.get("reason"))
+        for c in status.get("conditions") or []
+        if c.get("type") in UNUSABLE_CONDITIONS and c.get("status") == "False"
+    }
+    for reason in UNUSABLE_REASONS:
+        _set(spec_unusable, (*replica, reason), 1 if reason in unusable else 0)
     action = status.get("action") or {}
     kind = str(action.get("type", ""))
     if action.get("startedAt") and not action.get("finishedAt") and not action.get("dryRun"):

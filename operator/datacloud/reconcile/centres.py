@@ -32,6 +32,12 @@ class Centre:
     role: str
     health: str
     endpoint: s3.S3Endpoint
+    # An ordinary account of the store (Secret keys probeAccessKeyId/probeSecretAccessKey), with which
+    # the operator measures whether a copy accepts writes; None when the Secret names none.
+    probe: s3.S3Credentials | None = None
+
+
+PROBE_KEYS = ("probeAccessKeyId", "probeSecretAccessKey")
 
 
 class CentreReader(Protocol):
@@ -58,8 +64,26 @@ def credentials(kube: CentreReader, spec: DataCentreSpec) -> s3.S3Credentials:
     return s3.S3Credentials(data[ref.access_key_id_key], data[ref.secret_access_key_key])
 
 
+def probe_credentials(kube: CentreReader, spec: DataCentreSpec) -> s3.S3Credentials | None:
+    """The probe account's key pair, when the centre's Secret holds one."""
+    ref = spec.object_store.credentials_secret_ref
+    try:
+        data = kube.secret_data(ref.namespace, ref.name)
+    except NotFound:
+        return None
+    if not all(data.get(k) for k in PROBE_KEYS):
+        return None
+    return s3.S3Credentials(data[PROBE_KEYS[0]], data[PROBE_KEYS[1]])
+
+
 def resolve(kube: CentreReader, name: str) -> Centre:
     """The centre's role, health and endpoint; CentreUnavailable with a reason when it can't be used."""
+    if isinstance(kube, CentreCache):
+        return kube.resolve(name)
+    return _resolve(kube, name)
+
+
+def _resolve(kube: CentreReader, name: str) -> Centre:
     try:
         body = kube.get(PLURAL, name)
     except NotFound:
@@ -72,7 +96,7 @@ def resolve(kube: CentreReader, name: str) -> Centre:
         ) from None
     health = str((body.get("status") or {}).get("health") or "Unknown")
     endpoint = s3.S3Endpoint(spec.object_store.endpoint, spec.object_store.region, credentials(kube, spec))
-    return Centre(name, spec.city, spec.role, health, endpoint)
+    return Centre(name, spec.city, spec.role, health, endpoint, probe_credentials(kube, spec))
 
 
 class HealthChanges:
@@ -138,6 +162,11 @@ class CentreCache:
         if isinstance(value, LookupError):
             raise value
         return value
+
+    def resolve(self, name: str) -> Centre:
+        """`resolve` through the cache, the result (or why the centre cannot be used) cached too."""
+        centre: Centre = self._cached(("centre", "", name), lambda: _resolve(self, name))
+        return centre
 
     def get(self, plural: str, name: str) -> dict[str, Any]:
         body: dict[str, Any] = self._cached(("get", plural, name), lambda: self.kube.get(plural, name))

@@ -60,6 +60,10 @@ class ActionContext:
     now: str
     publish: Callable[[Copy, int], None]  # writes the endpoint ConfigMap and Service; StepBlocked if refused
     reseed: Callable[[Copy, int], str]  # starts the flows from the new active centre; StepBlocked if refused
+    # The fence owner id of a copy (its own statements on a possibly shared bucket).
+    owner: Callable[[Copy], str] = lambda copy: copy.name
+    # Called before a step writes into a copy: StepBlocked until its divergent writes are preserved.
+    before_writing_into: Callable[[Copy], None] = lambda copy: None
 
     @property
     def old(self) -> Copy:
@@ -74,6 +78,10 @@ class ActionContext:
         return int(self.action["fencingEpoch"])
 
 
+def _where(copy: Copy) -> str:
+    return f"{copy.centre}/{copy.bucket}/{copy.prefix}".rstrip("/")
+
+
 def _fence_old(ctx: ActionContext) -> str:
     centre = ctx.centres.get(ctx.old.centre)
     failover = ctx.action["type"] == "Failover"
@@ -81,19 +89,28 @@ def _fence_old(ctx: ActionContext) -> str:
         if centre is None:
             raise StepBlocked("CentreUnresolved", f"centre {ctx.old.centre} cannot be resolved")
         timeout = DOWN_CENTRE_TIMEOUT_S if failover and centre.health == "Down" else 5.0
-        fencing.fence(centre.endpoint, ctx.old.bucket, ctx.epoch, timeout_s=timeout)
-    except (BotoCoreError, ClientError, StepBlocked) as e:
+        fencing.fence(
+            centre.endpoint,
+            ctx.old.bucket,
+            ctx.old.prefix,
+            ctx.owner(ctx.old),
+            ctx.epoch,
+            centre.probe.access_key_id if centre.probe else None,
+            timeout_s=timeout,
+        )
+    except (BotoCoreError, ClientError, fencing.PolicyContended, StepBlocked) as e:
         if not failover:
             # A planned action needs the old copy reachable: it is the one holding the latest writes.
             raise StepBlocked("OldActiveUnreachable", f"cannot fence {ctx.old.centre}: {e}") from None
         return f"{ctx.old.centre} unreachable ({type(e).__name__}); it will be fenced as soon as it answers"
-    return f"writes to {ctx.old.centre}/{ctx.old.bucket} denied (epoch {ctx.epoch})"
+    return f"writes to {_where(ctx.old)} denied (epoch {ctx.epoch})"
 
 
 def _final_sync(ctx: ActionContext) -> str:
     src_centre, dst_centre = ctx.centres.get(ctx.old.centre), ctx.centres.get(ctx.new.centre)
     if src_centre is None or dst_centre is None:
         raise StepBlocked("CentreUnresolved", "both centres must be resolved for a final sync")
+    ctx.before_writing_into(ctx.new)
     src = location(src_centre, ctx.old.bucket, ctx.old.prefix)
     dst = location(dst_centre, ctx.new.bucket, ctx.new.prefix)
     copied = 0
@@ -121,8 +138,14 @@ def _promote(ctx: ActionContext) -> str:
     if centre is None:
         raise StepBlocked("CentreUnresolved", f"centre {ctx.new.centre} cannot be resolved")
     try:
-        fencing.unfence(centre.endpoint, ctx.new.bucket)
-    except (BotoCoreError, ClientError) as e:
+        fencing.unfence(
+            centre.endpoint,
+            ctx.new.bucket,
+            ctx.new.prefix,
+            ctx.owner(ctx.new),
+            centre.probe.access_key_id if centre.probe else None,
+        )
+    except (BotoCoreError, ClientError, fencing.PolicyContended) as e:
         raise StepBlocked("NewActiveUnreachable", f"cannot open {ctx.new.centre} for writes: {e}") from None
     return f"{ctx.new.centre} is the active centre (epoch {ctx.epoch})"
 

@@ -1,13 +1,18 @@
 """Running the replication flows of one DRReplica: continuous followers in the operator, scheduled Jobs.
 
-Continuous flows run as `ContinuousReplicator`s (bounded worker pools) inside the operator; scheduled
-flows become Kubernetes Jobs at their cron times, inside their transfer window.
+Continuous flows run as `ContinuousReplicator`s inside the operator, all driven by one `FollowerHub`: a
+fixed pool of copy workers, scan workers and one dispatcher shared by every follower of every replica,
+so threads do not grow with the number of replicas. Scheduled flows become Kubernetes Jobs at their cron
+times, inside their transfer window.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -22,6 +27,7 @@ from ..replication.errors import RetryPolicy
 from ..replication.events import EventReceiver
 from ..replication.locations import Location
 from .centres import Centre
+from .runtime import Lane
 
 log = logging.getLogger(__name__)
 FOLLOW_CONCURRENCY = 4
@@ -29,6 +35,52 @@ FOLLOW_CONCURRENCY = 4
 # short retry of its own. The engine's default (8 attempts, up to 10 s apart) kept workers sleeping for
 # tens of seconds on a dead source, and stopping the follower at a failover waited for them.
 FOLLOW_RETRY = RetryPolicy(attempts=3, initial=0.2, maximum=1.0)
+COPY_WORKERS = int(os.environ.get("DATACLOUD_FOLLOW_WORKERS", "16"))
+SCAN_WORKERS = int(os.environ.get("DATACLOUD_SCAN_WORKERS", "4"))
+# With notifications a scan is only the safety net for a lost one: every 5 minutes, as the replicator's
+# own default. A thousand followers scanning every minute listed two buckets 33 times a second.
+NOTIFIED_SCAN_S = 300.0
+POLL_SCAN_S = 2.0
+
+
+class FollowerHub:
+    """Runs every continuous follower of the operator on shared threads: copies on a fixed pool, scans
+    and dispatching on lanes (`reconcile.runtime`), each follower when it has something to do."""
+
+    def __init__(self, copy_workers: int = COPY_WORKERS, scan_workers: int = SCAN_WORKERS) -> None:
+        self.copies = ThreadPoolExecutor(copy_workers, thread_name_prefix="follow-copy")
+        self.dispatch: Lane[ContinuousReplicator] = Lane("follow-dispatch", 1, lambda f: f.dispatch_once())
+        self.scans: Lane[ContinuousReplicator] = Lane("follow-scan", scan_workers, lambda f: f.scan_once())
+
+    def submit(self, work: Callable[[], None]) -> None:
+        self.copies.submit(work)
+
+    def dispatch_soon(self, replicator: ContinuousReplicator) -> None:
+        self.dispatch.wake(replicator)
+
+    def scan_soon(self, replicator: ContinuousReplicator) -> None:
+        self.scans.wake(replicator)
+
+    def forget(self, replicator: ContinuousReplicator) -> None:
+        self.dispatch.close(replicator, _nothing)
+        self.scans.close(replicator, _nothing)
+
+
+def _nothing() -> None:
+    pass
+
+
+_hub: FollowerHub | None = None
+_hub_lock = threading.Lock()
+
+
+def hub() -> FollowerHub:
+    """The operator's one follower hub, made on first use."""
+    global _hub
+    with _hub_lock:
+        if _hub is None:
+            _hub = FollowerHub()
+        return _hub
 
 
 @dataclass(frozen=True)
@@ -60,9 +112,15 @@ def options(flow: Flow) -> SyncOptions:
 class Followers:
     """The continuous followers of one replica, started and stopped to match the wanted flows."""
 
-    def __init__(self, receiver: EventReceiver | None, tokens: Callable[[str], str | None]) -> None:
+    def __init__(
+        self,
+        receiver: EventReceiver | None,
+        tokens: Callable[[str], str | None],
+        driver: FollowerHub | None = None,
+    ) -> None:
         self.receiver = receiver
         self.tokens = tokens  # centre name → its notification token, if it sends notifications
+        self.driver = driver  # None: each follower runs its own threads (as `datacloud sync --follow`)
         self.running: dict[str, tuple[FollowKey, ContinuousReplicator]] = {}
 
     def key(self, flow: Flow) -> FollowKey:
@@ -99,10 +157,18 @@ class Followers:
         log.info("following %s → %s (%s)", src, dst, "notifications" if token else "polling")
         if token and self.receiver:
             follower = ContinuousReplicator(
-                src, dst, options(flow), receiver=self.receiver, token=token, scan_interval=60.0
+                src,
+                dst,
+                options(flow),
+                receiver=self.receiver,
+                token=token,
+                scan_interval=NOTIFIED_SCAN_S,
+                driver=self.driver,
             )
         else:
-            follower = ContinuousReplicator(src, dst, options(flow), poll_interval=2.0)
+            follower = ContinuousReplicator(
+                src, dst, options(flow), poll_interval=POLL_SCAN_S, driver=self.driver
+            )
         return follower.start()
 
     def stats(self, target: str) -> ReplicationStats | None:

@@ -15,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from .. import settings
 from ..adapters.kube import Kube
-from . import dr_events
+from . import dr_events, dr_flows
 from .centres import HEALTH_CHANGES, CentreCache
 from .drreplica import Emit, ReplicaRuntime
 from .runtime import Roster
@@ -78,4 +78,5 @@ def make(kube: Kube, key: Key, emit: Emit) -> ReplicaRuntime:
         dr_events.receiver(),
         settings.current().image,
         centre_reader=centre_cache(kube),
+        follower_hub=dr_flows.hub(),
     )

@@ -50,6 +50,7 @@ def summary(
     problems: list[tuple[str, str]],
     publication: dict[str, Any] | None,
     generation: int | None,
+    unusable: list[tuple[str, str]] | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
     """The conditions (ReferencesValid, RPOCompliant, SingleWriter, the endpoint's publication, action
     progress, Ready) and whether the replica is Ready. Sets `estimatedDataLossSeconds` in `status`: the
@@ -94,38 +95,59 @@ def summary(
     progress = progress_condition(status.get("action") or {}, generation)
     if progress is not None:
         conds.append(progress)
-    ready = refs_ok and not breaches and not spec.paused
-    conds.append(
-        condition(
-            "Ready",
-            ready,
+    ready = refs_ok and not breaches and not spec.paused and not unusable
+    if unusable and refs_ok and not spec.paused:
+        reason, message = unusable[0][0], "; ".join(m for _, m in unusable)
+    else:
+        reason = (
             "Protected"
             if ready
-            else ("Paused" if spec.paused else (problems[0][0] if problems else "RPOBreached")),
-            "replication running" if ready else "see the other conditions",
-            generation,
+            else ("Paused" if spec.paused else (problems[0][0] if problems else "RPOBreached"))
         )
-    )
+        message = "replication running" if ready else "see the other conditions"
+    conds.append(condition("Ready", ready, reason, message, generation))
     return conds, ready
 
 
 def _single_writer(status: dict[str, Any], generation: int | None) -> dict[str, Any]:
-    if status.get("writableCopies", 1) > 1:
+    """From what the stores accepted when probed: never True while a copy's writability is unknown."""
+    writable = status.get("writableLocations") or []
+    if status.get("writableCopies", 0) > 1:
         return condition(
             "SingleWriter",
             False,
             "SplitBrainSuspected",
-            f"{status['writableCopies']} copies accept writes",
+            f"{status['writableCopies']} copies accept writes: {', '.join(writable)}",
             generation,
         )
     pending = status.get("unfencedUnreachable") or []
+    unmeasured = status.get("unmeasuredCopies") or []
+    if pending:
+        return condition(
+            "SingleWriter",
+            None,
+            "FencePending",
+            f"{', '.join(pending)} will be fenced when reachable; until then it may accept writes",
+            generation,
+        )
+    if unmeasured:
+        return condition(
+            "SingleWriter",
+            None,
+            "NotMeasured",
+            "writability not measured: " + "; ".join(unmeasured),
+            generation,
+        )
+    if not writable:
+        return condition(
+            "SingleWriter",
+            True,
+            "NoWritableCopy",
+            "no copy accepts writes (the active one neither)",
+            generation,
+        )
     return condition(
-        "SingleWriter",
-        True,
-        "Fenced" if not pending else "FencePending",
-        "only the active copy accepts writes"
-        + (f"; {', '.join(pending)} will be fenced when reachable" if pending else ""),
-        generation,
+        "SingleWriter", True, "Fenced", f"only {writable[0]} accepts writes (probed)", generation
     )
 
 

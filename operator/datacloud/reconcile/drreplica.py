@@ -38,10 +38,10 @@ from ..failover.actions import current, fresh_steps, plan
 from ..failover.topology import Copy, Flow, active_copy, copies, flows
 from ..metrics import dr as dr_metrics
 from ..replication.events import EventReceiver
-from . import dr_scheduled, dr_status
+from . import dr_divergent, dr_overlap, dr_scheduled, dr_specs, dr_status, dr_writers
 from .centres import HEALTH_CHANGES, Centre, CentreReader, CentreUnavailable, resolve
 from .dr_actions import ActionContext, StepBlocked, advance, progress_condition, refused
-from .dr_flows import Followers, seconds_between
+from .dr_flows import FollowerHub, Followers, epoch_now, seconds_between
 
 log = logging.getLogger(__name__)
 PLURAL = "drreplicas"
@@ -55,7 +55,7 @@ DRIFTING_EVERY_S = 1800.0
 DRIFTING_TARGET_KEYS = ("lagSeconds", "lastSyncTime")
 REPUBLISH_EVERY_S = 1800.0  # the endpoint is applied again this often (drift repair), and after a refusal
 RESYNC_S = 300.0  # a full run (buckets, fences) at least this often, spread by up to a fifth
-IDLE_S = 15.0  # a light run at least this often (status figures, due scheduled runs)
+IDLE_S = 30.0  # a light run at least this often (status figures; scheduled runs say when they are due)
 BUSY_S = 2.0  # while a follower has changes pending or a scheduled copy is running
 RETRY_REFUSED_S = 10.0  # a refused publication outside an action is tried again after this long
 BLOCKED_BACKOFF_MAX_S = 5.0  # a blocked action step is retried after 1, 2, 4, 5, 5... seconds
@@ -76,12 +76,13 @@ class ReplicaRuntime:
         receiver: EventReceiver | None = None,
         job_image: str | None = None,
         centre_reader: CentreReader | None = None,
+        follower_hub: FollowerHub | None = None,
     ) -> None:
         self.kube, self.namespace, self.name, self._emit = kube, namespace, name, emit
         self.centre_reader: CentreReader = centre_reader or kube
         self._emitted: dict[str, str] = {}
         self.centre_tokens: dict[str, str | None] = {}
-        self.followers = Followers(receiver, lambda c: self.centre_tokens.get(c))
+        self.followers = Followers(receiver, lambda c: self.centre_tokens.get(c), follower_hub)
         self.job_image = job_image or settings.current().image
         self.written: dict[str, Any] = {}
         self.written_at = 0.0
@@ -124,6 +125,11 @@ class ReplicaRuntime:
             self._write(body, phase="Degraded", force=True)
             return 30.0
 
+        conflict = dr_overlap.conflict(self.kube, body, spec)
+        if conflict is not None:
+            return self._stand_aside(body, conflict, generation, now)
+        unusable = dr_specs.problems(spec, epoch_now())
+
         full = self._full_run_due(generation)
         health_seen = HEALTH_CHANGES.version
         self.waits_for = None
@@ -148,13 +154,20 @@ class ReplicaRuntime:
             self.followers.stop_all()
         else:
             # Once promoted, the new topology is the right one even while the last steps finish.
-            self.followers.match([f for f in wanted if f.mode == "Continuous"], centres)
             if full:
                 self._fence_others(spec, centres, active)
+            # Nothing flows into a copy whose divergent writes are not yet kept (checked on every run).
+            dr_divergent.run(self, body, spec, centres, now)
+            self.followers.match(
+                dr_divergent.gate(self.status, (f for f in wanted if f.mode == "Continuous")), centres
+            )
             self._publish(body, spec, centres, active)
-        dr_scheduled.run(self, body, spec, [f for f in wanted if f.mode == "Scheduled"], centres, now)
+        skipped = {p.target for p in unusable}
+        scheduled = [f for f in wanted if f.mode == "Scheduled" and f.target not in skipped]
+        dr_scheduled.run(self, body, spec, dr_divergent.gate(self.status, scheduled), centres, now)
         self._target_status(spec, wanted, now)
-        self._summarise(spec, wanted, centres, problems, generation, now)
+        self._report_unusable(unusable, generation, now)
+        self._summarise(spec, wanted, centres, problems, generation, now, unusable)
         self._write(body)
         if full:
             self.full_for = (generation, health_seen)
@@ -282,6 +295,8 @@ class ReplicaRuntime:
             now,
             publish=lambda copy, epoch: self._publish_copy(body, centres, copy, epoch, force=True),
             reseed=lambda copy, epoch: self._reseed(body, spec, centres, copy, epoch),
+            owner=lambda copy: fencing.owner_id(self.namespace, self.name, copy.name),
+            before_writing_into=lambda copy: self._divergence_checked(body, spec, centres, copy, now),
         )
         finished = advance(ctx, lambda a: self._record_action(body, a))
         if finished:
@@ -304,7 +319,7 @@ class ReplicaRuntime:
     ) -> str:
         """Replication from the new active: its continuous followers, and a seed Job per scheduled
         target (so the remote copy holds the new active's data now, not at its next cron time)."""
-        wanted = flows(spec, new.centre)
+        wanted = dr_divergent.gate(self.status, flows(spec, new.centre))
         continuous = [f for f in wanted if f.mode == "Continuous"]
         if not spec.paused:
             self.followers.match(continuous, centres)
@@ -351,6 +366,7 @@ class ReplicaRuntime:
             self._archive(action)
             return
         action["steps"] = fresh_steps(kind)
+        dr_divergent.expect(self.status, spec, action)
         self.followers.stop_all()  # the writer changes: no flow may run from the old active from here on
         self.blocked_ticks = 0
         self.status["action"] = action
@@ -358,7 +374,11 @@ class ReplicaRuntime:
             "Warning" if kind == "Failover" else "Normal",
             f"{kind}Started",
             f"{kind} {old} → {new} ({action['requestId']}), estimated data loss "
-            f"{action['estimatedDataLossSeconds']:.1f}s",
+            + (
+                "unknown (no lag measured)"
+                if action["estimatedDataLossSeconds"] is None
+                else f"{action['estimatedDataLossSeconds']:.1f}s"
+            ),
         )
         self._write(body, force=True)
 
@@ -442,9 +462,9 @@ class ReplicaRuntime:
         )
 
     def _lag_to(self, spec: DRReplicaSpec, centre: str) -> float | None:
+        centre_of = {c.name: c.centre for c in copies(spec)}  # the old source, once a target, too
         for target in self.status.get("targets") or []:
-            spec_target = next((t for t in spec.targets if t.name == target.get("name")), None)
-            if spec_target and spec_target.centre == centre and target.get("lagSeconds") is not None:
+            if centre_of.get(str(target.get("name"))) == centre and target.get("lagSeconds") is not None:
                 return float(target["lagSeconds"])
         return None
 
@@ -515,32 +535,65 @@ class ReplicaRuntime:
         since = datetime.fromisoformat(str(status["lastTransitionTime"]).replace("Z", "+00:00"))
         return seconds_between(since, datetime.now(since.tzinfo))
 
+    def _divergence_checked(
+        self, body: dict[str, Any], spec: DRReplicaSpec, centres: dict[str, Centre], copy: Copy, now: str
+    ) -> None:
+        """Before a final sync writes into `copy`: its divergent writes preserved, or StepBlocked."""
+        dr_divergent.run(self, body, spec, centres, now)
+        if copy.name in dr_divergent.blocked_copies(self.status):
+            raise StepBlocked(
+                "DivergenceCheckPending",
+                f"{copy.centre} must be compared with the active copy (and what diverged kept) first",
+            )
+
+    # -- spec problems only the operator can see ----------------------------------------------------
+    def _stand_aside(
+        self, body: dict[str, Any], conflict: dr_overlap.Conflict, generation: int | None, now: str
+    ) -> float:
+        """Another replica owns these keys (or this one's copies overlap): do nothing, say why."""
+        self.followers.stop_all()
+        self._conditions(
+            [
+                condition("LocationsExclusive", False, conflict.reason, conflict.message, generation),
+                condition("Ready", False, conflict.reason, conflict.message, generation),
+            ],
+            now,
+        )
+        self.emit("Warning", conflict.reason, conflict.message)
+        self.status["observedGeneration"] = generation
+        dr_metrics.observe_replica(
+            self.namespace, self.name, {**self.status, "phase": "Overlapping"}, {}, False, {}
+        )
+        self._write(body, phase="Overlapping")
+        return 5.0
+
+    def _report_unusable(
+        self, unusable: list[dr_specs.TargetProblem], generation: int | None, now: str
+    ) -> None:
+        """Targets left out because their spec cannot be carried out: condition, Event, phase (Ready is
+        False for them too, see dr_status.summary)."""
+        conds = [
+            condition(
+                "LocationsExclusive", True, "NoOverlap", "no other replica shares these keys", generation
+            )
+        ]
+        if unusable:
+            message = "; ".join(p.message for p in unusable)
+            conds.append(condition("SpecUsable", False, unusable[0].reason, message, generation))
+            for p in unusable:
+                self.emit("Warning", p.reason, f"target {p.target} is not synced: {p.message}")
+        else:
+            conds.append(
+                condition("SpecUsable", True, "Usable", "every target can be carried out", generation)
+            )
+        self._conditions(conds, now)
+
     # -- apply ---------------------------------------------------------------------------------------
     def _fence_others(self, spec: DRReplicaSpec, centres: dict[str, Centre], active: str) -> None:
-        """Every copy but the active one is fenced at the current epoch whenever it can be reached."""
+        """Every copy but the active one fenced at the current epoch; writability probed per copy."""
         epoch = int(self.status["fencingEpoch"])
-        writable, unreachable = 0, []
-        active_bucket = active_copy(spec, active).bucket
-        for copy in copies(spec):
-            centre = centres.get(copy.centre)
-            is_active = copy.centre == active and copy.bucket == active_bucket
-            if centre is None:
-                continue
-            try:
-                current = fencing.is_fenced(centre.endpoint, copy.bucket, timeout_s=2)
-                if is_active:
-                    if current is not None:
-                        fencing.unfence(centre.endpoint, copy.bucket)
-                    writable += 1
-                elif current != epoch:
-                    fencing.fence(centre.endpoint, copy.bucket, epoch)
-            except (BotoCoreError, ClientError):
-                if is_active:
-                    writable += 1
-                else:
-                    unreachable.append(copy.centre)
-        self.status["writableCopies"] = writable
-        self.status["unfencedUnreachable"] = unreachable
+        measured = dr_writers.fence_and_measure(self.namespace, self.name, spec, centres, active, epoch)
+        self.status.update(measured.status())
 
     def _publish(
         self, body: dict[str, Any], spec: DRReplicaSpec, centres: dict[str, Centre], active: str
@@ -603,10 +656,21 @@ class ReplicaRuntime:
         problems: list[tuple[str, str]],
         generation: int | None,
         now: str,
+        unusable: list[dr_specs.TargetProblem] | None = None,
     ) -> None:
-        conds, ready = dr_status.summary(self.status, spec, wanted, problems, self.publication, generation)
+        conds, ready = dr_status.summary(
+            self.status,
+            spec,
+            wanted,
+            problems,
+            self.publication,
+            generation,
+            [(p.reason, p.message) for p in unusable or []],
+        )
         self._conditions(conds, now)
         self.status["phase"] = self._phase(spec, ready)
+        if unusable and self.status["phase"] in ("Protected", "Degraded"):
+            self.status["phase"] = "Invalid"
         self.status["observedGeneration"] = generation
         rpos = {f.target: f.rpo_s for f in wanted}
         dr_metrics.observe_replica(self.namespace, self.name, self.status, rpos, spec.paused, {})
@@ -627,6 +691,9 @@ class ReplicaRuntime:
         self.kube.patch_status(PLURAL, self.name, merge_patch(stored, self.status), self.namespace)
         self.written = deepcopy(self.status)
         self.written_at = time.monotonic()
+
+    def write_now(self, body: dict[str, Any]) -> None:
+        self._write(body, force=True)
 
     def _worth_writing(self) -> bool:
         """Whether status differs from what was written enough to write it now (see DRIFTING_EVERY_S)."""

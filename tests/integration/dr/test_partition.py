@@ -64,6 +64,7 @@ def partitioned_prod(
         centre = Centre("part-prod", tmp_path / "part-prod", netns=link.netns, host=CENTRE_SIDE).start()
         try:
             centre.add_user(APP_KEY, APP_SECRET)
+            centre.add_probe_user()
             cluster.must_apply(centre_secret(centre, OPERATOR_NAMESPACE))
             cluster.must_apply(
                 {

@@ -101,7 +101,8 @@ def test_two_peered_replicas_fail_over_once(
     assert len(audit.get("Contents", [])) == 1
     assert event_count(cluster, NAME, "FailoverStarted") == 1
     assert event_count(cluster, NAME, "FailoverCompleted") == 1
-    assert fencing.fence_epoch(fencing.read_policy(root(near), bucket)) is None  # the new active is open
+    near_copy = fencing.owner_id(NAMESPACE, NAME, "same-city")
+    assert fencing.fence_epoch(fencing.read_policy(root(near), bucket), near_copy) is None  # open
     # The leader did the work; the paused standby never even looked at the replica.
     assert NAME in text(leader)
     assert NAME not in text(standby)

@@ -100,7 +100,8 @@ def assert_finished_once(
     )
     assert len(audit.get("Contents", [])) == 1
     assert event_count(cluster, name, f"{kind}Started") == 1
-    assert fencing.fence_epoch(fencing.read_policy(root(centres["fz-prod"]), bucket)) == 2
+    source = fencing.owner_id(NAMESPACE, name, "source")
+    assert fencing.fence_epoch(fencing.read_policy(root(centres["fz-prod"]), bucket), source) == 2
     cm = cluster.kube.read("v1", "ConfigMap", f"{name}-endpoint", NAMESPACE)
     assert (cm["data"]["centre"], cm["data"]["fencingEpoch"]) == ("fz-samecity-dr", "2")
     assert condition_of(s, "ActionProgressing") == ("True", "Completed")

@@ -1,0 +1,83 @@
+"""Fences and the single-writer measurement of one DRReplica.
+
+Every copy but the active one is fenced at the current epoch (its own bucket+prefix statement, beside
+other replicas' statements on a shared bucket), the active one is opened; then each copy is probed with a
+write by the centre's probe account, so `writableCopies` counts what the stores really accept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..api.drreplica import DRReplicaSpec
+from ..failover import fencing
+from ..failover.topology import Copy, active_copy, copies
+from ..failover.writable import Writable, probe_write
+from .centres import Centre
+
+
+@dataclass
+class Measurement:
+    writable: list[str] = field(default_factory=list)  # "centre/bucket/prefix" of copies accepting writes
+    refusing: list[str] = field(default_factory=list)
+    unmeasured: dict[str, str] = field(default_factory=dict)  # copy → why its writability is unknown
+    unreachable: list[str] = field(default_factory=list)  # centres whose fence could not be written
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "writableCopies": len(self.writable),
+            "writableLocations": self.writable,
+            "unmeasuredCopies": [f"{k}: {v}" for k, v in self.unmeasured.items()],
+            "unfencedUnreachable": self.unreachable,
+        }
+
+
+def where(copy: Copy) -> str:
+    return f"{copy.centre}/{copy.bucket}/{copy.prefix}".rstrip("/")
+
+
+def fence_and_measure(
+    namespace: str, name: str, spec: DRReplicaSpec, centres: dict[str, Centre], active: str, epoch: int
+) -> Measurement:
+    out = Measurement()
+    writer = active_copy(spec, active)
+    for copy in copies(spec):
+        centre = centres.get(copy.centre)
+        if centre is None:
+            out.unmeasured[where(copy)] = "centre unresolved"
+            continue
+        owner = fencing.owner_id(namespace, name, copy.name)
+        principal = centre.probe.access_key_id if centre.probe else None
+        is_active = copy == writer
+        try:
+            fencing.apply(
+                centre.endpoint,
+                copy.bucket,
+                copy.prefix,
+                owner,
+                None if is_active else epoch,
+                principal,
+                timeout_s=2.0,
+            )
+        except fencing.ProbeAccountRejected as e:
+            out.unmeasured[where(copy)] = str(e)  # fenced (or opened) as wanted, but not measurable
+            continue
+        except (BotoCoreError, ClientError, fencing.PolicyContended) as e:
+            if not is_active:
+                out.unreachable.append(copy.centre)
+            out.unmeasured[where(copy)] = f"policy not written: {type(e).__name__}"
+            continue
+        if centre.probe is None:
+            out.unmeasured[where(copy)] = "no probe account in the centre's Secret"
+            continue
+        answer, why = probe_write(centre.endpoint, centre.probe, copy.bucket, copy.prefix, owner)
+        if answer is Writable.YES:
+            out.writable.append(where(copy))
+        elif answer is Writable.NO:
+            out.refusing.append(where(copy))
+        else:
+            out.unmeasured[where(copy)] = why
+    return out
