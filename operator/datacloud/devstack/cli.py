@@ -61,6 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=True,
         help="also run Prometheus scraping the operator with the alert rules (default: on)",
     )
+    parser.add_argument(
+        "--node",
+        action="store_true",
+        help="also run a one-node cluster (kubelet on containerd) where Jobs' pods run (docs/packaging.md)",
+    )
 
 
 def _fresh(directory: Path) -> Path:
@@ -74,7 +79,7 @@ def _fresh(directory: Path) -> Path:
 
 def _start(directory: Path, args: argparse.Namespace) -> tuple[DevStack, Managed, int]:
     samples, metrics_port = not args.no_samples, args.metrics_port
-    stack = DevStack(directory / "stack", cities=args.cities).start(samples=samples)
+    stack = DevStack(directory / "stack", cities=args.cities, node=args.node).start(samples=samples)
     dev_kubeconfig(stack.kubeconfig, directory / "kubeconfig")
     app_env(stack, directory / "app.env")
     port = metrics_port or free_port()
@@ -249,6 +254,7 @@ def up(args: argparse.Namespace) -> int:
         ]
         + (["--no-samples"] if args.no_samples else [])
         + ([] if args.prometheus else ["--no-prometheus"])
+        + (["--node"] if args.node else [])
     )
     log = (directory / "serve.log").open("ab")
     holder = subprocess.Popen(

@@ -34,6 +34,7 @@ from ..builders.datazone import cluster_roles as zone_cluster_roles
 from ..reconcile.census import RUN_NOW
 from .cities import LiveCity, start_cities
 from .controlplane import ControlPlane
+from .node import Node
 from .objectstore import Centre, app_policy
 from .process import Managed, StackError, free_port, tool
 
@@ -59,14 +60,18 @@ class DevStack:
         centres: Sequence[str] = CENTRES,
         chart_objects: bool = True,
         cities: int = 0,
+        node: bool = False,
     ) -> None:
+        """`cities`: the first N CityDataCloud samples get a live API server (the others are left out).
+        `node`: also run a one-node cluster (node.py) where pods run, reaching the centres at
+        `self.node.endpoint(port)`."""
         self.dir = workdir
         self.chart_objects = chart_objects
-        # The first N CityDataCloud samples get a live API server; the others are left out.
         self.city_count = cities
         self.cities: list[LiveCity] = []
         self.app = AppAccount()
-        self.control_plane = ControlPlane(workdir / "cluster")
+        self.control_plane = ControlPlane(workdir / "cluster", workloads=node)
+        self.node = Node(workdir / "node", self.control_plane) if node else None
         # Every centre posts bucket notifications to the operator's receiver on this port, with a token of
         # its own that the operator reads from the centre's Secret (key eventToken).
         self.events_port = free_port()
@@ -95,6 +100,8 @@ class DevStack:
                     centre.add_user(self.app.access_key, self.app.secret_key)
             for centre in self.centres.values():
                 centre.add_probe_user()
+            if self.node:
+                self.node.start(forward_ports=tuple(c.port for c in self.centres.values()))
             self.install_crds()
             self.apply_documents(
                 [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}]
@@ -223,6 +230,8 @@ class DevStack:
         return [p.pid for p in procs if p is not None and p.pid is not None]
 
     def stop(self) -> None:
+        if self.node:
+            self.node.stop()
         for centre in self.centres.values():
             centre.stop()
         self.control_plane.stop()

@@ -13,6 +13,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from .. import settings
 from ..adapters.kube import Kube
 from . import dr_events, dr_flows
 from .centres import HEALTH_CHANGES, CentreCache
@@ -21,7 +22,6 @@ from .runtime import Roster
 
 log = logging.getLogger(__name__)
 WORKERS = int(os.environ.get("DATACLOUD_REPLICA_WORKERS", "8"))
-DEFAULT_IMAGE = "datacloud/operator:0.1.0"
 API_ERROR_RETRY_S = 5.0
 FAILURE_RETRY_S = 10.0
 
@@ -76,7 +76,7 @@ def make(kube: Kube, key: Key, emit: Emit) -> ReplicaRuntime:
         name,
         emit,
         dr_events.receiver(),
-        os.environ.get("DATACLOUD_IMAGE", DEFAULT_IMAGE),
+        settings.current().image,
         centre_reader=centre_cache(kube),
         follower_hub=dr_flows.hub(),
     )

@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from .. import settings
 from ..adapters import s3
 from ..adapters.kube import Kube
 from ..api.common import parse_duration
@@ -73,7 +74,7 @@ class ReplicaRuntime:
         name: str,
         emit: Emit,
         receiver: EventReceiver | None = None,
-        job_image: str = "datacloud/operator:0.1.0",
+        job_image: str | None = None,
         centre_reader: CentreReader | None = None,
         follower_hub: FollowerHub | None = None,
     ) -> None:
@@ -82,7 +83,7 @@ class ReplicaRuntime:
         self._emitted: dict[str, str] = {}
         self.centre_tokens: dict[str, str | None] = {}
         self.followers = Followers(receiver, lambda c: self.centre_tokens.get(c), follower_hub)
-        self.job_image = job_image
+        self.job_image = job_image or settings.current().image
         self.written: dict[str, Any] = {}
         self.written_at = 0.0
         self.published: tuple[str, str, int] | None = None
