@@ -52,8 +52,11 @@ class CentreRuntime:
         spec = body.get("spec") or {}
         metrics.observe_centre(self.name, str(spec.get("city", "")), str(spec.get("role", "")), self.status)
         if report.transition:
-            HEALTH_CHANGES.changed()  # DRReplicas react now, not at their next run
             old, new = report.transition
+            if "Down" in (old, new) or old == "Unknown":
+                # DRReplicas react now, not at their next run. Up and Degraded are alike to them: a
+                # store slowing down under load must not make every replica recheck its fences.
+                HEALTH_CHANGES.changed()
             kind = "Normal" if new == "Up" else "Warning"
             self.emit(kind, f"Centre{new}", f"health changed from {old} to {new}")
         for reason, message in report.warnings:

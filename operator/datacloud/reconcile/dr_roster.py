@@ -20,7 +20,7 @@ from .drreplica import Emit, ReplicaRuntime
 from .runtime import Roster
 
 log = logging.getLogger(__name__)
-WORKERS = int(os.environ.get("DATACLOUD_REPLICA_WORKERS", "8"))
+WORKERS = int(os.environ.get("DATACLOUD_REPLICA_WORKERS", "16"))
 DEFAULT_IMAGE = "datacloud/operator:0.1.0"
 API_ERROR_RETRY_S = 5.0
 FAILURE_RETRY_S = 10.0

@@ -16,7 +16,7 @@ from tests.integration.dr.conftest import NAMESPACE, replica, root
 from tests.integration.test_datazone import delete_zone, ready, zone
 
 pytestmark = pytest.mark.integration
-MANY = 100  # over twelve times the replica lane's workers, three times kopf's own executor
+MANY = 100  # six times the replica lane's workers, three times kopf's own executor
 
 
 def test_many_replicas_are_all_protected_while_a_zone_comes_and_goes(
