@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from datacloud.devstack.objectstore import Centre
-from tests.conftest import Cluster, wait_until
+from tests.support.cluster import Cluster, wait_until
 
 from .conftest import NAMESPACE, allow_app, app, replica, root
 from .test_failover import listing
