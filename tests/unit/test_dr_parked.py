@@ -148,3 +148,19 @@ def test_repairs_of_every_shard_are_added_up() -> None:
     total = dr_scheduled.combine(data, 2, "2026-01-01T02:00:00+00:00")
     assert total is not None
     assert total["repaired"] == 7
+
+
+def test_datacloud_status_shows_parked_keys_beside_rpo_compliance() -> None:
+    from rich.console import Console
+
+    from datacloud.commands.status import replicas_table
+
+    targets = [{"name": "near", "lagSeconds": 0.2, "rpoCompliant": False, "parkedKeys": 2}]
+    drr = {
+        "metadata": {"namespace": "ns", "name": "r"},
+        "spec": {"targets": [{"name": "near", "centre": "c", "mode": "Continuous", "rpoTarget": "30s"}]},
+        "status": {"phase": "Degraded", "targets": targets},
+    }
+    console = Console(width=200, record=True)
+    console.print(replicas_table([drr]))
+    assert "NO (2 parked)" in console.export_text()

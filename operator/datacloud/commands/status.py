@@ -77,7 +77,8 @@ def replicas_table(items: list[dict[str, Any]]) -> Table:
                 target["mode"],
                 "-" if lag is None else f"{lag:.1f}",
                 target.get("rpoTarget", "-"),
-                {True: "yes", False: "NO"}.get(t.get("rpoCompliant"), "-"),
+                {True: "yes", False: "NO"}.get(t.get("rpoCompliant"), "-")
+                + (f" ({t['parkedKeys']} parked)" if t.get("parkedKeys") else ""),
             )
             first = False
     return table

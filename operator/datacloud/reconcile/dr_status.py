@@ -57,7 +57,7 @@ def parked_entries(stats: ReplicationStats) -> list[dict[str, str]]:
 
 
 def parked_targets(status: dict[str, Any]) -> list[str]:
-    """'<target> (<n> keys)' for every target with parked keys."""
+    """'<target> (<n> parked)' for every target with parked keys."""
     return [
         f"{t['name']} ({t['parkedKeys']} parked)" for t in status.get("targets") or [] if t.get("parkedKeys")
     ]
