@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 NAMED_IN_EVENT = 3  # keys an Event names; status names more, the count covers all
+SHOWN_CHARS = 150  # of each key and reason in an Event, so the message stays short whatever the keys
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,13 @@ class ParkedNotices:
 def _message(target: str, count: int, entry: dict[str, Any], fresh: list[str]) -> str:
     reasons = {str(p.get("key")): str(p.get("reason")) for p in entry.get("parked") or []}
     named = fresh or sorted(reasons)
-    shown = "; ".join(f"{key!r}: {reasons.get(key, '')}" for key in named[:NAMED_IN_EVENT])
+    shown = "; ".join(f"{_cut(repr(key))}: {_cut(reasons.get(key, ''))}" for key in named[:NAMED_IN_EVENT])
     more = f" and {len(named) - NAMED_IN_EVENT} more" if len(named) > NAMED_IN_EVENT else ""
     return (
         f"{count} key(s) on target {target} fail permanently and are parked (not replicated; retried "
         f"with the longest backoff): {shown}{more}"
     )
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
