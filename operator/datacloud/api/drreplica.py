@@ -174,6 +174,13 @@ class DRReplicaSpec(Model):
     action: Action | None = Field(default=None, description="A DR action to carry out.")
 
 
+class ParkedKey(LooseModel):
+    """A key the continuous follower cannot copy and has parked (retried with the longest backoff)."""
+
+    key: str = Field(description="The object key at the source.")
+    reason: str = Field(description="Why its copy fails (the target's refusal).")
+
+
 class TargetStatus(LooseModel):
     """Replication state of one target."""
 
@@ -193,7 +200,21 @@ class TargetStatus(LooseModel):
     missed_intervals: int | None = Field(default=None, description="Scheduled runs missed in a row.")
     last_verification_time: str | None = Field(default=None, description="When copies were last verified.")
     mismatches: int | None = Field(default=None, description="Mismatches found by the last verification.")
-    rpo_compliant: bool | None = Field(default=None, description="Whether lag is within rpoTarget.")
+    repaired: int | None = Field(
+        default=None,
+        description="Copies the last sync's verification found wrong, copied again and proved right.",
+    )
+    parked_keys: int | None = Field(
+        default=None,
+        description="Keys the continuous follower cannot copy (failing permanently), parked and retried "
+        "with the longest backoff; they are not replicated.",
+    )
+    parked: list[ParkedKey] | None = Field(
+        default=None, description="The first few parked keys, each with why its copy fails."
+    )
+    rpo_compliant: bool | None = Field(
+        default=None, description="Whether lag is within rpoTarget and no key is parked."
+    )
     message: str | None = Field(default=None, description="Last error or note.")
 
 

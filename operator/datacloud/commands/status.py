@@ -168,11 +168,17 @@ def replicas_table(items: list[Obj], all_namespaces: bool) -> Table:
             s.get("phase", "-"),
             s.get("activeCentre", "-"),
             "-" if lag is None else f"{seconds(lag)} {target}",
-            conditions(drr).get("RPOCompliant", {}).get("status", "-"),
+            conditions(drr).get("RPOCompliant", {}).get("status", "-") + _parked(drr),
             age(_last_full_sync(drr)),
             reason(drr, REPLICA_CONDITIONS),
         )
     return table
+
+
+def _parked(drr: Obj) -> str:
+    """' (N parked)' when keys fail permanently on some target (they are not replicated)."""
+    n = sum(int(t.get("parkedKeys") or 0) for t in (drr.get("status") or {}).get("targets") or [])
+    return f" ({n} parked)" if n else ""
 
 
 def _last_full_sync(drr: Obj) -> str | None:

@@ -43,6 +43,18 @@ sync_runs = Counter(
 bytes_copied = Counter(
     "datacloud_dr_bytes_copied_total", "Bytes copied to the target.", _T, registry=REGISTRY
 )
+verify_repaired = Counter(
+    "datacloud_dr_verify_repaired_total",
+    "Copies a scheduled sync's verification found wrong, copied again and proved right.",
+    _T,
+    registry=REGISTRY,
+)
+parked_keys = Gauge(
+    "datacloud_dr_parked_keys",
+    "Keys the continuous follower cannot copy (failing permanently); they are not replicated.",
+    _T,
+    registry=REGISTRY,
+)
 missed = Gauge("datacloud_dr_missed_intervals", "Scheduled runs missed in a row.", _T, registry=REGISTRY)
 mismatches = Gauge(
     "datacloud_dr_verification_mismatches",
@@ -133,10 +145,13 @@ def observe_replica(
         _set(rpo_target, labels, rpos.get(labels[2]))
         _set(missed, labels, target.get("missedIntervals"))
         _set(mismatches, labels, target.get("mismatches"))
+        _set(parked_keys, labels, target.get("parkedKeys"))
+        # Present from the start at 0, so increase() sees a target's very first failure or repair.
         for result in ("succeeded", "failed"):
-            # Present from the start at 0, so increase() sees a target's very first failure.
             sync_runs.labels(*labels, result)
             _written.setdefault(replica_key, set()).add((sync_runs, (*labels, result)))
+        verify_repaired.labels(*labels)
+        _written.setdefault(replica_key, set()).add((verify_repaired, labels))
     replica = (namespace, name)
     if status.get("activeCentre"):
         _set(active_centre, (*replica, str(status["activeCentre"])), 1)
@@ -167,12 +182,19 @@ def observe_replica(
             break
 
 
-def count_sync(namespace: str, name: str, target: str, ok: bool, copied_bytes: int) -> None:
+def count_sync(
+    namespace: str, name: str, target: str, ok: bool, copied_bytes: int, repaired: int = 0
+) -> None:
     labels = (namespace, name, target)
     sync_runs.labels(*labels, "succeeded" if ok else "failed").inc()
     bytes_copied.labels(*labels).inc(copied_bytes)
+    verify_repaired.labels(*labels).inc(repaired)
     _written.setdefault((namespace, name), set()).update(
-        {(sync_runs, (*labels, "succeeded" if ok else "failed")), (bytes_copied, labels)}
+        {
+            (sync_runs, (*labels, "succeeded" if ok else "failed")),
+            (bytes_copied, labels),
+            (verify_repaired, labels),
+        }
     )
 
 

@@ -233,7 +233,7 @@ def combine(data: dict[str, str], shards: int, since: str | None) -> dict[str, A
     if not current or len(current) < shards:
         return None
     total: dict[str, Any] = {"ok": all(bool(p.get("ok")) for p in current)}
-    for key in ("objects_copied", "bytes_copied", "mismatch_count", "verified", "errors"):
+    for key in ("objects_copied", "bytes_copied", "mismatch_count", "repaired", "verified", "errors"):
         total[key] = sum(int(p.get(key) or 0) for p in current)
     total["duration_seconds"] = max(float(p.get("duration_seconds") or 0) for p in current)
     total["startedAt"] = min(str(p.get("startedAt") or "") for p in current)
@@ -281,12 +281,22 @@ def _read_result(rt: ReplicaRuntime, entry: dict[str, Any], flow: Flow, now: dat
             objectsCopied=summary["objects_copied"],
             bytesCopied=summary["bytes_copied"],
             mismatches=summary["mismatch_count"],
+            repaired=summary["repaired"],
         )
         if summary["verified"]:
             entry["lastVerificationTime"] = summary["finishedAt"]
         if ok:
             entry["lastGoodSyncStart"] = summary["startedAt"]
-        dr_metrics.count_sync(rt.namespace, rt.name, flow.target, ok, int(summary["bytes_copied"]))
+        dr_metrics.count_sync(
+            rt.namespace, rt.name, flow.target, ok, int(summary["bytes_copied"]), int(summary["repaired"])
+        )
+        if summary["repaired"]:
+            rt.emit(
+                "Warning",
+                "CopiesRepaired",
+                f"verification of {flow.target} found {summary['repaired']} copy(ies) wrong; copied again "
+                f"and proved right (sync finished {summary['finishedAt']})",
+            )
     _age(entry, now)
 
 

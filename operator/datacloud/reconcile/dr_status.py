@@ -14,6 +14,8 @@ from ..replication.continuous import ReplicationStats
 from .dr_actions import progress_condition
 
 SOURCE_MISSING = "SourceBucketMissing"
+PARKED_NAMED = 10  # parked keys named in a target's status (all are counted)
+REASON_CHARS = 200  # a parked key's reason is cut to this many characters in status
 
 
 def target_entries(
@@ -21,8 +23,9 @@ def target_entries(
     wanted: list[Flow],
     stats_for: Callable[[str], ReplicationStats | None],
 ) -> list[dict[str, Any]]:
-    """One entry per wanted target: the follower's figures for Continuous ones, RPO compliance where an
-    RPO is set; what an entry held before (a scheduled run's result) is kept."""
+    """One entry per wanted target: the follower's figures for Continuous ones (parked keys among them),
+    RPO compliance where an RPO is set (never while a key is parked: it is not replicated at all); what
+    an entry held before (a scheduled run's result) is kept."""
     by_name = {t["name"]: t for t in previous}
     out = []
     for flow in wanted:
@@ -41,15 +44,31 @@ def target_entries(
                 objectsCopied=stats.objects_copied,
                 bytesCopied=stats.bytes_copied,
                 message=stats.last_error,
+                parkedKeys=stats.parked,
+                parked=parked_entries(stats) or None,
             )
+            if not stats.parked:
+                entry.pop("parked", None)
             if stats.last_scan_at:
                 entry["lastSyncTime"] = datetime.fromtimestamp(stats.last_scan_at).astimezone().isoformat()
         if flow.rpo_s is not None and entry.get("lagSeconds") is not None:
-            entry["rpoCompliant"] = float(entry["lagSeconds"]) <= flow.rpo_s
+            entry["rpoCompliant"] = float(entry["lagSeconds"]) <= flow.rpo_s and not entry.get("parkedKeys")
         elif "lagSeconds" not in entry:
             entry.pop("rpoCompliant", None)
         out.append({k: v for k, v in entry.items() if v is not None})
     return out
+
+
+def parked_entries(stats: ReplicationStats) -> list[dict[str, str]]:
+    """The first PARKED_NAMED parked keys with their reasons, as status shows them (bounded)."""
+    return [{"key": key, "reason": reason[:REASON_CHARS]} for key, reason in stats.parked_keys[:PARKED_NAMED]]
+
+
+def parked_targets(status: dict[str, Any]) -> list[str]:
+    """'<target> (<n> parked)' for every target with parked keys."""
+    return [
+        f"{t['name']} ({t['parkedKeys']} parked)" for t in status.get("targets") or [] if t.get("parkedKeys")
+    ]
 
 
 def summary(
@@ -65,7 +84,9 @@ def summary(
     progress, Ready) and whether the replica is Ready. Sets `estimatedDataLossSeconds` in `status`: the
     smallest lag of a Continuous target."""
     targets = {t["name"]: t for t in status.get("targets") or []}
-    breaches = [n for n, t in targets.items() if t.get("rpoCompliant") is False]
+    parked = parked_targets(status)
+    rpos = {f.target: f.rpo_s for f in wanted}
+    breaches = [n for n, t in targets.items() if t.get("rpoCompliant") is False and _over(t, rpos.get(n))]
     unknown = [
         f.target for f in wanted if f.rpo_s is not None and "rpoCompliant" not in targets.get(f.target, {})
     ]
@@ -93,15 +114,7 @@ def summary(
             "; ".join(m for _, m in problems) or "all centres resolved",
             generation,
         ),
-        condition(
-            "RPOCompliant",
-            None if unknown and not breaches else not breaches,
-            "RPOBreached" if breaches else (_unmeasured_reason(source_missing) if unknown else within),
-            f"over RPO: {', '.join(breaches)}"
-            if breaches
-            else (_unmeasured(unknown, source_missing) if unknown else _within(wanted, targets)),
-            generation,
-        ),
+        _rpo_condition(breaches, parked, unknown, generation, within, source_missing, wanted, targets),
         _single_writer(status, generation),
     ]
     if source_missing:
@@ -119,14 +132,14 @@ def summary(
     progress = progress_condition(status.get("action") or {}, generation)
     if progress is not None:
         conds.append(progress)
-    ready = refs_ok and not breaches and not spec.paused and not unusable
+    ready = refs_ok and not breaches and not parked and not spec.paused and not unusable
     if unusable and refs_ok and not spec.paused:
         reason, message = unusable[0][0], "; ".join(m for _, m in unusable)
     else:
         reason = (
             "Protected"
             if ready
-            else ("Paused" if spec.paused else (problems[0][0] if problems else "RPOBreached"))
+            else ("Paused" if spec.paused else (problems[0][0] if problems else _rpo_reason(breaches)))
         )
         message = "replication running" if ready else "see the other conditions"
     conds.append(condition("Ready", ready, reason, message, generation))
@@ -171,6 +184,44 @@ def _unmeasured(targets: list[str], source_missing: str | None) -> str:
     if source_missing:
         return f"nothing to measure for {', '.join(targets)}: {source_missing}"
     return f"no lag measured yet for {', '.join(targets)}"
+
+
+def _over(target: dict[str, Any], rpo_s: float | None) -> bool:
+    """Over its RPO by lag (a target not compliant only because keys are parked is not)."""
+    lag = target.get("lagSeconds")
+    return not target.get("parkedKeys") or rpo_s is None or lag is None or float(lag) > rpo_s
+
+
+def _rpo_reason(breaches: list[str]) -> str:
+    return "RPOBreached" if breaches else "KeysParked"
+
+
+def _rpo_condition(
+    breaches: list[str],
+    parked: list[str],
+    unknown: list[str],
+    generation: int | None,
+    within: str,
+    source_missing: str | None,
+    wanted: list[Flow],
+    targets: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """False while a target is over its RPO or has parked keys (those are not replicated, however small
+    the lag); unknown while a target's lag is not measured yet."""
+    if breaches or parked:
+        notes = [f"over RPO: {', '.join(breaches)}"] if breaches else []
+        if parked:
+            notes.append("keys failing permanently, not replicated: " + ", ".join(parked))
+        return condition("RPOCompliant", False, _rpo_reason(breaches), "; ".join(notes), generation)
+    if unknown:
+        return condition(
+            "RPOCompliant",
+            None,
+            _unmeasured_reason(source_missing),
+            _unmeasured(unknown, source_missing),
+            generation,
+        )
+    return condition("RPOCompliant", True, within, _within(wanted, targets), generation)
 
 
 def _single_writer(status: dict[str, Any], generation: int | None) -> dict[str, Any]:

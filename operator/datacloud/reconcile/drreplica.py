@@ -42,6 +42,7 @@ from . import dr_divergent, dr_overlap, dr_scheduled, dr_specs, dr_status, dr_wr
 from .centres import HEALTH_CHANGES, Centre, CentreReader, CentreUnavailable, resolve
 from .dr_actions import ActionContext, StepBlocked, advance, progress_condition, refused
 from .dr_flows import FollowerHub, Followers, epoch_now, seconds_between
+from .dr_parked import ParkedNotices
 
 log = logging.getLogger(__name__)
 PLURAL = "drreplicas"
@@ -99,6 +100,7 @@ class ReplicaRuntime:
         self.bucket_problems: list[tuple[str, str]] = []  # found by the last full run
         self.waits_for: float | None = None  # seconds until something due (auto failover, a cron time)
         self.results_read_at: dict[str, float] = {}  # scheduled target → when its result was last read
+        self.parked_notices = ParkedNotices()
 
     def emit(self, kind: str, reason: str, message: str, key: str | None = None) -> None:
         """Post an Event, once per distinct message of a reason (a tick a second must not spam); with
@@ -648,9 +650,10 @@ class ReplicaRuntime:
         }
 
     def _target_status(self, spec: DRReplicaSpec, wanted: list[Flow], now: str) -> None:
-        self.status["targets"] = dr_status.target_entries(
-            self.status.get("targets") or [], wanted, self.followers.stats
-        )
+        before = self.status.get("targets") or []
+        self.status["targets"] = dr_status.target_entries(before, wanted, self.followers.stats)
+        for message in self.parked_notices.news(before, self.status["targets"]):
+            self._emit("Warning", "KeysParked", message)
 
     def _summarise(
         self,
