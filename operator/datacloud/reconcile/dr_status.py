@@ -7,13 +7,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from ..api.conditions import ReplicaReason, ReplicaType, reason_of, replica
 from ..api.drreplica import DRReplicaSpec
-from ..builders.conditions import condition
 from ..failover.topology import Flow
 from ..replication.continuous import ReplicationStats
 from .dr_actions import progress_condition
 
-SOURCE_MISSING = "SourceBucketMissing"
+SOURCE_MISSING = ReplicaReason.SOURCE_BUCKET_MISSING
 
 
 def target_entries(
@@ -84,19 +84,23 @@ def summary(
     )
     status.update(headline(status, wanted))
     # No target with an rpoTarget has nothing to breach; said as such, not as a measurement.
-    within = "WithinRPO" if any(f.rpo_s is not None for f in wanted) else "NoRPOTarget"
+    within = (
+        ReplicaReason.WITHIN_RPO if any(f.rpo_s is not None for f in wanted) else ReplicaReason.NO_RPO_TARGET
+    )
     conds = [
-        condition(
-            "ReferencesValid",
+        replica(
+            ReplicaType.REFERENCES_VALID,
             refs_ok,
-            problems[0][0] if problems else "Resolved",
+            _reason(problems[0][0]) if problems else ReplicaReason.RESOLVED,
             "; ".join(m for _, m in problems) or "all centres resolved",
             generation,
         ),
-        condition(
-            "RPOCompliant",
+        replica(
+            ReplicaType.RPO_COMPLIANT,
             None if unknown and not breaches else not breaches,
-            "RPOBreached" if breaches else (_unmeasured_reason(source_missing) if unknown else within),
+            ReplicaReason.RPO_BREACHED
+            if breaches
+            else (_unmeasured_reason(source_missing) if unknown else within),
             f"over RPO: {', '.join(breaches)}"
             if breaches
             else (_unmeasured(unknown, source_missing) if unknown else _within(wanted, targets)),
@@ -106,10 +110,10 @@ def summary(
     ]
     if source_missing:
         conds.append(
-            condition(
-                "EndpointPublished",
+            replica(
+                ReplicaType.ENDPOINT_PUBLISHED,
                 False,
-                SOURCE_MISSING,
+                ReplicaReason.SOURCE_BUCKET_MISSING,
                 f"not published: {source_missing}; applications are not sent to a bucket that does not exist",
                 generation,
             )
@@ -121,15 +125,19 @@ def summary(
         conds.append(progress)
     ready = refs_ok and not breaches and not spec.paused and not unusable
     if unusable and refs_ok and not spec.paused:
-        reason, message = unusable[0][0], "; ".join(m for _, m in unusable)
+        reason, message = _reason(unusable[0][0]), "; ".join(m for _, m in unusable)
     else:
         reason = (
-            "Protected"
+            ReplicaReason.PROTECTED
             if ready
-            else ("Paused" if spec.paused else (problems[0][0] if problems else "RPOBreached"))
+            else (
+                ReplicaReason.PAUSED
+                if spec.paused
+                else (_reason(problems[0][0]) if problems else ReplicaReason.RPO_BREACHED)
+            )
         )
         message = "replication running" if ready else "see the other conditions"
-    conds.append(condition("Ready", ready, reason, message, generation))
+    conds.append(replica(ReplicaType.READY, ready, reason, message, generation))
     return conds, ready
 
 
@@ -163,8 +171,8 @@ def _within(wanted: list[Flow], targets: dict[str, dict[str, Any]]) -> str:
     return "measured lag within the RPO: " + ", ".join(measured)
 
 
-def _unmeasured_reason(source_missing: str | None) -> str:
-    return SOURCE_MISSING if source_missing else "NotMeasured"
+def _unmeasured_reason(source_missing: str | None) -> ReplicaReason:
+    return ReplicaReason.SOURCE_BUCKET_MISSING if source_missing else ReplicaReason.NOT_MEASURED
 
 
 def _unmeasured(targets: list[str], source_missing: str | None) -> str:
@@ -173,45 +181,54 @@ def _unmeasured(targets: list[str], source_missing: str | None) -> str:
     return f"no lag measured yet for {', '.join(targets)}"
 
 
+def _reason(text: str) -> ReplicaReason:
+    """A reason another module found (a centre lookup, a spec check) as the typed reason."""
+    return reason_of(ReplicaReason, text, ReplicaReason.CENTRE_INVALID)
+
+
 def _single_writer(status: dict[str, Any], generation: int | None) -> dict[str, Any]:
     """From what the stores accepted when probed: never True while a copy's writability is unknown."""
     writable = status.get("writableLocations") or []
     if status.get("writableCopies", 0) > 1:
-        return condition(
-            "SingleWriter",
+        return replica(
+            ReplicaType.SINGLE_WRITER,
             False,
-            "SplitBrainSuspected",
+            ReplicaReason.SPLIT_BRAIN_SUSPECTED,
             f"{status['writableCopies']} copies accept writes: {', '.join(writable)}",
             generation,
         )
     pending = status.get("unfencedUnreachable") or []
     unmeasured = status.get("unmeasuredCopies") or []
     if pending:
-        return condition(
-            "SingleWriter",
+        return replica(
+            ReplicaType.SINGLE_WRITER,
             None,
-            "FencePending",
+            ReplicaReason.FENCE_PENDING,
             f"{', '.join(pending)} will be fenced when reachable; until then it may accept writes",
             generation,
         )
     if unmeasured:
-        return condition(
-            "SingleWriter",
+        return replica(
+            ReplicaType.SINGLE_WRITER,
             None,
-            "NotMeasured",
+            ReplicaReason.NOT_MEASURED,
             "writability not measured: " + "; ".join(unmeasured),
             generation,
         )
     if not writable:
-        return condition(
-            "SingleWriter",
+        return replica(
+            ReplicaType.SINGLE_WRITER,
             True,
-            "NoWritableCopy",
+            ReplicaReason.NO_WRITABLE_COPY,
             "no copy accepts writes (the active one neither)",
             generation,
         )
-    return condition(
-        "SingleWriter", True, "Fenced", f"only {writable[0]} accepts writes (probed)", generation
+    return replica(
+        ReplicaType.SINGLE_WRITER,
+        True,
+        ReplicaReason.FENCED,
+        f"only {writable[0]} accepts writes (probed)",
+        generation,
     )
 
 
