@@ -156,10 +156,16 @@ def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]
 
 
 def phases(kube: Kube, namespace: str) -> dict[str, str]:
-    return {
-        i["metadata"]["name"]: str((i.get("status") or {}).get("phase") or "none")
-        for i in kube.list("drreplicas", namespace)
-    }
+    """Every replica's phase; an overloaded API server breaking the large list is asked again."""
+    for attempt in range(5):
+        try:
+            items = kube.list("drreplicas", namespace)
+        except Exception as e:  # a list cut off mid-read (urllib3 ProtocolError) or refused
+            print(f"listing replicas failed ({type(e).__name__}); again", file=sys.stderr)
+            time.sleep(1 + attempt)
+            continue
+        return {i["metadata"]["name"]: str((i.get("status") or {}).get("phase") or "none") for i in items}
+    return {}
 
 
 # --- (a) the bound ---------------------------------------------------------------------------------
@@ -441,6 +447,16 @@ def main() -> int:
         "command": " ".join(["bench/replicas_bench.py", *sys.argv[1:]]),
         "replicas": n,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "targets": {
+            "a_ratio_to_bound_at_most": 2.0,
+            "b_peak_rss_mb_at_most": 500,
+            "b_peak_threads_at_most": 64,
+            "c_cpu_percent_at_most": 5.0,
+            "c_api_writes_per_second_at_most": 1.0,
+            "d_lag_p99_seconds_at_most": 1.0,
+            "e_failover_p99_seconds_at_most": 30.0,
+            "f_each_done_within_seconds": 60.0,
+        },
     }
     with tempfile.TemporaryDirectory(prefix="replicas-bench-") as tmp:
         stack = DevStack(Path(tmp)).start(samples=False)
@@ -475,11 +491,18 @@ def main() -> int:
                 result["operator"]["seconds"] / result["bound"]["seconds"], 2
             )
             print(json.dumps(result["operator"]), file=sys.stderr)
+            result["resources"] = {
+                "peak_rss_mb": round(sampler.peak_rss / 2**20, 1),
+                "peak_threads": sampler.peak_threads,
+            }
+            save(args.out, result)
             result["idle"] = run_idle(stack, sampler, args.idle_seconds)
             print(json.dumps(result["idle"]), file=sys.stderr)
+            save(args.out, result)
             if "others" not in skip:
                 result["others"] = run_others(stack, kube, args.zones)
                 print(json.dumps(result["others"]), file=sys.stderr)
+                save(args.out, result)
             acked: list[tuple[str, str]] = []
             if "lag" not in skip:
                 buckets = [f"r-{i:05d}" for i in range(min(n, args.lag_replicas))]
@@ -487,6 +510,7 @@ def main() -> int:
                 acked = lag.pop("_acked")
                 result["lag"] = lag
                 print(json.dumps(result["lag"]), file=sys.stderr)
+                save(args.out, result)
             result["resources"] = {
                 "peak_rss_mb": round(sampler.peak_rss / 2**20, 1),
                 "peak_threads": sampler.peak_threads,
@@ -503,20 +527,16 @@ def main() -> int:
             if proc is not None:
                 proc.stop()
             stack.stop()
-    result["targets"] = {
-        "a_ratio_to_bound_at_most": 2.0,
-        "b_peak_rss_mb_at_most": 500,
-        "b_peak_threads_at_most": 64,
-        "c_cpu_percent_at_most": 5.0,
-        "c_api_writes_per_second_at_most": 1.0,
-        "d_lag_p99_seconds_at_most": 1.0,
-        "e_failover_p99_seconds_at_most": 30.0,
-        "f_each_done_within_seconds": 60.0,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    result["complete"] = True
+    save(args.out, result)
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
+
+
+def save(out: Path, result: dict[str, Any]) -> None:
+    """Written after each phase too, so a run cut short keeps what it measured (without "complete")."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ class Settings:
             priority=_integer(env, "DATACLOUD_PRIORITY", None),
             workers=_integer(env, "DATACLOUD_WORKERS", 32, minimum=1) or 32,
             zone_workers=_integer(env, "DATACLOUD_ZONE_WORKERS", 16, minimum=1) or 16,
-            replica_workers=_integer(env, "DATACLOUD_REPLICA_WORKERS", 8, minimum=1) or 8,
+            replica_workers=_integer(env, "DATACLOUD_REPLICA_WORKERS", 16, minimum=1) or 16,
             centre_workers=_integer(env, "DATACLOUD_CENTRE_WORKERS", 4, minimum=1) or 4,
             city_workers=_integer(env, "DATACLOUD_CITY_WORKERS", 4, minimum=1) or 4,
             census_workers=_integer(env, "DATACLOUD_CENSUS_WORKERS", 2, minimum=1) or 2,

@@ -7,7 +7,6 @@ next run); DataCentres and their Secrets are read through one cache shared by al
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import Any
 
@@ -21,7 +20,6 @@ from .drreplica import Emit, ReplicaRuntime
 from .runtime import Roster
 
 log = logging.getLogger(__name__)
-WORKERS = int(os.environ.get("DATACLOUD_REPLICA_WORKERS", "8"))
 API_ERROR_RETRY_S = 5.0
 FAILURE_RETRY_S = 10.0
 
@@ -54,7 +52,7 @@ def roster() -> Roster[Key, ReplicaRuntime]:
     global _roster
     with _lock:
         if _roster is None:
-            _roster = Roster("replica", WORKERS, run, drop)
+            _roster = Roster("replica", settings.current().replica_workers, run, drop)
             HEALTH_CHANGES.subscribe(_roster.wake_all)
         return _roster
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +23,7 @@ from typing import Any, Protocol
 
 from kubernetes.client.exceptions import ApiException
 
+from .. import settings
 from ..adapters.kube import Kube
 from ..builders.datazone_profile import LABEL_ZONE, ReplicaTargets
 from ..builders.written import older
@@ -31,7 +31,7 @@ from ..metrics import zones as metrics
 from . import datazone, datazone_cache
 
 log = logging.getLogger(__name__)
-WORKERS = int(os.environ.get("DATACLOUD_ZONE_WORKERS", "16"))
+WORKERS = settings.current().zone_workers
 executor = ThreadPoolExecutor(WORKERS, thread_name_prefix="zone")
 # The kinds zone workers write; resolving them once up front spares each worker its own API discovery.
 _KINDS = (

@@ -8,21 +8,21 @@ from typing import Any
 
 import pytest
 
+from datacloud import settings
 from datacloud.adapters.kube import NotFound
 from datacloud.devstack.objectstore import Centre
-from datacloud.reconcile import dr_roster
 from tests.integration.dr.conftest import NAMESPACE, replica, root
 from tests.integration.test_datazone import delete_zone, ready, zone
 from tests.support.cluster import Cluster, wait_until
 
 pytestmark = pytest.mark.integration
-MANY = 100  # over twelve times the replica lane's workers, three times kopf's own executor
+MANY = 100  # six times the replica lane's workers, three times kopf's own executor
 
 
 def test_many_replicas_are_all_protected_while_a_zone_comes_and_goes(
     cluster: Cluster, operator: dict[str, Any], dr_centres: dict[str, Centre]
 ) -> None:
-    assert 3 * max(dr_roster.WORKERS, int(os.environ.get("DATACLOUD_WORKERS", "32"))) < MANY
+    assert 3 * max(settings.current().replica_workers, settings.current().workers) < MANY
     tag = os.urandom(3).hex()
     names = [f"many-{tag}-{i:03d}" for i in range(MANY)]
     z = f"many-{tag}"

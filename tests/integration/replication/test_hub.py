@@ -3,7 +3,9 @@ follower copies nothing more."""
 
 from __future__ import annotations
 
+import secrets
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -11,8 +13,9 @@ from datacloud.reconcile.dr_flows import FollowerHub
 from datacloud.replication.continuous import ContinuousReplicator
 from datacloud.replication.engine import SyncOptions
 from datacloud.replication.errors import RetryPolicy
+from datacloud.replication.events import EventReceiver
 
-from .conftest import Store, wait_until
+from .conftest import Store, start_centre, wait_until
 
 pytestmark = pytest.mark.integration
 FAST = RetryPolicy(attempts=2, initial=0.05, maximum=0.2)
@@ -65,3 +68,51 @@ def test_many_followers_share_a_few_threads(centres: tuple[Store, Store]) -> Non
     hub.copies.shutdown()
     hub.dispatch.stop()
     hub.scans.stop()
+
+
+def test_notifications_reach_only_the_followers_of_their_bucket(
+    centres: tuple[Store, Store], tmp_path: Path
+) -> None:
+    """One registration per store token: each follower is handed the changes of its own bucket only."""
+    _, dst = centres
+    receiver = EventReceiver().start()
+    token = secrets.token_urlsafe(24)
+    hub = FollowerHub(copy_workers=3, scan_workers=2)
+    router = hub.router(receiver)
+    seen: list[int] = []
+    receiver.register(token, lambda changes: seen.append(len(changes)))  # versitygw's start-up test event
+    centre = start_centre("routed", tmp_path / "routed", event_webhook=receiver.url(token))
+    src = Store(centre)
+    pairs = [(src.bucket("routed"), dst.bucket("routed")) for _ in range(12)]
+    followers = [
+        ContinuousReplicator(
+            src.location(a),
+            dst.location(b),
+            SyncOptions(delete="mirror", concurrency=4, retry=FAST),
+            receiver=router.for_bucket(a),
+            token=token,
+            scan_interval=300,
+            driver=hub,
+        ).start()
+        for a, b in pairs
+    ]
+    try:
+        for f in followers:
+            assert f.wait_caught_up(60)
+        for i, (a, _) in enumerate(pairs):
+            src.put(a, f"k{i}", bytes([i]) * 5)
+        for a, b in pairs:
+            wait_until(lambda a=a, b=b: src.digests(a) == dst.digests(b), 60, f"{a} followed")
+        for f in followers:
+            stats = f.stats()
+            assert stats.changes_received == 1  # its own object's notification
+            assert stats.changes_ignored == 0  # never handed another bucket's
+            assert stats.scans == 1  # copied from the notification, not by a rescan
+    finally:
+        for f in followers:
+            f.stop(timeout=10)
+        centre.stop()
+        receiver.stop()
+        hub.copies.shutdown()
+        hub.dispatch.stop()
+        hub.scans.stop()
