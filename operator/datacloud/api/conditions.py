@@ -170,6 +170,7 @@ class ReplicaReason(StrEnum):
     WITHIN_RPO = "WithinRPO"
     NO_RPO_TARGET = "NoRPOTarget"
     RPO_BREACHED = "RPOBreached"
+    KEYS_PARKED = "KeysParked"
     NOT_MEASURED = "NotMeasured"
     FENCED = "Fenced"
     NO_WRITABLE_COPY = "NoWritableCopy"
@@ -359,6 +360,7 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
             {_R.PAUSED: "spec.paused is set",
              _R.INVALID_SPEC: "the spec does not validate",
              _R.RPO_BREACHED: "a target's lag is over its rpoTarget",
+             _R.KEYS_PARKED: "keys fail permanently on a target: they are not replicated",
              **{r: "as ReferencesValid, LocationsExclusive or SpecUsable says" for r in (
                  _R.CENTRE_NOT_FOUND, _R.CENTRE_INVALID, _R.SECRET_NOT_FOUND, _R.SECRET_KEY_MISSING,
                  _R.ROLE_MISMATCH, _R.SOURCE_BUCKET_MISSING, _R.BUCKET_CREATE_FAILED, _R.OVERLAPS_REPLICA,
@@ -379,7 +381,8 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
             "every target's lag is within its rpoTarget",
             {_R.WITHIN_RPO: "every target within its RPO",
              _R.NO_RPO_TARGET: "no target has an rpoTarget: nothing to breach"},
-            {_R.RPO_BREACHED: "the message names the targets over their RPO"},
+            {_R.RPO_BREACHED: "the message names the targets over their RPO",
+             _R.KEYS_PARKED: "keys fail permanently on a target (parkedKeys): they are not replicated"},
             {_R.NOT_MEASURED: "no lag measured yet for a target",
              _R.SOURCE_BUCKET_MISSING: "nothing to measure: the source bucket does not exist"},
         ),

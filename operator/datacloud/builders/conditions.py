@@ -1,4 +1,6 @@
-"""Standard conditions, kept the Kubernetes way: lastTransitionTime moves only when status changes."""
+"""Standard conditions, kept the Kubernetes way: lastTransitionTime moves only when status changes.
+
+Conditions themselves are made by each kind's typed constructor in `api/conditions.py`."""
 
 from __future__ import annotations
 
@@ -9,16 +11,6 @@ from typing import Any
 
 def now_iso(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def condition(
-    type_: str, ok: bool | None, reason: str, message: str, generation: int | None = None
-) -> dict[str, Any]:
-    status = "Unknown" if ok is None else ("True" if ok else "False")
-    out: dict[str, Any] = {"type": type_, "status": status, "reason": reason, "message": message}
-    if generation is not None:
-        out["observedGeneration"] = generation
-    return out
 
 
 def merge_conditions(

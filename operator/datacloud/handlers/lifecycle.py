@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import secrets
 from collections.abc import Iterable
 from typing import Any, cast
@@ -12,6 +11,7 @@ from typing import Any, cast
 import kopf
 
 from .. import GROUP
+from .. import settings as datacloud_settings
 from ..api.admission import FINALIZER
 
 # Kinds whose only change-detecting kopf handler is @kopf.on.delete (their work is done by daemons). kopf
@@ -65,15 +65,16 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = DiffBaseStorage(prefix=GROUP, key="last-handled-configuration")
-    # Two replicas are safe through kopf peering: each run picks a random priority, the highest one
-    # works and the others pause until its keep-alive record expires (DATACLOUD_PEERING=standalone
-    # turns it off for a single process).
-    settings.peering.priority = int(os.environ.get("DATACLOUD_PRIORITY", secrets.randbelow(10_000)))
+    # Two replicas are safe through kopf peering: each run picks a random priority (or DATACLOUD_PRIORITY),
+    # the highest one works and the others pause until its keep-alive record expires (`datacloud run
+    # --standalone` turns peering off for a single process).
+    wanted = datacloud_settings.current()
+    settings.peering.priority = secrets.randbelow(10_000) if wanted.priority is None else wanted.priority
     settings.peering.stealth = True
     settings.watching.server_timeout = 120
     settings.watching.client_timeout = 150
     settings.posting.level = logging.INFO
-    settings.execution.max_workers = int(os.environ.get("DATACLOUD_WORKERS", "32"))
+    settings.execution.max_workers = wanted.workers
     # The cyclic GC cost a fifth of the operator's CPU while a thousand zones were applied at once (3.8 s of
     # 20 s, mostly full collections rescanning a heap that hardly holds cycles: garbage goes by reference
     # counting). Exempt what the imports built, and collect less often: 1 s of GC for the same run.

@@ -13,9 +13,9 @@ from kubernetes.client.exceptions import ApiException
 
 from .. import settings
 from ..adapters.kube import Kube
+from ..builders.written import WrittenStatus
 from ..metrics import census as metrics
 from . import census
-from .citydatacloud import merged_status
 from .runtime import Roster
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,12 @@ def run_now_request(body: Any) -> object:
 class CensusRuntime:
     def __init__(self, kube: Kube, name: str, emit: Emit, status: dict[str, Any]) -> None:
         self.kube, self.name, self.emit = kube, name, emit
-        self.status = dict(status)
+        self.written = WrittenStatus.start({"status": status})  # what this runtime last wrote
         metrics.observe_census(name, self.status)
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return self.written.status
 
     def run(self, body: dict[str, Any]) -> float:
         wait = IDLE_S
@@ -71,7 +75,7 @@ class CensusRuntime:
         if patch:
             try:
                 self.kube.patch_status(census.PLURAL, self.name, patch)
-                self.status = merged_status(self.status, patch)
+                self.written.wrote(patch)
             except ApiException as e:
                 log.warning("could not write status of census %s: %s %s", self.name, e.status, e.reason)
         metrics.observe_census(self.name, self.status)

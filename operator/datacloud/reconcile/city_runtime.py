@@ -11,6 +11,7 @@ from kubernetes.client.exceptions import ApiException
 
 from .. import settings
 from ..adapters.kube import Kube
+from ..builders.written import WrittenStatus
 from ..metrics import cities as metrics
 from . import citydatacloud
 from .runtime import Roster
@@ -25,14 +26,18 @@ class CityRuntime:
     def __init__(self, kube: Kube, name: str, emit: Emit, status: dict[str, Any]) -> None:
         self.kube, self.name, self.emit = kube, name, emit
         self.link = citydatacloud.CityLink(name)
-        self.status = dict(status)
+        self.written = WrittenStatus.start({"status": status})  # what this runtime last wrote
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return self.written.status
 
     def run(self, body: dict[str, Any]) -> float:
         body["status"] = self.status
         report = citydatacloud.heartbeat(self.kube, body, self.link)
         try:
             self.kube.patch_status(citydatacloud.PLURAL, self.name, report.status)
-            self.status = citydatacloud.merged_status(self.status, report.status)
+            self.written.wrote(report.status)
         except ApiException as e:
             log.warning("could not write status of city %s: %s %s", self.name, e.status, e.reason)
         metrics.observe_city(self.name, str((body.get("spec") or {}).get("cityCode", "")), self.status)

@@ -23,7 +23,6 @@ from ..api.citydatacloud import CityDataCloudSpec
 from ..api.common import parse_duration
 from ..api.conditions import CityReason, CityType, city, reason_of
 from ..builders.conditions import find, merge_conditions, now_iso
-from ..builders.patch import apply_merge_patch
 from ..census.aggregate import CitySummary
 from ..census.baseline import PROFILE_KEY, Evaluation, Profile, ProfileError, choose_profile, evaluate
 from ..census.collect import CityCollector, baseline_facts
@@ -266,8 +265,3 @@ def _availability_events(old: Mapping[str, Any] | None, new: Verdict) -> list[Ev
     if new.status is False and (was != "False" or (old or {}).get("reason") != new.reason):
         return [Event("Warning", "CityUnavailable", f"{new.reason}: {new.message}")]
     return []
-
-
-def merged_status(old: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """What the status is after a merge patch, to carry into the next heartbeat (see builders.written)."""
-    return apply_merge_patch(old, patch)

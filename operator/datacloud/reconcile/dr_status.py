@@ -7,13 +7,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from ..api.conditions import ReplicaReason, ReplicaType, reason_of, replica
 from ..api.drreplica import DRReplicaSpec
-from ..builders.conditions import condition
 from ..failover.topology import Flow
 from ..replication.continuous import ReplicationStats
 from .dr_actions import progress_condition
 
-SOURCE_MISSING = "SourceBucketMissing"
+SOURCE_MISSING = ReplicaReason.SOURCE_BUCKET_MISSING
 PARKED_NAMED = 10  # parked keys named in a target's status (all are counted)
 REASON_CHARS = 200  # a parked key's reason is cut to this many characters in status
 
@@ -105,12 +105,14 @@ def summary(
     )
     status.update(headline(status, wanted))
     # No target with an rpoTarget has nothing to breach; said as such, not as a measurement.
-    within = "WithinRPO" if any(f.rpo_s is not None for f in wanted) else "NoRPOTarget"
+    within = (
+        ReplicaReason.WITHIN_RPO if any(f.rpo_s is not None for f in wanted) else ReplicaReason.NO_RPO_TARGET
+    )
     conds = [
-        condition(
-            "ReferencesValid",
+        replica(
+            ReplicaType.REFERENCES_VALID,
             refs_ok,
-            problems[0][0] if problems else "Resolved",
+            _reason(problems[0][0]) if problems else ReplicaReason.RESOLVED,
             "; ".join(m for _, m in problems) or "all centres resolved",
             generation,
         ),
@@ -119,10 +121,10 @@ def summary(
     ]
     if source_missing:
         conds.append(
-            condition(
-                "EndpointPublished",
+            replica(
+                ReplicaType.ENDPOINT_PUBLISHED,
                 False,
-                SOURCE_MISSING,
+                ReplicaReason.SOURCE_BUCKET_MISSING,
                 f"not published: {source_missing}; applications are not sent to a bucket that does not exist",
                 generation,
             )
@@ -134,15 +136,19 @@ def summary(
         conds.append(progress)
     ready = refs_ok and not breaches and not parked and not spec.paused and not unusable
     if unusable and refs_ok and not spec.paused:
-        reason, message = unusable[0][0], "; ".join(m for _, m in unusable)
+        reason, message = _reason(unusable[0][0]), "; ".join(m for _, m in unusable)
     else:
         reason = (
-            "Protected"
+            ReplicaReason.PROTECTED
             if ready
-            else ("Paused" if spec.paused else (problems[0][0] if problems else _rpo_reason(breaches)))
+            else (
+                ReplicaReason.PAUSED
+                if spec.paused
+                else (_reason(problems[0][0]) if problems else _rpo_reason(breaches))
+            )
         )
         message = "replication running" if ready else "see the other conditions"
-    conds.append(condition("Ready", ready, reason, message, generation))
+    conds.append(replica(ReplicaType.READY, ready, reason, message, generation))
     return conds, ready
 
 
@@ -176,8 +182,8 @@ def _within(wanted: list[Flow], targets: dict[str, dict[str, Any]]) -> str:
     return "measured lag within the RPO: " + ", ".join(measured)
 
 
-def _unmeasured_reason(source_missing: str | None) -> str:
-    return SOURCE_MISSING if source_missing else "NotMeasured"
+def _unmeasured_reason(source_missing: str | None) -> ReplicaReason:
+    return ReplicaReason.SOURCE_BUCKET_MISSING if source_missing else ReplicaReason.NOT_MEASURED
 
 
 def _unmeasured(targets: list[str], source_missing: str | None) -> str:
@@ -192,8 +198,8 @@ def _over(target: dict[str, Any], rpo_s: float | None) -> bool:
     return not target.get("parkedKeys") or rpo_s is None or lag is None or float(lag) > rpo_s
 
 
-def _rpo_reason(breaches: list[str]) -> str:
-    return "RPOBreached" if breaches else "KeysParked"
+def _rpo_reason(breaches: list[str]) -> ReplicaReason:
+    return ReplicaReason.RPO_BREACHED if breaches else ReplicaReason.KEYS_PARKED
 
 
 def _rpo_condition(
@@ -201,7 +207,7 @@ def _rpo_condition(
     parked: list[str],
     unknown: list[str],
     generation: int | None,
-    within: str,
+    within: ReplicaReason,
     source_missing: str | None,
     wanted: list[Flow],
     targets: dict[str, dict[str, Any]],
@@ -212,57 +218,66 @@ def _rpo_condition(
         notes = [f"over RPO: {', '.join(breaches)}"] if breaches else []
         if parked:
             notes.append("keys failing permanently, not replicated: " + ", ".join(parked))
-        return condition("RPOCompliant", False, _rpo_reason(breaches), "; ".join(notes), generation)
+        return replica(ReplicaType.RPO_COMPLIANT, False, _rpo_reason(breaches), "; ".join(notes), generation)
     if unknown:
-        return condition(
-            "RPOCompliant",
+        return replica(
+            ReplicaType.RPO_COMPLIANT,
             None,
             _unmeasured_reason(source_missing),
             _unmeasured(unknown, source_missing),
             generation,
         )
-    return condition("RPOCompliant", True, within, _within(wanted, targets), generation)
+    return replica(ReplicaType.RPO_COMPLIANT, True, within, _within(wanted, targets), generation)
+
+
+def _reason(text: str) -> ReplicaReason:
+    """A reason another module found (a centre lookup, a spec check) as the typed reason."""
+    return reason_of(ReplicaReason, text, ReplicaReason.CENTRE_INVALID)
 
 
 def _single_writer(status: dict[str, Any], generation: int | None) -> dict[str, Any]:
     """From what the stores accepted when probed: never True while a copy's writability is unknown."""
     writable = status.get("writableLocations") or []
     if status.get("writableCopies", 0) > 1:
-        return condition(
-            "SingleWriter",
+        return replica(
+            ReplicaType.SINGLE_WRITER,
             False,
-            "SplitBrainSuspected",
+            ReplicaReason.SPLIT_BRAIN_SUSPECTED,
             f"{status['writableCopies']} copies accept writes: {', '.join(writable)}",
             generation,
         )
     pending = status.get("unfencedUnreachable") or []
     unmeasured = status.get("unmeasuredCopies") or []
     if pending:
-        return condition(
-            "SingleWriter",
+        return replica(
+            ReplicaType.SINGLE_WRITER,
             None,
-            "FencePending",
+            ReplicaReason.FENCE_PENDING,
             f"{', '.join(pending)} will be fenced when reachable; until then it may accept writes",
             generation,
         )
     if unmeasured:
-        return condition(
-            "SingleWriter",
+        return replica(
+            ReplicaType.SINGLE_WRITER,
             None,
-            "NotMeasured",
+            ReplicaReason.NOT_MEASURED,
             "writability not measured: " + "; ".join(unmeasured),
             generation,
         )
     if not writable:
-        return condition(
-            "SingleWriter",
+        return replica(
+            ReplicaType.SINGLE_WRITER,
             True,
-            "NoWritableCopy",
+            ReplicaReason.NO_WRITABLE_COPY,
             "no copy accepts writes (the active one neither)",
             generation,
         )
-    return condition(
-        "SingleWriter", True, "Fenced", f"only {writable[0]} accepts writes (probed)", generation
+    return replica(
+        ReplicaType.SINGLE_WRITER,
+        True,
+        ReplicaReason.FENCED,
+        f"only {writable[0]} accepts writes (probed)",
+        generation,
     )
 
 

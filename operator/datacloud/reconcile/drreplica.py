@@ -31,9 +31,10 @@ from .. import settings
 from ..adapters import s3
 from ..adapters.kube import Kube
 from ..api.common import parse_duration
+from ..api.conditions import ReplicaReason, ReplicaType, reason_of, replica
 from ..api.drreplica import DRReplicaSpec
 from ..builders import dr as build
-from ..builders.conditions import condition, merge_conditions, now_iso
+from ..builders.conditions import merge_conditions, now_iso
 from ..builders.patch import merge_patch
 from ..failover import fencing
 from ..failover.actions import current, fresh_steps, plan
@@ -127,7 +128,9 @@ class ReplicaRuntime:
         except ValidationError as e:
             self.followers.stop_all()
             msg = "; ".join(f"spec.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-            self._conditions([condition("Ready", False, "InvalidSpec", msg, generation)], now)
+            self._conditions(
+                [replica(ReplicaType.READY, False, ReplicaReason.INVALID_SPEC, msg, generation)], now
+            )
             self.emit("Warning", "InvalidSpec", msg)
             self._write(body, phase="Degraded", force=True)
             return 30.0
@@ -564,10 +567,11 @@ class ReplicaRuntime:
     ) -> float:
         """Another replica owns these keys (or this one's copies overlap): do nothing, say why."""
         self.followers.stop_all()
+        overlap = reason_of(ReplicaReason, conflict.reason, ReplicaReason.OVERLAPS_REPLICA)
         self._conditions(
             [
-                condition("LocationsExclusive", False, conflict.reason, conflict.message, generation),
-                condition("Ready", False, conflict.reason, conflict.message, generation),
+                replica(ReplicaType.LOCATIONS_EXCLUSIVE, False, overlap, conflict.message, generation),
+                replica(ReplicaType.READY, False, overlap, conflict.message, generation),
             ],
             now,
         )
@@ -585,18 +589,29 @@ class ReplicaRuntime:
         """Targets left out because their spec cannot be carried out: condition, Event, phase (Ready is
         False for them too, see dr_status.summary)."""
         conds = [
-            condition(
-                "LocationsExclusive", True, "NoOverlap", "no other replica shares these keys", generation
+            replica(
+                ReplicaType.LOCATIONS_EXCLUSIVE,
+                True,
+                ReplicaReason.NO_OVERLAP,
+                "no other replica shares these keys",
+                generation,
             )
         ]
         if unusable:
             message = "; ".join(p.message for p in unusable)
-            conds.append(condition("SpecUsable", False, unusable[0].reason, message, generation))
+            why = reason_of(ReplicaReason, unusable[0].reason, ReplicaReason.SCHEDULE_INVALID)
+            conds.append(replica(ReplicaType.SPEC_USABLE, False, why, message, generation))
             for p in unusable:
                 self.emit("Warning", p.reason, f"target {p.target} is not synced: {p.message}")
         else:
             conds.append(
-                condition("SpecUsable", True, "Usable", "every target can be carried out", generation)
+                replica(
+                    ReplicaType.SPEC_USABLE,
+                    True,
+                    ReplicaReason.USABLE,
+                    "every target can be carried out",
+                    generation,
+                )
             )
         self._conditions(conds, now)
 
@@ -641,12 +656,13 @@ class ReplicaRuntime:
         except ApiException as e:
             blocked = refused("Publication", f"the endpoint ConfigMap/Service {name}", e)
             self.published_at = time.monotonic()
-            self.publication = condition("EndpointPublished", False, blocked.reason, str(blocked))
+            refusal = reason_of(ReplicaReason, blocked.reason, ReplicaReason.PUBLICATION_REFUSED)
+            self.publication = replica(ReplicaType.ENDPOINT_PUBLISHED, False, refusal, str(blocked))
             self.emit("Warning", blocked.reason, f"{copy.centre}/{copy.bucket} not published: {blocked}")
             raise blocked from None
         self.published, self.published_at = key, time.monotonic()
         message = f"ConfigMap and Service {name} name {copy.centre}/{copy.bucket} (epoch {epoch})"
-        self.publication = condition("EndpointPublished", True, "Published", message)
+        self.publication = replica(ReplicaType.ENDPOINT_PUBLISHED, True, ReplicaReason.PUBLISHED, message)
         self.status["endpoint"] = {
             "centre": copy.centre,
             "url": centre.endpoint.url,

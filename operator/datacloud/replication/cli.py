@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import secrets
 import signal
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from datacloud import settings
 from datacloud.adapters.s3 import S3Endpoint
 from datacloud.api.overlap import Place, overlap
 
@@ -417,7 +417,7 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 
 def _configure_logging() -> None:
     if not logging.getLogger().handlers:
-        level = os.environ.get("DATACLOUD_LOG_LEVEL", "INFO").upper()
+        level = settings.current().log_level
         logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
         # botocore logs request details at DEBUG; keep them out unless asked for explicitly.
         logging.getLogger("botocore").setLevel(logging.WARNING)
