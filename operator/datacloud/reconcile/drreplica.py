@@ -152,7 +152,10 @@ class ReplicaRuntime:
             self.followers.stop_all()
         else:
             # Once promoted, the new topology is the right one even while the last steps finish.
-            if full:
+            epoch = int(self.status["fencingEpoch"])
+            if full or not dr_writers.fences_in_place(
+                self.namespace, self.name, spec, centres, active, epoch
+            ):
                 self._fence_others(spec, centres, active)
             # Nothing flows into a copy whose divergent writes are not yet kept (checked on every run).
             dr_divergent.run(self, body, spec, centres, now)
