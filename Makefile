@@ -20,10 +20,10 @@ tools:
 	bash tools/build.sh >/dev/null
 
 run: venv tools     ## the operator on the embedded dev stack, in the foreground; Ctrl-C stops all
-	$(PY) -m datacloud dev run --dir .dev
+	$(PY) -m datacloud dev run --dir .dev $(DEV_FLAGS)
 
 up: venv tools      ## the same stack in the background
-	$(PY) -m datacloud dev up --dir .dev
+	$(PY) -m datacloud dev up --dir .dev $(DEV_FLAGS)
 
 down: venv          ## stop what `make up` started
 	$(PY) -m datacloud dev down --dir .dev

@@ -6,9 +6,11 @@
 Each phase starts its own pair of versitygw centres in a temporary directory and removes them after.
 - small: `--small` objects of 4-64 KiB; a full copy into an empty bucket by `datacloud sync` (as a
   subprocess, start-up included), by `rclone sync` (Debian's rclone, `--transfers` and `--checkers`
-  equal to our concurrency) and by MinIO's `mc mirror` (`--max-workers` equal to our concurrency; built
+  equal to our concurrency) and by MinIO's `mc mirror` (its own worker pool: no flag sets it; built
   with `GOBIN=DIR go install github.com/minio/mc@latest`, found in the tools directory or on PATH).
-  Figures: objects/s, ours over each peer, and client CPU per object for every tool.
+  Figures: objects/s, ours over each peer, and client CPU per object for every tool. Both races run
+  `--rounds` times with the order rotated; ratios are the median of the rounds' ratios (each round
+  compares neighbours in time on a shared machine), times and CPU the fastest run of each tool.
 - large: `--large` objects of `--large-size`; the same three copies, plus the target server's raw PUT
   ceiling measured in the same run: the same bytes PUT from memory, the same number in flight. Figures:
   MB/s ours over each peer and ours over the ceiling.
@@ -20,6 +22,8 @@ Each phase starts its own pair of versitygw centres in a temporary directory and
   bench/sync_follow.py). Lag per object: from the writer's acknowledgement to the copy being complete.
 Every copy is checked against its source (keys and sizes) before a number is reported. Peak RSS is
 sampled every 50 ms (psutil) for each process measured. JSON goes to bench/results/sync.json.
+- startup: `datacloud sync --help` and a sync of two empty buckets, each run 7 times as a new process
+  (the installed `datacloud` command): wall seconds (min and median) and CPU seconds (median).
 - clients: the A/B behind the lean S3 path: `--clients` small objects copied GET -> PUT in this process
   by boto3, by the lean threaded client and by the lean event-loop client (the one a full pass uses for
   small objects), the same keys and concurrency; CPU per object and objects/s of each. JSON goes to
@@ -38,6 +42,7 @@ import os
 import platform
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,7 +67,7 @@ from datacloud.replication.throttle import parse_size
 ROOT = Path(__file__).resolve().parents[1]
 MB = 1_000_000
 MIB = 1024 * 1024
-PHASES = ("small", "large", "noop", "continuous")
+PHASES = ("startup", "small", "large", "noop", "continuous")
 EXTRA_PHASES = ("clients",)  # run when named: its result goes to its own file
 
 
@@ -128,16 +133,9 @@ class Pair:
             "--s3-no-check-bucket",
         ]
 
-    def mc(self, src_bucket: str, dst_bucket: str, concurrency: int) -> list[str]:
-        return [
-            mc_binary(),
-            "mirror",
-            "--quiet",
-            "--max-workers",
-            str(concurrency),
-            f"src/{src_bucket}",
-            f"dst/{dst_bucket}",
-        ]
+    def mc(self, src_bucket: str, dst_bucket: str) -> list[str]:
+        # mc sizes its own pool of workers; no flag sets it any more.
+        return [mc_binary(), "mirror", "--quiet", f"src/{src_bucket}", f"dst/{dst_bucket}"]
 
     def mc_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
@@ -281,22 +279,44 @@ def say(text: str) -> None:
 TOOLS = ("ours", "rclone", "mc")
 
 
-def race(pair: Pair, phase: str, args: argparse.Namespace) -> dict[str, Measured]:
+def target_buckets(rounds: int) -> list[str]:
+    return [f"by-{who}-{r}" for r in range(rounds) for who in TOOLS]
+
+
+def race(
+    pair: Pair, phase: str, args: argparse.Namespace
+) -> tuple[dict[str, Measured], list[dict[str, float]]]:
     """`datacloud sync`, `rclone sync` and `mc mirror` of the source bucket, each into its own empty
-    bucket, one after the other on the same data; every copy checked against the source."""
-    measured: dict[str, Measured] = {}
-    for who, argv, env in (
-        ("ours", pair.ours("source", "ours", args.concurrency), None),
-        ("rclone", pair.rclone("source", "rclone", args.concurrency), pair.rclone_env()),
-        ("mc", pair.mc("source", "mc", args.concurrency), pair.mc_env()),
-    ):
-        say(f"{phase}: {who} ...")
-        meter = CpuMeter(pair)
-        seconds, out, rss = run(argv, env)
-        measured[who] = (seconds, out, rss, meter.read())
-        say(f"  {seconds:.1f}s")
-    must_match(pair, "source", *TOOLS)
-    return measured
+    bucket, one after the other on the same data, `--rounds` times with the order rotated (the machine
+    is shared: a ratio within one round compares neighbours in time); every copy checked.
+
+    Returns each tool's fastest run and each round's ratios (ours over each peer)."""
+    best: dict[str, Measured] = {}
+    per_round: list[dict[str, float]] = []
+    for r in range(args.rounds):
+        commands = {
+            "ours": (pair.ours("source", f"by-ours-{r}", args.concurrency), None),
+            "rclone": (pair.rclone("source", f"by-rclone-{r}", args.concurrency), pair.rclone_env()),
+            "mc": (pair.mc("source", f"by-mc-{r}"), pair.mc_env()),
+        }
+        order = TOOLS[r % len(TOOLS) :] + TOOLS[: r % len(TOOLS)]
+        this_round: dict[str, Measured] = {}
+        for who in order:
+            argv, env = commands[who]
+            say(f"{phase}: round {r + 1}, {who} ...")
+            meter = CpuMeter(pair)
+            seconds, out, rss = run(argv, env)
+            this_round[who] = (seconds, out, rss, meter.read())
+            say(f"  {seconds:.1f}s, client CPU {this_round[who][3]['client']}s")
+            if who not in best or seconds < best[who][0]:
+                best[who] = this_round[who]
+        per_round.append(ratios(this_round))
+        must_match(pair, "source", *(f"by-{who}-{r}" for who in TOOLS))
+    return best, per_round
+
+
+def median_ratios(per_round: list[dict[str, float]]) -> dict[str, float]:
+    return {name: round(statistics.median(r[name] for r in per_round), 3) for name in per_round[0]}
 
 
 def figures(measured: Measured, objects: int, nbytes: int) -> dict[str, Any]:
@@ -326,10 +346,10 @@ def small_phase(args: argparse.Namespace) -> dict[str, Any]:
         (f"small/{i // 1000:03d}/{i:06d}.bin", rng.randint(4 * 1024, 64 * 1024)) for i in range(args.small)
     ]
     with pair_in_tmp() as pair:
-        pair.buckets(["source"], list(TOOLS))
+        pair.buckets(["source"], target_buckets(args.rounds))
         say(f"small: writing {len(items)} objects of 4-64 KiB ...")
         size = fill(pair.s3_src, "source", items, os.urandom(128 * 1024))
-        measured = race(pair, "small", args)
+        measured, per_round = race(pair, "small", args)
     copied = summary(measured["ours"][1])["objects_copied"]
     if copied != len(items):
         sys.exit(f"small: datacloud copied {copied} of {len(items)}")
@@ -337,7 +357,8 @@ def small_phase(args: argparse.Namespace) -> dict[str, Any]:
         "objects": len(items),
         "bytes": size,
         **{who: figures(measured[who], len(items), size) for who in TOOLS},
-        "ratios": ratios(measured),
+        "ratios_per_round": per_round,
+        "ratios": median_ratios(per_round),
         "targets": {
             "ours_over_rclone": ">= 1.5",
             "ours_over_mc": ">= 1.25",
@@ -370,13 +391,13 @@ def large_phase(args: argparse.Namespace) -> dict[str, Any]:
     items = [(f"large/part-{i:03d}.parquet", size) for i in range(args.large)]
     blob = os.urandom(size)
     with pair_in_tmp() as pair:
-        pair.buckets(["source"], [*TOOLS, "ceiling"])
+        pair.buckets(["source"], [*target_buckets(args.rounds), "ceiling"])
         say(f"large: writing {len(items)} x {args.large_size} ...")
         fill(pair.s3_src, "source", items, blob, threads=4)
         say("large: raw PUT ceiling of the target ...")
         ceiling_s = put_ceiling(pair, items, blob, args.concurrency)
         say(f"  {ceiling_s:.1f}s")
-        measured = race(pair, "large", args)
+        measured, per_round = race(pair, "large", args)
     total = size * len(items)
     if summary(measured["ours"][1])["objects_copied"] != len(items):
         sys.exit("large: datacloud did not copy every object")
@@ -385,7 +406,11 @@ def large_phase(args: argparse.Namespace) -> dict[str, Any]:
         "bytes": total,
         **{who: figures(measured[who], len(items), total) for who in TOOLS},
         "put_ceiling": {"seconds": round(ceiling_s, 2), "mb_per_s": round(total / MB / ceiling_s, 1)},
-        "ratios": {**ratios(measured), "ours_over_ceiling": round(ceiling_s / measured["ours"][0], 3)},
+        "ratios_per_round": per_round,
+        "ratios": {
+            **median_ratios(per_round),
+            "ours_over_ceiling": round(ceiling_s / measured["ours"][0], 3),
+        },
         "targets": {"ours_over_rclone": ">= 0.9", "ours_over_ceiling": ">= 0.8"},
     }
 
@@ -466,6 +491,34 @@ def continuous_phase(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def startup_phase(args: argparse.Namespace) -> dict[str, Any]:
+    command = str(Path(sys.executable).with_name("datacloud"))
+
+    def timed(argv: list[str]) -> dict[str, float]:
+        walls, cpus = [], []
+        for _ in range(7):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.monotonic()
+            subprocess.run(argv, check=True, capture_output=True)
+            walls.append(time.monotonic() - started)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        return {
+            "wall_min_s": round(min(walls), 3),
+            "wall_median_s": round(statistics.median(walls), 3),
+            "cpu_median_s": round(statistics.median(cpus), 3),
+        }
+
+    with pair_in_tmp() as pair:
+        pair.buckets(["empty"], ["empty-copy"])
+        say("startup: datacloud sync --help, and a sync of two empty buckets ...")
+        help_figures = timed([command, "sync", "--help"])
+        sync_argv = pair.ours("empty", "empty-copy", args.concurrency)
+        empty_figures = timed([command, "sync", *sync_argv[3:]])
+    say(f"  --help {help_figures}\n  empty sync {empty_figures}")
+    return {"help": help_figures, "empty_sync": empty_figures, "target": "<= 0.5 s"}
+
+
 def clients_phase(args: argparse.Namespace) -> dict[str, Any]:
     """GET -> PUT of the same small objects by boto3 and by the lean path, in this process: the A/B."""
     from datacloud.replication.copier import Side
@@ -532,6 +585,7 @@ def clients_phase(args: argparse.Namespace) -> dict[str, Any]:
 
 
 RUNNERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "startup": startup_phase,
     "clients": clients_phase,
     "small": small_phase,
     "large": large_phase,
@@ -546,6 +600,7 @@ def main() -> None:
     )
     parser.add_argument("--phases", default=",".join(PHASES))
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the small and large races")
     parser.add_argument("--small", type=int, default=20_000)
     parser.add_argument("--large", type=int, default=20)
     parser.add_argument("--large-size", default="64Mi")
@@ -568,16 +623,21 @@ def main() -> None:
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
-        "settings": {"concurrency": args.concurrency},
+        "settings": {"concurrency": args.concurrency, "rounds": args.rounds},
     }
     for phase in phases:
-        result[phase] = RUNNERS[phase](args)
+        result[phase] = {
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **RUNNERS[phase](args),
+        }
     if "clients" in phases:  # the A/B has its own file, so a run of it alone keeps sync.json
         ab = {k: v for k, v in result.items() if k not in PHASES}
         write(ROOT / "bench/results/s3-clients.json", ab)
         result = {k: v for k, v in result.items() if k != "clients"}
     if any(p in PHASES for p in phases):
-        write(args.out, result)
+        # Phases not run this time keep their last figures (each says when it was measured).
+        kept = json.loads(args.out.read_text()) if args.out.exists() else {}
+        write(args.out, {**{k: v for k, v in kept.items() if k in PHASES}, **result})
 
 
 def write(path: Path, result: dict[str, Any]) -> None:

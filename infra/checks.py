@@ -14,6 +14,7 @@ from entries import CensusEntry, CentreEntry, CityEntry, Loc, ReplicaEntry, Topo
 from datacloud.api.common import CITIES, parse_duration
 from datacloud.api.datacentre import Role
 from datacloud.api.datazone import GROUP_MSG
+from datacloud.api.overlap import Place, overlap
 from datacloud.builders.datazone_profile import ReplicaTargets, dr_gaps, profile_for
 
 DR_ROLES: tuple[Role, ...] = ("Production", "SameCityDR", "RemoteDR")
@@ -187,6 +188,13 @@ def _replicas(t: Topology) -> Iterator[Problem]:
                 yield (*at, "targets", j), "a target must not be the source bucket itself"
         for j, name in _duplicates([target.name for target in r.targets]):
             yield (*at, "targets", j, "name"), f"target name {name} is used twice"
+        places = [Place(target.centre, target.bucket, target.prefix) for target in r.targets]
+        for j, place in enumerate(places):
+            if any(overlap(place, other) for other in places[:j]):
+                yield (
+                    (*at, "targets", j),
+                    "two targets in one centre and bucket must have prefixes that do not contain one another",
+                )
         ends = {r.source.centre, *(target.centre for target in r.targets)}
         if r.active_centre not in ends:
             yield (*at, "activeCentre"), "must be the source centre or the centre of one of the targets"

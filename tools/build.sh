@@ -9,7 +9,9 @@ source "$here/versions.env"
 cache="${DATACLOUD_TOOLS_CACHE:-$HOME/.cache/datacloud-tools}"
 log() { echo "[tools] $*" >&2; }
 
-debian_packages=(etcd-server prometheus prometheus-alertmanager rclone chromium fonts-wqy-zenhei)
+debian_packages=(etcd-server prometheus prometheus-alertmanager rclone chromium fonts-wqy-zenhei
+  # The dev stack's node (devstack/node.py) and the images it runs (devstack/image.py).
+  containerd runc containernetworking-plugins iptables busybox-static umoci mmdebstrap)
 missing=()
 for p in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,7 +27,7 @@ if ((${#missing[@]})); then
   done
 fi
 
-k8s_sum="$(sha256sum "$here/k8s/go.mod" "$here/k8s/go.sum" | sha256sum | cut -c1-12)"
+k8s_sum="$(cat "$here/k8s/go.mod" "$here/k8s/go.sum" | sha256sum | cut -c1-12)"  # contents only: the same key from every clone
 k8s_dir="$cache/kubernetes-$KUBERNETES_VERSION-$k8s_sum"
 if [[ ! -x "$k8s_dir/kube-apiserver" || ! -x "$k8s_dir/kube-controller-manager" || ! -x "$k8s_dir/kubectl" ]]; then
   log "building kube-apiserver, kube-controller-manager, kubectl $KUBERNETES_VERSION (cold: many minutes)"
@@ -35,6 +37,20 @@ if [[ ! -x "$k8s_dir/kube-apiserver" || ! -x "$k8s_dir/kube-controller-manager" 
     -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2) -X k8s.io/client-go/pkg/version.gitVersion=$KUBERNETES_VERSION" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl) >&2
   rm -rf "$k8s_dir"; mv "$tmp" "$k8s_dir"
+fi
+
+# The node's kubelet and kube-scheduler: a module of their own (tools/k8s-node), so that its cache entry is
+# separate and adding them did not change the control plane's key.
+node_sum="$(cat "$here/k8s-node/go.mod" "$here/k8s-node/go.sum" | sha256sum | cut -c1-12)"  # content only, not the path
+node_dir="$cache/kubernetes-node-$KUBERNETES_VERSION-$node_sum"
+if [[ ! -x "$node_dir/kubelet" || ! -x "$node_dir/kube-scheduler" ]]; then
+  log "building kubelet, kube-scheduler $KUBERNETES_VERSION"
+  tmp="$node_dir.tmp.$$"
+  mkdir -p "$tmp"
+  (cd "$here/k8s-node" && CGO_ENABLED=0 go build -trimpath -o "$tmp/" \
+    -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)" \
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler) >&2
+  rm -rf "$node_dir"; mv "$tmp" "$node_dir"
 fi
 
 go_install() {  # name module version [ldflags]
@@ -56,9 +72,14 @@ helm_flags="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION \
 helm_dir="$(go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "$helm_flags")"
 : "$helm_minor"
 
+# The operator image's base (Debian from mmdebstrap + the project's Python dependencies), which the tests
+# that run the operator on the dev node build their image on (operator/datacloud/devstack/image.py).
+log "operator image base: $(PYTHONPATH="$here/../operator" python3 -m datacloud.devstack.image base)"
+
 bin="$cache/bin"
 mkdir -p "$bin"
 for f in "$k8s_dir"/kube-apiserver "$k8s_dir"/kube-controller-manager "$k8s_dir"/kubectl \
+         "$node_dir"/kubelet "$node_dir"/kube-scheduler \
          "$vgw_dir"/versitygw "$helm_dir"/helm /usr/bin/etcd /usr/bin/promtool /usr/bin/prometheus /usr/bin/rclone; do
   ln -sf "$f" "$bin/$(basename "$f")"
 done

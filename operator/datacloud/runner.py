@@ -8,7 +8,7 @@ import logging
 import kopf
 from prometheus_client import disable_created_metrics, start_http_server
 
-from . import handlers, metrics
+from . import handlers, logfilters, metrics
 from .api.peering import PEERING_NAME
 from .reconcile import dr_events
 
@@ -27,6 +27,7 @@ def run_operator(
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.PLAIN)
     logging.getLogger("botocore").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    logfilters.install()
     disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series are not used
     if metrics_port:
         start_http_server(metrics_port, addr=metrics_address, registry=metrics.REGISTRY)

@@ -1,4 +1,4 @@
-"""The operator's settings from its environment: every `DATACLOUD_*` variable, read in one place.
+"""The operator's settings from its environment: every `DATACLOUD_*` variable, defined in one place.
 
 Read when asked (`current()`), never at import, so the command line (which may set a variable before
 starting the operator) and tests that set one see it take effect. A malformed value is refused with the
@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_IMAGE = "datacloud/operator:0.1.0"
+from . import __version__
+
+DEFAULT_IMAGE = f"datacloud/operator:{__version__}"  # what the Dockerfile builds for this version
 
 
 class SettingsError(ValueError):
@@ -31,6 +33,18 @@ class Settings:
     """DATACLOUD_WORKERS: kopf's handler thread pool."""
     zone_workers: int
     """DATACLOUD_ZONE_WORKERS: threads reconciling DataZones in parallel."""
+    replica_workers: int
+    """DATACLOUD_REPLICA_WORKERS: threads driving DRReplicas."""
+    centre_workers: int
+    """DATACLOUD_CENTRE_WORKERS: threads probing DataCentres."""
+    city_workers: int
+    """DATACLOUD_CITY_WORKERS: threads heartbeating CityDataClouds."""
+    census_workers: int
+    """DATACLOUD_CENSUS_WORKERS: threads running ComputeCensuses."""
+    follow_workers: int
+    """DATACLOUD_FOLLOW_WORKERS: threads copying for every replica's continuous followers."""
+    scan_workers: int
+    """DATACLOUD_SCAN_WORKERS: threads listing for those followers."""
     log_level: str
     """DATACLOUD_LOG_LEVEL: the log level of `datacloud sync` (the replication command)."""
     events_port: int | None
@@ -48,6 +62,12 @@ class Settings:
             priority=_integer(env, "DATACLOUD_PRIORITY", None),
             workers=_integer(env, "DATACLOUD_WORKERS", 32, minimum=1) or 32,
             zone_workers=_integer(env, "DATACLOUD_ZONE_WORKERS", 16, minimum=1) or 16,
+            replica_workers=_integer(env, "DATACLOUD_REPLICA_WORKERS", 16, minimum=1) or 16,
+            centre_workers=_integer(env, "DATACLOUD_CENTRE_WORKERS", 4, minimum=1) or 4,
+            city_workers=_integer(env, "DATACLOUD_CITY_WORKERS", 4, minimum=1) or 4,
+            census_workers=_integer(env, "DATACLOUD_CENSUS_WORKERS", 2, minimum=1) or 2,
+            follow_workers=_integer(env, "DATACLOUD_FOLLOW_WORKERS", 16, minimum=1) or 16,
+            scan_workers=_integer(env, "DATACLOUD_SCAN_WORKERS", 4, minimum=1) or 4,
             log_level=(env.get("DATACLOUD_LOG_LEVEL") or "INFO").upper(),
             events_port=_integer(env, "DATACLOUD_EVENTS_PORT", None, minimum=0, maximum=65535),
             events_address=env.get("DATACLOUD_EVENTS_ADDRESS") or "127.0.0.1",

@@ -20,6 +20,7 @@ import pytest
 
 from datacloud.api.common import parse_quantity
 from datacloud.census.baseline import PSA_ENFORCE, ZONE_LABEL
+from datacloud.devstack.cities import deny_policy, make_compliant
 from datacloud.devstack.controlplane import ApiServer
 from datacloud.devstack.pki import LocalCA
 from datacloud.devstack.process import free_port
@@ -64,28 +65,6 @@ def citydatacloud(name: str, code: str, secret: str, **baseline: str) -> dict[st
             "heartbeat": {"period": PERIOD, "grace": GRACE},
         },
     }
-
-
-def make_compliant(server: ApiServer, fleet: Fleet) -> None:
-    """Label every workload namespace, add monitoring with a scrape config and a denied zone."""
-    w = Writer(server)
-    enforce = {"metadata": {"labels": {PSA_ENFORCE: "baseline"}}}
-    for ns in ("monitoring", "zone-a"):
-        labels = {PSA_ENFORCE: "restricted", **({ZONE_LABEL: "a"} if ns == "zone-a" else {})}
-        w.ensure("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                        "metadata": {"name": ns, "labels": labels}})  # fmt: skip
-    for ns in ("default", fleet.namespace):
-        w.request("PATCH", f"/api/v1/namespaces/{ns}", enforce, "application/merge-patch+json")
-    w.ensure("/api/v1/namespaces/monitoring/configmaps", {
-        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "prometheus"},
-        "data": {"prometheus.yml": "scrape_configs: []\n"}})  # fmt: skip
-    w.ensure("/apis/networking.k8s.io/v1/namespaces/zone-a/networkpolicies", deny_policy())
-
-
-def deny_policy() -> dict[str, Any]:
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": {"name": "default-deny"},
-            "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 def test_dev_up_lists_samples_and_down_leaves_nothing(tmp_path: Path) -> None:
     state_dir = tmp_path / "dev"
     up = subprocess.run(
-        [sys.executable, "-m", "datacloud", "dev", "up", "--dir", str(state_dir)],
+        [sys.executable, "-m", "datacloud", "dev", "up", "--dir", str(state_dir), "--cities", "1"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -45,7 +45,7 @@ def test_dev_up_lists_samples_and_down_leaves_nothing(tmp_path: Path) -> None:
 
     try:
         listing = kubectl("get", "datacloud", "-A")
-        for expected in ("fz-prod", "xiamen", "population", "population-records", "provincial", "350128"):
+        for expected in ("fz-prod", "fuzhou", "population", "population-records", "provincial", "350100"):
             assert expected in listing
         wait_until(lambda: kubectl("get", "dc").count(" Up ") == 3, 90, what="three centres Up")
         wait_until(

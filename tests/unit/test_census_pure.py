@@ -238,3 +238,21 @@ def test_a_schedule_croniter_refuses_is_a_problem_not_a_crash() -> None:
     assert bad.reason is None
     assert bad.problem
     assert "minute field" in bad.problem  # the range check names the field
+
+
+def test_a_schedule_that_never_fires_names_the_field_and_gets_one_event() -> None:
+    """31 February passes cron's syntax but names no date: said in the user's terms, not croniter's."""
+    from datacloud.reconcile.census import decide, idle_status, spec_events
+
+    body = _census(schedule="0 6 31 2 *")
+    now = datetime(2025, 1, 6, tzinfo=UTC)
+    bad = decide(body, now)
+    assert bad.problem is not None
+    assert "spec.schedule '0 6 31 2 *' never fires" in bad.problem
+    assert "failed to find" not in bad.problem
+    patch = idle_status(body, bad, now)
+    assert patch is not None
+    events = spec_events(body["status"], patch)  # type: ignore[arg-type]
+    assert [(e.type, e.reason) for e in events] == [("Warning", "InvalidSpec")]
+    assert "never fires" in events[0].message
+    assert spec_events(patch, patch) == []  # the same problem again: no second Event

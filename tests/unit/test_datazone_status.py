@@ -52,3 +52,22 @@ def test_zone_ready_is_news_only_after_trouble() -> None:
     trouble = Findings(active=["a"], isolation=[("NetworkPolicyRejected", "refused")])
     degraded = zone_conditions(trouble, "z", profile_for("Important"), SPEC, {}, 1)
     assert ("Normal", "ZoneReady") in [(e[0], e[1]) for e in transition_events(degraded, ready)]
+
+
+def test_a_zone_owning_no_namespace_enforces_nothing() -> None:
+    """A zone in Conflict (its only namespace taken) claims no quota and no bindings."""
+    f = Findings(active=[], namespaces=[("NamespaceExists", "namespace a exists and is not taken over")])
+    conds = zone_conditions(f, "z", profile_for("Important"), SPEC, {}, 1)
+    for type_ in ("QuotaEnforced", "AccessSynced", "Isolated", "Ready"):
+        c = find(conds, type_)
+        assert c is not None
+        assert c["status"] == "False", (type_, c)
+    quota, access = find(conds, "QuotaEnforced"), find(conds, "AccessSynced")
+    assert quota is not None
+    assert access is not None
+    assert (quota["reason"], access["reason"]) == ("NoNamespaces", "NoNamespaces")
+    assert "NamespaceExists" in quota["message"]
+    assert "namespace a exists" in quota["message"]
+    assert zone_phase(conds) == "Conflict"
+    fresh = zone_conditions(Findings(), "z", profile_for("Important"), SPEC, {}, 1)
+    assert find(fresh, "QuotaEnforced")["reason"] == "NoNamespaces"  # type: ignore[index]

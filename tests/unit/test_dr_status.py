@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from datacloud.failover.topology import flows
@@ -75,3 +76,75 @@ def test_phase_follows_actions_and_the_active_centre() -> None:
     assert dr_status.phase(failing, SPEC, True, True) == "FailingOver"
     assert dr_status.phase({"activeCentre": "samecity"}, SPEC, True, False) == "FailedOver"
     assert dr_status.phase({"activeCentre": "prod"}, SPEC, True, False) == "Protected"
+
+
+def test_a_follower_that_has_not_scanned_yet_measures_nothing() -> None:
+    """Before its first scan a follower's lag reads 0: that is no measurement, so no RPO verdict."""
+    wanted = flows(SPEC, "prod")
+    fresh = dataclasses.replace(stats(0.0), scans=0, last_error="NoSuchBucket: src")
+    before = [{"name": "near", "lagSeconds": 1.0, "rpoCompliant": True}]
+    targets = dr_status.target_entries(before, wanted, lambda _: fresh)
+    near = next(t for t in targets if t["name"] == "near")
+    assert "rpoCompliant" not in near
+    assert "lagSeconds" not in near
+    assert near["message"] == "NoSuchBucket: src"
+    out = conditions({"targets": targets, "activeCentre": "prod"})
+    assert (out["RPOCompliant"]["status"], out["RPOCompliant"]["reason"]) == ("Unknown", "NotMeasured")
+
+
+def test_a_missing_source_withholds_the_endpoint_and_the_rpo() -> None:
+    measured = dr_status.target_entries([], flows(SPEC, "prod"), lambda _: stats(0.5))
+    missing = [("SourceBucketMissing", "bucket b does not exist in prod")]
+    published = {"type": "EndpointPublished", "status": "True", "reason": "Published", "message": "m"}
+    conds, ready = dr_status.summary(
+        {"targets": measured, "activeCentre": "prod"}, SPEC, flows(SPEC, "prod"), missing, published, 2
+    )
+    by_type = {c["type"]: c for c in conds}
+    assert ready is False
+    assert (by_type["EndpointPublished"]["status"], by_type["EndpointPublished"]["reason"]) == (
+        "False",
+        "SourceBucketMissing",
+    )
+    assert by_type["RPOCompliant"]["status"] == "Unknown"
+    assert "does not exist" in by_type["RPOCompliant"]["message"]
+    assert dr_status.source_missing(missing)
+    assert not dr_status.source_missing([])
+
+
+def test_the_headline_is_the_worst_lag_and_the_oldest_full_sync() -> None:
+    wanted = flows(SPEC, "prod")
+    scheduled = [f.target for f in wanted if f.mode == "Scheduled"]
+    targets = [
+        {"name": "near", "lagSeconds": 0.5},
+        *({"name": n, "lagSeconds": 3600.0 + i, "lastGoodSyncStart": f"2026-01-0{i + 1}T02:00:00+00:00"}
+          for i, n in enumerate(scheduled)),
+    ]  # fmt: skip
+    out = dr_status.headline({"targets": targets}, wanted)
+    assert out["worstLagTarget"] == scheduled[-1]
+    assert out["worstLagSeconds"] == 3600.0 + len(scheduled) - 1
+    assert out["lastFullSyncTime"] == "2026-01-01T02:00:00+00:00"
+    never = dr_status.headline({"targets": [{"name": "near", "lagSeconds": 0.5}]}, wanted)
+    assert never["lastFullSyncTime"] is None  # a Scheduled target never synced: no date to flatter with
+    assert dr_status.headline({}, wanted)["worstLagSeconds"] is None
+
+
+def test_no_rpo_target_is_not_reported_as_measured_compliance() -> None:
+    wanted = [dataclasses.replace(f, rpo_s=None) for f in flows(SPEC, "prod")]
+    conds, _ = dr_status.summary({"targets": [], "activeCentre": "prod"}, SPEC, wanted, [], None, 1)
+    rpo = next(c for c in conds if c["type"] == "RPOCompliant")
+    assert (rpo["reason"], rpo["message"]) == (
+        "NoRPOTarget",
+        "no target sets an rpoTarget: nothing to measure against",
+    )
+    measured = dr_status.target_entries([], flows(SPEC, "prod"), lambda _: stats(2.0))
+    conds, _ = dr_status.summary(
+        {"targets": measured, "activeCentre": "prod"},
+        SPEC,
+        [f for f in flows(SPEC, "prod") if f.mode == "Continuous"],
+        [],
+        None,
+        1,
+    )
+    rpo = next(c for c in conds if c["type"] == "RPOCompliant")
+    assert rpo["reason"] == "WithinRPO"
+    assert "near 2.0s of" in rpo["message"]

@@ -417,6 +417,23 @@ MALFORMED = {
         _set("drReplicas.2.targets.0.centre", "fz-prod"),
         ["drReplicas[2].targets[0]: a target must not be the source bucket itself"],
     ),
+    "two targets nested in one bucket": (
+        _set(
+            "drReplicas.0.targets.1",
+            {
+                "name": "again",
+                "centre": "fz-samecity-dr",
+                "bucket": "population-records",
+                "prefix": "2024",
+                "mode": "Scheduled",
+                "schedule": "0 2 * * *",
+            },
+        ),
+        [
+            "drReplicas[0].targets[1]: two targets in one centre and bucket must have prefixes that do not "
+            "contain one another"
+        ],
+    ),
     "heartbeat grace shorter than period": (
         _set("cities.4.heartbeat", {"period": "60s", "grace": "30s"}),
         ["cities[4].heartbeat: grace must be at least period (got 60s and 30s)"],
@@ -540,6 +557,7 @@ def test_every_cel_rule_of_the_crds_is_mirrored_by_the_topology_checks() -> None
         "activeCentre must be the source centre or the centre of one of the targets",
         "action.targetCentre must be the source centre or the centre of one of the targets",
         "a target must not be the source bucket itself",
+        "two targets in one centre and bucket must have prefixes that do not contain one another",
     }
 
     def rules(node: Any) -> Iterator[dict[str, Any]]:

@@ -26,6 +26,12 @@ def test_each_variable_is_read() -> None:
             "DATACLOUD_PRIORITY": "7",
             "DATACLOUD_WORKERS": "4",
             "DATACLOUD_ZONE_WORKERS": "2",
+            "DATACLOUD_REPLICA_WORKERS": "3",
+            "DATACLOUD_CENTRE_WORKERS": "5",
+            "DATACLOUD_CITY_WORKERS": "6",
+            "DATACLOUD_CENSUS_WORKERS": "1",
+            "DATACLOUD_FOLLOW_WORKERS": "9",
+            "DATACLOUD_SCAN_WORKERS": "7",
             "DATACLOUD_LOG_LEVEL": "debug",
             "DATACLOUD_EVENTS_PORT": "8088",
             "DATACLOUD_EVENTS_ADDRESS": "10.0.0.5",
@@ -33,7 +39,21 @@ def test_each_variable_is_read() -> None:
         }
     )
     assert s == Settings(
-        "ops", "registry.local/datacloud:1", 7, 4, 2, "DEBUG", 8088, "10.0.0.5", Path("/opt/tools")
+        "ops",
+        "registry.local/datacloud:1",
+        7,
+        4,
+        2,
+        3,
+        5,
+        6,
+        1,
+        9,
+        7,
+        "DEBUG",
+        8088,
+        "10.0.0.5",
+        Path("/opt/tools"),
     )
 
 

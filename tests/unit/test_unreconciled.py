@@ -34,6 +34,12 @@ def test_behind_generation_counts_from_first_seen_and_deletion_forgets() -> None
     assert u.summary(now=2000.0)[kind] == (0, 0.0)
 
 
+def test_an_object_being_deleted_is_not_counted() -> None:
+    deleting = body(4, 3)
+    deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:10:00Z"
+    assert not u.behind(deleting)
+
+
 def test_a_tracked_kind_is_exported_as_zero() -> None:
     u.track("t-empty")
     assert u.summary()["t-empty"] == (0, 0.0)
@@ -41,4 +47,5 @@ def test_a_tracked_kind_is_exported_as_zero() -> None:
 
 @given(st.integers(1, 10**6), st.one_of(st.none(), st.integers(0, 10**6)))
 def test_behind_means_status_missing_or_another_generation(generation: int, observed: int | None) -> None:
+    """(Objects not being deleted.)"""
     assert u.behind(body(generation, observed)) == (observed is None or observed != generation)

@@ -38,11 +38,13 @@ def test_without_a_version_the_written_status_is_kept() -> None:
     assert written.current(body("99", {"a": 1})) == {"a": 1, "b": 2}
 
 
-def test_resource_versions_compare_as_integers_only_when_both_are() -> None:
-    assert older("9", "10")
-    assert not older("10", "9")
-    assert not older("abc", "10")
-    assert not older("010", "11")
+def test_resource_versions_compare_as_integers_or_not_at_all() -> None:
+    assert older("99", "100")
+    assert not older("100", "99")
+    assert not older("100", "100")
+    assert not older("", "100")
+    assert not older("abc", "100")
+    assert not older("099", "100")  # not a canonical integer: no claim either way
 
 
 json = st.recursive(

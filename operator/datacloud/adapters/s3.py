@@ -25,8 +25,14 @@ class S3Endpoint:
     credentials: S3Credentials
 
 
+_shared_lock = threading.Lock()
+_lazy: dict[tuple[S3Endpoint, tuple[tuple[str, Any], ...]], Any] = {}
+
+
 class LazyClient:
-    """A boto3 client made on first use (making one costs about 0.1 s of CPU), then shared by threads."""
+    """A boto3 client made on first use (making one costs about 0.1 s of CPU), then shared by threads, and
+    by every LazyClient of the same endpoint and settings in the process (the operator's thousand
+    followers of one centre use one client and its bounded connection pool, not a thousand)."""
 
     def __init__(self, endpoint: S3Endpoint, **settings: Any) -> None:
         self._endpoint = endpoint
@@ -42,7 +48,12 @@ class LazyClient:
             raise AttributeError(name)
         with self._lock:
             if self._client is None:
-                self._client = client(self._endpoint, **self._settings)
+                key = (self._endpoint, tuple(sorted(self._settings.items())))
+                with _shared_lock:
+                    found = _lazy.get(key)
+                    if found is None:
+                        found = _lazy[key] = client(self._endpoint, **self._settings)
+                self._client = found
         return getattr(self._client, name)
 
 
@@ -97,7 +108,6 @@ class SharedClient:
 
 
 _shared: dict[tuple[S3Endpoint, float, float], SharedClient] = {}
-_shared_lock = threading.Lock()
 SHARED_POOL = 16
 
 

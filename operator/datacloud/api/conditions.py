@@ -1,7 +1,7 @@
 """Each kind's condition types and reasons, typed: the one list the reconcilers build from and the docs print.
 
-A condition is made with its kind's constructor (`datacentre`, `city`, `census`, `zone`), which takes the
-kind's enums, refuses a reason its type does not list (a programming error, caught by the unit
+A condition is made with its kind's constructor (`datacentre`, `city`, `census`, `zone`, `replica`), which
+takes the kind's enums, refuses a reason its type does not list (a programming error, caught by the unit
 tests that walk every pair), and validates the result through the `Condition` model. `docs/conditions.md`
 is generated from `CATALOGUES` (`python -m datacloud docs --out docs`) and a test keeps it so.
 """
@@ -141,6 +141,63 @@ class ZoneReason(StrEnum):
     REQUIREMENT_NOT_MET = "RequirementNotMet"
 
 
+# --- DRReplica --------------------------------------------------------------------------------------
+
+
+class ReplicaType(StrEnum):
+    READY = "Ready"
+    REFERENCES_VALID = "ReferencesValid"
+    RPO_COMPLIANT = "RPOCompliant"
+    SINGLE_WRITER = "SingleWriter"
+    ACTION_PROGRESSING = "ActionProgressing"
+    ENDPOINT_PUBLISHED = "EndpointPublished"
+    LOCATIONS_EXCLUSIVE = "LocationsExclusive"
+    SPEC_USABLE = "SpecUsable"
+
+
+class ReplicaReason(StrEnum):
+    PROTECTED = "Protected"
+    PAUSED = "Paused"
+    INVALID_SPEC = "InvalidSpec"
+    RESOLVED = "Resolved"
+    CENTRE_NOT_FOUND = "CentreNotFound"
+    CENTRE_INVALID = "CentreInvalid"
+    SECRET_NOT_FOUND = "SecretNotFound"
+    SECRET_KEY_MISSING = "SecretKeyMissing"
+    ROLE_MISMATCH = "RoleMismatch"
+    SOURCE_BUCKET_MISSING = "SourceBucketMissing"
+    BUCKET_CREATE_FAILED = "BucketCreateFailed"
+    WITHIN_RPO = "WithinRPO"
+    NO_RPO_TARGET = "NoRPOTarget"
+    RPO_BREACHED = "RPOBreached"
+    NOT_MEASURED = "NotMeasured"
+    FENCED = "Fenced"
+    NO_WRITABLE_COPY = "NoWritableCopy"
+    SPLIT_BRAIN_SUSPECTED = "SplitBrainSuspected"
+    FENCE_PENDING = "FencePending"
+    COMPLETED = "Completed"
+    STEP_RUNNING = "StepRunning"
+    CENTRE_UNRESOLVED = "CentreUnresolved"
+    OLD_ACTIVE_UNREACHABLE = "OldActiveUnreachable"
+    NEW_ACTIVE_UNREACHABLE = "NewActiveUnreachable"
+    FINAL_SYNC_FAILED = "FinalSyncFailed"
+    FINAL_SYNC_INCOMPLETE = "FinalSyncIncomplete"
+    FINAL_SYNC_MISMATCH = "FinalSyncMismatch"
+    DIVERGENCE_CHECK_PENDING = "DivergenceCheckPending"
+    RESEED_REFUSED = "ReseedRefused"
+    RESEED_FAILED = "ReseedFailed"
+    PUBLISHED = "Published"
+    PUBLICATION_REFUSED = "PublicationRefused"
+    PUBLICATION_FAILED = "PublicationFailed"
+    NO_OVERLAP = "NoOverlap"
+    OVERLAPS_REPLICA = "OverlapsReplica"
+    OVERLAPS_ITSELF = "OverlapsItself"
+    USABLE = "Usable"
+    SCHEDULE_INVALID = "ScheduleInvalid"
+    SCHEDULE_NEVER_FIRES = "ScheduleNeverFires"
+    WINDOW_NEVER_OPENS = "WindowNeverOpens"
+
+
 # --- The catalogue: what each type means and when each reason is given --------------------------------
 
 
@@ -157,7 +214,7 @@ class Reasons:
         return {"True": self.true, "False": self.false, "Unknown": self.unknown}
 
 
-_D, _C, _N, _Z = DataCentreReason, CityReason, CensusReason, ZoneReason
+_D, _C, _N, _Z, _R = DataCentreReason, CityReason, CensusReason, ZoneReason, ReplicaReason
 _HEARTBEAT_FAILED = "the city's API server did not answer (after the grace)"
 
 CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
@@ -275,6 +332,7 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
             {_Z.QUOTA_IN_PLACE: "limits split over the namespaces",
              _Z.REBALANCING: "usage changed while limits were moved; retrying"},
             {_Z.NO_QUOTA_SET: "spec.quota.hard is empty: no limits",
+             _Z.NO_NAMESPACES: "the zone owns no namespace (a conflict, or none yet): nothing enforced",
              _Z.OVER_QUOTA: "usage exceeds the zone limit; nothing new is admitted until it falls",
              _Z.RESOURCE_QUOTA_REJECTED: "the API server refused a ResourceQuota (e.g. an unknown resource)",
              _Z.LIMIT_RANGE_REJECTED: "the API server refused the LimitRange"},
@@ -282,7 +340,8 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
         ZoneType.ACCESS_SYNCED: Reasons(
             "the access groups are bound to the zone ClusterRoles in every namespace",
             {_Z.BINDINGS_IN_PLACE: "every group is bound", _Z.NO_GROUPS: "spec.access names no group"},
-            {_Z.ROLE_BINDING_REJECTED: "the API server refused a RoleBinding",
+            {_Z.NO_NAMESPACES: "the zone owns no namespace (a conflict, or none yet): nothing bound",
+             _Z.ROLE_BINDING_REJECTED: "the API server refused a RoleBinding",
              _Z.CLUSTER_ROLES_MISSING: "a zone ClusterRole is missing: install it with the Helm chart",
              _Z.CLUSTER_ROLES_UNREADABLE: "the zone ClusterRoles could not be read"},
         ),
@@ -291,6 +350,82 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
             {_Z.REQUIREMENT_MET: "each replica has the targets"},
             {_Z.NO_DR_REPLICAS: "no DRReplica is labelled with the zone or lives in its namespaces",
              _Z.REQUIREMENT_NOT_MET: "a replica lacks a target; the message names it and what it lacks"},
+        ),
+    },
+    "DRReplica": {
+        ReplicaType.READY: Reasons(
+            "references resolve, every target is within its RPO, the spec is usable and nothing is paused",
+            {_R.PROTECTED: "replication running"},
+            {_R.PAUSED: "spec.paused is set",
+             _R.INVALID_SPEC: "the spec does not validate",
+             _R.RPO_BREACHED: "a target's lag is over its rpoTarget",
+             **{r: "as ReferencesValid, LocationsExclusive or SpecUsable says" for r in (
+                 _R.CENTRE_NOT_FOUND, _R.CENTRE_INVALID, _R.SECRET_NOT_FOUND, _R.SECRET_KEY_MISSING,
+                 _R.ROLE_MISMATCH, _R.SOURCE_BUCKET_MISSING, _R.BUCKET_CREATE_FAILED, _R.OVERLAPS_REPLICA,
+                 _R.OVERLAPS_ITSELF, _R.SCHEDULE_INVALID, _R.SCHEDULE_NEVER_FIRES, _R.WINDOW_NEVER_OPENS)}},
+        ),
+        ReplicaType.REFERENCES_VALID: Reasons(
+            "every centre resolves, with the role its target mode needs, and the buckets exist",
+            {_R.RESOLVED: "all centres resolved"},
+            {_R.CENTRE_NOT_FOUND: "a named DataCentre does not exist",
+             _R.CENTRE_INVALID: "a DataCentre's spec does not validate",
+             _R.SECRET_NOT_FOUND: "a centre's credentials Secret does not exist",
+             _R.SECRET_KEY_MISSING: "a centre's credentials Secret lacks a key",
+             _R.ROLE_MISMATCH: "a Continuous target not on SameCityDR, or a Scheduled one not on RemoteDR",
+             _R.SOURCE_BUCKET_MISSING: "the source bucket does not exist",
+             _R.BUCKET_CREATE_FAILED: "a target bucket could not be created"},
+        ),
+        ReplicaType.RPO_COMPLIANT: Reasons(
+            "every target's lag is within its rpoTarget",
+            {_R.WITHIN_RPO: "every target within its RPO",
+             _R.NO_RPO_TARGET: "no target has an rpoTarget: nothing to breach"},
+            {_R.RPO_BREACHED: "the message names the targets over their RPO"},
+            {_R.NOT_MEASURED: "no lag measured yet for a target",
+             _R.SOURCE_BUCKET_MISSING: "nothing to measure: the source bucket does not exist"},
+        ),
+        ReplicaType.SINGLE_WRITER: Reasons(
+            "at most the active copy accepts writes, as measured by a probe write",
+            {_R.FENCED: "only the active copy accepted the probe",
+             _R.NO_WRITABLE_COPY: "no copy accepts writes (the active one neither)"},
+            {_R.SPLIT_BRAIN_SUSPECTED: "two or more copies accepted the probe"},
+            {_R.FENCE_PENDING: "a copy could not be fenced yet (its store is unreachable)",
+             _R.NOT_MEASURED: "no probe account, or the probe got no answer"},
+        ),
+        ReplicaType.ACTION_PROGRESSING: Reasons(
+            "the action advances (or completed); absent before any action",
+            {_R.COMPLETED: "the action completed", _R.STEP_RUNNING: "a step is running"},
+            {_R.CENTRE_UNRESOLVED: "a centre the step needs cannot be resolved",
+             _R.OLD_ACTIVE_UNREACHABLE: "the old active copy cannot be fenced",
+             _R.NEW_ACTIVE_UNREACHABLE: "the new active copy cannot be opened for writes",
+             _R.FINAL_SYNC_FAILED: "the final sync failed",
+             _R.FINAL_SYNC_INCOMPLETE: "the final sync is still copying after its passes",
+             _R.FINAL_SYNC_MISMATCH: "objects differ after the final sync",
+             _R.DIVERGENCE_CHECK_PENDING: "the copy must be compared with the active one first",
+             _R.RESEED_REFUSED: "the API server refused a seed Job (4xx)",
+             _R.RESEED_FAILED: "the API server failed a seed Job (5xx)",
+             _R.PUBLICATION_REFUSED: "the API server refused the endpoint (4xx)",
+             _R.PUBLICATION_FAILED: "the API server failed the endpoint (5xx)"},
+        ),
+        ReplicaType.ENDPOINT_PUBLISHED: Reasons(
+            "the endpoint ConfigMap and Service name the active copy",
+            {_R.PUBLISHED: "published"},
+            {_R.PUBLICATION_REFUSED: "the API server refused them (a policy, a webhook, RBAC)",
+             _R.PUBLICATION_FAILED: "the API server failed them (5xx)",
+             _R.CENTRE_UNRESOLVED: "the active centre cannot be resolved",
+             _R.SOURCE_BUCKET_MISSING: "not published: the source bucket does not exist"},
+        ),
+        ReplicaType.LOCATIONS_EXCLUSIVE: Reasons(
+            "no other replica (and no copy of this one) shares these keys",
+            {_R.NO_OVERLAP: "no other replica shares these keys"},
+            {_R.OVERLAPS_REPLICA: "an older replica covers the same keys: this one stands aside",
+             _R.OVERLAPS_ITSELF: "two copies of this replica overlap"},
+        ),
+        ReplicaType.SPEC_USABLE: Reasons(
+            "every target can be carried out",
+            {_R.USABLE: "every target can be carried out"},
+            {_R.SCHEDULE_INVALID: "a target's schedule cannot be used",
+             _R.SCHEDULE_NEVER_FIRES: "a target's schedule never fires",
+             _R.WINDOW_NEVER_OPENS: "a target's window never contains a scheduled time"},
         ),
     },
 }  # fmt: skip
@@ -346,6 +481,12 @@ def zone(
     type_: ZoneType, ok: bool | None, reason: ZoneReason, message: str, generation: int | None = None
 ) -> dict[str, Any]:
     return _make("DataZone", type_, ok, reason, message, generation)
+
+
+def replica(
+    type_: ReplicaType, ok: bool | None, reason: ReplicaReason, message: str, generation: int | None = None
+) -> dict[str, Any]:
+    return _make("DRReplica", type_, ok, reason, message, generation)
 
 
 def condition_table(kind: str) -> str:

@@ -1,4 +1,4 @@
-"""DRReplica: two-locations-three-centres protection of one object-store data set (DESIGN §3)."""
+"""DRReplica: two-locations-three-centres protection of one object-store data set."""
 
 from __future__ import annotations
 
@@ -300,6 +300,15 @@ class DRReplicaStatus(StatusBase):
     )
     estimated_data_loss_seconds: float | None = Field(
         default=None, description="What a failover now would lose: the best Continuous target's lag."
+    )
+    worst_lag_seconds: float | None = Field(
+        default=None, description="The largest measured lag of any target: the least protected copy."
+    )
+    worst_lag_target: str | None = Field(default=None, description="The target with that lag.")
+    last_full_sync_time: str | None = Field(
+        default=None,
+        description="Start of the latest good full sync of the Scheduled target that is furthest behind "
+        "(what the remote copy holds); unset until every Scheduled target has one.",
     )
     divergence: list[DivergenceRecord] | None = Field(
         default=None, description="Copies checked (or to check) for divergent writes, newest first."

@@ -54,7 +54,11 @@ DATACENTRE = Kind(
         Column("Role", ".spec.role"),
         Column("Health", ".status.health"),
         Column("Latency-ms", ".status.lastProbeLatencyMs", "integer"),
+        Column(
+            "Reason", '.status.conditions[?(@.type=="Ready")].reason', description="Why it is (not) Ready."
+        ),
         Column("Failures", ".status.consecutiveFailures", "integer", priority=1),
+        Column("Message", '.status.conditions[?(@.type=="Ready")].message', priority=1),
         Column("Endpoint", ".spec.objectStore.endpoint", priority=1),
         AGE,
     ),
@@ -71,9 +75,13 @@ CITYDATACLOUD = Kind(
         Column("City", ".spec.displayName.zh"),
         Column("Code", ".spec.cityCode"),
         Column("Available", '.status.conditions[?(@.type=="Available")].status'),
+        Column(
+            "Reason", '.status.conditions[?(@.type=="Available")].reason', description="Why (not) Available."
+        ),
         Column("Nodes", ".status.nodes.ready", "integer", "Ready nodes."),
         Column("Baseline", ".status.compliance.score", "integer", "Baseline score, percent."),
         Column("Kubernetes", ".status.kubernetesVersion", priority=1),
+        Column("Message", '.status.conditions[?(@.type=="Available")].message', priority=1),
         AGE,
     ),
 )
@@ -108,6 +116,11 @@ DRREPLICA = Kind(
         PHASE,
         Column("Epoch", ".status.fencingEpoch", "integer", "Fencing epoch."),
         Column("RPO-OK", '.status.conditions[?(@.type=="RPOCompliant")].status'),
+        Column("Worst-Lag-s", ".status.worstLagSeconds", "number", "The largest lag of any target, seconds."),
+        Column("Last-Full-Sync", ".status.lastFullSyncTime", "date", "Oldest latest good full copy."),
+        Column("Worst-Target", ".status.worstLagTarget", priority=1),
+        Column("Est-Loss-s", ".status.estimatedDataLossSeconds", "number", "Loss of a failover now.", 1),
+        Column("Reason", '.status.conditions[?(@.type=="Ready")].reason', priority=1),
         Column("Paused", ".spec.paused", "boolean", priority=1),
         AGE,
     ),

@@ -36,6 +36,14 @@ def _joined(notes: Sequence[Note]) -> tuple[ZoneReason, str]:
     return reason_of(ZoneReason, notes[0][0], ZoneReason.CHILD_NOT_WRITTEN), "; ".join(m for _, m in notes)
 
 
+def _nowhere(f: Findings, what: str) -> tuple[ZoneReason, str]:
+    """Why a zone that owns no namespace enforces nothing: NoNamespaces, with the namespace finding (a
+    conflict) when there is one."""
+    notes = f.namespaces or f.retained
+    detail = f" ({_joined(notes)[0]}: {_joined(notes)[1]})" if notes else " yet"
+    return ZoneReason.NO_NAMESPACES, f"{what} in no namespace: the zone owns none{detail}"
+
+
 def zone_conditions(
     f: Findings,
     zone: str,
@@ -98,6 +106,10 @@ def zone_conditions(
                 generation,
             )
         )
+    elif not n:
+        out.append(
+            zone_condition(ZoneType.QUOTA_ENFORCED, False, *_nowhere(f, "no quota enforced"), generation)
+        )
     elif f.over_quota:
         over = ", ".join(f.over_quota)
         msg = f"usage exceeds the zone limit for {over}; new objects are refused until it falls"
@@ -125,6 +137,8 @@ def zone_conditions(
 
     if f.access:
         out.append(zone_condition(ZoneType.ACCESS_SYNCED, False, *_joined(f.access), generation))
+    elif not n and (spec.access.admins or spec.access.editors or spec.access.viewers):
+        out.append(zone_condition(ZoneType.ACCESS_SYNCED, False, *_nowhere(f, "no group bound"), generation))
     else:
         groups = [
             f"{role}: {', '.join(g)}"

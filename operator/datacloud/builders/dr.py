@@ -106,8 +106,12 @@ def sync_job(
                             "requests": {"cpu": "250m", "memory": "256Mi"},
                             "limits": {"memory": "1Gi"},
                         },
+                        # The root file system is read-only; the Kubernetes client and boto3 need a
+                        # temporary directory (the run fails reporting its figures without one).
+                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
                     }
                 ],
+                "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
             },
         },
     }

@@ -32,6 +32,7 @@ from ..census.report import render
 from ..census.run import Collected, assemble, collect
 from ..census.snapshots import Snapshot
 from ..reconcile import census as reconcile
+from .kubecontext import add_kube_arguments, client
 
 FORMATS = ("html", "csv", "json")
 
@@ -60,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     place.add_argument("--city", default="", help="preferred city division code, e.g. 350200")
     place.add_argument("--json", action="store_true", help="print the advice as JSON")
     for p in (run, report, place):
-        p.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG)")
+        add_kube_arguments(p, namespaced=False)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -68,7 +69,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         # bad input fails before anything is contacted
         request = _request(args) if args.census_command == "place" else None
-        kube = Kube.from_kubeconfig(args.kubeconfig)
+        kube = client(args)
         if args.census_command == "run":
             return run_now(kube, args, err)
         if args.census_command == "report":

@@ -16,6 +16,7 @@ from kubernetes.client.exceptions import ApiException
 
 from ..adapters.kube import Kube, NotFound
 from . import dr_divergent
+from .kubecontext import add_kube_arguments, client, namespace
 
 PLURAL = "drreplicas"
 
@@ -30,14 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p = sub.add_parser(kind, help=text, description=text)
         p.add_argument("name", help="DRReplica name")
         p.add_argument("--to", required=True, metavar="CENTRE", help="the centre that becomes active")
-        p.add_argument("-n", "--namespace", default="default", help="namespace of the DRReplica")
         p.add_argument(
             "--dry-run", action="store_true", help="print the plan and estimated loss; change nothing"
         )
         p.add_argument("--request-id", help="change/ticket id for the audit trail (default: generated)")
         p.add_argument("--no-wait", action="store_true", help="return once the request is recorded")
         p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (default 600)")
-        p.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG)")
+        add_kube_arguments(p)
         p.set_defaults(action_type=kind.capitalize())
     divergent = sub.add_parser(
         "divergent", help="writes an old active copy accepted that the active lacked: list, restore"
@@ -45,12 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dr_divergent.add_arguments(divergent)
     status = sub.add_parser("status", help="the replica's active centre, targets, lag and last action")
     status.add_argument("name")
-    status.add_argument("-n", "--namespace", default="default")
-    status.add_argument("--kubeconfig")
+    add_kube_arguments(status)
 
 
 def main(args: argparse.Namespace) -> int:
-    kube = Kube.from_kubeconfig(args.kubeconfig)
+    kube = client(args)
+    args.namespace = namespace(args)
     try:
         body = kube.get(PLURAL, args.name, args.namespace)
     except NotFound:

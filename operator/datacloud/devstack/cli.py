@@ -7,6 +7,7 @@ import contextlib
 import ctypes
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -14,22 +15,31 @@ import sys
 import time
 from pathlib import Path
 
-from .process import Managed, free_port
+import yaml
+
+from .process import Managed, free_port, tool
 from .prometheus import Prometheus
 from .stack import PROJECT_ROOT, DevStack, operator_process
 
+START_TIMEOUT_S = 600  # ten city API servers and their fleets take a few minutes on a busy machine
+DR_NAMESPACE = "datacloud-dr"  # where samples/40-drreplicas.yaml puts the replicas
+
 TRY = """
 The datacloud dev stack is up.
-  kubeconfig: {kubeconfig}
+  kubeconfig: {kubeconfig}  (context namespace {namespace})
   API server: {apiserver}
   centres:    {centres}
+  app account in every centre: {app_key} / {app_secret}  (rclone/AWS variables: {app_env})
+  cities:     {cities}
   metrics:    http://127.0.0.1:{metrics}/metrics
 Try:
-  export KUBECONFIG={kubeconfig}
+  export KUBECONFIG={kubeconfig} PATH={bin}:$PATH
+  kubectl datacloud status
   kubectl get datacloud
-  kubectl get dc -w
+  kubectl get cdc,dc,drr -o wide
   kubectl explain drreplica.spec.targets
   kubectl get events -A --field-selector involvedObject.kind=DataCentre
+A failover, step by step: docs/first-hour.md
 """
 
 
@@ -37,12 +47,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["run", "up", "down", "serve"], help="what to do")
     parser.add_argument("--dir", default=str(PROJECT_ROOT / ".dev"), help="state directory (default: .dev)")
     parser.add_argument("--no-samples", action="store_true", help="do not apply samples/")
+    parser.add_argument(
+        "--cities",
+        type=int,
+        default=10,
+        help="CityDataCloud samples given a live API server with a fleet (default: all 10; the rest are "
+        "left out; about 290 MB each)",
+    )
     parser.add_argument("--metrics-port", type=int, default=0, help="operator metrics port (default: free)")
     parser.add_argument(
         "--prometheus",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also run Prometheus scraping the operator with the alert rules (default: on)",
+    )
+    parser.add_argument(
+        "--node",
+        action="store_true",
+        help="also run a one-node cluster (kubelet on containerd) where Jobs' pods run (docs/packaging.md)",
     )
 
 
@@ -55,9 +77,11 @@ def _fresh(directory: Path) -> Path:
     return directory
 
 
-def _start(directory: Path, samples: bool, metrics_port: int) -> tuple[DevStack, Managed, int]:
-    stack = DevStack(directory / "stack").start(samples=samples)
-    shutil.copy(stack.kubeconfig, directory / "kubeconfig")
+def _start(directory: Path, args: argparse.Namespace) -> tuple[DevStack, Managed, int]:
+    samples, metrics_port = not args.no_samples, args.metrics_port
+    stack = DevStack(directory / "stack", cities=args.cities, node=args.node).start(samples=samples)
+    dev_kubeconfig(stack.kubeconfig, directory / "kubeconfig")
+    app_env(stack, directory / "app.env")
     port = metrics_port or free_port()
     operator = operator_process(
         stack, directory / "operator.log", port, free_port(), kubeconfig=directory / "kubeconfig"
@@ -65,13 +89,60 @@ def _start(directory: Path, samples: bool, metrics_port: int) -> tuple[DevStack,
     return stack, operator, port
 
 
+def dev_kubeconfig(source: Path, dest: Path, namespace: str = DR_NAMESPACE) -> Path:
+    """The stack's admin kubeconfig with its context set to the samples' DR namespace, so `kubectl get drr`
+    and `datacloud dr ...` find the sample replicas without `-n`, as a team's kubeconfig would."""
+    config = yaml.safe_load(source.read_text())
+    for entry in config.get("contexts") or []:
+        entry.setdefault("context", {})["namespace"] = namespace
+    dest.write_text(yaml.safe_dump(config))
+    dest.chmod(0o600)
+    return dest
+
+
+def app_env(stack: DevStack, path: Path) -> Path:
+    """Shell variables for the application account: an rclone remote `app:` (its endpoint given with
+    --s3-endpoint) and the AWS variables other S3 tools read."""
+    values = {
+        "RCLONE_CONFIG_APP_TYPE": "s3",
+        "RCLONE_CONFIG_APP_PROVIDER": "Other",
+        "RCLONE_CONFIG_APP_ACCESS_KEY_ID": stack.app.access_key,
+        "RCLONE_CONFIG_APP_SECRET_ACCESS_KEY": stack.app.secret_key,
+        "RCLONE_CONFIG_APP_REGION": "us-east-1",
+        "RCLONE_S3_NO_CHECK_BUCKET": "true",
+        "AWS_ACCESS_KEY_ID": stack.app.access_key,
+        "AWS_SECRET_ACCESS_KEY": stack.app.secret_key,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    lines = [
+        "# The dev stack's application account (not root): bucket policies and fencing apply to it.",
+        *(f"export {k}={shlex.quote(v)}" for k, v in values.items()),
+        "# The centres speak plain HTTP; rclone's S3 client fails on a CA bundle it cannot load into its",
+        "# transport (LoadCustomCABundleError), so none is passed to it.",
+        "unset AWS_CA_BUNDLE",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    return path
+
+
 def _banner(directory: Path, stack: DevStack, port: int, prometheus: Prometheus | None = None) -> str:
     info = stack.describe()
+    live = info["cities"]
+    cities = f"{len(live)} of 10 live: {', '.join(live)}" if live else "none live (--cities 0)"
+    if 0 < len(live) < 10:
+        cities += " (the other samples are left out: --cities 10 starts them all)"
     text = TRY.format(
         kubeconfig=directory / "kubeconfig",
+        namespace=DR_NAMESPACE,
         apiserver=info["apiserver"],
         centres=", ".join(f"{n} {u}" for n, u in info["centres"].items()),
+        app_key=info["app"]["accessKeyId"],
+        app_secret=info["app"]["secretAccessKey"],
+        app_env=directory / "app.env",
+        cities=cities,
         metrics=port,
+        bin=f"{Path(sys.executable).parent}:{Path(tool('kubectl')).parent}",
     )
     if prometheus is None:
         return text
@@ -103,7 +174,7 @@ def _stop_like_ctrl_c() -> None:
 def run(args: argparse.Namespace) -> int:
     _stop_like_ctrl_c()
     directory = _fresh(Path(args.dir).resolve())
-    stack, operator, port = _start(directory, not args.no_samples, args.metrics_port)
+    stack, operator, port = _start(directory, args)
     prometheus = None
     try:
         prometheus = _prometheus(directory, args, port)
@@ -136,7 +207,7 @@ def serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    stack, operator, port = _start(directory, not args.no_samples, args.metrics_port)
+    stack, operator, port = _start(directory, args)
     prometheus = None
     try:
         operator.start()
@@ -178,16 +249,19 @@ def up(args: argparse.Namespace) -> int:
             str(directory),
             "--metrics-port",
             str(args.metrics_port),
+            "--cities",
+            str(args.cities),
         ]
         + (["--no-samples"] if args.no_samples else [])
         + ([] if args.prometheus else ["--no-prometheus"])
+        + (["--node"] if args.node else [])
     )
     log = (directory / "serve.log").open("ab")
     holder = subprocess.Popen(
         argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
     )
     state = directory / "state.json"
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + START_TIMEOUT_S
     while not state.exists():
         if holder.poll() is not None or time.monotonic() > deadline:
             print(f"dev stack failed to start; see {directory / 'serve.log'}", file=sys.stderr)

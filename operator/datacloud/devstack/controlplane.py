@@ -74,8 +74,11 @@ def write_kubeconfig(
 class ControlPlane:
     """etcd plus the provincial API server with its controller manager; more API servers on demand."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, workloads: bool = False) -> None:
+        """`workloads`: the control plane of a cluster with a node (see node.py): ServiceAccount admission
+        (pods get their account's token), the controllers that manage nodes' taints, and a scheduler."""
         self.dir = workdir
+        self.workloads = workloads
         self.dir.mkdir(parents=True, exist_ok=True)
         self.pki = LocalCA(self.dir / "pki")
         self.sa = service_account_keys(self.pki.dir)
@@ -174,8 +177,9 @@ class ControlPlane:
                 "--service-cluster-ip-range",
                 "10.0.0.0/24",
                 "--allow-privileged=true",
-                "--disable-admission-plugins",
-                "ServiceAccount",
+                # Without a node nothing mounts tokens, and pods created right after their namespace
+                # would be refused until its `default` account exists.
+                *([] if self.workloads else ["--disable-admission-plugins", "ServiceAccount"]),
                 "--cert-dir",
                 str(cfg / "certs"),
                 "--storage-media-type",
@@ -198,7 +202,31 @@ class ControlPlane:
         wait_for(server.ready, 90, f"kube-apiserver {name}", proc)
         if controller_manager:
             server.extra.append(self._start_controller_manager(server))
+            if self.workloads:
+                server.extra.append(self._start_scheduler(server))
         return server
+
+    def _start_scheduler(self, server: ApiServer) -> Managed:
+        return Managed(
+            f"kube-scheduler-{server.name}",
+            [
+                tool("kube-scheduler"),
+                "--kubeconfig",
+                str(server.kubeconfig),
+                "--authentication-kubeconfig",
+                str(server.kubeconfig),
+                "--authorization-kubeconfig",
+                str(server.kubeconfig),
+                "--leader-elect=false",
+                "--bind-address",
+                "127.0.0.1",
+                "--secure-port",
+                str(free_port()),
+                "--v",
+                "0",
+            ],
+            self.dir / "logs" / f"kube-scheduler-{server.name}.log",
+        ).start()
 
     def _start_controller_manager(self, server: ApiServer) -> Managed:
         return Managed(
@@ -222,7 +250,9 @@ class ControlPlane:
                 str(self.pki.cert_path),
                 "--use-service-account-credentials=false",
                 "--controllers",
-                "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller",
+                # nodelifecycle clears a Ready node's not-ready taint; without a node it only watches.
+                "*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller"
+                + ("" if self.workloads else ",-nodelifecycle"),
                 "--concurrent-gc-syncs",
                 "5",
                 "--v",

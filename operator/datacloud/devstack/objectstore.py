@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -131,3 +132,11 @@ class Centre:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.alive()
+
+
+def app_policy(bucket: str, access_key: str) -> str:
+    """A bucket policy letting one ordinary account read and write the bucket (as an application's account
+    is set up); the operator adds its fencing Deny beside it on copies that must not take writes."""
+    resources = [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]
+    statement = {"Sid": "app", "Effect": "Allow", "Principal": {"AWS": [access_key]}, "Action": ["s3:*"]}
+    return json.dumps({"Version": "2012-10-17", "Statement": [{**statement, "Resource": resources}]})

@@ -108,6 +108,8 @@ class LocalCA:
                         x509.DNSName("localhost"),
                         x509.DNSName("kubernetes.default.svc"),
                         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                        # The `kubernetes` Service's address, where pods on the dev node reach the API server.
+                        x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
                     ]
                 ),
                 critical=False,

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,11 @@ from ..api.admission import finalizer_policy
 from ..api.peering import peering_object
 from ..api.render import rendered
 from ..builders.datazone import cluster_roles as zone_cluster_roles
+from ..reconcile.census import RUN_NOW
+from .cities import LiveCity, start_cities
 from .controlplane import ControlPlane
-from .objectstore import Centre
+from .node import Node
+from .objectstore import Centre, app_policy
 from .process import Managed, StackError, free_port, tool
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -40,11 +44,34 @@ OPERATOR_NAMESPACE = "datacloud-system"
 CENTRES = ("fz-prod", "fz-samecity-dr", "xm-remote-dr")
 
 
+@dataclass(frozen=True)
+class AppAccount:
+    """The application (non-root) account the dev stack creates in every centre: bucket policies bind it,
+    so fencing refuses its writes where the root account would pass."""
+
+    access_key: str = "datacloud-app"
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(18), repr=False)
+
+
 class DevStack:
-    def __init__(self, workdir: Path, centres: Sequence[str] = CENTRES, chart_objects: bool = True) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        centres: Sequence[str] = CENTRES,
+        chart_objects: bool = True,
+        cities: int = 0,
+        node: bool = False,
+    ) -> None:
+        """`cities`: the first N CityDataCloud samples get a live API server (the others are left out).
+        `node`: also run a one-node cluster (node.py) where pods run, reaching the centres at
+        `self.node.endpoint(port)`."""
         self.dir = workdir
         self.chart_objects = chart_objects
-        self.control_plane = ControlPlane(workdir / "cluster")
+        self.city_count = cities
+        self.cities: list[LiveCity] = []
+        self.app = AppAccount()
+        self.control_plane = ControlPlane(workdir / "cluster", workloads=node)
+        self.node = Node(workdir / "node", self.control_plane) if node else None
         # Every centre posts bucket notifications to the operator's receiver on this port, with a token of
         # its own that the operator reads from the centre's Secret (key eventToken).
         self.events_port = free_port()
@@ -70,8 +97,11 @@ class DevStack:
             with stand_in_receiver(self.events_port):
                 for centre in self.centres.values():
                     centre.start()
+                    centre.add_user(self.app.access_key, self.app.secret_key)
             for centre in self.centres.values():
                 centre.add_probe_user()
+            if self.node:
+                self.node.start(forward_ports=tuple(c.port for c in self.centres.values()))
             self.install_crds()
             self.apply_documents(
                 [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}]
@@ -126,18 +156,33 @@ class DevStack:
             if doc["kind"] == "DataCentre" and doc["metadata"]["name"] in self.centres:
                 doc["spec"]["objectStore"]["endpoint"] = self.centres[doc["metadata"]["name"]].endpoint
                 doc["spec"]["objectStore"]["region"] = "us-east-1"
-        self._create_source_buckets(docs)
+            if doc["kind"] == "ComputeCensus":
+                # A first run at start-up, so the census has figures and a report before its schedule.
+                annotations = doc["metadata"].setdefault("annotations", {})
+                annotations[RUN_NOW] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        city_docs = [d for d in docs if d["kind"] == "CityDataCloud"]
+        self.cities = start_cities(self.control_plane, city_docs[: self.city_count])
+        live = {c.name for c in self.cities}
+        # A city without a live cluster would only be Unavailable (and alert): it is left out.
+        docs = [d for d in docs if d["kind"] != "CityDataCloud" or d["metadata"]["name"] in live]
+        self._create_buckets(docs)
         namespaces = [d for d in docs if d["kind"] == "Namespace"]
         self.apply_documents(namespaces)
+        if self.cities:
+            self.apply_documents([c.secret for c in self.cities])
         self.apply_documents([d for d in docs if d["kind"] != "Namespace"])
 
-    def _create_source_buckets(self, docs: list[dict[str, Any]]) -> None:
-        """The buckets the samples' DR replicas protect, and the census bucket, exist in production."""
-        wanted = {
-            (d["spec"]["source"]["centre"], d["spec"]["source"]["bucket"])
+    def _create_buckets(self, docs: list[dict[str, Any]]) -> None:
+        """The buckets the samples' DR replicas protect exist in production, and the census bucket; every
+        copy of a replica (source and targets) lets the application account read and write, as the
+        applications' own accounts are set up beside a real DR replica."""
+        copies = {
+            (place["centre"], place["bucket"])
             for d in docs
             if d["kind"] == "DRReplica"
+            for place in (d["spec"]["source"], *d["spec"]["targets"])
         }
+        wanted = set(copies)
         for d in docs:
             store = (
                 (d.get("spec", {}).get("reports") or {}).get("objectStore")
@@ -160,6 +205,9 @@ class DevStack:
             except ClientError as e:
                 if not e.response["Error"]["Code"].startswith("BucketAlready"):
                     raise
+            try:
+                if (centre_name, bucket) in copies:
+                    client.put_bucket_policy(Bucket=bucket, Policy=app_policy(bucket, self.app.access_key))
             finally:
                 client.close()
 
@@ -168,6 +216,8 @@ class DevStack:
             "kubeconfig": str(self.kubeconfig),
             "apiserver": self.control_plane.main.url,
             "centres": {n: c.endpoint for n, c in self.centres.items()},
+            "cities": {c.name: c.server.url for c in self.cities},
+            "app": {"accessKeyId": self.app.access_key, "secretAccessKey": self.app.secret_key},
             "pids": self.pids(),
         }
 
@@ -180,6 +230,8 @@ class DevStack:
         return [p.pid for p in procs if p is not None and p.pid is not None]
 
     def stop(self) -> None:
+        if self.node:
+            self.node.stop()
         for centre in self.centres.values():
             centre.stop()
         self.control_plane.stop()

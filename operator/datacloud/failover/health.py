@@ -1,4 +1,4 @@
-"""Centre health from probe outcomes: a pure state machine (DESIGN §4, Failover).
+"""Centre health from probe outcomes: a pure state machine.
 
 Up: the store answers quickly. Degraded: it answers slowly, or has failed fewer times in a row than the
 threshold. Down: it has failed `failure_threshold` times in a row. Unknown: not probed yet, or the probe

@@ -21,11 +21,14 @@ AUTH_ERRORS = {
 
 
 def probe_store(endpoint: s3.S3Endpoint, timeout_s: float) -> ProbeOutcome:
-    """ListBuckets against the store: it proves the server answers and the credentials are good."""
-    client = s3.client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s, max_pool=1)
+    """ListBuckets against the store: it proves the server answers and the credentials are good.
+
+    One bucket is enough for that (a store holding thousands would otherwise cost a parse of all of them
+    every probe), on the process's client for the endpoint (making a client costs more than the probe)."""
+    client = s3.shared_client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s)
     start = time.monotonic()
     try:
-        client.list_buckets()
+        client.list_buckets(MaxBuckets=1)
     except ClientError as e:
         code = str(e.response.get("Error", {}).get("Code", "Unknown"))
         http = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")

@@ -26,8 +26,12 @@ _kinds: set[str] = set()
 
 
 def behind(body: Mapping[str, Any]) -> bool:
-    """Whether the object's status is missing or describes an older generation."""
+    """Whether the object's status is missing or describes an older generation. An object being deleted
+    is not counted: setting its deletionTimestamp raises its generation, and what remains is the
+    deletion's work (its finalizer handler, reported by kopf), not reconciling a spec."""
     meta, status = body.get("metadata") or {}, body.get("status") or {}
+    if meta.get("deletionTimestamp"):
+        return False
     if not status:
         return True
     observed = status.get("observedGeneration")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import ValidationError
 
 from .. import GROUP, settings
@@ -60,11 +60,21 @@ def _time(text: object) -> datetime | None:
         return None
 
 
+CRON_HELP = "five fields (minute hour day-of-month month day-of-week), e.g. '0 6 * * 1', or @daily, @weekly"
+
+
 def next_run(schedule: str, after: datetime) -> datetime:
-    """The first time `schedule` fires after `after`; ValueError for a schedule croniter refuses."""
+    """The first time `schedule` fires after `after`; ValueError, naming the field and what would be valid,
+    for a schedule that is not cron or that names no date that exists."""
     if not croniter.is_valid(schedule):
-        raise ValueError(f"schedule {schedule!r} is not a valid cron expression")
-    nxt: datetime = croniter(schedule, after).get_next(datetime)
+        raise ValueError(f"spec.schedule {schedule!r} is not a cron expression: use {CRON_HELP}")
+    try:
+        nxt: datetime = croniter(schedule, after).get_next(datetime)
+    except CroniterBadDateError:
+        raise ValueError(
+            f"spec.schedule {schedule!r} never fires: no date matches it (such as 31 February or "
+            f"31 April); use a day-of-month every chosen month has, e.g. '0 6 1 * *'"
+        ) from None
     return nxt
 
 
@@ -464,6 +474,22 @@ def _summary(s: Snapshot) -> str:
         f"{len([r for r in s.rows if r['level'] == 'city'])} cities, {p.get('nodes_total', 0)} nodes, "
         f"CPU {_percent(p.get('cpu_requested_ratio'))}% requested, {len(s.problems)} problem(s)"
     )
+
+
+def spec_events(old: Mapping[str, Any], patch: Mapping[str, Any]) -> list[Event]:
+    """A Warning Event when a status patch turns Ready False for an invalid spec (or changes why): once
+    per change, since an unchanged status gives no patch."""
+
+    def invalid(conds: Any) -> tuple[str, str] | None:
+        ready = next((c for c in conds or [] if c.get("type") == "Ready"), None)
+        if ready and ready.get("status") == "False" and ready.get("reason") == "InvalidSpec":
+            return str(ready["reason"]), str(ready.get("message") or "")
+        return None
+
+    new = invalid(patch.get("conditions"))
+    if new is None or new == invalid(old.get("conditions")):
+        return []
+    return [Event("Warning", *new)]
 
 
 def idle_status(body: Mapping[str, Any], decision: Decision, now: datetime) -> dict[str, Any] | None:

@@ -4,7 +4,6 @@ gets a new value (the annotation wakes it; no polling), run on the census roster
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -12,6 +11,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from .. import settings
 from ..adapters.kube import Kube
 from ..metrics import census as metrics
 from . import census
@@ -19,7 +19,6 @@ from .citydatacloud import merged_status
 from .runtime import Roster
 
 log = logging.getLogger(__name__)
-WORKERS = int(os.environ.get("DATACLOUD_CENSUS_WORKERS", "2"))
 IDLE_S = 30.0  # a schedule is checked at least this often
 BACKOFF_S = 60.0  # after a run that raised, before the next attempt
 
@@ -65,6 +64,8 @@ class CensusRuntime:
                     self.emit(event.type, event.reason, event.message)
         else:
             patch = census.idle_status(current, decision, now) or {}
+            for event in census.spec_events(self.status, patch):
+                self.emit(event.type, event.reason, event.message)
             if decision.next_run is not None:
                 wait = min(wait, max(0.5, (decision.next_run - now).total_seconds()))
         if patch:
@@ -97,5 +98,5 @@ def roster() -> Roster[Key, CensusRuntime]:
     global _roster
     with _lock:
         if _roster is None:
-            _roster = Roster("census", WORKERS, _run, _drop)
+            _roster = Roster("census", settings.current().census_workers, _run, _drop)
         return _roster

@@ -9,7 +9,6 @@ woken by it then read the new health.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from .. import settings
 from ..adapters.kube import Kube
 from ..metrics import centres as metrics
 from . import datacentre
@@ -24,7 +24,6 @@ from .centres import HEALTH_CHANGES
 from .runtime import Roster
 
 log = logging.getLogger(__name__)
-WORKERS = int(os.environ.get("DATACLOUD_CENTRE_WORKERS", "4"))
 HEARTBEAT_S = 60.0
 PROBE_FIGURES = ("lastProbeTime", "lastProbeLatencyMs")
 
@@ -52,8 +51,11 @@ class CentreRuntime:
         spec = body.get("spec") or {}
         metrics.observe_centre(self.name, str(spec.get("city", "")), str(spec.get("role", "")), self.status)
         if report.transition:
-            HEALTH_CHANGES.changed()  # DRReplicas react now, not at their next run
             old, new = report.transition
+            if "Down" in (old, new) or old == "Unknown":
+                # DRReplicas react now, not at their next run. Up and Degraded are alike to them: a
+                # store slowing down under load must not make every replica recheck its fences.
+                HEALTH_CHANGES.changed()
             kind = "Normal" if new == "Up" else "Warning"
             self.emit(kind, f"Centre{new}", f"health changed from {old} to {new}")
         for reason, message in report.warnings:
@@ -90,5 +92,5 @@ def roster() -> Roster[Key, CentreRuntime]:
     global _roster
     with _lock:
         if _roster is None:
-            _roster = Roster("centre", WORKERS, _run, _drop)
+            _roster = Roster("centre", settings.current().centre_workers, _run, _drop)
         return _roster

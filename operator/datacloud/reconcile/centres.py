@@ -78,6 +78,12 @@ def probe_credentials(kube: CentreReader, spec: DataCentreSpec) -> s3.S3Credenti
 
 def resolve(kube: CentreReader, name: str) -> Centre:
     """The centre's role, health and endpoint; CentreUnavailable with a reason when it can't be used."""
+    if isinstance(kube, CentreCache):
+        return kube.resolve(name)
+    return _resolve(kube, name)
+
+
+def _resolve(kube: CentreReader, name: str) -> Centre:
     try:
         body = kube.get(PLURAL, name)
     except NotFound:
@@ -156,6 +162,11 @@ class CentreCache:
         if isinstance(value, LookupError):
             raise value
         return value
+
+    def resolve(self, name: str) -> Centre:
+        """`resolve` through the cache, the result (or why the centre cannot be used) cached too."""
+        centre: Centre = self._cached(("centre", "", name), lambda: _resolve(self, name))
+        return centre
 
     def get(self, plural: str, name: str) -> dict[str, Any]:
         body: dict[str, Any] = self._cached(("get", plural, name), lambda: self.kube.get(plural, name))

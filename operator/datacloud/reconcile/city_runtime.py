@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from .. import settings
 from ..adapters.kube import Kube
 from ..metrics import cities as metrics
 from . import citydatacloud
 from .runtime import Roster
 
 log = logging.getLogger(__name__)
-WORKERS = int(os.environ.get("DATACLOUD_CITY_WORKERS", "4"))
 
 Emit = Callable[[str, str, str], None]
 Key = tuple[str, str]
@@ -63,5 +62,5 @@ def roster() -> Roster[Key, CityRuntime]:
     global _roster
     with _lock:
         if _roster is None:
-            _roster = Roster("city", WORKERS, _run, _drop)
+            _roster = Roster("city", settings.current().city_workers, _run, _drop)
         return _roster

@@ -21,9 +21,10 @@ from pydantic import ValidationError
 
 from .. import API_VERSION, GROUP
 from ..adapters.kube import Kube, NotFound
+from ..api.conditions import ZoneReason, ZoneType, zone
 from ..api.datazone import DataZoneSpec
 from ..builders import datazone as build
-from ..builders.conditions import condition, merge_conditions, now_iso
+from ..builders.conditions import merge_conditions, now_iso
 from ..builders.datazone_compare import foreign_hard_keys, in_line
 from ..builders.datazone_profile import (
     LABEL_MANAGED_BY,
@@ -517,7 +518,9 @@ def reconcile(kube: Kube, body: Mapping[str, Any], observed: Observed) -> ZoneRe
     except ValidationError as e:
         msg = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
         conds = merge_conditions(
-            old.get("conditions"), [condition("Ready", False, "InvalidSpec", msg, generation)], now_iso()
+            old.get("conditions"),
+            [zone(ZoneType.READY, False, ZoneReason.INVALID_SPEC, msg, generation)],
+            now_iso(),
         )
         status = {"observedGeneration": generation, "phase": "Invalid", "conditions": conds}
         return ZoneReport(status, [("Warning", "InvalidSpec", msg)], RESYNC_S)

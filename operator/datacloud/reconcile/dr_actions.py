@@ -12,8 +12,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from kubernetes.client.exceptions import ApiException
 
+from ..api.conditions import ReplicaReason, ReplicaType, reason_of, replica
 from ..api.drreplica import DRReplicaSpec
-from ..builders.conditions import condition
 from ..failover import fencing
 from ..failover.actions import current, mark
 from ..failover.topology import Copy, active_copy
@@ -178,16 +178,17 @@ def progress_condition(action: dict[str, Any], generation: int | None) -> dict[s
     what = f"{action['type']} {action['requestId']} to {action['targetCentre']}"
     if action.get("finishedAt"):
         took = float(action.get("durationSeconds") or 0.0)
-        return condition(
-            "ActionProgressing", True, "Completed", f"{what} completed in {took:.1f}s", generation
-        )
+        done = f"{what} completed in {took:.1f}s"
+        return replica(ReplicaType.ACTION_PROGRESSING, True, ReplicaReason.COMPLETED, done, generation)
     step = current(action["steps"])
     if step is None:
         return None
     if step.get("reason"):
         message = f"{what} waits in {step['name']}: {step.get('message', '')}"
-        return condition("ActionProgressing", False, str(step["reason"]), message, generation)
-    return condition("ActionProgressing", True, "StepRunning", f"{what}: {step['name']}", generation)
+        waits = reason_of(ReplicaReason, str(step["reason"]), ReplicaReason.CENTRE_UNRESOLVED)
+        return replica(ReplicaType.ACTION_PROGRESSING, False, waits, message, generation)
+    running = f"{what}: {step['name']}"
+    return replica(ReplicaType.ACTION_PROGRESSING, True, ReplicaReason.STEP_RUNNING, running, generation)
 
 
 def advance(ctx: ActionContext, record: Callable[[dict[str, Any]], None]) -> bool:

@@ -1,27 +1,34 @@
 """Running the replication flows of one DRReplica: continuous followers in the operator, scheduled Jobs.
 
-Continuous flows run as `ContinuousReplicator`s (bounded worker pools) inside the operator; scheduled
-flows become Kubernetes Jobs at their cron times, inside their transfer window.
+Continuous flows run as `ContinuousReplicator`s inside the operator, all driven by one `FollowerHub`: a
+fixed pool of copy workers, scan workers and one dispatcher shared by every follower of every replica,
+so threads do not grow with the number of replicas. Scheduled flows become Kubernetes Jobs at their cron
+times, inside their transfer window.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from croniter import croniter
 
+from .. import settings
 from ..api.common import parse_quantity
 from ..failover.topology import Flow
 from ..replication.continuous import ContinuousReplicator, ReplicationStats
 from ..replication.engine import SyncOptions
 from ..replication.errors import RetryPolicy
-from ..replication.events import EventReceiver
+from ..replication.events import Change, EventReceiver, Sink
 from ..replication.locations import Location
 from .centres import Centre
+from .runtime import Lane
 
 log = logging.getLogger(__name__)
 FOLLOW_CONCURRENCY = 4
@@ -29,6 +36,116 @@ FOLLOW_CONCURRENCY = 4
 # short retry of its own. The engine's default (8 attempts, up to 10 s apart) kept workers sleeping for
 # tens of seconds on a dead source, and stopping the follower at a failover waited for them.
 FOLLOW_RETRY = RetryPolicy(attempts=3, initial=0.2, maximum=1.0)
+# With notifications a scan is only the safety net for a lost one: every 5 minutes, as the replicator's
+# own default. A thousand followers scanning every minute listed two buckets 33 times a second.
+NOTIFIED_SCAN_S = 300.0
+POLL_SCAN_S = 2.0
+
+
+class BucketRouter:
+    """Hands a store's notifications only to the followers of the buckets they name. Registered with the
+    receiver once per token, instead of every follower of the store: with a thousand followers of one
+    store, each notification went through a thousand sinks, each discarding it but one."""
+
+    def __init__(self, receiver: EventReceiver) -> None:
+        self.receiver = receiver
+        self._lock = threading.Lock()
+        self._sinks: dict[str, dict[str, list[Sink]]] = {}  # token → source bucket → sinks
+
+    def for_bucket(self, bucket: str) -> EventReceiver:
+        """What a follower of `bucket` registers with, in place of the receiver itself."""
+        return cast(EventReceiver, _BucketRegistration(self, bucket))
+
+    def register(self, token: str, bucket: str, sink: Sink) -> None:
+        with self._lock:
+            buckets = self._sinks.get(token)
+            if buckets is None:
+                buckets = self._sinks[token] = {}
+                self.receiver.register(token, functools.partial(self._route, token))
+            buckets.setdefault(bucket, []).append(sink)
+
+    def unregister(self, token: str, bucket: str, sink: Sink) -> None:
+        with self._lock:
+            sinks = self._sinks.get(token, {}).get(bucket, [])
+            if sink in sinks:
+                sinks.remove(sink)
+            if not sinks:
+                self._sinks.get(token, {}).pop(bucket, None)
+
+    def _route(self, token: str, changes: list[Change]) -> None:
+        by_bucket: dict[str, list[Change]] = {}
+        for change in changes:
+            by_bucket.setdefault(change.bucket, []).append(change)
+        with self._lock:
+            buckets = self._sinks.get(token, {})
+            deliveries = [(list(buckets.get(b, [])), found) for b, found in by_bucket.items()]
+        for sinks, found in deliveries:
+            for sink in sinks:
+                sink(found)
+
+
+class _BucketRegistration:
+    """The receiver as one follower sees it: registering routes by the follower's source bucket."""
+
+    def __init__(self, router: BucketRouter, bucket: str) -> None:
+        self.router, self.bucket = router, bucket
+
+    def register(self, token: str, sink: Sink) -> None:
+        self.router.register(token, self.bucket, sink)
+
+    def unregister(self, token: str, sink: Sink) -> None:
+        self.router.unregister(token, self.bucket, sink)
+
+
+class FollowerHub:
+    """Runs every continuous follower of the operator on shared threads: copies on a fixed pool, scans
+    and dispatching on lanes (`reconcile.runtime`), each follower when it has something to do."""
+
+    def __init__(self, copy_workers: int | None = None, scan_workers: int | None = None) -> None:
+        copy_workers = copy_workers or settings.current().follow_workers
+        scan_workers = scan_workers or settings.current().scan_workers
+        self.routers: dict[int, BucketRouter] = {}
+        self._lock = threading.Lock()
+        self.copies = ThreadPoolExecutor(copy_workers, thread_name_prefix="follow-copy")
+        self.dispatch: Lane[ContinuousReplicator] = Lane("follow-dispatch", 1, lambda f: f.dispatch_once())
+        self.scans: Lane[ContinuousReplicator] = Lane("follow-scan", scan_workers, lambda f: f.scan_once())
+
+    def submit(self, work: Callable[[], None]) -> None:
+        self.copies.submit(work)
+
+    def dispatch_soon(self, replicator: ContinuousReplicator) -> None:
+        self.dispatch.wake(replicator)
+
+    def scan_soon(self, replicator: ContinuousReplicator) -> None:
+        self.scans.wake(replicator)
+
+    def forget(self, replicator: ContinuousReplicator) -> None:
+        self.dispatch.close(replicator, _nothing)
+        self.scans.close(replicator, _nothing)
+
+    def router(self, receiver: EventReceiver) -> BucketRouter:
+        with self._lock:
+            found = self.routers.get(id(receiver))
+            if found is None:
+                found = self.routers[id(receiver)] = BucketRouter(receiver)
+            return found
+
+
+def _nothing() -> None:
+    pass
+
+
+_hub: FollowerHub | None = None
+_hub_lock = threading.Lock()
+
+
+def hub() -> FollowerHub:
+    """The operator's one follower hub, made on first use."""
+    global _hub
+    with _hub_lock:
+        if _hub is None:
+            _hub = FollowerHub()
+        return _hub
 
 
 @dataclass(frozen=True)
@@ -60,9 +177,15 @@ def options(flow: Flow) -> SyncOptions:
 class Followers:
     """The continuous followers of one replica, started and stopped to match the wanted flows."""
 
-    def __init__(self, receiver: EventReceiver | None, tokens: Callable[[str], str | None]) -> None:
+    def __init__(
+        self,
+        receiver: EventReceiver | None,
+        tokens: Callable[[str], str | None],
+        driver: FollowerHub | None = None,
+    ) -> None:
         self.receiver = receiver
         self.tokens = tokens  # centre name → its notification token, if it sends notifications
+        self.driver = driver  # None: each follower runs its own threads (as `datacloud sync --follow`)
         self.running: dict[str, tuple[FollowKey, ContinuousReplicator]] = {}
 
     def key(self, flow: Flow) -> FollowKey:
@@ -98,11 +221,22 @@ class Followers:
         token = self.tokens(flow.src.centre) if self.receiver else None
         log.info("following %s → %s (%s)", src, dst, "notifications" if token else "polling")
         if token and self.receiver:
+            receiver = self.receiver
+            if self.driver is not None:
+                receiver = self.driver.router(receiver).for_bucket(src.bucket)
             follower = ContinuousReplicator(
-                src, dst, options(flow), receiver=self.receiver, token=token, scan_interval=60.0
+                src,
+                dst,
+                options(flow),
+                receiver=receiver,
+                token=token,
+                scan_interval=NOTIFIED_SCAN_S,
+                driver=self.driver,
             )
         else:
-            follower = ContinuousReplicator(src, dst, options(flow), poll_interval=2.0)
+            follower = ContinuousReplicator(
+                src, dst, options(flow), poll_interval=POLL_SCAN_S, driver=self.driver
+            )
         return follower.start()
 
     def stats(self, target: str) -> ReplicationStats | None:

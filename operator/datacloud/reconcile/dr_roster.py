@@ -7,21 +7,19 @@ next run); DataCentres and their Secrets are read through one cache shared by al
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from .. import settings
 from ..adapters.kube import Kube
-from . import dr_events
+from . import dr_events, dr_flows
 from .centres import HEALTH_CHANGES, CentreCache
 from .drreplica import Emit, ReplicaRuntime
 from .runtime import Roster
 
 log = logging.getLogger(__name__)
-WORKERS = int(os.environ.get("DATACLOUD_REPLICA_WORKERS", "8"))
-DEFAULT_IMAGE = "datacloud/operator:0.1.0"
 API_ERROR_RETRY_S = 5.0
 FAILURE_RETRY_S = 10.0
 
@@ -54,7 +52,7 @@ def roster() -> Roster[Key, ReplicaRuntime]:
     global _roster
     with _lock:
         if _roster is None:
-            _roster = Roster("replica", WORKERS, run, drop)
+            _roster = Roster("replica", settings.current().replica_workers, run, drop)
             HEALTH_CHANGES.subscribe(_roster.wake_all)
         return _roster
 
@@ -76,6 +74,7 @@ def make(kube: Kube, key: Key, emit: Emit) -> ReplicaRuntime:
         name,
         emit,
         dr_events.receiver(),
-        os.environ.get("DATACLOUD_IMAGE", DEFAULT_IMAGE),
+        settings.current().image,
         centre_reader=centre_cache(kube),
+        follower_hub=dr_flows.hub(),
     )

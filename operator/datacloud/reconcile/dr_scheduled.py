@@ -17,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from .. import GROUP
 from ..api.drreplica import DRReplicaSpec
 from ..builders import dr as build
+from ..builders.job_health import why_stuck
 from ..failover.topology import Flow
 from ..metrics import dr as dr_metrics
 from .centres import Centre
@@ -101,6 +102,7 @@ def run(
         entry["nextSyncTime"] = upcoming.isoformat()
         rt.due_within(seconds_between(now, upcoming))
         _read_result(rt, entry, flow, now)
+        _check_latest_job(rt, entry, flow)
         previous[flow.target] = entry
     rt.status["targets"] = list(previous.values())
 
@@ -140,6 +142,35 @@ def seed(
             raise refused("Reseed", f"the seed Job of {flow.target}", e) from None
         notes.append(f"{flow.dst.centre} by seed Job {name}")
     return notes
+
+
+STUCK_PREFIX = "sync Job "
+
+
+def _check_latest_job(rt: ReplicaRuntime, entry: dict[str, Any], flow: Flow) -> None:
+    """The target's newest sync Job, when it cannot progress (a missing image, no node for its pods, a
+    crash loop, its backoff spent), is named with the reason in the target's message and a Warning Event
+    instead of a silent wait; the message goes once a later Job runs."""
+    label = f"{GROUP}/drreplica={rt.name},{GROUP}/target={flow.target}"
+    try:
+        jobs = rt.kube.read_all("batch/v1", "Job", rt.namespace, label_selector=label)
+        latest = max(jobs, key=lambda j: str(j["metadata"].get("creationTimestamp") or ""), default=None)
+        stuck = None
+        if latest is not None and not _succeeded(latest):
+            selector = f"job-name={latest['metadata']['name']}"
+            stuck = why_stuck(latest, rt.kube.read_all("v1", "Pod", rt.namespace, label_selector=selector))
+    except ApiException:
+        return  # looked at again next tick; the Job's own outcome still reaches status through its report
+    if stuck is not None:
+        entry["message"] = stuck.message
+        rt.emit("Warning", stuck.reason, stuck.message)
+    elif str(entry.get("message") or "").startswith(STUCK_PREFIX) and "not created" not in entry["message"]:
+        entry.pop("message", None)
+
+
+def _succeeded(job: dict[str, Any]) -> bool:
+    conditions = (job.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Complete" and c.get("status") == "True" for c in conditions)
 
 
 def _finished(job: dict[str, Any]) -> bool:

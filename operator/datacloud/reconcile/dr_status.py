@@ -13,6 +13,8 @@ from ..failover.topology import Flow
 from ..replication.continuous import ReplicationStats
 from .dr_actions import progress_condition
 
+SOURCE_MISSING = "SourceBucketMissing"
+
 
 def target_entries(
     previous: list[dict[str, Any]],
@@ -27,7 +29,12 @@ def target_entries(
         entry = dict(by_name.get(flow.target, {"name": flow.target}))
         entry["name"] = flow.target
         stats = stats_for(flow.target) if flow.mode == "Continuous" else None
-        if stats is not None:
+        if stats is not None and not stats.scans:
+            # No scan has compared source and target yet: a lag of 0 would only mean nothing is known.
+            for key in ("lagSeconds", "rpoCompliant"):
+                entry.pop(key, None)
+            entry["message"] = stats.last_error or "lag not measured yet: the first scan has not finished"
+        elif stats is not None:
             entry.update(
                 lagSeconds=round(stats.current_lag_seconds, 3),
                 pending=stats.pending,
@@ -39,6 +46,8 @@ def target_entries(
                 entry["lastSyncTime"] = datetime.fromtimestamp(stats.last_scan_at).astimezone().isoformat()
         if flow.rpo_s is not None and entry.get("lagSeconds") is not None:
             entry["rpoCompliant"] = float(entry["lagSeconds"]) <= flow.rpo_s
+        elif "lagSeconds" not in entry:
+            entry.pop("rpoCompliant", None)
         out.append({k: v for k, v in entry.items() if v is not None})
     return out
 
@@ -60,6 +69,10 @@ def summary(
     unknown = [
         f.target for f in wanted if f.rpo_s is not None and "rpoCompliant" not in targets.get(f.target, {})
     ]
+    source_missing = next((m for r, m in problems if r == SOURCE_MISSING), None)
+    if source_missing:
+        # Nothing is replicated from a bucket that does not exist: no lag to compare with an RPO.
+        unknown = [f.target for f in wanted if f.rpo_s is not None and f.target not in breaches]
     refs_ok = not problems
     status["estimatedDataLossSeconds"] = min(
         (
@@ -69,6 +82,9 @@ def summary(
         ),
         default=None,
     )
+    status.update(headline(status, wanted))
+    # No target with an rpoTarget has nothing to breach; said as such, not as a measurement.
+    within = "WithinRPO" if any(f.rpo_s is not None for f in wanted) else "NoRPOTarget"
     conds = [
         condition(
             "ReferencesValid",
@@ -80,17 +96,25 @@ def summary(
         condition(
             "RPOCompliant",
             None if unknown and not breaches else not breaches,
-            "RPOBreached" if breaches else ("NotMeasured" if unknown else "WithinRPO"),
+            "RPOBreached" if breaches else (_unmeasured_reason(source_missing) if unknown else within),
             f"over RPO: {', '.join(breaches)}"
             if breaches
-            else (
-                f"no lag measured yet for {', '.join(unknown)}" if unknown else "every target within its RPO"
-            ),
+            else (_unmeasured(unknown, source_missing) if unknown else _within(wanted, targets)),
             generation,
         ),
         _single_writer(status, generation),
     ]
-    if publication is not None:
+    if source_missing:
+        conds.append(
+            condition(
+                "EndpointPublished",
+                False,
+                SOURCE_MISSING,
+                f"not published: {source_missing}; applications are not sent to a bucket that does not exist",
+                generation,
+            )
+        )
+    elif publication is not None:
         conds.append({**publication, "observedGeneration": generation})
     progress = progress_condition(status.get("action") or {}, generation)
     if progress is not None:
@@ -107,6 +131,46 @@ def summary(
         message = "replication running" if ready else "see the other conditions"
     conds.append(condition("Ready", ready, reason, message, generation))
     return conds, ready
+
+
+def headline(status: dict[str, Any], wanted: list[Flow]) -> dict[str, Any]:
+    """The figures `kubectl get drr` shows: the worst measured lag and its target, and the oldest of the
+    Scheduled targets' last good full syncs (None until every Scheduled target has had one)."""
+    targets = {t["name"]: t for t in status.get("targets") or []}
+    lags = [(float(t["lagSeconds"]), n) for n, t in targets.items() if t.get("lagSeconds") is not None]
+    worst = max(lags, default=None)
+    fulls = [targets.get(f.target, {}).get("lastGoodSyncStart") for f in wanted if f.mode == "Scheduled"]
+    return {
+        "worstLagSeconds": worst[0] if worst else None,
+        "worstLagTarget": worst[1] if worst else None,
+        "lastFullSyncTime": min(fulls) if fulls and all(fulls) else None,
+    }
+
+
+def source_missing(problems: list[tuple[str, str]]) -> bool:
+    """Whether the active copy's bucket is missing: then no endpoint may be published for it."""
+    return any(reason == SOURCE_MISSING for reason, _ in problems)
+
+
+def _within(wanted: list[Flow], targets: dict[str, dict[str, Any]]) -> str:
+    measured = [
+        f"{f.target} {float(targets[f.target]['lagSeconds']):.1f}s of {f.rpo_s:g}s"
+        for f in wanted
+        if f.rpo_s is not None and targets.get(f.target, {}).get("lagSeconds") is not None
+    ]
+    if not measured:
+        return "no target sets an rpoTarget: nothing to measure against"
+    return "measured lag within the RPO: " + ", ".join(measured)
+
+
+def _unmeasured_reason(source_missing: str | None) -> str:
+    return SOURCE_MISSING if source_missing else "NotMeasured"
+
+
+def _unmeasured(targets: list[str], source_missing: str | None) -> str:
+    if source_missing:
+        return f"nothing to measure for {', '.join(targets)}: {source_missing}"
+    return f"no lag measured yet for {', '.join(targets)}"
 
 
 def _single_writer(status: dict[str, Any], generation: int | None) -> dict[str, Any]:

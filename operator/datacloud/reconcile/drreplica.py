@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from .. import settings
 from ..adapters import s3
 from ..adapters.kube import Kube
 from ..api.common import parse_duration
@@ -40,7 +41,7 @@ from ..replication.events import EventReceiver
 from . import dr_divergent, dr_overlap, dr_scheduled, dr_specs, dr_status, dr_writers
 from .centres import HEALTH_CHANGES, Centre, CentreReader, CentreUnavailable, resolve
 from .dr_actions import ActionContext, StepBlocked, advance, progress_condition, refused
-from .dr_flows import Followers, epoch_now, seconds_between
+from .dr_flows import FollowerHub, Followers, epoch_now, seconds_between
 
 log = logging.getLogger(__name__)
 PLURAL = "drreplicas"
@@ -54,7 +55,7 @@ DRIFTING_EVERY_S = 1800.0
 DRIFTING_TARGET_KEYS = ("lagSeconds", "lastSyncTime")
 REPUBLISH_EVERY_S = 1800.0  # the endpoint is applied again this often (drift repair), and after a refusal
 RESYNC_S = 300.0  # a full run (buckets, fences) at least this often, spread by up to a fifth
-IDLE_S = 15.0  # a light run at least this often (status figures, due scheduled runs)
+IDLE_S = 30.0  # a light run at least this often (status figures; scheduled runs say when they are due)
 BUSY_S = 2.0  # while a follower has changes pending or a scheduled copy is running
 RETRY_REFUSED_S = 10.0  # a refused publication outside an action is tried again after this long
 BLOCKED_BACKOFF_MAX_S = 5.0  # a blocked action step is retried after 1, 2, 4, 5, 5... seconds
@@ -73,15 +74,16 @@ class ReplicaRuntime:
         name: str,
         emit: Emit,
         receiver: EventReceiver | None = None,
-        job_image: str = "datacloud/operator:0.1.0",
+        job_image: str | None = None,
         centre_reader: CentreReader | None = None,
+        follower_hub: FollowerHub | None = None,
     ) -> None:
         self.kube, self.namespace, self.name, self._emit = kube, namespace, name, emit
         self.centre_reader: CentreReader = centre_reader or kube
         self._emitted: dict[str, str] = {}
         self.centre_tokens: dict[str, str | None] = {}
-        self.followers = Followers(receiver, lambda c: self.centre_tokens.get(c))
-        self.job_image = job_image
+        self.followers = Followers(receiver, lambda c: self.centre_tokens.get(c), follower_hub)
+        self.job_image = job_image or settings.current().image
         self.written: dict[str, Any] = {}
         self.written_at = 0.0
         self.published: tuple[str, str, int] | None = None
@@ -118,8 +120,9 @@ class ReplicaRuntime:
             spec = DRReplicaSpec.model_validate(body.get("spec") or {})
         except ValidationError as e:
             self.followers.stop_all()
-            msg = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+            msg = "; ".join(f"spec.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
             self._conditions([condition("Ready", False, "InvalidSpec", msg, generation)], now)
+            self.emit("Warning", "InvalidSpec", msg)
             self._write(body, phase="Degraded", force=True)
             return 30.0
 
@@ -159,10 +162,12 @@ class ReplicaRuntime:
                 self._fence_others(spec, centres, active)
             # Nothing flows into a copy whose divergent writes are not yet kept (checked on every run).
             dr_divergent.run(self, body, spec, centres, now)
-            self.followers.match(
-                dr_divergent.gate(self.status, (f for f in wanted if f.mode == "Continuous")), centres
-            )
-            self._publish(body, spec, centres, active)
+            following = dr_divergent.gate(self.status, (f for f in wanted if f.mode == "Continuous"))
+            if dr_status.source_missing(problems):
+                following = []  # nothing to follow from a bucket that does not exist; started once it does
+            self.followers.match(following, centres)
+            if not dr_status.source_missing(problems):
+                self._publish(body, spec, centres, active)
         skipped = {p.target for p in unusable}
         scheduled = [f for f in wanted if f.mode == "Scheduled" and f.target not in skipped]
         dr_scheduled.run(self, body, spec, dr_divergent.gate(self.status, scheduled), centres, now)
@@ -180,6 +185,7 @@ class ReplicaRuntime:
             self.full_for != (generation, HEALTH_CHANGES.version)
             or time.monotonic() >= self.resync_at
             or self._action_in_progress()
+            or bool(self.bucket_problems)  # a missing bucket is looked for again at every run, not in 5 min
         )
 
     def _next_wait(self) -> float:
@@ -257,7 +263,7 @@ class ReplicaRuntime:
                     continue
                 if copy.name == "source" and copy.centre == spec.active_centre:
                     problems.append(
-                        ("SourceBucketMissing", f"bucket {copy.bucket} does not exist in {copy.centre}")
+                        (dr_status.SOURCE_MISSING, f"bucket {copy.bucket} does not exist in {copy.centre}")
                     )
                     continue
                 try:

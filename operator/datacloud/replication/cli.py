@@ -55,8 +55,12 @@ class UsageError(Exception):
 def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXIT_CODES
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("source", metavar="SRC", help="ENDPOINT_URL/BUCKET[/PREFIX] to copy from")
-    parser.add_argument("target", metavar="DST", help="ENDPOINT_URL/BUCKET[/PREFIX] to copy to")
+    parser.add_argument(
+        "source",
+        metavar="SRC",
+        help="ENDPOINT_URL/BUCKET[/PREFIX] to copy from (datacloud sync: also centre:NAME/BUCKET[/PREFIX])",
+    )
+    parser.add_argument("target", metavar="DST", help="ENDPOINT_URL/BUCKET[/PREFIX] to copy to (as SRC)")
     parser.add_argument(
         "--src-credentials",
         metavar="FILE",
@@ -354,12 +358,13 @@ def _run_continuous(
                     break
                 stats = replicator.stats()
                 log.info(
-                    "pending %d, current lag %.1fs, copied %d, deleted %d, failures %d",
+                    "pending %d, current lag %.1fs, copied %d, deleted %d, failures %d, parked %d",
                     stats.pending,
                     stats.current_lag_seconds,
                     stats.objects_copied,
                     stats.objects_deleted,
                     stats.failures,
+                    stats.parked,
                 )
         finally:
             replicator.stop()

@@ -13,6 +13,7 @@ the target held it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from .engine import KeyOutcome, Replicator, SyncOptions
 from .errors import Unreachable, describe, error_code, is_permanent, is_transient
@@ -63,6 +65,19 @@ class ReplicationStats:
     last_error: str | None
     parked: int = 0  # keys failing permanently, retried at the longest backoff
     parked_keys: tuple[tuple[str, str], ...] = ()  # (key, reason), the first MAX_PARKED_NAMED
+
+
+class Driver(Protocol):
+    """What runs many replicators on shared threads (the operator's follower hub) instead of their own:
+    it calls `dispatch_once` and `scan_once` when asked to and runs copies on its pool."""
+
+    def submit(self, work: Callable[[], None]) -> None: ...
+
+    def dispatch_soon(self, replicator: ContinuousReplicator) -> None: ...
+
+    def scan_soon(self, replicator: ContinuousReplicator) -> None: ...
+
+    def forget(self, replicator: ContinuousReplicator) -> None: ...
 
 
 @dataclass
@@ -114,6 +129,7 @@ class ContinuousReplicator:
         max_retry_delay: float = 60.0,
         max_pending: int = 10_000,
         on_lag: Callable[[str, float], None] | None = None,
+        driver: Driver | None = None,
     ) -> None:
         if (receiver is None) != (token is None):
             raise ValueError("give both an event receiver and its token, or neither (poll mode)")
@@ -137,8 +153,14 @@ class ContinuousReplicator:
         self._scan_now = threading.Event()
         self._tally = _Tally()
         self._started_at = time.time()
-        self._workers = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="dc-follow")
+        self.driver = driver
+        self._workers = (
+            None
+            if driver is not None
+            else ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="dc-follow")
+        )
         self._threads: list[threading.Thread] = []
+        self._swept = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -146,6 +168,9 @@ class ContinuousReplicator:
         self._started_at = time.time()
         if self.receiver is not None and self.token is not None:
             self.receiver.register(self.token, self.notify)
+        if self.driver is not None:
+            self.driver.scan_soon(self)
+            return self
         for name, target in (("dc-dispatch", self._dispatch_loop), ("dc-scan", self._scan_loop)):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -161,12 +186,21 @@ class ContinuousReplicator:
             self._cond.notify_all()
         for thread in self._threads:
             thread.join(timeout)
-        self._workers.shutdown(wait=True, cancel_futures=True)
+        if self._workers is not None:
+            self._workers.shutdown(wait=True, cancel_futures=True)
+        if self.driver is not None:
+            self.driver.forget(self)
+            with self._cond:  # copies already started on the shared pool finish; queued ones do not start
+                deadline = time.monotonic() + timeout
+                while self._in_flight and time.monotonic() < deadline:
+                    self._cond.wait(0.1)
         self.replicator.close()
 
     def request_scan(self) -> None:
         """Scan now instead of at the next interval (e.g. before a planned switchover)."""
         self._scan_now.set()
+        if self.driver is not None:
+            self.driver.scan_soon(self)
 
     def wait_caught_up(self, timeout: float) -> bool:
         """True once a scan has completed and no change is pending; False if `timeout` passes first."""
@@ -193,6 +227,12 @@ class ContinuousReplicator:
                 self._confirmed.pop(relative, None)
                 self._enqueue(relative, now, fresh=True)
             self._cond.notify_all()
+        self._poke()
+
+    def _poke(self) -> None:
+        """Driven: ask for a dispatch (the threads of an undriven replicator wake on `_cond` instead)."""
+        if self.driver is not None:
+            self.driver.dispatch_soon(self)
 
     def _relative(self, change: Change) -> str | None:
         if change.bucket != self.source.bucket or not change.key.startswith(self.source.prefix):
@@ -217,17 +257,27 @@ class ContinuousReplicator:
     # -- scanning ----------------------------------------------------------------------------------
 
     def _scan_loop(self) -> None:
-        try:
-            self.replicator.sweep_stale_uploads(datetime.now(UTC))
-        except Exception as exc:
-            self._note_error(f"sweeping stale uploads: {describe(exc)}")
         while not self._stop.is_set():
-            try:
-                self._scan()
-            except Exception as exc:
-                self._note_error(f"scan: {describe(exc)}")
+            self.scan_once()
             self._scan_now.wait(self.interval)
             self._scan_now.clear()
+
+    def scan_once(self) -> float | None:
+        """One scan (the first sweeps stale uploads first); the seconds until the next, None once stopped."""
+        if self._stop.is_set():
+            return None
+        self._scan_now.clear()
+        if not self._swept:
+            self._swept = True
+            try:
+                self.replicator.sweep_stale_uploads(datetime.now(UTC))
+            except Exception as exc:
+                self._note_error(f"sweeping stale uploads: {describe(exc)}")
+        try:
+            self._scan()
+        except Exception as exc:
+            self._note_error(f"scan: {describe(exc)}")
+        return self.interval
 
     def _scan(self) -> None:
         rep, opts = self.replicator, self.options
@@ -264,6 +314,7 @@ class ContinuousReplicator:
             with self._cond:
                 self._enqueue(action.key, seen)
                 self._cond.notify_all()
+            self._poke()
         with self._cond:
             self._tally.scans += 1
             self._tally.last_scan_at = time.time()
@@ -285,22 +336,41 @@ class ContinuousReplicator:
     # -- copying -----------------------------------------------------------------------------------
 
     def _dispatch_loop(self) -> None:
-        capacity = self.options.concurrency * 2
         while not self._stop.is_set():
             with self._cond:
-                now = time.monotonic()
-                free = capacity - len(self._in_flight)
-                ready = [
-                    key
-                    for key, entry in self._pending.items()
-                    if key not in self._in_flight and entry.not_before <= now
-                ][: max(0, free)]
+                ready = self._take_ready()
                 if not ready:
-                    self._cond.wait(self._next_wake(now))
+                    self._cond.wait(self._next_wake(time.monotonic()))
                     continue
-                self._in_flight.update(ready)
             for key in ready:
+                assert self._workers is not None
                 self._workers.submit(self._work, key)
+
+    def _take_ready(self) -> list[str]:
+        """Caller holds `_cond`: the keys to copy now (as many as there is room for), marked in flight."""
+        now = time.monotonic()
+        free = self.options.concurrency * 2 - len(self._in_flight)
+        ready = [
+            key
+            for key, entry in self._pending.items()
+            if key not in self._in_flight and entry.not_before <= now
+        ][: max(0, free)]
+        self._in_flight.update(ready)
+        return ready
+
+    def dispatch_once(self) -> float | None:
+        """Driven: hand the ready keys to the driver's pool; the seconds until a backoff ends, or None to
+        wait for the next change or finished copy (each of which asks for a dispatch)."""
+        if self._stop.is_set() or self.driver is None:
+            return None
+        with self._cond:
+            ready = self._take_ready()
+            now = time.monotonic()
+            waits = [e.not_before - now for k, e in self._pending.items() if k not in self._in_flight]
+        for key in ready:
+            self.driver.submit(functools.partial(self._work, key))
+        later = [w for w in waits if w > 0]
+        return min(later) if later else None
 
     def _next_wake(self, now: float) -> float:
         """Caller holds `_cond`: sleep until the earliest backoff ends, but never long."""
@@ -308,6 +378,11 @@ class ContinuousReplicator:
         return max(0.01, min([0.5, *waits]))
 
     def _work(self, key: str) -> None:
+        if self._stop.is_set():  # queued on a shared pool before the stop: not started
+            with self._cond:
+                self._in_flight.discard(key)
+                self._cond.notify_all()
+            return
         try:
             outcome = self.replicator.sync_key(key)
         except Exception as exc:
@@ -350,6 +425,7 @@ class ContinuousReplicator:
                 tally.lag_last = lag
                 tally.recent.append(lag)
             self._cond.notify_all()
+        self._poke()
         if lag is not None and self.on_lag is not None:
             self.on_lag(key, lag)
 
@@ -388,6 +464,7 @@ class ContinuousReplicator:
             )
         elif key not in self._tally.parked:
             log.warning("replicating %s failed, will retry: %s", key, reason)
+        self._poke()
 
     def _note_error(self, message: str) -> None:
         log.warning("%s", message)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from datacloud.adapters.s3 import LazyClient
-from datacloud.adapters.s3_wire import WireClient
+from datacloud.adapters.s3_wire import shared_wire
 
 from .copier import MIB, Copied, Copier, CopySettings, Side, SourceVanished, UploadRegistry, same_metadata
 from .errors import PermanentS3Error, RetryPolicy, call_s3, describe
@@ -141,14 +141,14 @@ class Replicator:
             source.bucket,
             source.prefix,
             f"{source.endpoint.url}/{source.bucket}",
-            WireClient(source.endpoint),
+            shared_wire(source.endpoint),
         )
         self.target = Side(
             LazyClient(target.endpoint, max_pool=pool),
             target.bucket,
             target.prefix,
             f"{target.endpoint.url}/{target.bucket}",
-            WireClient(target.endpoint),
+            shared_wire(target.endpoint),
         )
         self.throttle: Throttle = (
             TokenBucket(self.options.bandwidth) if self.options.bandwidth else Unlimited()
@@ -446,6 +446,8 @@ class _Pass:
                     self._failed(key, outcome)
             else:
                 self._copied(outcome)
+                # The event loop reads a small object whole: its bytes count as moved once it is copied.
+                self.progress.add(transferred_bytes=outcome.size)
                 if self._sampled(key):
                     follow_up = (self._verify, key, outcome.size, outcome.source_etag, outcome.expected_etag)
         finally:

@@ -9,18 +9,20 @@ policy and error classes as `Copier`. Results come back through a callback, on t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import threading
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from datacloud.adapters.s3_async import AsyncConnection, AsyncObjects
 from datacloud.adapters.s3_wire import WireClient
 
 from .copier import STREAM_ABOVE, Copied, Side, SourceVanished, check_arrival, whole_put
-from .errors import RetryPolicy, as_permanent, is_missing_key, is_transient
+from .errors import AlteredInTransit, RetryPolicy, as_permanent, is_missing_key, is_transient
 from .listing import strip_etag
 
 log = logging.getLogger(__name__)
@@ -158,7 +160,14 @@ class SmallCopier:
         except Exception as exc:
             raise _permanent(exc, "PutObject", target.where) from None
         arrived = strip_etag(put.get("ETag"))
-        check_arrival(key, arrived, expected)
+        try:
+            check_arrival(key, arrived, expected)
+        except AlteredInTransit:
+            # Rare: removed (off the loop, with the blocking client) so no pass takes it for good.
+            remove = partial(self._target.objects.delete_object, Bucket=target.bucket, Key=target.key(key))
+            with contextlib.suppress(Exception):
+                await asyncio.get_running_loop().run_in_executor(None, remove)
+            raise
         return Copied(len(data), strip_etag(got.get("ETag")), arrived, expected)
 
 

@@ -8,26 +8,29 @@ from typing import Any
 
 import pytest
 
+from datacloud import settings
 from datacloud.adapters.kube import NotFound
 from datacloud.devstack.objectstore import Centre
-from datacloud.reconcile import dr_roster
-from tests.integration.dr.conftest import NAMESPACE, replica
+from tests.integration.dr.conftest import NAMESPACE, replica, root
 from tests.integration.test_datazone import delete_zone, ready, zone
 from tests.support.cluster import Cluster, wait_until
 
 pytestmark = pytest.mark.integration
-MANY = 96  # twelve times the replica lane's workers, three times kopf's own executor
+MANY = 100  # six times the replica lane's workers, three times kopf's own executor
 
 
 def test_many_replicas_are_all_protected_while_a_zone_comes_and_goes(
     cluster: Cluster, operator: dict[str, Any], dr_centres: dict[str, Centre]
 ) -> None:
-    assert 3 * max(dr_roster.WORKERS, int(os.environ.get("DATACLOUD_WORKERS", "32"))) < MANY
+    assert 3 * max(settings.current().replica_workers, settings.current().workers) < MANY
     tag = os.urandom(3).hex()
     names = [f"many-{tag}-{i:03d}" for i in range(MANY)]
     z = f"many-{tag}"
+    source = root(dr_centres["fz-prod"])
+    for n in names:
+        source.create_bucket(Bucket=n)
     try:
-        cluster.must_apply(*[replica(n, f"many-{tag}-{i:03d}") for i, n in enumerate(names)])
+        cluster.must_apply(*[replica(n, n) for n in names])
         # The zone is applied while the replicas are still being set up.
         cluster.must_apply(zone(z, [f"{z}-a"]))
         wait_until(lambda: ready(cluster, z), 120, 0.5, what=f"zone {z} Ready among {MANY} new replicas")

@@ -1,0 +1,543 @@
+"""Province scale for DRReplicas: N replicas protected at once, against a bound measured in the same run.
+
+    .venv/bin/python bench/replicas_bench.py [--replicas 1000] [--threads 16] [--timeout 1800]
+        [--lag-replicas 100 --lag-rate 100 --lag-seconds 60] [--zones 50] [--skip lag,failover,others]
+
+Starts the dev stack (control plane, the three provincial centres as versitygw, the centres as
+DataCentres), creates one source bucket per replica in production, then:
+- (a) bound: a script does the irreducible work of protecting N replicas straight through the APIs with
+  `--threads` writers — creates the DRReplica, its two target buckets, fences them (bucket policies),
+  applies its endpoint ConfigMap and Service, writes its status once — with no operator running;
+  operator: `datacloud run`; N DRReplicas (one Continuous and one Scheduled target, failover policy
+  Automatic) are created by as many writers; the clock stops when every one is Protected;
+- (b) the operator's peak RSS and thread count, sampled every 0.2 s throughout;
+- (c) idle: once all are Protected and the API server is quiet, the operator's CPU and the API server's
+  writes (by verb and resource, from apiserver_request_total) over 60 s;
+- (f) while they stay protected: `--zones` DataZones created and deleted and a CityDataCloud added, each
+  timed until done (zone Ready then gone; city status written for its generation);
+- (d) lag: `--lag-rate` PUT/s spread over `--lag-replicas` source buckets for `--lag-seconds`; each
+  object's lag is from the PUT's acknowledgement to the moment a HEAD on the target finds it, checked
+  0.05, 0.1, 0.2 and 0.4 s after the acknowledgement and every 0.25 s from then on (so a figure can be up
+  to that much above the true lag: an upper bound); then up to 60 s for the followers to catch up;
+- (e) mass failover: production is killed; time until each replica is FailedOver (p50, p99, max), and
+  the acknowledged writes of (d) missing from the new active copy afterwards.
+JSON goes to bench/results/replicas.json (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import os
+import platform
+import queue
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import psutil
+from botocore.exceptions import ClientError
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.zones_bench import SPEC as ZONE_SPEC  # noqa: E402
+from bench.zones_bench import request_counts, settle  # noqa: E402
+from datacloud.adapters import s3  # noqa: E402
+from datacloud.adapters.kube import Kube  # noqa: E402
+from datacloud.builders import dr as build  # noqa: E402
+from datacloud.devstack.objectstore import Centre  # noqa: E402
+from datacloud.devstack.process import free_port  # noqa: E402
+from datacloud.devstack.stack import OPERATOR_NAMESPACE, DevStack, operator_process  # noqa: E402
+from datacloud.failover import fencing  # noqa: E402
+
+G = "datacloud.fujian.gov.cn/v1alpha1"
+ROLES = {"fz-prod": "Production", "fz-samecity-dr": "SameCityDR", "xm-remote-dr": "RemoteDR"}
+CITY = {"fz-prod": "350100", "fz-samecity-dr": "350100", "xm-remote-dr": "350200"}
+WRITES = ("POST", "PUT", "PATCH", "DELETE", "APPLY")
+
+
+def datacentre(name: str, endpoint: str) -> dict[str, Any]:
+    return {
+        "apiVersion": G,
+        "kind": "DataCentre",
+        "metadata": {"name": name},
+        "spec": {
+            "city": CITY[name],
+            "role": ROLES[name],
+            "objectStore": {
+                "endpoint": endpoint,
+                "credentialsSecretRef": {"name": f"centre-{name}", "namespace": OPERATOR_NAMESPACE},
+            },
+            "probe": {"interval": "1s", "timeout": "1s", "failureThreshold": 2},
+        },
+    }
+
+
+def replica(name: str, namespace: str, bucket: str) -> dict[str, Any]:
+    return {
+        "apiVersion": G,
+        "kind": "DRReplica",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "source": {"centre": "fz-prod", "bucket": bucket},
+            "activeCentre": "fz-prod",
+            "targets": [
+                {
+                    "name": "same-city",
+                    "centre": "fz-samecity-dr",
+                    "bucket": bucket,
+                    "mode": "Continuous",
+                    "rpoTarget": "30s",
+                },
+                {
+                    "name": "remote",
+                    "centre": "xm-remote-dr",
+                    "bucket": bucket,
+                    "mode": "Scheduled",
+                    "schedule": "0 2 * * *",
+                    "rpoTarget": "24h",
+                },
+            ],
+            "failover": {"policy": "Automatic", "downFor": "2s"},
+        },
+    }
+
+
+def endpoint(centre: Centre) -> s3.S3Endpoint:
+    return s3.S3Endpoint(centre.endpoint, "us-east-1", s3.S3Credentials(centre.access_key, centre.secret_key))
+
+
+def quantiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+
+    def q(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(len(ordered) * p))], 3)
+
+    return {"p50": q(0.5), "p99": q(0.99), "max": round(ordered[-1], 3), "count": len(ordered)}
+
+
+class Sampler(threading.Thread):
+    """Peak RSS and thread count of the operator, every 0.2 s."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.proc = psutil.Process(pid)
+        self.peak_rss = 0
+        self.peak_threads = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.2):
+            try:
+                self.peak_rss = max(self.peak_rss, self.proc.memory_info().rss)
+                self.peak_threads = max(self.peak_threads, self.proc.num_threads())
+            except psutil.Error:
+                return
+
+    def cpu(self) -> float:
+        return float(sum(self.proc.cpu_times()[:2]))
+
+
+def writes(counts: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in counts.items() if k.split()[0] in WRITES}
+
+
+def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    out = {k: round(after.get(k, 0.0) - before.get(k, 0.0), 1) for k in after}
+    return {k: v for k, v in sorted(out.items(), key=lambda kv: -kv[1]) if v > 0}
+
+
+def phases(kube: Kube, namespace: str) -> dict[str, str]:
+    """Every replica's phase; an overloaded API server breaking the large list is asked again."""
+    for attempt in range(5):
+        try:
+            items = kube.list("drreplicas", namespace)
+        except Exception as e:  # a list cut off mid-read (urllib3 ProtocolError) or refused
+            print(f"listing replicas failed ({type(e).__name__}); again", file=sys.stderr)
+            time.sleep(1 + attempt)
+            continue
+        return {i["metadata"]["name"]: str((i.get("status") or {}).get("phase") or "none") for i in items}
+    return {}
+
+
+# --- (a) the bound ---------------------------------------------------------------------------------
+def run_bound(stack: DevStack, n: int, threads: int) -> dict[str, Any]:
+    """Protecting n replicas by hand: the operator's irreducible work, and nothing else."""
+    ns = "bench-bound"
+    stack.apply_documents([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}])
+    near, remote = (endpoint(stack.centres[c]) for c in ("fz-samecity-dr", "xm-remote-dr"))
+    clients: queue.SimpleQueue[Kube] = queue.SimpleQueue()
+    for _ in range(threads):
+        clients.put(Kube.from_kubeconfig(str(stack.kubeconfig)))
+    near_s3, remote_s3 = s3.shared_client(near), s3.shared_client(remote)
+    url = stack.centres["fz-prod"].endpoint
+
+    def protect(i: int) -> None:
+        kube = clients.get()
+        try:
+            bucket = f"bound-{i:05d}"
+            body = kube.create(replica(bucket, ns, bucket))
+            for client, ep in ((near_s3, near), (remote_s3, remote)):
+                client.create_bucket(Bucket=bucket)
+                fencing.fence(ep, bucket, 1)
+            kube.apply(build.endpoint_configmap(body, "fz-prod", url, bucket, "", 1))
+            kube.apply(build.endpoint_service(body, url))
+            kube.patch_status("drreplicas", bucket, {"phase": "Protected", "observedGeneration": 1}, ns)
+        finally:
+            clients.put(kube)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(protect, range(n)))
+    seconds = time.perf_counter() - start
+    # Gone again before the operator starts (their finalizer is the operator's: taken off by hand).
+    kube = clients.get()
+    for i in range(n):
+        name = f"bound-{i:05d}"
+        kube.merge_patch(G, "DRReplica", name, {"metadata": {"finalizers": None}}, ns)
+        kube.remove(G, "DRReplica", name, ns)
+    return {"seconds": round(seconds, 2), "replicas": n, "threads": threads}
+
+
+# --- (a)-(c) the operator ----------------------------------------------------------------------------
+def run_operator(
+    stack: DevStack, kube: Kube, n: int, threads: int, timeout: float, ns: str
+) -> dict[str, Any]:
+    names = [f"r-{i:05d}" for i in range(n)]
+    writers: queue.SimpleQueue[Kube] = queue.SimpleQueue()
+    for _ in range(threads):
+        writers.put(Kube.from_kubeconfig(str(stack.kubeconfig)))
+
+    def create(name: str) -> None:
+        client = writers.get()
+        try:
+            client.create(replica(name, ns, name))
+        finally:
+            writers.put(client)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(create, names))
+    created = time.perf_counter() - start
+    counts: dict[str, int] = {}
+    while time.perf_counter() - start < timeout:
+        seen = phases(kube, ns)
+        counts = {}
+        for name in names:
+            counts[seen.get(name, "none")] = counts.get(seen.get(name, "none"), 0) + 1
+        if counts.get("Protected") == n:
+            break
+        time.sleep(1.0)
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": round(seconds, 2),
+        "create_seconds": round(created, 2),
+        "protected": counts.get("Protected", 0),
+        "phases": counts,
+    }
+
+
+def run_idle(stack: DevStack, sampler: Sampler, seconds: float) -> dict[str, Any]:
+    server = stack.control_plane.main
+    settled = settle(server, 300)
+    before, cpu_before = writes(request_counts(server)), sampler.cpu()
+    time.sleep(seconds)
+    after, cpu_after = writes(request_counts(server)), sampler.cpu()
+    by_kind = delta(before, after)
+    # Not the operator's: kube-controller-manager renews its leader lease every 2 s, and kube-apiserver
+    # reconciles its own Endpoints every 10 s.
+    operator_writes = sum(v for k, v in by_kind.items() if k not in ("PUT leases", "POST endpoints"))
+    return {
+        "seconds": seconds,
+        "settled_after_seconds": settled,
+        "operator_cpu_percent_of_one_core": round(100 * (cpu_after - cpu_before) / seconds, 2),
+        "api_writes_per_second": round(operator_writes / seconds, 3),
+        "api_writes_by_kind": by_kind,
+    }
+
+
+# --- (f) other kinds while the replicas are protected ----------------------------------------------
+def run_others(stack: DevStack, kube: Kube, zones: int) -> dict[str, Any]:
+    names = [f"bench-zone-{i:03d}" for i in range(zones)]
+    start = time.perf_counter()
+    for name in names:
+        kube.create(
+            {
+                "apiVersion": G,
+                "kind": "DataZone",
+                "metadata": {"name": name},
+                "spec": {**ZONE_SPEC, "namespaces": [name]},
+            }
+        )
+    city = {
+        "apiVersion": G,
+        "kind": "CityDataCloud",
+        "metadata": {"name": "bench-city"},
+        "spec": {
+            "cityCode": "350300",
+            "displayName": {"zh": "莆田", "en": "Putian"},
+            "cluster": {
+                "kubeconfigSecretRef": {"name": "bench-city-kubeconfig", "namespace": OPERATOR_NAMESPACE}
+            },
+        },
+    }
+    kube.create(city)
+    ready_at: dict[str, float] = {}
+    city_at: float | None = None
+    while time.perf_counter() - start < 300 and (len(ready_at) < zones or city_at is None):
+        for item in kube.list("datazones"):
+            name = item["metadata"]["name"]
+            conds = (item.get("status") or {}).get("conditions") or []
+            if (
+                name in names
+                and name not in ready_at
+                and any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
+            ):
+                ready_at[name] = time.perf_counter() - start
+        if city_at is None:
+            body = kube.get("citydataclouds", "bench-city")
+            if (body.get("status") or {}).get("observedGeneration") == body["metadata"]["generation"]:
+                city_at = time.perf_counter() - start
+        time.sleep(0.5)
+    deleting = time.perf_counter()
+    for name in names:
+        kube.remove(G, "DataZone", name)
+    gone_at: dict[str, float] = {}
+    while time.perf_counter() - deleting < 300 and len(gone_at) < zones:
+        present = {i["metadata"]["name"] for i in kube.list("datazones")}
+        for name in names:
+            if name not in present and name not in gone_at:
+                gone_at[name] = time.perf_counter() - deleting
+        time.sleep(0.5)
+    return {
+        "zones": zones,
+        "zones_ready": len(ready_at),
+        "zone_ready_seconds": quantiles(list(ready_at.values())),
+        "zones_deleted": len(gone_at),
+        "zone_deleted_seconds": quantiles(list(gone_at.values())),
+        "city_status_seconds": round(city_at, 2) if city_at is not None else None,
+        "city_note": "its kubeconfig Secret does not exist: done = status written for its generation",
+    }
+
+
+# --- (d) lag -----------------------------------------------------------------------------------------
+def run_lag(stack: DevStack, buckets: list[str], rate: float, seconds: float) -> dict[str, Any]:
+    prod, near = stack.centres["fz-prod"], stack.centres["fz-samecity-dr"]
+    writer, reader = s3.client(endpoint(prod), max_pool=32), s3.client(endpoint(near), max_pool=32)
+    acked: list[tuple[str, str]] = []
+    lags: list[float] = []
+    lock = threading.Lock()
+    checks: list[tuple[float, float, str, str]] = []  # (next check, acked at, bucket, key)
+    cond = threading.Condition()
+    stop = threading.Event()
+
+    def put(i: int) -> None:
+        bucket, key = buckets[i % len(buckets)], f"lag/{i:07d}"
+        writer.put_object(Bucket=bucket, Key=key, Body=os.urandom(1024))
+        now = time.perf_counter()
+        with lock:
+            acked.append((bucket, key))
+        with cond:
+            heapq.heappush(checks, (now, now, bucket, key))
+            cond.notify()
+
+    def check() -> None:
+        while True:
+            with cond:
+                while not checks or checks[0][0] > time.perf_counter():
+                    if stop.is_set() and not checks:
+                        return
+                    cond.wait(0.01 if checks else 0.1)
+                _, at, bucket, key = heapq.heappop(checks)
+            try:
+                reader.head_object(Bucket=bucket, Key=key)
+            except ClientError:
+                waited = time.perf_counter() - at
+                with cond:
+                    if waited < 60:
+                        gap = min(0.25, max(0.05, waited))  # checks at 0.05, 0.1, 0.2, 0.4, then 0.25 apart
+                        heapq.heappush(checks, (time.perf_counter() + gap, at, bucket, key))
+                continue
+            with lock:
+                lags.append(time.perf_counter() - at)
+
+    checkers = [threading.Thread(target=check, daemon=True) for _ in range(8)]
+    for t in checkers:
+        t.start()
+    total = int(rate * seconds)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(16) as pool:
+        for i in range(total):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(put, i)
+    stop.set()
+    for t in checkers:
+        t.join(120)
+    return {
+        "puts": total,
+        "acknowledged": len(acked),
+        "replicas": len(buckets),
+        "rate_per_second": rate,
+        "lag_seconds": quantiles(lags),
+        "never_copied_within_60s": len(acked) - len(lags),
+        "resolution_seconds": "0.05 below 0.1 s, doubling to 0.25 s",
+        "_acked": acked,
+    }
+
+
+# --- (e) mass failover ---------------------------------------------------------------------------------
+def run_failover(
+    stack: DevStack, kube: Kube, ns: str, n: int, acked: list[tuple[str, str]]
+) -> dict[str, Any]:
+    stack.centres["fz-prod"].stop()
+    killed = time.perf_counter()
+    done: dict[str, float] = {}
+    while time.perf_counter() - killed < 300 and len(done) < n:
+        for name, phase in phases(kube, ns).items():
+            if phase == "FailedOver" and name not in done:
+                done[name] = time.perf_counter() - killed
+        time.sleep(0.5)
+    near = s3.client(endpoint(stack.centres["fz-samecity-dr"]), max_pool=32)
+
+    def present(item: tuple[str, str]) -> bool:
+        try:
+            near.head_object(Bucket=item[0], Key=item[1])
+            return True
+        except ClientError:
+            return False
+
+    with ThreadPoolExecutor(16) as pool:
+        lost = sum(1 for ok in pool.map(present, acked) if not ok)
+    return {
+        "replicas": n,
+        "failed_over": len(done),
+        "failed_over_seconds": quantiles(list(done.values())),
+        "acknowledged_writes_checked": len(acked),
+        "lost_acknowledged_writes": lost,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--replicas", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--idle-seconds", type=float, default=60)
+    parser.add_argument("--zones", type=int, default=50)
+    parser.add_argument("--lag-replicas", type=int, default=100)
+    parser.add_argument("--lag-rate", type=float, default=100)
+    parser.add_argument("--lag-seconds", type=float, default=60)
+    parser.add_argument("--skip", default="", help="comma-separated: others, lag, failover")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "replicas.json")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    n = args.replicas
+    result: dict[str, Any] = {
+        "benchmark": "replicas",
+        "command": " ".join(["bench/replicas_bench.py", *sys.argv[1:]]),
+        "replicas": n,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "targets": {
+            "a_ratio_to_bound_at_most": 2.0,
+            "b_peak_rss_mb_at_most": 500,
+            "b_peak_threads_at_most": 64,
+            "c_cpu_percent_at_most": 5.0,
+            "c_api_writes_per_second_at_most": 1.0,
+            "d_lag_p99_seconds_at_most": 1.0,
+            "e_failover_p99_seconds_at_most": 30.0,
+            "f_each_done_within_seconds": 60.0,
+        },
+    }
+    with tempfile.TemporaryDirectory(prefix="replicas-bench-") as tmp:
+        stack = DevStack(Path(tmp)).start(samples=False)
+        proc = None
+        try:
+            kube = Kube.from_kubeconfig(str(stack.kubeconfig))
+            prod = s3.shared_client(endpoint(stack.centres["fz-prod"]))
+            for i in range(n):
+                prod.create_bucket(Bucket=f"r-{i:05d}")
+            print(f"bound: protecting {n} replicas by hand", file=sys.stderr)
+            result["bound"] = run_bound(stack, n, args.threads)
+            ns = "bench-replicas"
+            stack.apply_documents(
+                [
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+                    *(datacentre(name, c.endpoint) for name, c in stack.centres.items()),
+                ]
+            )
+            proc = operator_process(stack, Path(tmp) / "operator.log", free_port(), free_port()).start()
+            assert proc.pid is not None
+            sampler = Sampler(proc.pid)
+            sampler.start()
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                health = {(i.get("status") or {}).get("health") for i in kube.list("datacentres")}
+                if health == {"Up"}:
+                    break
+                time.sleep(0.5)
+            print(f"operator: {n} replicas applied at once", file=sys.stderr)
+            result["operator"] = run_operator(stack, kube, n, args.threads, args.timeout, ns)
+            result["operator"]["ratio_to_bound"] = round(
+                result["operator"]["seconds"] / result["bound"]["seconds"], 2
+            )
+            print(json.dumps(result["operator"]), file=sys.stderr)
+            result["resources"] = {
+                "peak_rss_mb": round(sampler.peak_rss / 2**20, 1),
+                "peak_threads": sampler.peak_threads,
+            }
+            save(args.out, result)
+            result["idle"] = run_idle(stack, sampler, args.idle_seconds)
+            print(json.dumps(result["idle"]), file=sys.stderr)
+            save(args.out, result)
+            if "others" not in skip:
+                result["others"] = run_others(stack, kube, args.zones)
+                print(json.dumps(result["others"]), file=sys.stderr)
+                save(args.out, result)
+            acked: list[tuple[str, str]] = []
+            if "lag" not in skip:
+                buckets = [f"r-{i:05d}" for i in range(min(n, args.lag_replicas))]
+                lag = run_lag(stack, buckets, args.lag_rate, args.lag_seconds)
+                acked = lag.pop("_acked")
+                result["lag"] = lag
+                print(json.dumps(result["lag"]), file=sys.stderr)
+                save(args.out, result)
+            result["resources"] = {
+                "peak_rss_mb": round(sampler.peak_rss / 2**20, 1),
+                "peak_threads": sampler.peak_threads,
+            }
+            if "failover" not in skip:
+                result["failover"] = run_failover(stack, kube, ns, n, acked)
+                print(json.dumps(result["failover"]), file=sys.stderr)
+            result["resources"] = {
+                "peak_rss_mb": round(sampler.peak_rss / 2**20, 1),
+                "peak_threads": sampler.peak_threads,
+            }
+            sampler.stop.set()
+        finally:
+            if proc is not None:
+                proc.stop()
+            stack.stop()
+    result["complete"] = True
+    save(args.out, result)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+def save(out: Path, result: dict[str, Any]) -> None:
+    """Written after each phase too, so a run cut short keeps what it measured (without "complete")."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Why a Job makes no progress, read from the Job and its pods as kubelet and the scheduler report them.
+
+A sync Job whose pods cannot start (the image is missing, no node fits, the container crash-loops) waits
+for ever without failing; this names the Job, the pod and the reason so the DRReplica can say so in a
+condition and an Event instead of waiting silently. Pure: the caller lists the Job's pods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Container waiting reasons that do not clear by themselves (kubelet retries, but nothing will change
+# until someone fixes the image, the configuration or the program).
+STUCK_WAITING = frozenset(
+    {
+        "ErrImageNeverPull",
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "CrashLoopBackOff",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Stuck:
+    reason: str  # SyncJobFailed | SyncPodCannotStart | SyncPodUnschedulable
+    message: str
+
+
+def _true(conditions: list[dict[str, Any]] | None, kind: str) -> dict[str, Any] | None:
+    return next((c for c in conditions or [] if c.get("type") == kind and c.get("status") == "True"), None)
+
+
+def why_stuck(job: dict[str, Any], pods: list[dict[str, Any]]) -> Stuck | None:
+    """The first reason `job` cannot make progress, or None while it runs (or has finished well)."""
+    name = job["metadata"]["name"]
+    status = job.get("status") or {}
+    failed = _true(status.get("conditions"), "Failed")
+    if failed:
+        detail = f"{failed.get('reason') or 'Failed'}: {failed.get('message') or ''}".rstrip(": ")
+        return Stuck("SyncJobFailed", f"sync Job {name} failed ({detail})")
+    if _true(status.get("conditions"), "Complete"):
+        return None
+    for pod in sorted(pods, key=lambda p: str(p["metadata"]["name"])):
+        pod_name = pod["metadata"]["name"]
+        pod_status = pod.get("status") or {}
+        for cs in pod_status.get("containerStatuses") or []:
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in STUCK_WAITING:
+                text = f"{waiting['reason']}: {waiting.get('message') or ''}".rstrip(": ")
+                return Stuck(
+                    "SyncPodCannotStart",
+                    f"sync Job {name}: pod {pod_name} container {cs.get('name')} cannot start ({text})",
+                )
+        for cond in pod_status.get("conditions") or []:
+            if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+                text = f"{cond.get('reason') or 'Unschedulable'}: {cond.get('message') or ''}".rstrip(": ")
+                return Stuck(
+                    "SyncPodUnschedulable", f"sync Job {name}: pod {pod_name} not scheduled ({text})"
+                )
+    return None

@@ -1,0 +1,230 @@
+"""The operator as users run it: the image built here, `helm install`ed into a namespace enforcing Pod
+Security `restricted`, running as a pod on the stack's real node; its DR sync Jobs run as pods too."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from datacloud.adapters import s3
+from datacloud.devstack.image import operator_image
+from datacloud.devstack.stack import OPERATOR_NAMESPACE, SAMPLES, DevStack, wait_until_admitted
+from tests.integration.test_chart import CHART, helm
+from tests.support.cluster import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+IMAGE = "localhost/datacloud/operator:test"
+DR_NAMESPACE = "datacloud-dr"  # the samples' DRReplicas live here
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    work = tmp_path_factory.mktemp("operator-on-node")
+    stack = DevStack(work / "stack", chart_objects=False, node=True).start(samples=False)
+    try:
+        assert stack.node
+        stack.node.load_image(operator_image(work / "operator.tar", IMAGE), IMAGE.rsplit(":", 1)[0])
+        stack.kubectl(
+            "label", "namespace", OPERATOR_NAMESPACE, "--overwrite",
+            "pod-security.kubernetes.io/enforce=restricted",
+        )  # fmt: skip
+        stack.apply_documents([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DR_NAMESPACE}}])
+        repository, tag = IMAGE.rsplit(":", 1)
+        done = helm(
+            "install", "datacloud", str(CHART), "-n", OPERATOR_NAMESPACE,
+            "--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
+            "--set", "image.pullPolicy=Never", "--set", f"sync.namespaces={{{DR_NAMESPACE}}}",
+            "--set", "metrics.serviceMonitor.enabled=false", "--set", "metrics.prometheusRule.enabled=false",
+            kubeconfig=stack.kubeconfig,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        wait_until_admitted(stack.kubeconfig)
+        yield stack
+    finally:
+        stack.stop()
+
+
+def get(stack: DevStack, *args: str) -> dict[str, Any]:
+    return dict(json.loads(stack.kubectl("get", *args, "-o", "json").stdout))
+
+
+def operator_pod(stack: DevStack) -> dict[str, Any] | None:
+    pods = get(stack, "pods", "-n", OPERATOR_NAMESPACE, "-l", "app.kubernetes.io/name=datacloud-operator")
+    running = [p for p in pods["items"] if not p["metadata"].get("deletionTimestamp")]
+    return running[0] if running else None
+
+
+def pod_ready(pod: dict[str, Any] | None) -> bool:
+    conditions = {c["type"]: c["status"] for c in ((pod or {}).get("status") or {}).get("conditions") or []}
+    return conditions.get("Ready") == "True"
+
+
+def node_samples(stack: DevStack) -> list[dict[str, Any]]:
+    """samples/ with each centre's endpoint where pods on the node reach it."""
+    assert stack.node
+    docs = [d for p in sorted(SAMPLES.glob("*.yaml")) for d in yaml.safe_load_all(p.read_text()) if d]
+    for doc in docs:
+        if doc["kind"] == "DataCentre" and doc["metadata"]["name"] in stack.centres:
+            centre = stack.centres[doc["metadata"]["name"]]
+            doc["spec"]["objectStore"]["endpoint"] = stack.node.endpoint(centre.port)
+            doc["spec"]["objectStore"]["region"] = "us-east-1"
+    return docs
+
+
+def test_operator_pod_becomes_ready_under_restricted(deployed: DevStack) -> None:
+    stack = deployed
+    pod = wait_until(
+        lambda: (p := operator_pod(stack)) and pod_ready(p) and p, 240, what="operator pod Ready"
+    )
+    assert pod["spec"]["serviceAccountName"] == "datacloud-operator"
+    assert pod["spec"]["containers"][0]["image"] == IMAGE
+    status = pod["status"]["containerStatuses"][0]
+    assert status["ready"] is True
+    assert status["restartCount"] == 0
+    events = stack.kubectl("-n", OPERATOR_NAMESPACE, "get", "events", "-o", "json").stdout
+    assert "violates PodSecurity" not in events
+
+
+def test_operator_pod_reconciles_the_samples(deployed: DevStack) -> None:
+    stack = deployed
+    wait_until(lambda: pod_ready(operator_pod(stack)), 240, what="operator pod Ready")
+    stack._create_source_buckets(node_samples(stack))
+    docs = node_samples(stack)
+    stack.apply_documents([d for d in docs if d["kind"] == "Namespace"])
+    stack.apply_documents([d for d in docs if d["kind"] != "Namespace"])
+
+    def items(kind: str) -> list[dict[str, Any]]:
+        return list(get(stack, kind, "-A")["items"])
+
+    wait_until(
+        lambda: (
+            len(items("datacentres")) == 3
+            and all((d.get("status") or {}).get("health") == "Up" for d in items("datacentres"))
+        ),
+        120,
+        what="centres Up, probed from the operator's pod",
+    )
+    wait_until(
+        lambda: all((d.get("status") or {}).get("phase") == "Protected" for d in items("drreplicas")),
+        180,
+        what="DR replicas Protected",
+    )
+
+
+def test_scheduled_sharded_sync_runs_as_pods_and_reports(deployed: DevStack, tmp_path: Path) -> None:
+    """A DRReplica's scheduled full copy to the remote centre, 4 shards: an Indexed Job whose pods run on
+    the node, read the centres from the cluster, copy the objects and report into the replica's status."""
+    stack = deployed
+    assert stack.node
+    wait_until(lambda: pod_ready(operator_pod(stack)), 240, what="operator pod Ready")
+    ns = DR_NAMESPACE
+    stack.apply_documents([d for d in node_samples(stack) if d["kind"] in ("Namespace", "DataCentre")])
+    src, dst = stack.centres["fz-prod"], stack.centres["xm-remote-dr"]
+    client = s3.client(
+        s3.S3Endpoint(src.endpoint, "us-east-1", s3.S3Credentials(src.access_key, src.secret_key))
+    )
+    remote = s3.client(
+        s3.S3Endpoint(dst.endpoint, "us-east-1", s3.S3Credentials(dst.access_key, dst.secret_key))
+    )
+    for c, bucket in ((client, "node-src"), (remote, "node-dst")):
+        c.create_bucket(Bucket=bucket)
+    keys = [f"records/{i:03d}-数据.json" for i in range(40)]
+    for key in keys:
+        client.put_object(Bucket="node-src", Key=key, Body=key.encode() * 10)
+    replica = {
+        "apiVersion": "datacloud.fujian.gov.cn/v1alpha1",
+        "kind": "DRReplica",
+        "metadata": {"name": "node-sharded", "namespace": ns},
+        "spec": {
+            "source": {"centre": "fz-prod", "bucket": "node-src"},
+            "activeCentre": "fz-prod",
+            "targets": [
+                {"name": "remote", "centre": "xm-remote-dr", "bucket": "node-dst", "mode": "Scheduled",
+                 "schedule": "* * * * *", "shards": 4}
+            ],
+            "failover": {"policy": "Manual"},
+        },
+    }  # fmt: skip
+    stack.apply_documents([replica])
+
+    def job() -> dict[str, Any] | None:
+        jobs = get(stack, "jobs", "-n", ns, "-l", "datacloud.fujian.gov.cn/drreplica=node-sharded")["items"]
+        done = [j for j in jobs if (j.get("status") or {}).get("succeeded") == 4]
+        return done[0] if done else None
+
+    finished = wait_until(job, 300, what="the sharded sync Job's 4 pods Succeeded")
+    assert finished["spec"]["completionMode"] == "Indexed"
+    pods = get(stack, "pods", "-n", ns, "-l", f"job-name={finished['metadata']['name']}")["items"]
+    assert {p["spec"]["nodeName"] for p in pods} == {stack.node.name}
+    copied = {o["Key"] for o in remote.list_objects_v2(Bucket="node-dst").get("Contents", [])}
+    assert copied == set(keys)
+
+    def target_status() -> dict[str, Any] | None:
+        status = get(stack, "drreplica", "-n", ns, "node-sharded").get("status") or {}
+        entry = next((t for t in status.get("targets") or [] if t["name"] == "remote"), {})
+        return entry if entry.get("lastSyncResult") else None
+
+    entry = wait_until(target_status, 120, what="the run's figures in status")
+    assert entry["lastSyncResult"] == "Succeeded"
+    assert entry["objectsCopied"] == len(keys)
+    # A run a minute would fill the node for the tests after this one.
+    stack.kubectl("delete", "drreplica", "-n", ns, "node-sharded", "--wait=false")
+
+
+def test_sync_job_whose_pods_cannot_be_placed_is_named_then_runs(deployed: DevStack) -> None:
+    """With the node cordoned, the scheduled sync's pod cannot be placed: the DRReplica names the Job and
+    the reason in its target's message and a Warning Event, not a silent wait. Uncordoned, it runs."""
+    stack = deployed
+    assert stack.node
+    wait_until(lambda: pod_ready(operator_pod(stack)), 240, what="operator pod Ready")
+    ns = DR_NAMESPACE
+    stack.apply_documents([d for d in node_samples(stack) if d["kind"] in ("Namespace", "DataCentre")])
+    src, dst = stack.centres["fz-prod"], stack.centres["xm-remote-dr"]
+    for centre, bucket in ((src, "cordon-src"), (dst, "cordon-dst")):
+        creds = s3.S3Credentials(centre.access_key, centre.secret_key)
+        s3.client(s3.S3Endpoint(centre.endpoint, "us-east-1", creds)).create_bucket(Bucket=bucket)
+    stack.kubectl("cordon", stack.node.name)
+    try:
+        stack.apply_documents([
+            {
+                "apiVersion": "datacloud.fujian.gov.cn/v1alpha1",
+                "kind": "DRReplica",
+                "metadata": {"name": "cordoned", "namespace": ns},
+                "spec": {
+                    "source": {"centre": "fz-prod", "bucket": "cordon-src"},
+                    "activeCentre": "fz-prod",
+                    "targets": [{"name": "remote", "centre": "xm-remote-dr", "bucket": "cordon-dst",
+                                 "mode": "Scheduled", "schedule": "* * * * *"}],
+                    "failover": {"policy": "Manual"},
+                },
+            }
+        ])  # fmt: skip
+
+        def message() -> str:
+            status = get(stack, "drreplica", "-n", ns, "cordoned").get("status") or {}
+            entry = next((t for t in status.get("targets") or [] if t["name"] == "remote"), {})
+            return str(entry.get("message") or "")
+
+        text = wait_until(lambda: "not scheduled" in message() and message(), 180, what="the stuck Job named")
+        assert text.startswith("sync Job cordoned-remote-")
+        assert "unschedulable" in text
+        job = text.split()[2].rstrip(":")
+        events = get(stack, "events", "-n", ns, "--field-selector", "involvedObject.name=cordoned")["items"]
+        warnings = [e for e in events if e["reason"] == "SyncPodUnschedulable"]
+        assert warnings, [e["reason"] for e in events]
+        assert warnings[0]["type"] == "Warning"
+        assert f"sync Job {job}: pod " in warnings[0]["message"]
+    finally:
+        stack.kubectl("uncordon", stack.node.name)
+    wait_until(
+        lambda: (get(stack, "job", "-n", ns, job).get("status") or {}).get("succeeded") == 1,
+        180,
+        what="the Job runs once the node takes pods again",
+    )
+    wait_until(lambda: message() == "", 120, what="the message cleared")
+    stack.kubectl("delete", "drreplica", "-n", ns, "cordoned", "--wait=false")
