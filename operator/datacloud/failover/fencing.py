@@ -20,7 +20,7 @@ import re
 import threading
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ..adapters import s3
 from ..api.overlap import folder
@@ -214,6 +214,26 @@ def unfence(
     """Allow writes again (the copy becomes active); idempotent."""
     with contextlib.suppress(ProbeAccountRejected):  # the fence is gone all the same
         apply(endpoint, bucket, prefix, owner, None, principal, timeout_s)
+
+
+def in_place(
+    endpoint: s3.S3Endpoint,
+    bucket: str,
+    prefix: str,
+    owner: str,
+    epoch: int | None,
+    principal: str | None = None,
+    timeout_s: float = 2.0,
+) -> bool:
+    """Whether the owner's statements are as they should be (one read; a store that cannot be read
+    counts as not in place, so the caller tries the full write and reports what fails)."""
+    client = s3.client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s, max_pool=1)
+    try:
+        return _settled(read_policy(client, bucket), owner, desired(bucket, prefix, owner, epoch, principal))
+    except (ClientError, BotoCoreError):
+        return False
+    finally:
+        client.close()
 
 
 def is_fenced(endpoint: s3.S3Endpoint, bucket: str, owner: str, timeout_s: float = 5.0) -> int | None:

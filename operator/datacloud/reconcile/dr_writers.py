@@ -81,3 +81,20 @@ def fence_and_measure(
         else:
             out.unmeasured[where(copy)] = why
     return out
+
+
+def fences_in_place(
+    namespace: str, name: str, spec: DRReplicaSpec, centres: dict[str, Centre], active: str, epoch: int
+) -> bool:
+    """A cheap check between full runs: one policy read per copy that should be fenced. False when a
+    statement went missing (someone re-applied the bucket policy): the caller fences again at once."""
+    writer = active_copy(spec, active)
+    for copy in copies(spec):
+        centre = centres.get(copy.centre)
+        if copy == writer or centre is None or centre.health == "Down":
+            continue
+        principal = centre.probe.access_key_id if centre.probe else None
+        owner = fencing.owner_id(namespace, name, copy.name)
+        if not fencing.in_place(centre.endpoint, copy.bucket, copy.prefix, owner, epoch, principal):
+            return False
+    return True

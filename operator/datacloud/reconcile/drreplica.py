@@ -6,10 +6,11 @@ events, metrics).
 
 A run is either full or light. A full run also checks the buckets and the fences against the stores; it
 happens when the spec changes, when a centre's health changes, while an action runs and every
-`RESYNC_S` (drift repair). The fences are checked, and writability probed, more often: every
-`FENCE_CHECK_S`, since a fence someone removed is a second writer and a `writableCopies` that is not
-measured again would read healthy through it. Light runs keep the followers, scheduled syncs and status
-current. A replica with nothing to do is run every `IDLE_S` and writes nothing: idle costs no API writes.
+`RESYNC_S` (drift repair). The fences are checked more often: every `FENCE_CHECK_S`, one policy read
+per fenced copy, since a fence someone removed is a second writer; a missing statement is written again
+and the copies probed at once, so `writableCopies` never reads healthy through it. Light runs keep the
+followers, scheduled syncs and status current. A replica with nothing to do is run every `IDLE_S` and
+writes nothing: idle costs no API writes.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ DRIFTING_EVERY_S = 1800.0
 DRIFTING_TARGET_KEYS = ("lagSeconds", "lastSyncTime")
 REPUBLISH_EVERY_S = 1800.0  # the endpoint is applied again this often (drift repair), and after a refusal
 RESYNC_S = 300.0  # a full run (buckets, fences) at least this often, spread by up to a fifth
-FENCE_CHECK_S = 15.0  # fences re-applied and copies probed at least this often, spread by up to a fifth
+FENCE_CHECK_S = 20.0  # fences checked against the stores at least this often, spread by up to a fifth
 IDLE_S = 30.0  # a light run at least this often (status figures; scheduled runs say when they are due)
 BUSY_S = 2.0  # while a follower has changes pending or a scheduled copy is running
 RETRY_REFUSED_S = 10.0  # a refused publication outside an action is tried again after this long
@@ -164,8 +165,16 @@ class ReplicaRuntime:
             self.followers.stop_all()
         else:
             # Once promoted, the new topology is the right one even while the last steps finish.
-            if full or time.monotonic() >= self.fence_at:
+            epoch = int(self.status["fencingEpoch"])
+            fence_due = full or time.monotonic() >= self.fence_at
+            # Between full runs, one policy read per fenced copy; the fences are written and the copies
+            # probed again only when a statement went missing (someone re-applied the bucket policy).
+            if full or (
+                fence_due
+                and not dr_writers.fences_in_place(self.namespace, self.name, spec, centres, active, epoch)
+            ):
                 self._fence_others(spec, centres, active)
+            if fence_due:
                 self.fence_at = time.monotonic() + FENCE_CHECK_S * random.uniform(0.8, 1.0)
             self.due_within(max(0.0, self.fence_at - time.monotonic()))
             # Nothing flows into a copy whose divergent writes are not yet kept (checked on every run).
