@@ -111,7 +111,7 @@ def test_values_schema_refuses_malformed_values(values: list[str], message: str)
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevStack, dict[str, Any]]]:
     """A separate stack: CRDs and centres, then the chart installed into a restricted namespace."""
     # The chart brings its own peering object and zone roles.
-    stack = DevStack(tmp_path_factory.mktemp("chart"), chart_objects=False).start(samples=False)
+    stack = DevStack(tmp_path_factory.mktemp("chart"), chart_objects=False, cities=1).start(samples=False)
     proc: Managed | None = None
     try:
         stack.kubectl(

@@ -75,7 +75,11 @@ def test_dr_protection_follows_replicas(cluster: Cluster, operator: dict[str, An
     assert f"datacloud-dr/{name}" in dr(cluster, core)[2]
 
     # A Continuous target on a centre whose role is RemoteDR does not count as same-city.
-    wrong = [target("remote", remote, "Scheduled"), target("near", remote, "Continuous")]
+    # (its own bucket: two targets sharing one bucket and prefix are refused at admission)
+    wrong = [
+        target("remote", remote, "Scheduled"),
+        {**target("near", remote, "Continuous"), "bucket": "near"},
+    ]
     cluster.must_apply(replica(name, "datacloud-dr", prod, wrong, core))
     wait_until(lambda: len(cluster.get("drreplicas", name, "datacloud-dr")["spec"]["targets"]) == 2, 10)
     wait_until(lambda: dr(cluster, core)[1] == "RequirementNotMet", 60, what="still not met")
