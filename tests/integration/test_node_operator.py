@@ -101,7 +101,7 @@ def test_operator_pod_becomes_ready_under_restricted(deployed: DevStack) -> None
 def test_operator_pod_reconciles_the_samples(deployed: DevStack) -> None:
     stack = deployed
     wait_until(lambda: pod_ready(operator_pod(stack)), 240, what="operator pod Ready")
-    stack._create_source_buckets(node_samples(stack))
+    stack._create_buckets(node_samples(stack))
     docs = node_samples(stack)
     stack.apply_documents([d for d in docs if d["kind"] == "Namespace"])
     stack.apply_documents([d for d in docs if d["kind"] != "Namespace"])
