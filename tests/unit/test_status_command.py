@@ -146,6 +146,9 @@ def test_namespace_comes_from_the_context_unless_n_or_a(tmp_path: Path) -> None:
         kubecontext.namespace(parse("dr", "status", "r", "--kubeconfig", kc, "--context", "other")) == "ops"
     )
     assert kubecontext.namespace(parse("status", "--kubeconfig", kc)) == "datacloud-dr"
+    for sub in ("list", "dismiss --epoch 2", "restore --epoch 2"):
+        args = parse("dr", "divergent", *sub.split(), "r", "--kubeconfig", kc)
+        assert kubecontext.namespace(args) == "datacloud-dr", sub
     assert kubecontext.namespace(parse("status", "--kubeconfig", kc, "-A")) is None
     plain = str(write_kubeconfig(tmp_path / "plain", None))
     assert (

@@ -24,6 +24,7 @@ from ..api.overlap import folder
 from ..failover.topology import active_copy
 from ..reconcile.centres import CentreUnavailable, resolve
 from ..reconcile.dr_divergent import QUARANTINE_BUCKET, REVIEWED_ANNOTATION, manifest_key
+from .kubecontext import add_kube_arguments
 
 PLURAL = "drreplicas"
 
@@ -44,8 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dismiss.add_argument("--epoch", type=int, required=True, help="the failover's fencing epoch")
     for p in (lst, restore, dismiss):
         p.add_argument("name", help="DRReplica name")
-        p.add_argument("-n", "--namespace", default="default", help="namespace of the DRReplica")
-        p.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG)")
+        add_kube_arguments(p)  # -n from the kubeconfig context unless given, as for the other commands
 
 
 def main(kube: Kube, args: argparse.Namespace, body: dict[str, Any]) -> int:
