@@ -57,11 +57,14 @@ test: venv tools lint   ## everything .ci/run runs
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 bench: venv tools   ## every benchmark; JSON in bench/results/
+	bash tools/build.sh --bench >/dev/null
 	$(PY) bench/sync_bench.py
 	$(PY) bench/failover_bench.py
 	$(PY) bench/zones_bench.py
 	$(PY) bench/cities_bench.py
 	$(PY) bench/census_bench.py
+	$(PY) bench/replicas_bench.py --replicas 1000
+	$(PY) bench/dr_nemesis.py --faults 200 --seed 1
 
 clean:
 	rm -rf $(VENV) .dev .mypy_cache .ruff_cache .pytest_cache

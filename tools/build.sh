@@ -83,5 +83,10 @@ for f in "$k8s_dir"/kube-apiserver "$k8s_dir"/kube-controller-manager "$k8s_dir"
          "$vgw_dir"/versitygw "$helm_dir"/helm /usr/bin/etcd /usr/bin/promtool /usr/bin/prometheus /usr/bin/rclone; do
   ln -sf "$f" "$bin/$(basename "$f")"
 done
+# Benchmark peers only (`make bench`), never needed by the tests: MinIO's client for the sync bench.
+if [[ "${1:-}" == "--bench" ]]; then
+  mc_dir="$(go_install mc github.com/minio/mc "$MC_VERSION")"
+  ln -sf "$mc_dir/mc" "$bin/mc"
+fi
 log "tools ready in $bin"
 echo "$bin"
