@@ -207,43 +207,13 @@ class ControlPlane:
         return server
 
     def _start_scheduler(self, server: ApiServer) -> Managed:
-        return Managed(
-            f"kube-scheduler-{server.name}",
-            [
-                tool("kube-scheduler"),
-                "--kubeconfig",
-                str(server.kubeconfig),
-                "--authentication-kubeconfig",
-                str(server.kubeconfig),
-                "--authorization-kubeconfig",
-                str(server.kubeconfig),
-                "--leader-elect=false",
-                "--bind-address",
-                "127.0.0.1",
-                "--secure-port",
-                str(free_port()),
-                "--v",
-                "0",
-            ],
-            self.dir / "logs" / f"kube-scheduler-{server.name}.log",
-        ).start()
+        return self._start_component("kube-scheduler", server, [])
 
     def _start_controller_manager(self, server: ApiServer) -> Managed:
-        return Managed(
-            f"kube-controller-manager-{server.name}",
+        return self._start_component(
+            "kube-controller-manager",
+            server,
             [
-                tool("kube-controller-manager"),
-                "--kubeconfig",
-                str(server.kubeconfig),
-                "--authentication-kubeconfig",
-                str(server.kubeconfig),
-                "--authorization-kubeconfig",
-                str(server.kubeconfig),
-                "--leader-elect=false",
-                "--bind-address",
-                "127.0.0.1",
-                "--secure-port",
-                str(free_port()),
                 "--service-account-private-key-file",
                 str(self.sa.key),
                 "--root-ca-file",
@@ -255,10 +225,33 @@ class ControlPlane:
                 + ("" if self.workloads else ",-nodelifecycle"),
                 "--concurrent-gc-syncs",
                 "5",
+            ],
+        )
+
+    def _start_component(self, command: str, server: ApiServer, extra: list[str]) -> Managed:
+        """A control-plane component of `server` (scheduler, controller manager): the same kubeconfig for
+        its API calls, authentication and authorisation, no leader election, a loopback port."""
+        kubeconfig = str(server.kubeconfig)
+        return Managed(
+            f"{command}-{server.name}",
+            [
+                tool(command),
+                "--kubeconfig",
+                kubeconfig,
+                "--authentication-kubeconfig",
+                kubeconfig,
+                "--authorization-kubeconfig",
+                kubeconfig,
+                "--leader-elect=false",
+                "--bind-address",
+                "127.0.0.1",
+                "--secure-port",
+                str(free_port()),
+                *extra,
                 "--v",
                 "0",
             ],
-            self.dir / "logs" / f"kube-controller-manager-{server.name}.log",
+            self.dir / "logs" / f"{command}-{server.name}.log",
         ).start()
 
     def stop_apiserver(self, name: str) -> None:
