@@ -43,13 +43,24 @@ A failover, step by step: docs/first-hour.md
 """
 
 
+def city_count(text: str) -> int:
+    """`--cities N`: 0 to 10 (a negative N would slice the samples from the end, not start none)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 0 to 10") from None
+    if not 0 <= n <= 10:
+        raise argparse.ArgumentTypeError(f"{n} is not from 0 to 10 (there are ten city samples)")
+    return n
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["run", "up", "down", "serve"], help="what to do")
     parser.add_argument("--dir", default=str(PROJECT_ROOT / ".dev"), help="state directory (default: .dev)")
     parser.add_argument("--no-samples", action="store_true", help="do not apply samples/")
     parser.add_argument(
         "--cities",
-        type=int,
+        type=city_count,
         default=10,
         help="CityDataCloud samples given a live API server with a fleet (default: all 10; the rest are "
         "left out; about 290 MB each)",
