@@ -17,6 +17,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,9 @@ KeyEncoding = Literal["auto", "raw", "url"]
 PATH_PREFIX = "/events/"
 MAX_BODY = 1024 * 1024
 MIN_TOKEN_LENGTH = 16
+CONNECTION_WORKERS = 4
+# A connection that sends no complete request for this long is closed, so it does not hold a worker.
+IDLE_CONNECTION_S = 2.0
 
 
 class BadNotification(ValueError):
@@ -105,8 +109,7 @@ class EventReceiver:
         self._lock = threading.Lock()
         self.accepted = 0
         self.rejected = 0
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _PooledHTTPServer((host, port), _handler_for(self), CONNECTION_WORKERS)
         self._thread: threading.Thread | None = None
 
     @property
@@ -171,15 +174,37 @@ class EventReceiver:
                 self.rejected += 1
 
 
+class _PooledHTTPServer(ThreadingHTTPServer):
+    """Connections served by a fixed pool of threads: the standard server starts a thread per
+    connection, so the operator's threads grew with the notifications in flight."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], workers: int) -> None:
+        super().__init__(address, handler)
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="event-conn")
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._pool.submit(self.process_request_thread, request, client_address)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
 def _handler_for(receiver: EventReceiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = IDLE_CONNECTION_S
 
         def do_POST(self) -> None:
             status = self._handle()
             receiver.count(status == HTTPStatus.OK)
+            # One notification per connection: versitygw never reads the answer, so it never reuses
+            # the connection, and one kept open would hold a worker while notifications queue behind it
+            # (versitygw gives up on one after 3 s and drops it).
+            self.close_connection = True
             self.send_response(status)
             self.send_header("Content-Length", "0")
+            self.send_header("Connection", "close")
             self.end_headers()
 
         def _handle(self) -> HTTPStatus:
@@ -226,6 +251,6 @@ def _handler_for(receiver: EventReceiver) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: Any) -> None:
             # The default logs the request line, whose path holds the token.
-            log.debug("webhook %s from %s", self.command, self.client_address[0])
+            log.debug("webhook %s from %s", getattr(self, "command", "-"), self.client_address[0])
 
     return Handler

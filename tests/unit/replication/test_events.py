@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from datacloud.replication.events import (
+    CONNECTION_WORKERS,
     BadNotification,
     Change,
     EventReceiver,
@@ -179,3 +181,35 @@ def test_short_tokens_are_refused() -> None:
             server.register("short", lambda changes: None)
     finally:
         server.stop()
+
+
+def test_notifications_on_connections_never_reused_hold_no_thread(
+    receiver: tuple[EventReceiver, list[list[Change]]],
+) -> None:
+    """versitygw posts each notification on a new connection and never reads the answer (so never
+    reuses or closes it): the receiver closes each after its answer, on a fixed pool of threads."""
+    server, got = receiver
+    body = json.dumps({"Records": [record("s3:ObjectCreated:Put", "k")]}).encode()
+    request = (
+        f"POST /events/{TOKEN} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+    )
+    conns = [
+        socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(3 * CONNECTION_WORKERS)
+    ]
+    try:
+        for conn in conns:
+            conn.sendall(request)
+        answers = []
+        for conn in conns:
+            answer = b""
+            while chunk := conn.recv(1024):  # until the receiver closes the connection
+                answer += chunk
+            answers.append(answer)
+    finally:
+        for conn in conns:
+            conn.close()
+    assert all(a.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in a for a in answers)
+    assert len(got) == len(conns)
+    names = [t.name for t in threading.enumerate()]
+    assert not [n for n in names if "process_request_thread" in n]
+    assert len([n for n in names if n.startswith("event-conn")]) <= CONNECTION_WORKERS
