@@ -172,3 +172,24 @@ def test_random_schedules_keep_the_roster_sound(schedule: list[tuple[str, int]])
     roster.lane.stop()
     assert problems == []
     assert dropped == made
+
+
+def test_a_wake_with_a_delay_while_running_is_kept() -> None:
+    """A follower becoming busy asks for its replica's run within a few seconds, maybe while that replica
+    runs; the run must still come (the due time used to be dropped with the run's end)."""
+    started, release = threading.Event(), threading.Event()
+    runs: list[int] = []
+
+    def work(key: int) -> None:
+        runs.append(key)
+        if len(runs) == 1:
+            started.set()
+            release.wait(5)
+
+    lane: Lane[int] = Lane("t", 2, work)
+    lane.wake(1)
+    assert started.wait(5)
+    lane.wake(1, delay=0.05)
+    release.set()
+    wait_until(lambda: len(runs) == 2, 5, 0.01, what="the delayed wake runs the key again")
+    lane.stop()

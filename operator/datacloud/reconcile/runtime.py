@@ -54,7 +54,7 @@ class Lane(Generic[K]):
         self._heap: list[tuple[float, int, K]] = []
         self._due: dict[K, float] = {}  # key → monotonic time it is due (heap entries not matching are stale)
         self._running: set[K] = set()
-        self._again: set[K] = set()  # woken while running
+        self._again: dict[K, float] = {}  # woken while running: when it is due again
         self._closing: dict[K, Callable[[], None]] = {}  # detached: the last work to run for the key
         self._seq = itertools.count()
         self._stopping = False
@@ -68,25 +68,27 @@ class Lane(Generic[K]):
         with self._cond:
             if key in self._closing:
                 return
-            if key in self._running and delay <= 0:
-                self._again.add(key)
+            due = time.monotonic() + delay
+            if key in self._running:  # due again after this run (a due time now would be lost with it)
+                self._again[key] = min(due, self._again.get(key, due))
                 return
-            self._push(key, time.monotonic() + delay)
+            self._push(key, due)
 
     def wake_all(self) -> None:
         with self._cond:
+            now = time.monotonic()
             for key in list(self._due) + list(self._running):
                 if key not in self._closing:
                     if key in self._running:
-                        self._again.add(key)
+                        self._again[key] = now
                     else:
-                        self._push(key, time.monotonic())
+                        self._push(key, now)
 
     def close(self, key: K, last: Callable[[], None]) -> None:
         """Stop running `key`: `last` runs on a worker once any run of the key in progress has ended."""
         with self._cond:
             self._closing[key] = last
-            self._again.discard(key)
+            self._again.pop(key, None)
             self._due.pop(key, None)
             if key not in self._running:
                 self._push_closing(key)
@@ -170,11 +172,13 @@ class Lane(Generic[K]):
                 self._running.discard(key)
                 if key in self._closing:
                     self._push_closing(key)
-                elif key in self._again:  # woken while running (or attached again while closing)
-                    self._again.discard(key)
-                    self._push(key, time.monotonic())
-                elif delay is not None:
-                    self._push(key, time.monotonic() + max(0.0, delay))
+                    continue
+                # The earlier of a wake while it ran (or an attach again while closing) and its own delay.
+                times = [self._again.pop(key)] if key in self._again else []
+                if delay is not None:
+                    times.append(time.monotonic() + max(0.0, delay))
+                if times:
+                    self._push(key, min(times))
 
 
 class Roster(Generic[K, S]):
@@ -199,26 +203,47 @@ class Roster(Generic[K, S]):
         self._states: dict[K, S] = {}
         self._lock = threading.Lock()
         self.lane: Lane[K] = Lane(name, workers, self._tick)
+        # Bumped when an object is attached, detached or woken for a new spec: what one object's run
+        # derived from all the others (an overlap between them, say) holds while this stays the same.
+        self.version = 0
+        self.changed_at = 0.0  # monotonic time of the last bump
 
     def attach(self, key: K, body: Callable[[], Mapping[str, Any]], make: Callable[[], S]) -> None:
         """Start running `key`; `body()` gives its newest body (kopf's live one)."""
         with self._lock:
             self._bodies[key] = body
             self._makers[key] = make
+            self._changed()
         self.lane.wake(key)
 
     def detach(self, key: K, deleted: bool) -> None:
         with self._lock:
             self._bodies.pop(key, None)
             self._makers.pop(key, None)
+            self._changed()
         self.lane.close(key, lambda: self._release(key, deleted))
 
     def wake(self, key: K) -> None:
+        """Run `key` now: its spec changed."""
         if key in self._bodies:
+            with self._lock:
+                self._changed()
             self.lane.wake(key)
+
+    def wake_within(self, key: K, delay: float) -> None:
+        """Run `key` within `delay` seconds (something about it changed, not its spec)."""
+        if key in self._bodies:
+            self.lane.wake(key, delay)
+
+    def _changed(self) -> None:  # caller holds _lock
+        self.version += 1
+        self.changed_at = time.monotonic()
 
     def wake_all(self) -> None:
         self.lane.wake_all()
+
+    def count(self) -> int:
+        return len(self._bodies)
 
     def keys(self) -> list[K]:
         with self._lock:
