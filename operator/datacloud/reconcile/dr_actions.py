@@ -20,6 +20,7 @@ from ..failover.topology import Copy, active_copy
 from ..replication.engine import Replicator, SyncOptions
 from .centres import Centre
 from .dr_flows import location
+from .verdicts import UNREACHABLE
 
 log = logging.getLogger(__name__)
 FINAL_SYNC_PASSES = 5
@@ -85,6 +86,11 @@ def _where(copy: Copy) -> str:
 def _fence_old(ctx: ActionContext) -> str:
     centre = ctx.centres.get(ctx.old.centre)
     failover = ctx.action["type"] == "Failover"
+    if failover and centre is not None and centre.health == "Down":
+        # Another replica failing over from the same dead centre has just tried it: take its word.
+        why = UNREACHABLE.recent(centre.name)
+        if why is not None:
+            return f"{ctx.old.centre} unreachable ({why}); it will be fenced as soon as it answers"
     try:
         if centre is None:
             raise StepBlocked("CentreUnresolved", f"centre {ctx.old.centre} cannot be resolved")
@@ -102,7 +108,11 @@ def _fence_old(ctx: ActionContext) -> str:
         if not failover:
             # A planned action needs the old copy reachable: it is the one holding the latest writes.
             raise StepBlocked("OldActiveUnreachable", f"cannot fence {ctx.old.centre}: {e}") from None
+        if centre is not None and isinstance(e, BotoCoreError):
+            UNREACHABLE.note(centre.name, type(e).__name__)
         return f"{ctx.old.centre} unreachable ({type(e).__name__}); it will be fenced as soon as it answers"
+    if centre is not None:
+        UNREACHABLE.clear(centre.name)
     return f"writes to {_where(ctx.old)} denied (epoch {ctx.epoch})"
 
 
@@ -196,20 +206,28 @@ def advance(ctx: ActionContext, record: Callable[[dict[str, Any]], None]) -> boo
     (a step is marked Running before it runs, and again only when why it waits changes, so a step
     retried on every tick does not rewrite status every time).
 
+    A step's success is recorded together with the next step marked Running (one write, not two: a
+    thousand replicas failing over at once wrote status a dozen times each); a step that succeeded
+    but was not yet recorded is simply run again after a restart, as every step is idempotent.
+
     Returns True when the action finished."""
+    unrecorded = False
     while (step := current(ctx.action["steps"])) is not None:
         name = str(step["name"])
         if step.get("state") != "Running":
             ctx.action["steps"] = mark(ctx.action["steps"], name, "Running", ctx.now)
             record(ctx.action)
+            unrecorded = False
         try:
             message = STEP_FUNCTIONS[name](ctx)
         except StepBlocked as e:
-            if (step.get("reason"), step.get("message")) != (e.reason, str(e)):
+            if (step.get("reason"), step.get("message")) != (e.reason, str(e)) or unrecorded:
                 ctx.action["steps"] = mark(ctx.action["steps"], name, "Running", ctx.now, str(e), e.reason)
                 record(ctx.action)
                 log.warning("%s step %s blocked (%s): %s", ctx.action["type"], name, e.reason, e)
             return False
         ctx.action["steps"] = mark(ctx.action["steps"], name, "Succeeded", ctx.now, message)
+        unrecorded = True
+    if unrecorded:
         record(ctx.action)
     return True
