@@ -160,7 +160,7 @@ def apply(
 def _apply(
     endpoint: s3.S3Endpoint, bucket: str, owner: str, wanted: list[dict[str, Any]], timeout_s: float
 ) -> bool:
-    client = s3.client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s, max_pool=1)
+    client = s3.shared_client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s)
     try:
         with _lock(endpoint, bucket):
             wrote = False
@@ -227,7 +227,7 @@ def in_place(
 ) -> bool:
     """Whether the owner's statements are as they should be (one read; a store that cannot be read
     counts as not in place, so the caller tries the full write and reports what fails)."""
-    client = s3.client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s, max_pool=1)
+    client = s3.shared_client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s)
     try:
         return _settled(read_policy(client, bucket), owner, desired(bucket, prefix, owner, epoch, principal))
     except (ClientError, BotoCoreError):
@@ -237,7 +237,7 @@ def in_place(
 
 
 def is_fenced(endpoint: s3.S3Endpoint, bucket: str, owner: str, timeout_s: float = 5.0) -> int | None:
-    client = s3.client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s, max_pool=1)
+    client = s3.shared_client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s)
     try:
         return fence_epoch(read_policy(client, bucket), owner)
     finally:

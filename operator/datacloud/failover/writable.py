@@ -42,7 +42,7 @@ def probe_write(
 ) -> tuple[Writable, str]:
     """Whether the store accepts a write by an ordinary account under `bucket/prefix`, and why not known."""
     as_probe = s3.S3Endpoint(root.url, root.region, probe)
-    client = s3.client(as_probe, connect_timeout=timeout_s, read_timeout=timeout_s, max_pool=1)
+    client = s3.shared_client(as_probe, connect_timeout=timeout_s, read_timeout=timeout_s)
     key = probe_key(prefix, owner)
     try:
         client.put_object(Bucket=bucket, Key=key, Body=b"", ContentMD5=NEVER_MATCHES)
@@ -59,7 +59,7 @@ def probe_write(
         return Writable.UNKNOWN, f"unreachable: {type(e).__name__}"
     finally:
         client.close()
-    admin = s3.client(root, connect_timeout=timeout_s, read_timeout=timeout_s, max_pool=1)
+    admin = s3.shared_client(root, connect_timeout=timeout_s, read_timeout=timeout_s)
     try:
         admin.delete_object(Bucket=bucket, Key=key)
     except (BotoCoreError, ClientError):
