@@ -186,6 +186,7 @@ class Followers:
         self.receiver = receiver
         self.tokens = tokens  # centre name → its notification token, if it sends notifications
         self.driver = driver  # None: each follower runs its own threads (as `datacloud sync --follow`)
+        self.on_busy: Callable[[], None] | None = None  # a follower has newly something pending
         self.running: dict[str, tuple[FollowKey, ContinuousReplicator]] = {}
 
     def key(self, flow: Flow) -> FollowKey:
@@ -232,10 +233,11 @@ class Followers:
                 token=token,
                 scan_interval=NOTIFIED_SCAN_S,
                 driver=self.driver,
+                on_busy=self.on_busy,
             )
         else:
             follower = ContinuousReplicator(
-                src, dst, options(flow), poll_interval=POLL_SCAN_S, driver=self.driver
+                src, dst, options(flow), poll_interval=POLL_SCAN_S, driver=self.driver, on_busy=self.on_busy
             )
         return follower.start()
 

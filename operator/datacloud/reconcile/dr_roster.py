@@ -1,27 +1,39 @@
 """The DRReplica roster: every replica's `ReplicaRuntime`, run on one fixed pool of workers.
 
 Centre health changes wake every replica at once (an automatic failover must not wait for a replica's
-next run); DataCentres and their Secrets are read through one cache shared by all replicas.
+next run); DataCentres and their Secrets are read through one cache shared by all replicas. Whether a
+replica overlaps an older one is asked again only when the replicas changed (one was created, deleted or
+given a new spec) or every `OVERLAP_RECHECK_S`: asking lists every replica, and a thousand replicas
+asking on every run kept the workers queued on that list (idle, and during a mass failover).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
 from .. import settings
 from ..adapters.kube import Kube
-from . import dr_events, dr_flows
+from ..api.drreplica import DRReplicaSpec
+from . import dr_events, dr_flows, dr_overlap
 from .centres import HEALTH_CHANGES, CentreCache
-from .drreplica import Emit, ReplicaRuntime
+from .drreplica import BUSY_S, FENCE_CHECK_S, Emit, ReplicaRuntime
 from .runtime import Roster
 
 log = logging.getLogger(__name__)
 API_ERROR_RETRY_S = 5.0
 FAILURE_RETRY_S = 10.0
+# The fence checks between full runs (one policy read per fenced copy) of all replicas together stay
+# within this many replicas a second: each replica every FENCE_CHECK_S while they are few, less often
+# beyond (a thousand replicas checking every 20 s kept half a core busy reading policies).
+FENCE_CHECKS_PER_S = 4.0
+OVERLAP_RECHECK_S = 300.0  # an overlap is looked for again at least this often, changes or not
+# A change is trusted to be in the shared list of replicas once the list could have been taken again.
+OVERLAP_SETTLE_S = dr_overlap.LIST_EVERY_S + 1.0
 
 Key = tuple[str, str]
 _roster: Roster[Key, ReplicaRuntime] | None = None
@@ -66,9 +78,44 @@ def centre_cache(kube: Kube) -> CentreCache:
         return _cache
 
 
+class OverlapCheck:
+    """`dr_overlap.conflict` for one replica, remembered while nothing it depends on changed: the
+    replica's generation and the roster's version (no replica created, deleted or respecified since a
+    check taken after the list could hold that change)."""
+
+    def __init__(self, population: Roster[Key, Any], clock: Any = time.monotonic) -> None:
+        self.population = population
+        self.clock = clock
+        self._for: tuple[Any, int] | None = None
+        self._checked_at = 0.0
+        self._found: dr_overlap.Conflict | None = None
+
+    def fresh(self, generation: Any) -> bool:
+        now = self.clock()
+        return (
+            self._for == (generation, self.population.version)
+            and self._checked_at - self.population.changed_at >= OVERLAP_SETTLE_S
+            and now - self._checked_at < OVERLAP_RECHECK_S
+        )
+
+    def __call__(self, kube: Kube, body: dict[str, Any], spec: DRReplicaSpec) -> dr_overlap.Conflict | None:
+        generation = body["metadata"].get("generation")
+        if self.fresh(generation):
+            return self._found
+        version, now = self.population.version, self.clock()
+        self._found = dr_overlap.conflict(kube, body, spec)
+        self._for, self._checked_at = (generation, version), now
+        return self._found
+
+
+def fence_every(replicas: int) -> float:
+    """Seconds between one replica's fence checks when the roster holds `replicas`."""
+    return max(FENCE_CHECK_S, replicas / FENCE_CHECKS_PER_S)
+
+
 def make(kube: Kube, key: Key, emit: Emit) -> ReplicaRuntime:
     namespace, name = key
-    return ReplicaRuntime(
+    runtime = ReplicaRuntime(
         kube,
         namespace,
         name,
@@ -77,4 +124,10 @@ def make(kube: Kube, key: Key, emit: Emit) -> ReplicaRuntime:
         settings.current().image,
         centre_reader=centre_cache(kube),
         follower_hub=dr_flows.hub(),
+        overlaps=OverlapCheck(roster()),
+        fence_every=lambda: fence_every(roster().count()),
     )
+    # An idle replica runs seldom (IDLE_S); a change arriving at one of its followers brings its next
+    # run to within BUSY_S, so lag and RPO are reported as soon as there is any.
+    runtime.followers.on_busy = lambda: roster().wake_within(key, BUSY_S)
+    return runtime

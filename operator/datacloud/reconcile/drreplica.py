@@ -5,8 +5,9 @@ actions, automatic failover, due scheduled runs) → apply (fences, followers, J
 events, metrics).
 
 A run is either full or light. A full run also checks the buckets and the fences against the stores; it
-happens when the spec changes, when a centre's health changes, while an action runs and every
-`RESYNC_S` (drift repair). The fences are checked more often: every `FENCE_CHECK_S`, one policy read
+happens when the spec, the active centre or the fencing epoch changes, when a centre answers again after
+being Down, and every `RESYNC_S` (drift repair). The fences are checked more often: every `FENCE_CHECK_S`
+(`fence_every`: the roster stretches it so the operator's checks stay within a rate), one policy read
 per fenced copy, since a fence someone removed is a second writer; a missing statement is written again
 and the copies probed at once, so `writableCopies` never reads healthy through it. Light runs keep the
 followers, scheduled syncs and status current. A replica with nothing to do is run every `IDLE_S` and
@@ -43,7 +44,7 @@ from ..failover.topology import Copy, Flow, active_copy, copies, flows
 from ..metrics import dr as dr_metrics
 from ..replication.events import EventReceiver
 from . import dr_divergent, dr_overlap, dr_scheduled, dr_specs, dr_status, dr_writers
-from .centres import HEALTH_CHANGES, Centre, CentreReader, CentreUnavailable, resolve
+from .centres import Centre, CentreReader, CentreUnavailable, resolve
 from .dr_actions import ActionContext, StepBlocked, advance, progress_condition, refused
 from .dr_flows import FollowerHub, Followers, epoch_now, seconds_between
 from .dr_parked import ParkedNotices
@@ -61,13 +62,17 @@ DRIFTING_TARGET_KEYS = ("lagSeconds", "lastSyncTime")
 REPUBLISH_EVERY_S = 1800.0  # the endpoint is applied again this often (drift repair), and after a refusal
 RESYNC_S = 300.0  # a full run (buckets, fences) at least this often, spread by up to a fifth
 FENCE_CHECK_S = 20.0  # fences checked against the stores at least this often, spread by up to a fifth
-IDLE_S = 30.0  # a light run at least this often (status figures; scheduled runs say when they are due)
+# A light run at least this often. Nothing waits for it: scheduled runs and automatic failovers say when
+# they are due, a follower with something pending asks for a run within BUSY_S, health changes and new
+# specs wake the replica; a thousand idle replicas every 30 s cost a tenth of a core.
+IDLE_S = 120.0
 BUSY_S = 2.0  # while a follower has changes pending or a scheduled copy is running
 RETRY_REFUSED_S = 10.0  # a refused publication outside an action is tried again after this long
 BLOCKED_BACKOFF_MAX_S = 5.0  # a blocked action step is retried after 1, 2, 4, 5, 5... seconds
 ROLE_FOR_MODE = {"Continuous": "SameCityDR", "Scheduled": "RemoteDR"}
 
 Emit = Callable[[str, str, str], None]  # (type, reason, message) → an Event on the replica
+Overlaps = Callable[[Kube, dict[str, Any], DRReplicaSpec], "dr_overlap.Conflict | None"]
 
 
 class ReplicaRuntime:
@@ -83,8 +88,11 @@ class ReplicaRuntime:
         job_image: str | None = None,
         centre_reader: CentreReader | None = None,
         follower_hub: FollowerHub | None = None,
+        overlaps: Overlaps = dr_overlap.conflict,
+        fence_every: Callable[[], float] = lambda: FENCE_CHECK_S,
     ) -> None:
         self.kube, self.namespace, self.name, self._emit = kube, namespace, name, emit
+        self.overlaps, self.fence_every = overlaps, fence_every
         self.centre_reader: CentreReader = centre_reader or kube
         self._emitted: dict[str, str] = {}
         self.centre_tokens: dict[str, str | None] = {}
@@ -98,9 +106,8 @@ class ReplicaRuntime:
         self.blocked_ticks = 0
         self.status: dict[str, Any] = {}
         self.stored: dict[str, Any] = {}
-        self.full_for: tuple[Any, int] | None = (
-            None  # (generation, centre health version) of the last full run
-        )
+        self.full_for: tuple[Any, str, Any] | None = None  # (generation, active, epoch) of the last full run
+        self.full_reachable: frozenset[str] = frozenset()  # the centres not Down at the last full run
         self.resync_at = 0.0
         self.fence_at = 0.0
         self.bucket_problems: list[tuple[str, str]] = []  # found by the last full run
@@ -136,18 +143,19 @@ class ReplicaRuntime:
             self._write(body, phase="Degraded", force=True)
             return 30.0
 
-        conflict = dr_overlap.conflict(self.kube, body, spec)
+        conflict = self.overlaps(self.kube, body, spec)
         if conflict is not None:
             return self._stand_aside(body, conflict, generation, now)
         unusable = dr_specs.problems(spec, epoch_now())
 
-        full = self._full_run_due(generation)
-        health_seen = HEALTH_CHANGES.version
         self.waits_for = None
         centres, problems = self._resolve(spec)
         active = str(self.status.get("activeCentre") or spec.active_centre)
         self.status.setdefault("activeCentre", active)
         self.status.setdefault("fencingEpoch", 1)
+        full_key = (generation, active, self.status["fencingEpoch"])
+        reachable = frozenset(n for n, c in centres.items() if c.health != "Down")
+        full = self._full_run_due(full_key, reachable)
         if full:
             self.bucket_problems = []
             self._ensure_buckets(spec, centres, self.bucket_problems)
@@ -175,7 +183,7 @@ class ReplicaRuntime:
             ):
                 self._fence_others(spec, centres, active)
             if fence_due:
-                self.fence_at = time.monotonic() + FENCE_CHECK_S * random.uniform(0.8, 1.0)
+                self.fence_at = time.monotonic() + self.fence_every() * random.uniform(0.8, 1.0)
             self.due_within(max(0.0, self.fence_at - time.monotonic()))
             # Nothing flows into a copy whose divergent writes are not yet kept (checked on every run).
             dr_divergent.run(self, body, spec, centres, now)
@@ -193,15 +201,18 @@ class ReplicaRuntime:
         self._summarise(spec, wanted, centres, problems, generation, now, unusable)
         self._write(body)
         if full:
-            self.full_for = (generation, health_seen)
+            self.full_for, self.full_reachable = full_key, reachable
             self.resync_at = time.monotonic() + RESYNC_S * random.uniform(0.8, 1.0)
         return self._next_wait()
 
-    def _full_run_due(self, generation: Any) -> bool:
+    def _full_run_due(self, key: tuple[Any, str, Any], reachable: frozenset[str]) -> bool:
+        """A new spec, writer or epoch; a centre that answers again (its fences may be gone); drift
+        repair; a missing bucket. Not a centre going Down (nothing can be fenced there), nor every run of
+        an action: a thousand replicas failing over at once re-checked every bucket and fence each second."""
         return (
-            self.full_for != (generation, HEALTH_CHANGES.version)
+            self.full_for != key
+            or bool(reachable - self.full_reachable)
             or time.monotonic() >= self.resync_at
-            or self._action_in_progress()
             or bool(self.bucket_problems)  # a missing bucket is looked for again at every run, not in 5 min
         )
 

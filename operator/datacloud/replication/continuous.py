@@ -130,6 +130,7 @@ class ContinuousReplicator:
         max_pending: int = 10_000,
         on_lag: Callable[[str, float], None] | None = None,
         driver: Driver | None = None,
+        on_busy: Callable[[], None] | None = None,
     ) -> None:
         if (receiver is None) != (token is None):
             raise ValueError("give both an event receiver and its token, or neither (poll mode)")
@@ -143,6 +144,10 @@ class ContinuousReplicator:
         self.max_retry_delay = max_retry_delay
         self.max_pending = max_pending
         self.on_lag = on_lag
+        # Told when a change arrives with nothing pending: whoever reports this follower's lag (its
+        # replica, which runs seldom while idle) looks again soon, instead of polling while idle.
+        self.on_busy = on_busy
+        self._became_busy = False
         self._pending: dict[str, _Pending] = {}
         self._in_flight: set[str] = set()
         # Pairs (source ETag, target ETag) known to be in sync: spares a HEAD per scan for objects
@@ -230,9 +235,13 @@ class ContinuousReplicator:
         self._poke()
 
     def _poke(self) -> None:
-        """Driven: ask for a dispatch (the threads of an undriven replicator wake on `_cond` instead)."""
+        """Driven: ask for a dispatch (the threads of an undriven replicator wake on `_cond` instead);
+        tell `on_busy` when there is newly something pending."""
         if self.driver is not None:
             self.driver.dispatch_soon(self)
+        if self._became_busy and self.on_busy is not None:
+            self._became_busy = False
+            self.on_busy()
 
     def _relative(self, change: Change) -> str | None:
         if change.bucket != self.source.bucket or not change.key.startswith(self.source.prefix):
@@ -244,6 +253,7 @@ class ContinuousReplicator:
         during a backoff (a scan finding the key still out of line is not: it would undo the backoff)."""
         entry = self._pending.get(key)
         if entry is None:
+            self._became_busy = self._became_busy or not self._pending
             self._pending[key] = _Pending(first_seen=seen)
         elif key in self._in_flight:
             # The worker may already have read the old version: go again when it finishes.

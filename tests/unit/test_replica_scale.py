@@ -1,0 +1,168 @@
+"""What keeps a thousand DRReplicas cheap: an action's steps written once each, one replica's finding of
+a dead centre shared by the others, overlaps asked again only when the replicas changed, fence checks
+within a rate, and no full run for a centre going Down."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+import pytest
+from botocore.exceptions import EndpointConnectionError
+
+from datacloud.adapters import s3
+from datacloud.api.drreplica import DRReplicaSpec
+from datacloud.failover.actions import STEPS, fresh_steps
+from datacloud.reconcile import dr_actions, dr_overlap, dr_roster
+from datacloud.reconcile.centres import Centre
+from datacloud.reconcile.drreplica import FENCE_CHECK_S, ReplicaRuntime
+from datacloud.reconcile.runtime import Roster
+from datacloud.reconcile.verdicts import Unreachable
+
+SPEC = DRReplicaSpec.model_validate(
+    {
+        "source": {"centre": "prod", "bucket": "data"},
+        "activeCentre": "prod",
+        "targets": [{"name": "near", "centre": "near", "bucket": "data", "mode": "Continuous"}],
+        "failover": {"policy": "Automatic"},
+    }
+)
+
+
+def centre(name: str, health: str) -> Centre:
+    endpoint = s3.S3Endpoint(f"http://{name}.invalid:9000", "us-east-1", s3.S3Credentials("k", "s"))
+    return Centre(name, "350100", "Production", health, endpoint)
+
+
+def context(action_type: str = "Failover", prod: str = "Down") -> dr_actions.ActionContext:
+    action = {"type": action_type, "fromCentre": "prod", "targetCentre": "near", "fencingEpoch": 2}
+    action["steps"] = fresh_steps(action_type)
+    return dr_actions.ActionContext(
+        SPEC,
+        action,
+        {"prod": centre("prod", prod), "near": centre("near", "Up")},
+        "now",
+        publish=lambda copy, epoch: None,
+        reseed=lambda copy, epoch: "reseeded",
+    )
+
+
+def test_each_step_is_written_once_with_the_next_one_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dr_actions, "STEP_FUNCTIONS", dict.fromkeys(STEPS["Failover"], lambda ctx: "ok"))
+    ctx, records = context(), []
+    assert dr_actions.advance(ctx, lambda a: records.append([dict(s) for s in a["steps"]]))
+    assert len(records) == len(STEPS["Failover"]) + 1  # was two per step
+    for before, after in itertools.pairwise(records):
+        started = [s["name"] for s in after if s["state"] == "Running"]
+        done = {s["name"] for s in after if s["state"] == "Succeeded"}
+        assert {s["name"] for s in before if s["state"] == "Running"} <= done | set(started)
+    assert all(s["state"] == "Succeeded" for s in records[-1])
+
+
+def test_a_success_before_a_blocked_step_is_still_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    def blocked(ctx: dr_actions.ActionContext) -> str:
+        raise dr_actions.StepBlocked("NewActiveUnreachable", "no answer")
+
+    steps = dict.fromkeys(STEPS["Failover"], lambda ctx: "ok")
+    monkeypatch.setattr(dr_actions, "STEP_FUNCTIONS", {**steps, "Promoting": blocked})
+    ctx, records = context(), []
+    assert not dr_actions.advance(ctx, lambda a: records.append([dict(s) for s in a["steps"]]))
+    last = {s["name"]: s for s in records[-1]}
+    assert last["Fencing"]["state"] == "Succeeded"
+    assert (last["Promoting"]["state"], last["Promoting"]["reason"]) == ("Running", "NewActiveUnreachable")
+
+
+def test_a_dead_centre_is_tried_once_for_many_failovers(monkeypatch: pytest.MonkeyPatch) -> None:
+    tried: list[str] = []
+
+    def fence(endpoint: s3.S3Endpoint, *args: Any, **kwargs: Any) -> None:
+        tried.append(endpoint.url)
+        raise EndpointConnectionError(endpoint_url=endpoint.url)
+
+    monkeypatch.setattr(dr_actions.fencing, "fence", fence)
+    monkeypatch.setattr(dr_actions, "UNREACHABLE", Unreachable())
+    messages = [dr_actions._fence_old(context()) for _ in range(50)]
+    assert len(tried) == 1
+    assert all("unreachable" in m and "fenced as soon as it answers" in m for m in messages)
+    # A planned action (the old centre Up) never takes another replica's word: it needs the fence.
+    with pytest.raises(dr_actions.StepBlocked):
+        dr_actions._fence_old(context("Switchover", prod="Up"))
+    assert len(tried) == 2
+
+
+def test_the_verdict_goes_stale() -> None:
+    now = [0.0]
+    verdicts = Unreachable(fresh_s=5.0, clock=lambda: now[0])
+    verdicts.note("prod", "EndpointConnectionError")
+    assert verdicts.recent("prod") == "EndpointConnectionError"
+    now[0] = 5.1
+    assert verdicts.recent("prod") is None
+    verdicts.note("prod", "ConnectTimeoutError")
+    verdicts.clear("prod")
+    assert verdicts.recent("prod") is None
+
+
+class Population:
+    def __init__(self) -> None:
+        self.version, self.changed_at = 0, 0.0
+
+
+def test_an_overlap_is_asked_again_only_when_the_replicas_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[int] = []
+    monkeypatch.setattr(dr_overlap, "conflict", lambda kube, body, spec: asked.append(1))
+    now = [100.0]
+    population = Population()
+    check = dr_roster.OverlapCheck(population, clock=lambda: now[0])  # type: ignore[arg-type]
+    body = {"metadata": {"name": "r", "namespace": "ns", "generation": 1}}
+    for _ in range(20):
+        check(None, body, SPEC)  # type: ignore[arg-type]
+        now[0] += 1.0
+    assert len(asked) == 1  # was once per run
+    population.version, population.changed_at = 1, now[0]
+    check(None, body, SPEC)  # type: ignore[arg-type]
+    now[0] += 1.0
+    check(None, body, SPEC)  # type: ignore[arg-type]  # the list may not hold the change yet
+    assert len(asked) == 3
+    now[0] += dr_roster.OVERLAP_SETTLE_S
+    check(None, body, SPEC)  # type: ignore[arg-type]
+    check(None, body, SPEC)  # type: ignore[arg-type]
+    assert len(asked) == 4
+    check(None, {"metadata": {**body["metadata"], "generation": 2}}, SPEC)  # type: ignore[arg-type]
+    assert len(asked) == 5
+    now[0] += dr_roster.OVERLAP_RECHECK_S
+    check(None, {"metadata": {**body["metadata"], "generation": 2}}, SPEC)  # type: ignore[arg-type]
+    assert len(asked) == 6
+
+
+def test_the_roster_version_moves_with_the_population() -> None:
+    roster: Roster[str, Any] = Roster("t", 1, lambda state, body: None, lambda state, deleted: None)
+    versions = [roster.version]
+    roster.attach("a", lambda: {}, dict)
+    versions.append(roster.version)
+    roster.wake("a")
+    versions.append(roster.version)
+    roster.wake("unknown")
+    versions.append(roster.version)
+    roster.detach("a", deleted=True)
+    versions.append(roster.version)
+    assert versions == [0, 1, 2, 2, 3]
+    roster.lane.stop()
+
+
+def test_fence_checks_stretch_beyond_the_rate() -> None:
+    assert dr_roster.fence_every(10) == FENCE_CHECK_S
+    assert dr_roster.fence_every(1000) == 1000 / dr_roster.FENCE_CHECKS_PER_S
+    many = 1000
+    assert many / dr_roster.fence_every(many) <= dr_roster.FENCE_CHECKS_PER_S
+
+
+def test_a_centre_going_down_is_no_full_run_but_one_coming_back_is() -> None:
+    rt = ReplicaRuntime(None, "ns", "r", lambda *e: None)  # type: ignore[arg-type]
+    key = (1, "prod", 1)
+    rt.full_for, rt.full_reachable = key, frozenset({"prod", "near"})
+    rt.resync_at = time.monotonic() + 60
+    assert not rt._full_run_due(key, frozenset({"near"}))  # prod went Down
+    assert rt._full_run_due(key, frozenset({"prod", "near", "remote"}))  # remote answers again
+    assert rt._full_run_due((1, "near", 2), frozenset({"near"}))  # failed over: fence at the new epoch
+    assert rt._full_run_due((2, "prod", 1), frozenset({"prod", "near"}))  # a new spec
