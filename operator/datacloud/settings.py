@@ -30,7 +30,7 @@ class Settings:
     priority: int | None
     """DATACLOUD_PRIORITY: this replica's kopf peering priority; unset, a random one is drawn at start."""
     workers: int
-    """DATACLOUD_WORKERS: kopf's handler thread pool."""
+    """DATACLOUD_WORKERS: kopf's handler thread pool (handlers only hand objects to the runtimes' lanes)."""
     zone_workers: int
     """DATACLOUD_ZONE_WORKERS: threads reconciling DataZones in parallel."""
     replica_workers: int
@@ -60,14 +60,14 @@ class Settings:
             namespace=env.get("DATACLOUD_NAMESPACE") or "datacloud-system",
             image=env.get("DATACLOUD_IMAGE") or DEFAULT_IMAGE,
             priority=_integer(env, "DATACLOUD_PRIORITY", None),
-            workers=_integer(env, "DATACLOUD_WORKERS", 32, minimum=1) or 32,
-            zone_workers=_integer(env, "DATACLOUD_ZONE_WORKERS", 16, minimum=1) or 16,
+            workers=_integer(env, "DATACLOUD_WORKERS", 4, minimum=1) or 4,
+            zone_workers=_integer(env, "DATACLOUD_ZONE_WORKERS", 8, minimum=1) or 8,
             replica_workers=_integer(env, "DATACLOUD_REPLICA_WORKERS", 16, minimum=1) or 16,
-            centre_workers=_integer(env, "DATACLOUD_CENTRE_WORKERS", 4, minimum=1) or 4,
-            city_workers=_integer(env, "DATACLOUD_CITY_WORKERS", 4, minimum=1) or 4,
-            census_workers=_integer(env, "DATACLOUD_CENSUS_WORKERS", 2, minimum=1) or 2,
-            follow_workers=_integer(env, "DATACLOUD_FOLLOW_WORKERS", 16, minimum=1) or 16,
-            scan_workers=_integer(env, "DATACLOUD_SCAN_WORKERS", 4, minimum=1) or 4,
+            centre_workers=_integer(env, "DATACLOUD_CENTRE_WORKERS", 2, minimum=1) or 2,
+            city_workers=_integer(env, "DATACLOUD_CITY_WORKERS", 2, minimum=1) or 2,
+            census_workers=_integer(env, "DATACLOUD_CENSUS_WORKERS", 1, minimum=1) or 1,
+            follow_workers=_integer(env, "DATACLOUD_FOLLOW_WORKERS", 8, minimum=1) or 8,
+            scan_workers=_integer(env, "DATACLOUD_SCAN_WORKERS", 2, minimum=1) or 2,
             log_level=(env.get("DATACLOUD_LOG_LEVEL") or "INFO").upper(),
             events_port=_integer(env, "DATACLOUD_EVENTS_PORT", None, minimum=0, maximum=65535),
             events_address=env.get("DATACLOUD_EVENTS_ADDRESS") or "127.0.0.1",
