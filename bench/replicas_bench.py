@@ -32,10 +32,12 @@ import json
 import os
 import platform
 import queue
+import shutil
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -125,25 +127,61 @@ def quantiles(values: list[float]) -> dict[str, float]:
 
 
 class Sampler(threading.Thread):
-    """Peak RSS and thread count of the operator, every 0.2 s."""
+    """Peak RSS and thread count of the operator, every 0.2 s; at each new peak of threads (at most every
+    2 s), the threads by pool from the operator's metrics, so the breakdown is the peak's."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, metrics_port: int) -> None:
         super().__init__(daemon=True)
         self.proc = psutil.Process(pid)
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         self.peak_rss = 0
         self.peak_threads = 0
+        self.peak_pools: dict[str, int] = {}
+        self.pools_for = 0  # the thread count the breakdown was taken at
         self.stop = threading.Event()
 
     def run(self) -> None:
+        asked = 0.0
         while not self.stop.wait(0.2):
             try:
                 self.peak_rss = max(self.peak_rss, self.proc.memory_info().rss)
                 self.peak_threads = max(self.peak_threads, self.proc.num_threads())
             except psutil.Error:
                 return
+            if self.peak_threads > self.pools_for and time.monotonic() - asked >= 2.0:
+                asked = time.monotonic()
+                pools = thread_pools(self.metrics_url)
+                if pools and sum(pools.values()) >= sum(self.peak_pools.values()):
+                    self.peak_pools, self.pools_for = pools, self.peak_threads
+
+    def resources(self) -> dict[str, Any]:
+        return {
+            "peak_rss_mb": round(self.peak_rss / 2**20, 1),
+            "peak_threads": self.peak_threads,
+            "threads_by_pool_near_peak": dict(sorted(self.peak_pools.items(), key=lambda kv: -kv[1])),
+        }
 
     def cpu(self) -> float:
         return float(sum(self.proc.cpu_times()[:2]))
+
+
+def thread_pools(url: str) -> dict[str, int]:
+    """The operator's threads by pool (`datacloud_operator_threads`); empty if the metrics cannot be read."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (http://127.0.0.1 only)
+            text = response.read().decode()
+    except OSError:
+        return {}
+    found: dict[str, int] = {}
+    for line in text.splitlines():
+        if line.startswith("datacloud_operator_threads{"):
+            labels, _, value = line.rpartition(" ")
+            found[labels.split('pool="', 1)[1].rsplit('"', 1)[0]] = int(float(value))
+    return found
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def writes(counts: dict[str, float]) -> dict[str, float]:
@@ -185,9 +223,9 @@ def run_bound(stack: DevStack, n: int, threads: int) -> dict[str, Any]:
         try:
             bucket = f"bound-{i:05d}"
             body = kube.create(replica(bucket, ns, bucket))
-            for client, ep in ((near_s3, near), (remote_s3, remote)):
+            for client, ep, copy in ((near_s3, near, "same-city"), (remote_s3, remote, "remote")):
                 client.create_bucket(Bucket=bucket)
-                fencing.fence(ep, bucket, 1)
+                fencing.fence(ep, bucket, "", fencing.owner_id(ns, bucket, copy), 1)
             kube.apply(build.endpoint_configmap(body, "fz-prod", url, bucket, "", 1))
             kube.apply(build.endpoint_service(body, url))
             kube.patch_status("drreplicas", bucket, {"phase": "Protected", "observedGeneration": 1}, ns)
@@ -438,6 +476,7 @@ def main() -> int:
     parser.add_argument("--lag-rate", type=float, default=100)
     parser.add_argument("--lag-seconds", type=float, default=60)
     parser.add_argument("--skip", default="", help="comma-separated: others, lag, failover")
+    parser.add_argument("--keep-log", type=Path, help="copy the operator's log here at the end")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "replicas.json")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -475,9 +514,10 @@ def main() -> int:
                     *(datacentre(name, c.endpoint) for name, c in stack.centres.items()),
                 ]
             )
-            proc = operator_process(stack, Path(tmp) / "operator.log", free_port(), free_port()).start()
+            metrics_port = free_port()
+            proc = operator_process(stack, Path(tmp) / "operator.log", metrics_port, free_port()).start()
             assert proc.pid is not None
-            sampler = Sampler(proc.pid)
+            sampler = Sampler(proc.pid, metrics_port)
             sampler.start()
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
@@ -486,21 +526,22 @@ def main() -> int:
                     break
                 time.sleep(0.5)
             print(f"operator: {n} replicas applied at once", file=sys.stderr)
+            result["load_average_1_5_15"] = {"start": load_average()}
             result["operator"] = run_operator(stack, kube, n, args.threads, args.timeout, ns)
+            result["load_average_1_5_15"]["protected"] = load_average()
             result["operator"]["ratio_to_bound"] = round(
                 result["operator"]["seconds"] / result["bound"]["seconds"], 2
             )
             print(json.dumps(result["operator"]), file=sys.stderr)
-            result["resources"] = {
-                "peak_rss_mb": round(sampler.peak_rss / 2**20, 1),
-                "peak_threads": sampler.peak_threads,
-            }
+            result["resources"] = sampler.resources()
             save(args.out, result)
             result["idle"] = run_idle(stack, sampler, args.idle_seconds)
+            result["load_average_1_5_15"]["idle"] = load_average()
             print(json.dumps(result["idle"]), file=sys.stderr)
             save(args.out, result)
             if "others" not in skip:
                 result["others"] = run_others(stack, kube, args.zones)
+                result["load_average_1_5_15"]["others"] = load_average()
                 print(json.dumps(result["others"]), file=sys.stderr)
                 save(args.out, result)
             acked: list[tuple[str, str]] = []
@@ -509,24 +550,22 @@ def main() -> int:
                 lag = run_lag(stack, buckets, args.lag_rate, args.lag_seconds)
                 acked = lag.pop("_acked")
                 result["lag"] = lag
+                result["load_average_1_5_15"]["lag"] = load_average()
                 print(json.dumps(result["lag"]), file=sys.stderr)
                 save(args.out, result)
-            result["resources"] = {
-                "peak_rss_mb": round(sampler.peak_rss / 2**20, 1),
-                "peak_threads": sampler.peak_threads,
-            }
+            result["resources"] = sampler.resources()
             if "failover" not in skip:
                 result["failover"] = run_failover(stack, kube, ns, n, acked)
+                result["load_average_1_5_15"]["failover"] = load_average()
                 print(json.dumps(result["failover"]), file=sys.stderr)
-            result["resources"] = {
-                "peak_rss_mb": round(sampler.peak_rss / 2**20, 1),
-                "peak_threads": sampler.peak_threads,
-            }
+            result["resources"] = sampler.resources()
             sampler.stop.set()
         finally:
             if proc is not None:
                 proc.stop()
             stack.stop()
+            if args.keep_log is not None:
+                shutil.copy(Path(tmp) / "operator.log", args.keep_log)
     result["complete"] = True
     save(args.out, result)
     print(json.dumps(result, indent=2, ensure_ascii=False))
