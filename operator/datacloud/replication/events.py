@@ -178,6 +178,12 @@ class _PooledHTTPServer(ThreadingHTTPServer):
     """Connections served by a fixed pool of threads: the standard server starts a thread per
     connection, so the operator's threads grew with the notifications in flight."""
 
+    # versitygw opens a connection per notification, a hundred a second under load. With the standard
+    # backlog of 5 the kernel dropped connection attempts whenever the accepting thread waited for the
+    # GIL; versitygw's retry of the handshake comes after 1 s and 3 s, and it gives up after 3 s: those
+    # notifications were lost (their objects copied only by the next scan, minutes later).
+    request_queue_size = 1024
+
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], workers: int) -> None:
         super().__init__(address, handler)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="event-conn")

@@ -213,3 +213,29 @@ def test_notifications_on_connections_never_reused_hold_no_thread(
     names = [t.name for t in threading.enumerate()]
     assert not [n for n in names if "process_request_thread" in n]
     assert len([n for n in names if n.startswith("event-conn")]) <= CONNECTION_WORKERS
+
+
+def test_a_burst_of_connections_waits_for_the_receiver_instead_of_being_dropped() -> None:
+    """While the receiver is not accepting (its thread waits for the GIL, say), a burst of notification
+    connections queues in the kernel; with a backlog of 5 the rest were dropped and versitygw gave up."""
+    got: list[list[Change]] = []
+    server = EventReceiver()  # listening, not yet accepting
+    server.register(TOKEN, got.append)
+    body = json.dumps({"Records": [record("s3:ObjectCreated:Put", "k")]}).encode()
+    request = (
+        f"POST /events/{TOKEN} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+    )
+    conns = []
+    try:
+        for _ in range(64):
+            conn = socket.create_connection(("127.0.0.1", server.port), timeout=3)
+            conn.sendall(request)
+            conns.append(conn)
+        server.start()
+        for conn in conns:
+            assert conn.recv(1024).startswith(b"HTTP/1.1 200 ")
+    finally:
+        for conn in conns:
+            conn.close()
+        server.stop()
+    assert len(got) == 64
