@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 SYNC_SERVICE_ACCOUNT = "datacloud-sync"
 RESULT_POLL_S = 10.0  # a run's result is looked for this often until it is in
+# A target's newest Job (and its pods) is looked at this often, not on every run: two lists per run of
+# every replica kept the workers waiting on the API server while a thousand replicas failed over.
+JOB_CHECK_S = 30.0
 RESULT_RECHECK_S = 600.0  # and otherwise this often (a seed Job's result, say)
 
 
@@ -102,7 +105,9 @@ def run(
         entry["nextSyncTime"] = upcoming.isoformat()
         rt.due_within(seconds_between(now, upcoming))
         _read_result(rt, entry, flow, now)
-        _check_latest_job(rt, entry, flow)
+        if time.monotonic() - rt.jobs_checked_at.get(flow.target, -JOB_CHECK_S) >= JOB_CHECK_S:
+            rt.jobs_checked_at[flow.target] = time.monotonic()
+            _check_latest_job(rt, entry, flow)
         previous[flow.target] = entry
     rt.status["targets"] = list(previous.values())
 

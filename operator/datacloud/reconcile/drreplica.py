@@ -68,6 +68,7 @@ FENCE_CHECK_S = 20.0  # fences checked against the stores at least this often, s
 IDLE_S = 120.0
 BUSY_S = 2.0  # while a follower has changes pending or a scheduled copy is running
 RETRY_REFUSED_S = 10.0  # a refused publication outside an action is tried again after this long
+ACTION_WRITE_EVERY_S = 1.0  # an action's progress is written at most this often, unless a step waits
 BLOCKED_BACKOFF_MAX_S = 5.0  # a blocked action step is retried after 1, 2, 4, 5, 5... seconds
 ROLE_FOR_MODE = {"Continuous": "SameCityDR", "Scheduled": "RemoteDR"}
 
@@ -113,6 +114,7 @@ class ReplicaRuntime:
         self.bucket_problems: list[tuple[str, str]] = []  # found by the last full run
         self.waits_for: float | None = None  # seconds until something due (auto failover, a cron time)
         self.results_read_at: dict[str, float] = {}  # scheduled target → when its result was last read
+        self.jobs_checked_at: dict[str, float] = {}  # scheduled target → when its newest Job was looked at
         self.parked_notices = ParkedNotices()
 
     def emit(self, kind: str, reason: str, message: str, key: str | None = None) -> None:
@@ -424,7 +426,13 @@ class ReplicaRuntime:
             self.status["activeCentre"] = action["targetCentre"]
             self.status["fencingEpoch"] = action["fencingEpoch"]
         self._note_progress(body)
-        self._write(body, force=True)
+        # Steps that pass within a second of the last write are written together (with the next step,
+        # the action's end, or this run's own write): every step is idempotent, so a restart redoes what
+        # was not yet written. A step that waits is written at once: its reason must show.
+        step = current(action["steps"])
+        waits = step is not None and bool(step.get("reason"))
+        if waits or time.monotonic() - self.written_at >= ACTION_WRITE_EVERY_S:
+            self._write(body, force=True)
 
     def _note_progress(self, body: dict[str, Any]) -> None:
         """ActionProgressing and EndpointPublished written together with the step they describe."""
