@@ -67,7 +67,7 @@ class Settings:
             city_workers=_integer(env, "DATACLOUD_CITY_WORKERS", 2, minimum=1) or 2,
             census_workers=_integer(env, "DATACLOUD_CENSUS_WORKERS", 1, minimum=1) or 1,
             follow_workers=_integer(env, "DATACLOUD_FOLLOW_WORKERS", 8, minimum=1) or 8,
-            scan_workers=_integer(env, "DATACLOUD_SCAN_WORKERS", 2, minimum=1) or 2,
+            scan_workers=_integer(env, "DATACLOUD_SCAN_WORKERS", 4, minimum=1) or 4,
             log_level=(env.get("DATACLOUD_LOG_LEVEL") or "INFO").upper(),
             events_port=_integer(env, "DATACLOUD_EVENTS_PORT", None, minimum=0, maximum=65535),
             events_address=env.get("DATACLOUD_EVENTS_ADDRESS") or "127.0.0.1",

@@ -144,10 +144,11 @@ class ContinuousReplicator:
         self.max_retry_delay = max_retry_delay
         self.max_pending = max_pending
         self.on_lag = on_lag
-        # Told when a change arrives with nothing pending: whoever reports this follower's lag (its
-        # replica, which runs seldom while idle) looks again soon, instead of polling while idle.
+        # Told when a change arrives with nothing pending, and when the first scan has finished (the lag
+        # is known from then on): whoever reports this follower's lag (its replica, which runs seldom
+        # while idle) looks again soon, instead of polling while idle.
         self.on_busy = on_busy
-        self._became_busy = False
+        self._news = False
         self._pending: dict[str, _Pending] = {}
         self._in_flight: set[str] = set()
         # Pairs (source ETag, target ETag) known to be in sync: spares a HEAD per scan for objects
@@ -236,11 +237,11 @@ class ContinuousReplicator:
 
     def _poke(self) -> None:
         """Driven: ask for a dispatch (the threads of an undriven replicator wake on `_cond` instead);
-        tell `on_busy` when there is newly something pending."""
+        tell `on_busy` when there is news (newly something pending, the first scan done)."""
         if self.driver is not None:
             self.driver.dispatch_soon(self)
-        if self._became_busy and self.on_busy is not None:
-            self._became_busy = False
+        if self._news and self.on_busy is not None:
+            self._news = False
             self.on_busy()
 
     def _relative(self, change: Change) -> str | None:
@@ -253,7 +254,7 @@ class ContinuousReplicator:
         during a backoff (a scan finding the key still out of line is not: it would undo the backoff)."""
         entry = self._pending.get(key)
         if entry is None:
-            self._became_busy = self._became_busy or not self._pending
+            self._news = self._news or not self._pending
             self._pending[key] = _Pending(first_seen=seen)
         elif key in self._in_flight:
             # The worker may already have read the old version: go again when it finishes.
@@ -326,9 +327,11 @@ class ContinuousReplicator:
                 self._cond.notify_all()
             self._poke()
         with self._cond:
+            self._news = self._news or not self._tally.scans
             self._tally.scans += 1
             self._tally.last_scan_at = time.time()
             self._cond.notify_all()
+        self._poke()
 
     def _known_in_sync(self, action: Action) -> bool:
         if action.step is not Step.CHECK or action.source is None or action.target is None:
