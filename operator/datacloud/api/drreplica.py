@@ -288,6 +288,11 @@ class DivergenceRecord(LooseModel):
     )
     objects: int | None = Field(default=None, description="Divergent objects preserved.")
     bytes: int | None = Field(default=None, description="Their bytes.")
+    deletes: int | None = Field(
+        default=None,
+        description="Objects the copy deleted (acknowledged) that the active copy still holds and keeps; "
+        "listed in the manifest.",
+    )
     quarantine: str | None = Field(default=None, description="centre/bucket/prefix holding them.")
     oldest_write: str | None = Field(default=None, description="Last-modified time of the oldest.")
     newest_write: str | None = Field(default=None, description="Last-modified time of the newest.")
