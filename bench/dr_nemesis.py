@@ -51,6 +51,7 @@ from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 from bench.nemesis_net import Link, isolate  # noqa: E402
 from datacloud.adapters import s3  # noqa: E402
 from datacloud.adapters.kube import Kube, NotFound  # noqa: E402
+from datacloud.api.reserved import QUARANTINE_BUCKET  # noqa: E402
 from datacloud.devstack.objectstore import Centre, StackError  # noqa: E402
 from datacloud.devstack.process import Managed, free_port  # noqa: E402
 from datacloud.devstack.stack import (  # noqa: E402
@@ -59,7 +60,6 @@ from datacloud.devstack.stack import (  # noqa: E402
     centre_secret,
     operator_process,
 )
-from datacloud.reconcile.dr_divergent import QUARANTINE_BUCKET  # noqa: E402
 
 ROLES = {
     "fz-prod": ("Production", "350100"),

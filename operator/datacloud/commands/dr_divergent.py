@@ -22,9 +22,10 @@ from ..adapters import s3
 from ..adapters.kube import Kube
 from ..api.drreplica import DRReplicaSpec
 from ..api.overlap import folder
+from ..api.reserved import QUARANTINE_BUCKET
 from ..failover.topology import active_copy
 from ..reconcile.centres import CentreUnavailable, resolve
-from ..reconcile.dr_divergent import QUARANTINE_BUCKET, REVIEWED_ANNOTATION, manifest_key
+from ..reconcile.dr_divergent import REVIEWED_ANNOTATION, manifest_key
 from .kubecontext import add_kube_arguments
 
 PLURAL = "drreplicas"

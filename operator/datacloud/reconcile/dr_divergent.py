@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..adapters import s3
 from ..api.drreplica import DRReplicaSpec
 from ..api.overlap import folder
+from ..api.reserved import QUARANTINE_BUCKET
 from ..failover import fencing
 from ..failover.topology import Copy, Flow, active_copy, copies, flows
 from ..replication.errors import ReplicationError
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from .drreplica import ReplicaRuntime
 
 log = logging.getLogger(__name__)
-QUARANTINE_BUCKET = "datacloud-divergent"
 KEEP_RECORDS = 20
 REVIEWED_ANNOTATION = "datacloud.fujian.gov.cn/divergent-reviewed"
 STORE_TIME_RESOLUTION_S = 1.0  # S3 last-modified times have whole seconds

@@ -34,6 +34,7 @@ from ..adapters.kube import Kube
 from ..api.common import parse_duration
 from ..api.conditions import ReplicaReason, ReplicaType, reason_of, replica
 from ..api.drreplica import DRReplicaSpec
+from ..api.reserved import AUDIT_BUCKET
 from ..builders import dr as build
 from ..builders.conditions import merge_conditions, now_iso
 from ..builders.patch import merge_patch
@@ -52,7 +53,6 @@ from .dr_parked import ParkedNotices
 log = logging.getLogger(__name__)
 PLURAL = "drreplicas"
 HISTORY = 20
-AUDIT_BUCKET = "datacloud-audit"
 STATUS_EVERY_S = 5.0  # figures that change (lag, counts) are written at most this often
 # Figures that change by themselves while nothing happens (a scan's time, a scheduled copy's age) are
 # written with the next real change, or after this long: a thousand idle replicas must not write every

@@ -13,8 +13,8 @@ import pytest
 from bench.nemesis_net import enter
 from botocore.exceptions import BotoCoreError, ClientError
 
+from datacloud.api.reserved import QUARANTINE_BUCKET
 from datacloud.devstack.objectstore import Centre
-from datacloud.reconcile.dr_divergent import QUARANTINE_BUCKET
 from tests.support.cluster import Cluster, wait_until
 
 from .conftest import NAMESPACE, allow_app, app, root, status
