@@ -8,8 +8,15 @@ and read every acknowledged write back. A probe tries, every PROBE_EVERY_S, a wr
 account to each copy of each replica and counts the rounds in which two copies of one replica accepted.
 
 Faults, drawn from the seed: manual failover, switchover and failback (to a random other copy), a kill of
-a centre's object store (automatic failover follows when it is the active one) and its restart, and a
-SIGKILL of the operator with a restart. After each fault the run waits (bounded) until no action runs.
+a centre's object store (automatic failover follows when it is the active one) and its restart, a
+network partition of a centre and its healing, and a SIGKILL of the operator with a restart. After each
+fault the run waits (bounded) until no action runs.
+
+Partitions (`--partitions`, on by default in the bench): each copy's store runs in a network namespace of
+its own (bench/nemesis_net.py). A cut leaves the store running, reachable from inside its namespace
+only. There, for each replica, a local application keeps writing to its own centre's store while it last
+saw that centre published as active — it cannot see the endpoint move while cut off: the hard case for
+fencing. The probe runs inside each namespace too, so a cut-off copy that accepts writes is seen.
 
 At the end every centre is up, the operator running, every divergence check done; then every
 acknowledged write must be at its replica's active copy, or among the divergent objects kept in
@@ -21,6 +28,7 @@ lost writes, probe rounds and time with two writable copies (and which copies), 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -40,12 +48,18 @@ sys.path.insert(0, str(ROOT))
 
 from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 
+from bench.nemesis_net import Link, isolate  # noqa: E402
 from datacloud.adapters import s3  # noqa: E402
 from datacloud.adapters.kube import Kube, NotFound  # noqa: E402
+from datacloud.api.reserved import QUARANTINE_BUCKET  # noqa: E402
 from datacloud.devstack.objectstore import Centre, StackError  # noqa: E402
 from datacloud.devstack.process import Managed, free_port  # noqa: E402
-from datacloud.devstack.stack import OPERATOR_NAMESPACE, DevStack, operator_process  # noqa: E402
-from datacloud.reconcile.dr_divergent import QUARANTINE_BUCKET  # noqa: E402
+from datacloud.devstack.stack import (  # noqa: E402
+    OPERATOR_NAMESPACE,
+    DevStack,
+    centre_secret,
+    operator_process,
+)
 
 ROLES = {
     "fz-prod": ("Production", "350100"),
@@ -60,6 +74,7 @@ ACCOUNTS = {
 PROBE_EVERY_S = 0.25
 SETTLE_S = 60.0
 KINDS = ("failover", "switchover", "failback", "kill-centre", "restart-centre", "kill-operator")
+NET_KINDS = (*KINDS, "partition")
 
 
 def client(endpoint: str, key: str, secret: str) -> Any:
@@ -107,6 +122,14 @@ def wait(check: Any, timeout: float, interval: float = 0.2) -> Any:
     return None
 
 
+def published(kube: Kube, namespace: str, replica: str) -> dict[str, str] | None:
+    """The replica's endpoint ConfigMap, as applications read it."""
+    try:
+        return kube.config_map_data(namespace, f"{replica}-endpoint")
+    except Exception:  # the API server is always up here; anything else is a transient
+        return None
+
+
 @dataclass
 class Ledger:
     """What the applications were told: acknowledged keys and their content digests."""
@@ -115,6 +138,8 @@ class Ledger:
     attempts: int = 0
     refused: int = 0
     readback_mismatch: int = 0
+    local_attempts: int = 0  # by the applications inside a centre (partitions only)
+    local_acked: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -135,10 +160,7 @@ class Writer(threading.Thread):
         self.key, self.secret = ACCOUNTS[replica]
 
     def endpoint(self) -> dict[str, str] | None:
-        try:
-            return self.kube.config_map_data(self.namespace, f"{self.replica}-endpoint")
-        except Exception:  # the API server is always up here; anything else is a transient
-            return None
+        return published(self.kube, self.namespace, self.replica)
 
     def run(self) -> None:
         seq = 0
@@ -176,6 +198,75 @@ class Writer(threading.Thread):
             self.stop.wait(0.05)
 
 
+class Beliefs(threading.Thread):
+    """What the applications inside each centre last saw published: refreshed only while their centre
+    is joined to the host (the API server is there), frozen while it is cut off."""
+
+    def __init__(self, kube: Kube, namespace: str, links: dict[str, Link], stop: threading.Event) -> None:
+        super().__init__(daemon=True)
+        self.kube, self.namespace, self.links, self.stop = kube, namespace, links, stop
+        self.active: dict[tuple[str, str], str] = {}  # (centre, replica) → the centre it believes active
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for replica in ACCOUNTS:
+                endpoint = published(self.kube, self.namespace, replica)
+                for name, link in self.links.items():
+                    if not link.cut_off and endpoint:
+                        self.active[(name, replica)] = endpoint.get("centre", "")
+            self.stop.wait(0.2)
+
+
+class LocalWriter(threading.Thread):
+    """An application inside one centre writing to that centre's store while it believes it active."""
+
+    def __init__(
+        self,
+        centre: Centre,
+        link: Link,
+        replica: str,
+        beliefs: Beliefs,
+        ledger: Ledger,
+        bucket: str,
+        stop: threading.Event,
+    ) -> None:
+        super().__init__(daemon=True)
+        self.centre, self.link, self.replica, self.beliefs = centre, link, replica, beliefs
+        self.ledger, self.bucket, self.stop = ledger, bucket, stop
+        self.key, self.secret = ACCOUNTS[replica]
+
+    def put(self, key: str, body: bytes) -> bool:
+        c = client(self.centre.endpoint, self.key, self.secret)
+        try:
+            c.put_object(Bucket=self.bucket, Key=key, Body=body)
+            return True
+        except (BotoCoreError, ClientError):
+            return False
+        finally:
+            c.close()
+
+    def run(self) -> None:
+        seq = 0
+        while not self.stop.is_set():
+            if self.beliefs.active.get((self.centre.name, self.replica)) != self.centre.name:
+                self.stop.wait(0.2)
+                continue
+            seq += 1
+            key = f"{self.replica}/local-{self.centre.name}/{seq:06d}-{os.urandom(3).hex()}"
+            body = os.urandom(64) + key.encode()
+            with self.ledger.lock:
+                self.ledger.attempts += 1
+                self.ledger.local_attempts += 1
+            if self.link.run_inside(self.put, key, body):
+                with self.ledger.lock:
+                    self.ledger.acked[key] = hashlib.md5(body, usedforsecurity=False).hexdigest()
+                    self.ledger.local_acked += 1
+            else:
+                with self.ledger.lock:
+                    self.ledger.refused += 1
+            self.stop.wait(0.1)
+
+
 @dataclass
 class ProbeLog:
     rounds: int = 0
@@ -187,11 +278,18 @@ class ProbeLog:
 class Prober(threading.Thread):
     """Every PROBE_EVERY_S: each account tries a write to each copy of its replica."""
 
-    def __init__(self, stack: DevStack, bucket: str, log: ProbeLog, stop: threading.Event) -> None:
+    def __init__(
+        self, stack: DevStack, bucket: str, log: ProbeLog, stop: threading.Event, links: dict[str, Link]
+    ) -> None:
         super().__init__(daemon=True)
-        self.stack, self.bucket, self.log, self.stop = stack, bucket, log, stop
+        self.stack, self.bucket, self.log, self.stop, self.links = stack, bucket, log, stop, links
 
     def accepts(self, centre: Centre, replica: str) -> bool:
+        """Probed from inside the centre's namespace when it has one: a cut-off copy still counts."""
+        link = self.links.get(centre.name)
+        return link.run_inside(self._accepts, centre, replica) if link else self._accepts(centre, replica)
+
+    def _accepts(self, centre: Centre, replica: str) -> bool:
         key, secret = ACCOUNTS[replica]
         c = client(centre.endpoint, key, secret)
         try:
@@ -221,9 +319,17 @@ class Nemesis:
     """The fault schedule and the final check, on a running stack and operator."""
 
     def __init__(
-        self, stack: DevStack, operator: Managed, kube: Kube, namespace: str, bucket: str, seed: int
+        self,
+        stack: DevStack,
+        operator: Managed,
+        kube: Kube,
+        namespace: str,
+        bucket: str,
+        seed: int,
+        links: dict[str, Link] | None = None,
     ) -> None:
         self.stack, self.operator, self.kube = stack, operator, kube
+        self.links = links or {}
         self.namespace, self.bucket = namespace, bucket
         self.rng = random.Random(seed)
         self.faults: Counter[str] = Counter()
@@ -274,7 +380,19 @@ class Nemesis:
 
     # -- faults ---------------------------------------------------------------------------------------
     def down(self) -> list[str]:
-        return [n for n in COPIES if not self.stack.centres[n].alive()]
+        """Copies the operator cannot reach: stopped, or cut off by a partition."""
+        return [
+            n
+            for n in COPIES
+            if not self.stack.centres[n].alive() or (n in self.links and self.links[n].cut_off)
+        ]
+
+    def bring_back(self, name: str) -> None:
+        link = self.links.get(name)
+        if link is not None and link.cut_off:
+            link.heal()
+        if not self.stack.centres[name].alive():
+            self.restart(name)
 
     def action(self, replica: str, kind: str, to: str) -> None:
         self.request += 1
@@ -286,7 +404,7 @@ class Nemesis:
         )
 
     def inject(self) -> str:
-        kind = self.rng.choice(KINDS)
+        kind = self.rng.choice(NET_KINDS if self.links else KINDS)
         replica = self.rng.choice(sorted(ACCOUNTS))
         active = str(self.status(replica).get("activeCentre") or "fz-prod")
         other = next(c for c in COPIES if c != active)
@@ -295,7 +413,7 @@ class Nemesis:
             kind = "restart-centre"  # planned actions need both copies; bring the dead one back first
         if kind == "restart-centre" and not down:
             kind = "kill-centre"
-        if kind == "kill-centre" and down:
+        if kind in ("kill-centre", "partition") and down:
             kind = "restart-centre"
         if kind == "failback" and active == "fz-prod":
             kind = "switchover"
@@ -309,9 +427,13 @@ class Nemesis:
             self.stack.centres[self.rng.choice(COPIES)].stop()
             # Down long enough, some of the time, for an automatic failover (detection + downFor ≈ 3 s).
             time.sleep(self.rng.uniform(0.5, 8.0))
+        elif kind == "partition":
+            # Cut off long enough, some of the time, for an automatic failover across the partition.
+            self.links[self.rng.choice(COPIES)].cut()
+            time.sleep(self.rng.uniform(0.5, 8.0))
         elif kind == "restart-centre":
             for name in down:
-                self.restart(name)
+                self.bring_back(name)
         elif kind == "kill-operator":
             self.operator.kill()
             time.sleep(self.rng.uniform(0.0, 1.0))
@@ -351,7 +473,7 @@ class Nemesis:
     # -- the verdict ------------------------------------------------------------------------------------
     def heal(self) -> None:
         for name in self.down():
-            self.restart(name)
+            self.bring_back(name)
         if not self.operator.alive():
             self.operator.start()
 
@@ -417,15 +539,29 @@ def log(line: str) -> None:
 
 
 def run(
-    stack: DevStack, operator: Managed, kube: Kube, namespace: str, bucket: str, faults: int, seed: int
+    stack: DevStack,
+    operator: Managed,
+    kube: Kube,
+    namespace: str,
+    bucket: str,
+    faults: int,
+    seed: int,
+    links: dict[str, Link] | None = None,
 ) -> dict[str, Any]:
-    """The whole schedule on a running stack; the report (see the module docstring)."""
-    nemesis = Nemesis(stack, operator, kube, namespace, bucket, seed)
+    """The whole schedule on a running stack (copies in network namespaces when `links` name them);
+    the report (see the module docstring)."""
+    links = links or {}
+    nemesis = Nemesis(stack, operator, kube, namespace, bucket, seed, links)
     nemesis.setup()
     ledger, probes, stop = Ledger(), ProbeLog(), threading.Event()
-    threads = [Writer(kube, namespace, r, ledger, stop) for r in ACCOUNTS] + [
-        Prober(stack, bucket, probes, stop)
-    ]
+    threads: list[threading.Thread] = [Writer(kube, namespace, r, ledger, stop) for r in ACCOUNTS]
+    threads.append(Prober(stack, bucket, probes, stop, links))
+    if links:
+        beliefs = Beliefs(kube, namespace, links, stop)
+        threads.append(beliefs)
+        for name, link in links.items():
+            for r in ACCOUNTS:
+                threads.append(LocalWriter(stack.centres[name], link, r, beliefs, ledger, bucket, stop))
     for t in threads:
         t.start()
     started = time.monotonic()
@@ -461,6 +597,9 @@ def run(
         "writesAttempted": ledger.attempts,
         "writesRefused": ledger.refused,
         "acknowledgedWrites": len(ledger.acked),
+        "partitions": bool(links),
+        "localWritesAttempted": ledger.local_attempts,
+        "localWritesAcknowledged": ledger.local_acked,
         "readbackMismatches": ledger.readback_mismatch,
         "lostWrites": len(verdict["lost"]),
         "lostKeys": verdict["lost"][:20],
@@ -504,23 +643,34 @@ def main() -> int:
     parser.add_argument(
         "--out", default=str(ROOT / "bench" / "results" / "dr_nemesis.json"), help="JSON report"
     )
+    parser.add_argument(
+        "--no-partitions", action="store_true", help="run the copies on the host's loopback, no partitions"
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="dr-nemesis-"))
-    stack = DevStack(workdir, chart_objects=False).start(samples=False)
-    operator = operator_process(stack, workdir / "operator.log", free_port(), free_port()).start()
-    try:
+    with contextlib.ExitStack() as cleanup:
+        stack = DevStack(workdir, chart_objects=False).start(samples=False)
+        cleanup.callback(shutil.rmtree, workdir, True)
+        cleanup.callback(stack.stop)
+        links: dict[str, Link] = {}
+        if not args.no_partitions:
+            for index, name in enumerate(COPIES):
+                links[name] = cleanup.enter_context(Link(index + 1))
+                isolate(stack.centres[name], links[name])
+                stack.apply_documents([centre_secret(stack.centres[name], OPERATOR_NAMESPACE)])
+        operator = operator_process(stack, workdir / "operator.log", free_port(), free_port()).start()
+        cleanup.callback(operator.stop)
         setup_centres(stack, "nemesis")
         kube = Kube.from_kubeconfig(str(stack.kubeconfig))
         for name in stack.centres:
             wait(lambda n=name: (kube.get("datacentres", n).get("status") or {}).get("health") == "Up", 60)
         report = run(
-            stack, operator, kube, "nemesis", f"nemesis-{os.urandom(3).hex()}", args.faults, args.seed
+            stack, operator, kube, "nemesis", f"nemesis-{os.urandom(3).hex()}", args.faults, args.seed, links
         )
-    finally:
-        operator.stop()
-        stack.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-    report["command"] = f"bench/dr_nemesis.py --faults {args.faults} --seed {args.seed}"
+    report["command"] = f"bench/dr_nemesis.py --faults {args.faults} --seed {args.seed}" + (
+        " --no-partitions" if args.no_partitions else ""
+    )
+    report["loadAverage"] = os.getloadavg()
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k not in ("schedule", "lostKeys")}, indent=2))
     return 0 if report["lostWrites"] == 0 else 1

@@ -24,6 +24,7 @@ from datacloud.api.crdgen import all_crds
 from datacloud.api.datacentre import DataCentreSpec
 from datacloud.api.datazone import DataZoneSpec
 from datacloud.api.drreplica import DRReplicaSpec
+from datacloud.api.reserved import RESERVED_MESSAGE
 
 # pulumi_aws warns about its own deprecated V2 resources when its s3 module is imported; none are used here.
 pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated in favor of:DeprecationWarning")
@@ -366,6 +367,10 @@ MALFORMED = {
             "(known: fz-prod, fz-samecity-dr, xm-remote-dr)"
         ],
     ),
+    "a DR replica on a bucket the operator keeps its records in": (
+        _set("drReplicas.1.targets.0.bucket", "datacloud-divergent"),
+        ["drReplicas[1].targets[0].bucket", RESERVED_MESSAGE],
+    ),
     "missing remote DR centre": (
         _delete_remote_dr,
         ["centres: needs exactly one RemoteDR centre (found none)"],
@@ -558,6 +563,8 @@ def test_every_cel_rule_of_the_crds_is_mirrored_by_the_topology_checks() -> None
         "action.targetCentre must be the source centre or the centre of one of the targets",
         "a target must not be the source bucket itself",
         "two targets in one centre and bucket must have prefixes that do not contain one another",
+        # A pydantic validator on the bucket type (api/reserved.py): ReplicaEntry is a DRReplicaSpec.
+        RESERVED_MESSAGE,
     }
 
     def rules(node: Any) -> Iterator[dict[str, Any]]:

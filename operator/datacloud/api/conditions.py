@@ -180,6 +180,7 @@ class ReplicaReason(StrEnum):
     STEP_RUNNING = "StepRunning"
     CENTRE_UNRESOLVED = "CentreUnresolved"
     OLD_ACTIVE_UNREACHABLE = "OldActiveUnreachable"
+    WRITE_LEASE_RUNNING = "WriteLeaseRunning"
     NEW_ACTIVE_UNREACHABLE = "NewActiveUnreachable"
     FINAL_SYNC_FAILED = "FinalSyncFailed"
     FINAL_SYNC_INCOMPLETE = "FinalSyncIncomplete"
@@ -399,6 +400,8 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
             {_R.COMPLETED: "the action completed", _R.STEP_RUNNING: "a step is running"},
             {_R.CENTRE_UNRESOLVED: "a centre the step needs cannot be resolved",
              _R.OLD_ACTIVE_UNREACHABLE: "the old active copy cannot be fenced",
+             _R.WRITE_LEASE_RUNNING: "the old active copy cannot be fenced and its write lease has "
+             "not run out yet",
              _R.NEW_ACTIVE_UNREACHABLE: "the new active copy cannot be opened for writes",
              _R.FINAL_SYNC_FAILED: "the final sync failed",
              _R.FINAL_SYNC_INCOMPLETE: "the final sync is still copying after its passes",

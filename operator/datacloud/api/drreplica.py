@@ -8,7 +8,6 @@ from pydantic import Field
 
 from .common import (
     HHMM,
-    Bucket,
     Cron,
     Duration,
     LooseModel,
@@ -19,6 +18,7 @@ from .common import (
     cel,
     with_rules,
 )
+from .reserved import ReplicaBucket
 
 Mode = Literal["Continuous", "Scheduled"]
 DeletePolicy = Literal["Mirror", "Retain"]
@@ -34,7 +34,7 @@ class Source(Model):
     """Where the data set lives in production."""
 
     centre: Name = Field(description="Name of the DataCentre holding the data.")
-    bucket: Bucket = Field(description="Bucket holding the data set.")
+    bucket: ReplicaBucket = Field(description="Bucket holding the data set.")
     prefix: str = Field(
         default="", max_length=512, pattern=PREFIX, description="Key prefix of the data set; empty for all."
     )
@@ -74,7 +74,7 @@ class Target(Model):
 
     name: Name = Field(description="Target name, unique within the replica.")
     centre: Name = Field(description="Name of the DataCentre receiving the copy.")
-    bucket: Bucket = Field(description="Bucket receiving the copy.")
+    bucket: ReplicaBucket = Field(description="Bucket receiving the copy.")
     prefix: str = Field(default="", max_length=512, pattern=PREFIX, description="Key prefix at the target.")
     mode: Mode = Field(description="Continuous (real-time, same-city) or Scheduled (full, remote).")
     rpo_target: Duration | None = Field(
@@ -288,6 +288,11 @@ class DivergenceRecord(LooseModel):
     )
     objects: int | None = Field(default=None, description="Divergent objects preserved.")
     bytes: int | None = Field(default=None, description="Their bytes.")
+    deletes: int | None = Field(
+        default=None,
+        description="Objects the copy deleted (acknowledged) that the active copy still holds and keeps; "
+        "listed in the manifest.",
+    )
     quarantine: str | None = Field(default=None, description="centre/bucket/prefix holding them.")
     oldest_write: str | None = Field(default=None, description="Last-modified time of the oldest.")
     newest_write: str | None = Field(default=None, description="Last-modified time of the newest.")

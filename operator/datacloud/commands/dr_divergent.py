@@ -1,7 +1,8 @@
 """`datacloud dr divergent list|restore|dismiss NAME`: the writes an old active copy accepted that the
 active copy lacked, kept in the quarantine bucket after an unplanned failover (see docs/dr.md).
 
-list     the checked copies (epoch, state, objects, where they are kept); --objects reads the manifests
+list     the checked copies (epoch, state, objects, deletes, where they are kept); --objects reads the
+         manifests (the kept objects, and the keys the old copy deleted that the active copy still holds)
 restore  copies an epoch's kept objects (or --key ones) back into the active copy; a key the active copy
          holds now is skipped unless --overwrite (the newer write wins by default); a full restore marks
          the epoch reviewed
@@ -21,9 +22,10 @@ from ..adapters import s3
 from ..adapters.kube import Kube
 from ..api.drreplica import DRReplicaSpec
 from ..api.overlap import folder
+from ..api.reserved import QUARANTINE_BUCKET
 from ..failover.topology import active_copy
 from ..reconcile.centres import CentreUnavailable, resolve
-from ..reconcile.dr_divergent import QUARANTINE_BUCKET, REVIEWED_ANNOTATION, manifest_key
+from ..reconcile.dr_divergent import REVIEWED_ANNOTATION, manifest_key
 from .kubecontext import add_kube_arguments
 
 PLURAL = "drreplicas"
@@ -79,7 +81,9 @@ def _list(kube: Kube, args: argparse.Namespace, records: list[dict[str, Any]]) -
         entry = dict(record)
         if args.objects and record.get("state") in ("Preserved", "Reviewed"):
             try:
-                entry["kept"] = _manifest(kube, args, record)["objects"]
+                manifest = _manifest(kube, args, record)
+                entry["kept"] = manifest["objects"]
+                entry["deletedAtOldCopy"] = manifest.get("deletedAtOldCopy") or []
             except (CentreUnavailable, BotoCoreError, ClientError) as e:
                 entry["kept"] = f"manifest not readable: {e}"
         out.append(entry)
@@ -89,17 +93,19 @@ def _list(kube: Kube, args: argparse.Namespace, records: list[dict[str, Any]]) -
     if not out:
         print(f"{args.namespace}/{args.name}: no copy has been checked for divergent writes")
         return 0
-    print(f"{'EPOCH':>5}  {'STATE':<9} {'CENTRE':<20} {'OBJECTS':>7} {'BYTES':>10}  KEPT IN")
+    print(f"{'EPOCH':>5}  {'STATE':<9} {'CENTRE':<20} {'OBJECTS':>7} {'BYTES':>10} {'DELETES':>7}  KEPT IN")
     for r in out:
         print(
             f"{r['epoch']:>5}  {r['state']:<9} {r['centre']:<20} {r.get('objects', '-'):>7} "
-            f"{r.get('bytes', '-'):>10}  {r.get('quarantine', '-')}"
+            f"{r.get('bytes', '-'):>10} {r.get('deletes', '-'):>7}  {r.get('quarantine', '-')}"
         )
         kept = r.get("kept")
         if isinstance(kept, str):
             print(f"       {kept}")
         for obj in kept if isinstance(kept, list) else []:
             print(f"       {obj['key']}  {obj['size']} bytes  {obj['lastModified']}  ({obj['why']})")
+        for obj in r.get("deletedAtOldCopy") or []:
+            print(f"       {obj['key']}  deleted at {r['centre']}; still held by the active copy")
     return 0
 
 

@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -27,6 +28,8 @@ from ..api.overlap import folder
 
 FENCE_SID_PREFIX = "datacloud-fence-"
 PROBE_SID_PREFIX = "datacloud-probe-"
+# The active copy's write lease (failover/lease.py): a Deny that takes effect when the lease runs out.
+LEASE_SID_PREFIX = "datacloud-lease-"
 # Written by earlier versions: one whole-bucket fence per bucket, with no owner. Removed by any owner's
 # write (it denies every prefix, so it would fence an active copy that shares the bucket).
 LEGACY_FENCE = re.compile(r"^datacloud-fence-epoch-(\d+)$")
@@ -63,6 +66,20 @@ def fence_statement(bucket: str, prefix: str, owner: str, epoch: int) -> dict[st
     }
 
 
+def lease_statement(bucket: str, prefix: str, owner: str, until: int) -> dict[str, Any]:
+    """Writes under the copy are denied from the second `until` (Unix time, the store's clock) on: the
+    operator keeps moving it forward while the copy is active, so a copy cut off from the operator (dead,
+    or partitioned away) stops accepting writes by itself, and comes back from the dead refusing them."""
+    return {
+        "Sid": f"{LEASE_SID_PREFIX}{owner}",
+        "Effect": "Deny",
+        "Principal": {"AWS": ["*"]},
+        "Action": WRITE_ACTIONS,
+        "Resource": [resource(bucket, prefix)],
+        "Condition": {"NumericGreaterThanEquals": {"aws:EpochTime": str(until)}},
+    }
+
+
 def probe_statement(bucket: str, prefix: str, owner: str, principal: str) -> dict[str, Any]:
     return {
         "Sid": f"{PROBE_SID_PREFIX}{owner}",
@@ -81,25 +98,38 @@ def _owned(statement: dict[str, Any], owner: str) -> bool:
     sid = str(statement.get("Sid", ""))
     match = OWNED_FENCE.match(sid)
     return bool(LEGACY_FENCE.match(sid) or (match and match.group(1) == owner)) or (
-        sid == f"{PROBE_SID_PREFIX}{owner}"
+        sid in (f"{PROBE_SID_PREFIX}{owner}", f"{LEASE_SID_PREFIX}{owner}")
     )
 
 
 def desired(
-    bucket: str, prefix: str, owner: str, epoch: int | None, principal: str | None
+    bucket: str,
+    prefix: str,
+    owner: str,
+    epoch: int | None,
+    principal: str | None,
+    lease_until: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The owner's statements: the probe's Allow (when there is a probe account), the fence when fenced."""
+    """The owner's statements: the probe's Allow (when there is a probe account), the fence when fenced,
+    else the write lease when one is given (an open copy without a lease is writable for good)."""
     out = [probe_statement(bucket, prefix, owner, principal)] if principal else []
     if epoch is not None:
         out.append(fence_statement(bucket, prefix, owner, epoch))
+    elif lease_until is not None:
+        out.append(lease_statement(bucket, prefix, owner, lease_until))
     return out
 
 
 def rewritten(existing: str | None, owner: str, wanted: list[dict[str, Any]]) -> str | None:
     """The policy with the owner's statements replaced by `wanted`, every other statement kept in place;
     None when nothing is left (the policy is then deleted)."""
-    kept = [s for s in statements(existing) if not _owned(s, owner)]
-    out = kept + wanted
+    return rewritten_for(existing, {owner: wanted})
+
+
+def rewritten_for(existing: str | None, wanted: dict[str, list[dict[str, Any]]]) -> str | None:
+    """`rewritten` for several owners at once (one write renews every lease held on a bucket)."""
+    kept = [s for s in statements(existing) if not any(_owned(s, owner) for owner in wanted)]
+    out = kept + [s for owner in wanted for s in wanted[owner]]
     return json.dumps({"Version": "2012-10-17", "Statement": out}) if out else None
 
 
@@ -113,10 +143,18 @@ def fence_epoch(policy: str | None, owner: str) -> int | None:
 
 
 def _settled(policy: str | None, owner: str, wanted: list[dict[str, Any]]) -> bool:
-    ours = [s for s in statements(policy) if _owned(s, owner)]
-    return sorted(json.dumps(s, sort_keys=True) for s in ours) == sorted(
-        json.dumps(s, sort_keys=True) for s in wanted
-    )
+    return _settled_for(policy, {owner: wanted})
+
+
+def _settled_for(policy: str | None, wanted: dict[str, list[dict[str, Any]]]) -> bool:
+    present = statements(policy)
+    for owner, theirs in wanted.items():
+        ours = [s for s in present if _owned(s, owner)]
+        if sorted(json.dumps(s, sort_keys=True) for s in ours) != sorted(
+            json.dumps(s, sort_keys=True) for s in theirs
+        ):
+            return False
+    return True
 
 
 def read_policy(client: Any, bucket: str) -> str | None:
@@ -128,7 +166,7 @@ def read_policy(client: Any, bucket: str) -> str | None:
         raise
 
 
-def _lock(endpoint: s3.S3Endpoint, bucket: str) -> threading.Lock:
+def lock(endpoint: s3.S3Endpoint, bucket: str) -> threading.Lock:
     with _locks_guard:
         return _locks.setdefault((endpoint.url, bucket), threading.Lock())
 
@@ -141,44 +179,56 @@ def apply(
     epoch: int | None,
     principal: str | None = None,
     timeout_s: float = 5.0,
+    lease_until: int | None = None,
 ) -> bool:
     """Make the owner's statements on `bucket` what they should be (fenced at `epoch`, or open when it
-    is None); True when a write was needed. Raises when the store cannot be reached, or when another
-    writer kept undoing the change (ATTEMPTS times in a row)."""
-    wanted = desired(bucket, prefix, owner, epoch, principal)
+    is None, under a write lease ending at `lease_until` when given); True when a write was needed.
+    Raises when the store cannot be reached, or when another writer kept undoing the change (ATTEMPTS
+    times in a row)."""
+    wanted = desired(bucket, prefix, owner, epoch, principal, lease_until)
     try:
-        return _apply(endpoint, bucket, owner, wanted, timeout_s)
+        return apply_many(endpoint, bucket, {owner: wanted}, timeout_s)
     except ClientError as e:
         if principal is None or e.response.get("Error", {}).get("Code") != "MalformedPolicy":
             raise
     # The store refuses a policy naming an account it does not know: the fence matters more than the
     # probe, so it is written without the probe's statement, and the caller is told.
-    _apply(endpoint, bucket, owner, desired(bucket, prefix, owner, epoch, None), timeout_s)
+    apply_many(endpoint, bucket, {owner: desired(bucket, prefix, owner, epoch, None, lease_until)}, timeout_s)
     raise ProbeAccountRejected(f"the store does not accept the probe account {principal} in a policy")
 
 
-def _apply(
-    endpoint: s3.S3Endpoint, bucket: str, owner: str, wanted: list[dict[str, Any]], timeout_s: float
+Wanted = dict[str, list[dict[str, Any]]]  # owner → its statements
+
+
+def apply_many(
+    endpoint: s3.S3Endpoint,
+    bucket: str,
+    wanted: Wanted | Callable[[], Wanted],
+    timeout_s: float,
+    client: Any = None,
 ) -> bool:
-    client = s3.shared_client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s)
-    try:
-        with _lock(endpoint, bucket):
-            wrote = False
-            for _ in range(ATTEMPTS):
-                current = read_policy(client, bucket)
-                if _settled(current, owner, wanted):
-                    return wrote
-                policy = rewritten(current, owner, wanted)
-                if policy is None:
-                    client.delete_bucket_policy(Bucket=bucket)
-                else:
-                    client.put_bucket_policy(Bucket=bucket, Policy=policy)
-                wrote = True
-            if _settled(read_policy(client, bucket), owner, wanted):
-                return True
-            raise PolicyContended(f"the policy of bucket {bucket} kept changing under us")
-    finally:
-        client.close()
+    """Several owners' statements on one bucket made what they should be in one read-modify-write.
+    `wanted` may be a function, called once under the bucket's lock (the write leases are decided there)."""
+    client = client or s3.shared_client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s)
+    with lock(endpoint, bucket):
+        if callable(wanted):
+            wanted = wanted()
+        if not wanted:
+            return False
+        wrote = False
+        for _ in range(ATTEMPTS):
+            current = read_policy(client, bucket)
+            if _settled_for(current, wanted):
+                return wrote
+            policy = rewritten_for(current, wanted)
+            if policy is None:
+                client.delete_bucket_policy(Bucket=bucket)
+            else:
+                client.put_bucket_policy(Bucket=bucket, Policy=policy)
+            wrote = True
+        if _settled_for(read_policy(client, bucket), wanted):
+            return True
+        raise PolicyContended(f"the policy of bucket {bucket} kept changing under us")
 
 
 class PolicyContended(RuntimeError):
@@ -210,10 +260,11 @@ def unfence(
     owner: str,
     principal: str | None = None,
     timeout_s: float = 5.0,
+    lease_until: int | None = None,
 ) -> None:
-    """Allow writes again (the copy becomes active); idempotent."""
+    """Allow writes again (the copy becomes active), until `lease_until` when given; idempotent."""
     with contextlib.suppress(ProbeAccountRejected):  # the fence is gone all the same
-        apply(endpoint, bucket, prefix, owner, None, principal, timeout_s)
+        apply(endpoint, bucket, prefix, owner, None, principal, timeout_s, lease_until)
 
 
 def in_place(

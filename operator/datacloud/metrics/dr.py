@@ -161,7 +161,11 @@ def observe_replica(
     _set(estimated_loss, replica, status.get("estimatedDataLossSeconds"))
     records = status.get("divergence") or []
     preserved = [r for r in records if r.get("state") == "Preserved"]
-    _set(divergent_objects, replica, sum(int(r.get("objects") or 0) for r in preserved))
+    _set(
+        divergent_objects,
+        replica,
+        sum(int(r.get("objects") or 0) + int(r.get("deletes") or 0) for r in preserved),
+    )
     _set(divergence_pending, replica, sum(1 for r in records if r.get("state") == "Pending"))
     unusable = {
         str(c.get("reason"))

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -16,6 +18,7 @@ from ..api.conditions import ReplicaReason, ReplicaType, reason_of, replica
 from ..api.drreplica import DRReplicaSpec
 from ..failover import fencing
 from ..failover.actions import current, mark
+from ..failover.lease import SKEW_S
 from ..failover.topology import Copy, active_copy
 from ..replication.engine import Replicator, SyncOptions
 from .centres import Centre
@@ -33,9 +36,10 @@ class StepBlocked(RuntimeError):
     """The step cannot finish now; it is retried on a later tick. `reason` is one CamelCase word for the
     step, the condition and the Event; the message says why."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, retry_in: float | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.retry_in = retry_in  # when the cause is known to go away (a write lease running out)
 
 
 def api_refusal(e: ApiException) -> str:
@@ -65,6 +69,11 @@ class ActionContext:
     owner: Callable[[Copy], str] = lambda copy: copy.name
     # Called before a step writes into a copy: StepBlocked until its divergent writes are preserved.
     before_writing_into: Callable[[Copy], None] = lambda copy: None
+    # The write lease of a copy becoming active: held from now on; the expiry to write (None: no lease).
+    lease: Callable[[Copy], int | None] = lambda copy: None
+    # The lease of the copy being left: no longer renewed; until when (Unix time) it may accept writes.
+    lease_end: Callable[[Copy], float] = lambda copy: 0.0
+    retry_in: float | None = None  # set by a blocked step that knows when to be retried
 
     @property
     def old(self) -> Copy:
@@ -86,11 +95,13 @@ def _where(copy: Copy) -> str:
 def _fence_old(ctx: ActionContext) -> str:
     centre = ctx.centres.get(ctx.old.centre)
     failover = ctx.action["type"] == "Failover"
+    # First the lease stops being renewed (a renewal must not replace the fence written next).
+    lease_end = ctx.lease_end(ctx.old)
     if failover and centre is not None and centre.health == "Down":
         # Another replica failing over from the same dead centre has just tried it: take its word.
         why = UNREACHABLE.recent(centre.name)
         if why is not None:
-            return f"{ctx.old.centre} unreachable ({why}); it will be fenced as soon as it answers"
+            return _unfenced_old(ctx, lease_end, why)
     try:
         if centre is None:
             raise StepBlocked("CentreUnresolved", f"centre {ctx.old.centre} cannot be resolved")
@@ -110,10 +121,26 @@ def _fence_old(ctx: ActionContext) -> str:
             raise StepBlocked("OldActiveUnreachable", f"cannot fence {ctx.old.centre}: {e}") from None
         if centre is not None and isinstance(e, BotoCoreError):
             UNREACHABLE.note(centre.name, type(e).__name__)
-        return f"{ctx.old.centre} unreachable ({type(e).__name__}); it will be fenced as soon as it answers"
+        return _unfenced_old(ctx, lease_end, type(e).__name__)
     if centre is not None:
         UNREACHABLE.clear(centre.name)
     return f"writes to {_where(ctx.old)} denied (epoch {ctx.epoch})"
+
+
+def _unfenced_old(ctx: ActionContext, lease_end: float, why: str) -> str:
+    """An unplanned failover whose old active cannot be fenced goes on only once that copy's write lease
+    has run out: from then on it refuses writes by itself, now and whenever it comes back."""
+    wait = lease_end + SKEW_S - time.time()
+    if wait > 0:
+        ends = datetime.fromtimestamp(lease_end, UTC).isoformat(timespec="seconds")
+        raise StepBlocked(
+            "WriteLeaseRunning",
+            f"{ctx.old.centre} cannot be fenced ({why}) and may accept writes until its write lease ends "
+            f"at {ends}; promoting before then could leave two writable copies",
+            retry_in=wait,
+        )
+    return f"{ctx.old.centre} unreachable ({why}); its write lease has ended, so it refuses writes, "
+    "and it is fenced as soon as it answers"
 
 
 def _final_sync(ctx: ActionContext) -> str:
@@ -154,6 +181,7 @@ def _promote(ctx: ActionContext) -> str:
             ctx.new.prefix,
             ctx.owner(ctx.new),
             centre.probe.access_key_id if centre.probe else None,
+            lease_until=ctx.lease(ctx.new),
         )
     except (BotoCoreError, ClientError, fencing.PolicyContended) as e:
         raise StepBlocked("NewActiveUnreachable", f"cannot open {ctx.new.centre} for writes: {e}") from None
@@ -221,6 +249,7 @@ def advance(ctx: ActionContext, record: Callable[[dict[str, Any]], None]) -> boo
         try:
             message = STEP_FUNCTIONS[name](ctx)
         except StepBlocked as e:
+            ctx.retry_in = e.retry_in
             if (step.get("reason"), step.get("message")) != (e.reason, str(e)) or unrecorded:
                 ctx.action["steps"] = mark(ctx.action["steps"], name, "Running", ctx.now, str(e), e.reason)
                 record(ctx.action)

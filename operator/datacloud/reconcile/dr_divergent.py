@@ -27,8 +27,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..adapters import s3
 from ..api.drreplica import DRReplicaSpec
 from ..api.overlap import folder
+from ..api.reserved import QUARANTINE_BUCKET
 from ..failover import fencing
-from ..failover.topology import Copy, Flow, active_copy, copies
+from ..failover.topology import Copy, Flow, active_copy, copies, flows
 from ..replication.errors import ReplicationError
 from ..replication.listing import ObjectInfo, Relation, iter_objects, merge_join
 from .centres import Centre
@@ -37,15 +38,18 @@ if TYPE_CHECKING:
     from .drreplica import ReplicaRuntime
 
 log = logging.getLogger(__name__)
-QUARANTINE_BUCKET = "datacloud-divergent"
 KEEP_RECORDS = 20
 REVIEWED_ANNOTATION = "datacloud.fujian.gov.cn/divergent-reviewed"
+STORE_TIME_RESOLUTION_S = 1.0  # S3 last-modified times have whole seconds
 
 
 @dataclass
 class Scan:
     found: list[dict[str, Any]] = field(default_factory=list)  # manifest entries
     bytes: int = 0
+    # Objects the old copy no longer holds though it had them when the active copy last heard from it:
+    # deletes it acknowledged that never reached the active copy (manifest entries; nothing to copy).
+    deleted: list[dict[str, Any]] = field(default_factory=list)
 
 
 def quarantine_prefix(namespace: str, replica: str, epoch: int) -> str:
@@ -105,13 +109,42 @@ def _same_content(a: Any, a_bucket: str, a_key: str, b: Any, b_bucket: str, b_ke
     return digest(a, a_bucket, a_key) == digest(b, b_bucket, b_key)
 
 
-def scan(old_client: Any, old: Copy, new_client: Any, new: Copy) -> Scan:
-    """Objects under the old copy that the active copy lacks or holds with other bytes."""
+def mirrors_deletes(spec: DRReplicaSpec, old: Copy, new: Copy) -> bool:
+    """Whether the flow from the old active copy to the new one carried deletes over (the old source,
+    fed by a promoted target, always does; a target by its deletePolicy)."""
+    for flow in flows(spec, old.centre):
+        if flow.dst == new:
+            return flow.spec is None or flow.spec.delete_policy == "Mirror"
+    return False
+
+
+def scan(old_client: Any, old: Copy, new_client: Any, new: Copy, deletes_before: float | None = None) -> Scan:
+    """Objects under the old copy that the active copy lacks or holds with other bytes; with
+    `deletes_before` (the cut, when deletes were mirrored), also the objects the active copy holds from
+    before it that the old copy no longer has: a delete the old copy acknowledged and never passed on."""
     out = Scan()
     old_prefix, new_prefix = folder(old.prefix), folder(new.prefix)
     src = iter_objects(old_client, old.bucket, old_prefix, where=f"{old.centre}/{old.bucket}")
     dst = iter_objects(new_client, new.bucket, new_prefix, where=f"{new.centre}/{new.bucket}")
     for pair in merge_join(src, dst):
+        held = pair.target
+        if pair.relation is Relation.ONLY_TARGET and held is not None and deletes_before is not None:
+            # Written at the active copy after the cut: new, not deleted. From before: it came from the
+            # old copy, which has deleted it since. Store times have whole seconds, so one from the
+            # cut's own second cannot be placed: recorded as well, saying so (when in doubt, record).
+            certain = held.modified + STORE_TIME_RESOLUTION_S <= deletes_before
+            if held.modified <= deletes_before and not held.key.startswith(fencing.PROBE_DIR):
+                out.deleted.append(
+                    {
+                        "key": held.key,
+                        "size": held.size,
+                        "etag": held.etag,
+                        "lastModified": datetime.fromtimestamp(held.modified, UTC).isoformat(),
+                        "why": "deleted at the old active copy; the active copy still holds it"
+                        + ("" if certain else " (or written there in the second of the cut)"),
+                    }
+                )
+            continue
         info: ObjectInfo | None = pair.source
         if info is None or info.key.startswith(fencing.PROBE_DIR) or pair.relation is Relation.SAME:
             continue
@@ -158,6 +191,7 @@ def quarantine(client: Any, old: Copy, namespace: str, replica: str, epoch: int,
         "epoch": epoch,
         "copy": {"name": old.name, "centre": old.centre, "bucket": old.bucket, "prefix": old.prefix},
         "objects": found.found,
+        "deletedAtOldCopy": found.deleted,
     }
     client.put_object(
         Bucket=QUARANTINE_BUCKET,
@@ -196,8 +230,9 @@ def preserve(
             old_centre.probe.access_key_id if old_centre.probe else None,
             timeout_s=2.0,
         )
-        found = scan(old_client, old, new_client, new)
-        if found.found:
+        cut = datetime.fromisoformat(str(record["cutAt"]).replace("Z", "+00:00")).timestamp()
+        found = scan(old_client, old, new_client, new, cut if mirrors_deletes(spec, old, new) else None)
+        if found.found or found.deleted:
             quarantine(old_client, old, namespace, replica, int(record["epoch"]), found)
         return found
     except (BotoCoreError, ClientError, ReplicationError, fencing.PolicyContended) as e:
@@ -210,20 +245,22 @@ def preserve(
 
 def settle(record: dict[str, Any], found: Scan, namespace: str, replica: str, now: str) -> None:
     record.update(
-        state="Preserved" if found.found else "Clean",
+        state="Preserved" if found.found or found.deleted else "Clean",
         objects=len(found.found),
         bytes=found.bytes,
+        deletes=len(found.deleted),
         checkedAt=now,
     )
+    if found.found or found.deleted:
+        record["quarantine"] = f"{record['centre']}/{QUARANTINE_BUCKET}/" + quarantine_prefix(
+            namespace, replica, int(record["epoch"])
+        )
     if found.found:
         record["quarantine"] = f"{record['centre']}/{QUARANTINE_BUCKET}/" + quarantine_prefix(
             namespace, replica, int(record["epoch"])
         )
         record["oldestWrite"] = min(e["lastModified"] for e in found.found)
         record["newestWrite"] = max(e["lastModified"] for e in found.found)
-
-
-STORE_TIME_RESOLUTION_S = 1.0  # S3 last-modified times have whole seconds
 
 
 def measured_loss(record: dict[str, Any], estimated: float | None) -> float | None:
@@ -258,7 +295,9 @@ def reviewed(status: dict[str, Any], annotations: dict[str, str]) -> None:
 
 def unreviewed_objects(status: dict[str, Any]) -> int:
     return sum(
-        int(r.get("objects") or 0) for r in status.get("divergence") or [] if r.get("state") == "Preserved"
+        int(r.get("objects") or 0) + int(r.get("deletes") or 0)
+        for r in status.get("divergence") or []
+        if r.get("state") == "Preserved"
     )
 
 
@@ -288,6 +327,14 @@ def run(
         settle(record, found, rt.namespace, rt.name, now)
         annotate_history(rt.status, record)
         changed = True
+        if found.deleted:
+            rt.emit(
+                "Warning",
+                "DivergentDeletesRecorded",
+                f"{len(found.deleted)} objects deleted at {record['centre']} before epoch {record['epoch']} "
+                "are still held by the active copy and kept there; listed in the manifest — see "
+                f"`datacloud dr divergent list {rt.name} -n {rt.namespace} --objects`",
+            )
         if found.found:
             rt.emit(
                 "Warning",
@@ -296,7 +343,7 @@ def run(
                 f"epoch {record['epoch']} are missing or different at the active copy; kept in "
                 f"{record['quarantine']} — see `datacloud dr divergent list {rt.name} -n {rt.namespace}`",
             )
-        else:
+        elif not found.deleted:
             rt.emit(
                 "Normal",
                 "NoDivergentWrites",

@@ -1,19 +1,23 @@
 """Fences and the single-writer measurement of one DRReplica.
 
 Every copy but the active one is fenced at the current epoch (its own bucket+prefix statement, beside
-other replicas' statements on a shared bucket), the active one is opened; then each copy is probed with a
-write by the centre's probe account, so `writableCopies` counts what the stores really accept.
+other replicas' statements on a shared bucket), the active one is opened under a write lease the
+operator keeps renewing (failover/lease.py); then each copy is probed with a write by the centre's probe
+account, so `writableCopies` counts what the stores really accept.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..api.common import parse_duration
 from ..api.drreplica import DRReplicaSpec
 from ..failover import fencing
+from ..failover.lease import LEASES, Held, length_s
 from ..failover.topology import Copy, active_copy, copies
 from ..failover.writable import Writable, probe_write
 from .centres import Centre
@@ -39,6 +43,48 @@ def where(copy: Copy) -> str:
     return f"{copy.centre}/{copy.bucket}/{copy.prefix}".rstrip("/")
 
 
+def lease_length(spec: DRReplicaSpec) -> float:
+    return length_s(parse_duration(spec.failover.down_for).total_seconds())
+
+
+def grant_lease(owner: str, centre: Centre, copy: Copy, spec: DRReplicaSpec) -> int:
+    """The active copy's write lease, held (renewed) from now on; the expiry to write now."""
+    principal = centre.probe.access_key_id if centre.probe else None
+    return LEASES.grant(owner, Held(centre.endpoint, copy.bucket, copy.prefix, principal, lease_length(spec)))
+
+
+def keep_lease(
+    namespace: str, name: str, spec: DRReplicaSpec, centres: dict[str, Centre], active: str
+) -> None:
+    """A replica that writes no fences now (paused) still holds its active copy's lease: pausing stops
+    replication, not the applications' writes."""
+    writer = active_copy(spec, active)
+    centre = centres.get(writer.centre)
+    owner = fencing.owner_id(namespace, name, writer.name)
+    if centre is None or LEASES.holds(owner):
+        return
+    until = grant_lease(owner, centre, writer, spec)
+    principal = centre.probe.access_key_id if centre.probe else None
+    # A store that does not answer gets the lease from the renewal as soon as it does.
+    with contextlib.suppress(
+        BotoCoreError, ClientError, fencing.PolicyContended, fencing.ProbeAccountRejected
+    ):
+        fencing.apply(centre.endpoint, writer.bucket, writer.prefix, owner, None, principal, 2.0, until)
+
+
+def drop_lease(
+    namespace: str, name: str, spec: DRReplicaSpec, centres: dict[str, Centre], active: str
+) -> None:
+    """The replica is gone: its active copy is left open for good (no lease, no probe Allow), as it
+    was before the replica existed; the fences on the other copies stay (an SRE lifts them)."""
+    writer = active_copy(spec, active)
+    owner = fencing.owner_id(namespace, name, writer.name)
+    LEASES.release(owner, 0.0)
+    centre = centres.get(writer.centre)
+    if centre is not None:
+        fencing.apply_many(centre.endpoint, writer.bucket, {owner: []}, 2.0)
+
+
 def fence_and_measure(
     namespace: str, name: str, spec: DRReplicaSpec, centres: dict[str, Centre], active: str, epoch: int
 ) -> Measurement:
@@ -61,6 +107,7 @@ def fence_and_measure(
                 None if is_active else epoch,
                 principal,
                 timeout_s=2.0,
+                lease_until=grant_lease(owner, centre, copy, spec) if is_active else None,
             )
         except fencing.ProbeAccountRejected as e:
             out.unmeasured[where(copy)] = str(e)  # fenced (or opened) as wanted, but not measurable

@@ -35,11 +35,13 @@ from ..adapters.kube import Kube
 from ..api.common import parse_duration
 from ..api.conditions import ReplicaReason, ReplicaType, reason_of, replica
 from ..api.drreplica import DRReplicaSpec
+from ..api.reserved import AUDIT_BUCKET
 from ..builders import dr as build
 from ..builders.conditions import merge_conditions, now_iso
 from ..builders.patch import merge_patch
 from ..failover import fencing
 from ..failover.actions import current, fresh_steps, plan
+from ..failover.lease import LEASES
 from ..failover.topology import Copy, Flow, active_copy, copies, flows
 from ..metrics import dr as dr_metrics
 from ..replication.events import EventReceiver
@@ -52,7 +54,6 @@ from .dr_parked import ParkedNotices
 log = logging.getLogger(__name__)
 PLURAL = "drreplicas"
 HISTORY = 20
-AUDIT_BUCKET = "datacloud-audit"
 STATUS_EVERY_S = 5.0  # figures that change (lag, counts) are written at most this often
 # Figures that change by themselves while nothing happens (a scan's time, a scheduled copy's age) are
 # written with the next real change, or after this long: a thousand idle replicas must not write every
@@ -116,6 +117,8 @@ class ReplicaRuntime:
         self.results_read_at: dict[str, float] = {}  # scheduled target → when its result was last read
         self.jobs_checked_at: dict[str, float] = {}  # scheduled target → when its newest Job was looked at
         self.parked_notices = ParkedNotices()
+        # (spec, centres, active centre) of the last run with a settled writer: whose lease to drop.
+        self.lease_holder: tuple[DRReplicaSpec, dict[str, Centre], str] | None = None
 
     def emit(self, kind: str, reason: str, message: str, key: str | None = None) -> None:
         """Post an Event, once per distinct message of a reason (a tick a second must not spam); with
@@ -173,6 +176,9 @@ class ReplicaRuntime:
             wanted = flows(spec, active)
         if spec.paused or not self._writer_settled():
             self.followers.stop_all()
+            if self._writer_settled():
+                dr_writers.keep_lease(self.namespace, self.name, spec, centres, active)
+                self.lease_holder = (spec, centres, active)
         else:
             # Once promoted, the new topology is the right one even while the last steps finish.
             epoch = int(self.status["fencingEpoch"])
@@ -186,6 +192,7 @@ class ReplicaRuntime:
                 self._fence_others(spec, centres, active)
             if fence_due:
                 self.fence_at = time.monotonic() + self.fence_every() * random.uniform(0.8, 1.0)
+            self.lease_holder = (spec, centres, active)
             self.due_within(max(0.0, self.fence_at - time.monotonic()))
             # Nothing flows into a copy whose divergent writes are not yet kept (checked on every run).
             dr_divergent.run(self, body, spec, centres, now)
@@ -227,7 +234,9 @@ class ReplicaRuntime:
                 self.blocked_ticks = 0
                 return 1.0
             self.blocked_ticks += 1
-            return float(min(BLOCKED_BACKOFF_MAX_S, 2 ** (self.blocked_ticks - 1)))
+            backoff = float(min(BLOCKED_BACKOFF_MAX_S, 2 ** (self.blocked_ticks - 1)))
+            # A step that knows when its cause goes away (a write lease running out) is retried then.
+            return backoff if self.waits_for is None else min(backoff, max(0.1, self.waits_for))
         self.blocked_ticks = 0
         busy = any(
             (stats := self.followers.stats(target)) is not None and (stats.pending or stats.in_flight)
@@ -308,6 +317,11 @@ class ReplicaRuntime:
         action = self.status.get("action") or {}
         return bool(action.get("startedAt") and not action.get("finishedAt") and not action.get("dryRun"))
 
+    def _grant_lease(self, spec: DRReplicaSpec, centres: dict[str, Centre], copy: Copy) -> int | None:
+        centre = centres.get(copy.centre)
+        owner = fencing.owner_id(self.namespace, self.name, copy.name)
+        return None if centre is None else dr_writers.grant_lease(owner, centre, copy, spec)
+
     def _writer_settled(self) -> bool:
         """No action runs, or the running one has promoted its target: flows may run from the active."""
         if not self._action_in_progress():
@@ -334,8 +348,14 @@ class ReplicaRuntime:
             reseed=lambda copy, epoch: self._reseed(body, spec, centres, copy, epoch),
             owner=lambda copy: fencing.owner_id(self.namespace, self.name, copy.name),
             before_writing_into=lambda copy: self._divergence_checked(body, spec, centres, copy, now),
+            lease=lambda copy: self._grant_lease(spec, centres, copy),
+            lease_end=lambda copy: LEASES.release(
+                fencing.owner_id(self.namespace, self.name, copy.name), dr_writers.lease_length(spec)
+            ),
         )
         finished = advance(ctx, lambda a: self._record_action(body, a))
+        if ctx.retry_in is not None:
+            self.due_within(ctx.retry_in)
         if finished:
             self._finish_action(body, spec, centres, now)
             return False
@@ -777,6 +797,12 @@ class ReplicaRuntime:
         self.followers.stop_all()
         if deleted:
             dr_metrics.forget_replica(self.namespace, self.name)
+            if self.lease_holder is not None:
+                # The write lease must not outlive the replica: the copy would refuse writes for good.
+                try:
+                    dr_writers.drop_lease(self.namespace, self.name, *self.lease_holder)
+                except (BotoCoreError, ClientError, fencing.PolicyContended) as e:
+                    log.warning("write lease of %s/%s not removed: %s", self.namespace, self.name, e)
 
 
 def _without_drifting(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:

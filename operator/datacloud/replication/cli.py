@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from datacloud import settings
 from datacloud.adapters.s3 import S3Endpoint
 from datacloud.api.overlap import Place, overlap
+from datacloud.api.reserved import RESERVED_BUCKETS, RESERVED_MESSAGE
 
 from .engine import Replicator, SyncOptions, SyncResult
 from .errors import ReplicationError, RetryPolicy, describe
@@ -195,6 +196,8 @@ def _refuse_overlap(source: Location, target: Location) -> None:
             f"source {source} and target {target} overlap (one holds the other's keys); "
             "choose another bucket or prefixes where neither contains the other"
         )
+    if target.bucket in RESERVED_BUCKETS:
+        raise UsageError(f"DST bucket {target.bucket} {RESERVED_MESSAGE}")
 
 
 def _location(text: str, credentials: Path | None, flag: str, resolve: Resolver | None) -> Location:

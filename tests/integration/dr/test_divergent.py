@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
+from datacloud.api.reserved import QUARANTINE_BUCKET
 from datacloud.devstack.objectstore import Centre
-from datacloud.reconcile.dr_divergent import QUARANTINE_BUCKET, quarantine_prefix
+from datacloud.reconcile.dr_divergent import quarantine_prefix
 from tests.support.cluster import Cluster, wait_until
 
 from .conftest import NAMESPACE, allow_app, app, replica, root, status

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from datacloud.adapters.s3 import S3Credentials, S3Endpoint
+from datacloud.api.reserved import RESERVED_BUCKETS
 from datacloud.replication.cli import _token, add_sync_arguments, run_sync
 
 SECRET = "the-secret-value-never-printed"
@@ -233,3 +234,20 @@ def test_a_sync_between_endpoints_loads_neither_kubernetes_nor_boto3() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("bucket", RESERVED_BUCKETS)
+def test_a_bucket_the_operator_keeps_its_records_in_is_refused_as_destination(
+    capsys: pytest.CaptureFixture[str], creds: str, bucket: str
+) -> None:
+    code, err = run(
+        capsys,
+        "http://127.0.0.1:1/b",
+        f"http://127.0.0.1:2/{bucket}",
+        "--src-credentials",
+        creds,
+        "--dst-credentials",
+        creds,
+    )
+    assert code == 2
+    assert f"DST bucket {bucket} must not be" in err

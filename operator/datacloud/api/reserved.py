@@ -1,0 +1,53 @@
+"""Buckets the operator writes its own records into, which no DRReplica may replicate into or out of.
+
+A replica on one of them would mirror over (or fence, or delete from) what the operator keeps there: the
+divergent writes it preserved after an unplanned failover, and the append-only audit records of every DR
+action. Refused at admission (a CEL rule on each bucket field), when the operator parses a spec admitted
+before the rule existed, by the topology checks (infra/) and by `datacloud sync` as a destination.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from .common import BUCKET
+
+QUARANTINE_BUCKET = "datacloud-divergent"  # divergent writes kept after an unplanned failover
+AUDIT_BUCKET = "datacloud-audit"  # one JSON record per finished DR action
+RESERVED_BUCKETS = (QUARANTINE_BUCKET, AUDIT_BUCKET)
+RESERVED_MESSAGE = (
+    f"must not be {' or '.join(RESERVED_BUCKETS)}: the operator keeps its own records there "
+    "(divergent writes it preserved, audit records of DR actions)"
+)
+_BUCKET_MESSAGE = "must be an S3 bucket name: 3 to 63 lower-case letters, digits, dots or hyphens"
+
+
+def not_reserved(bucket: str) -> str:
+    if bucket in RESERVED_BUCKETS:
+        raise ValueError(RESERVED_MESSAGE)
+    return bucket
+
+
+def _bucket_name(bucket: str) -> str:
+    if not re.fullmatch(BUCKET, bucket):
+        raise ValueError(_BUCKET_MESSAGE)
+    return bucket
+
+
+ReplicaBucket = Annotated[
+    str,
+    Field(
+        max_length=63,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": f"self.matches({BUCKET!r})", "message": _BUCKET_MESSAGE},
+                {"rule": f"!(self in {list(RESERVED_BUCKETS)!r})", "message": RESERVED_MESSAGE},
+            ]
+        },
+    ),
+    AfterValidator(_bucket_name),
+    AfterValidator(not_reserved),
+]

@@ -1,0 +1,165 @@
+"""Write leases: an active copy accepts writes only until a time the operator keeps moving forward.
+
+A fence can only be written to a store that answers. A store that died (or was cut off) while active,
+and comes back after a failover promoted another copy, would come back with the policy it had — open —
+and be a second writer until the operator fenced it again. So the active copy is never simply open: its
+statement is a Deny that takes effect at `until` (`aws:EpochTime`, the store's own clock), and the
+operator renews it every half lease. A copy the operator cannot reach stops accepting writes by itself
+within one lease, and a store that was dead returns refusing them.
+
+The other half of the bargain is on the failover side: an unplanned failover that cannot fence the old
+active copy promotes the new one only after every lease the operator may have sent to the old copy has
+run out (plus `SKEW_S` for the clocks of operator and store). The bound is exact within one process:
+an expiry is recorded before it is sent, and forgotten again only when the request provably never left
+(connection refused or not established). A process that just started does not know what its predecessor
+sent, so it assumes a lease renewed at the moment it started.
+
+Cost: one policy read and write per bucket holding active copies every half lease (the leases of every
+copy on a bucket are renewed in one write).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
+
+from ..adapters import s3
+from . import fencing
+
+log = logging.getLogger(__name__)
+LEASE_MIN_S = 6.0  # a renewal must fit in half of it, with time to spare
+LEASE_MAX_S = 300.0
+SKEW_S = 1.0  # how far the clocks of the operator and a store may differ (NTP keeps them far closer)
+RENEW_TIMEOUT_S = 2.0
+RETRY_S = 1.0  # a renewal that failed is tried again this soon
+
+
+def length_s(down_for_s: float) -> float:
+    """A replica's lease: as long as the active centre must be Down before an automatic failover (so
+    the lease has usually run out by then and costs the failover nothing), within the bounds."""
+    return min(LEASE_MAX_S, max(LEASE_MIN_S, down_for_s))
+
+
+@dataclass(frozen=True)
+class Held:
+    """The active copy one owner holds a lease on."""
+
+    endpoint: s3.S3Endpoint
+    bucket: str
+    prefix: str
+    principal: str | None  # the probe account, whose Allow is written with the lease
+    length_s: float
+
+
+class Leases:
+    """The leases this process holds and renews, and the latest expiry it may have sent for each owner."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, background: bool = True) -> None:
+        self.clock = clock
+        self.background = background  # renewed by a thread of its own (tests call `renew` themselves)
+        self.started = clock()
+        self._lock = threading.Lock()
+        self._held: dict[str, Held] = {}
+        self._renew_at: dict[str, float] = {}
+        self._sent: dict[str, int] = {}
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the replica's side --------------------------------------------------------------------------
+    def grant(self, owner: str, held: Held) -> int:
+        """Hold (and from now on renew) the lease of an active copy; the expiry to write with it now."""
+        with self._lock:
+            self._held[owner] = held
+            until = self._next(owner, held)
+            if self._thread is None and self.background:
+                self._thread = threading.Thread(target=self._run, name="write-leases", daemon=True)
+                self._thread.start()
+        return until
+
+    def release(self, owner: str, length: float) -> float:
+        """Stop renewing the owner's lease; the Unix time until which its copy may still accept writes
+        (with `length`, the lease a predecessor process may have written, for a process just started)."""
+        with self._lock:
+            held = self._held.pop(owner, None)
+            self._renew_at.pop(owner, None)
+        if held is not None:
+            with fencing.lock(held.endpoint, held.bucket):
+                pass  # a renewal in flight has recorded what it sends; none starts for this owner now
+        with self._lock:
+            return max(float(self._sent.get(owner, 0)), self.started + length)
+
+    def holds(self, owner: str) -> bool:
+        with self._lock:
+            return owner in self._held
+
+    # -- renewal -------------------------------------------------------------------------------------
+    def _next(self, owner: str, held: Held) -> int:
+        now = self.clock()
+        until = math.ceil(now + held.length_s)
+        self._sent[owner] = max(self._sent.get(owner, 0), until)
+        self._renew_at[owner] = now + held.length_s / 2
+        self._wake.set()
+        return until
+
+    def due(self) -> dict[tuple[s3.S3Endpoint, str], list[str]]:
+        """Buckets with a lease due for renewal, and the owners holding one there."""
+        now = self.clock()
+        with self._lock:
+            due = {(h.endpoint, h.bucket) for o, h in self._held.items() if self._renew_at.get(o, 0) <= now}
+            out: dict[tuple[s3.S3Endpoint, str], list[str]] = {}
+            for owner, held in self._held.items():
+                if (held.endpoint, held.bucket) in due:
+                    out.setdefault((held.endpoint, held.bucket), []).append(owner)
+            return out
+
+    def renew(self, endpoint: s3.S3Endpoint, bucket: str) -> None:
+        """Every lease held on one bucket, renewed in one read-modify-write."""
+        before: dict[str, int] = {}
+
+        def wanted() -> dict[str, list[dict[str, Any]]]:
+            # Under the bucket's lock: an owner released meanwhile is left alone (its fence may follow).
+            out = {}
+            with self._lock:
+                for owner, held in self._held.items():
+                    if (held.endpoint, held.bucket) != (endpoint, bucket):
+                        continue
+                    before[owner] = self._sent.get(owner, 0)
+                    until = self._next(owner, held)
+                    out[owner] = fencing.desired(bucket, held.prefix, owner, None, held.principal, until)
+            return out
+
+        client = s3.shared_client(endpoint, connect_timeout=RENEW_TIMEOUT_S, read_timeout=RENEW_TIMEOUT_S)
+        try:
+            fencing.apply_many(endpoint, bucket, wanted, RENEW_TIMEOUT_S, client=client)
+        except (EndpointConnectionError, ConnectTimeoutError):
+            # No request reached the store: what was recorded for this attempt was never sent.
+            with self._lock:
+                self._sent.update(before)
+            self._retry_soon(before)
+            log.debug("write leases on %s not renewed: the store is unreachable", bucket)
+        except (BotoCoreError, ClientError, fencing.PolicyContended) as e:
+            self._retry_soon(before)
+            log.warning("write leases on %s not renewed: %s", bucket, type(e).__name__)
+
+    def _retry_soon(self, owners: dict[str, int]) -> None:
+        with self._lock:
+            for owner in owners:
+                if owner in self._held:
+                    self._renew_at[owner] = self.clock() + RETRY_S
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(0.5)
+            self._wake.clear()
+            for endpoint, bucket in self.due():
+                self.renew(endpoint, bucket)
+
+
+LEASES = Leases()

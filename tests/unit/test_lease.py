@@ -1,0 +1,170 @@
+"""Write leases: the bound a failover waits for covers every expiry that may have reached the store."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from datacloud.adapters import s3
+from datacloud.failover import fencing, lease
+
+ENDPOINT = s3.S3Endpoint("http://127.0.0.1:1", "us-east-1", s3.S3Credentials("k", "s"))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Store:
+    """Stands in for apply_many: records the lease expiries that reached the store, or fails."""
+
+    def __init__(self) -> None:
+        self.reached: dict[str, list[int]] = {}
+        self.failure: type[Exception] | None = None
+
+    def apply_many(self, endpoint: Any, bucket: str, wanted: Any, timeout: float, client: Any = None) -> bool:
+        statements = wanted() if callable(wanted) else wanted
+        if self.failure is EndpointConnectionError:
+            raise EndpointConnectionError(endpoint_url=endpoint.url)
+        if self.failure is ConnectTimeoutError:
+            raise ConnectTimeoutError(endpoint_url=endpoint.url)
+        for owner, theirs in statements.items():
+            for s in theirs:
+                if s["Sid"].startswith(fencing.LEASE_SID_PREFIX):
+                    until = int(s["Condition"]["NumericGreaterThanEquals"]["aws:EpochTime"])
+                    self.reached.setdefault(owner, []).append(until)
+        if self.failure is ReadTimeoutError:  # sent, answer lost: it may be in force
+            raise ReadTimeoutError(endpoint_url=endpoint.url)
+        return True
+
+
+@pytest.fixture
+def store(monkeypatch: pytest.MonkeyPatch) -> Store:
+    fake = Store()
+    monkeypatch.setattr(fencing, "apply_many", fake.apply_many)
+    monkeypatch.setattr(s3, "shared_client", lambda *a, **k: None)
+    return fake
+
+
+def held(bucket: str = "b", length: float = 6.0) -> lease.Held:
+    return lease.Held(ENDPOINT, bucket, "p", None, length)
+
+
+def test_length_follows_down_for_within_bounds() -> None:
+    assert lease.length_s(0) == lease.LEASE_MIN_S
+    assert lease.length_s(45) == 45
+    assert lease.length_s(10_000) == lease.LEASE_MAX_S
+
+
+def test_the_lease_statement_denies_writes_from_its_expiry_on() -> None:
+    s = fencing.lease_statement("b", "p", "0" * 16, 123)
+    assert s["Effect"] == "Deny"
+    assert s["Resource"] == ["arn:aws:s3:::b/p/*"]
+    assert s["Condition"] == {"NumericGreaterThanEquals": {"aws:EpochTime": "123"}}
+
+
+def test_fencing_replaces_the_lease_and_a_lease_replaces_the_fence() -> None:
+    owner = "0123456789abcdef"
+    leased = fencing.rewritten(None, owner, fencing.desired("b", "p", owner, None, "probe", 50))
+    fenced = fencing.rewritten(leased, owner, fencing.desired("b", "p", owner, 3, "probe"))
+    sids = [s["Sid"] for s in json.loads(fenced or "{}")["Statement"]]
+    assert sids == [f"datacloud-probe-{owner}", f"datacloud-fence-{owner}-epoch-3"]
+    assert fencing.fence_epoch(leased, owner) is None
+    again = fencing.rewritten(fenced, owner, fencing.desired("b", "p", owner, None, "probe", 60))
+    assert fencing.fence_epoch(again, owner) is None
+    assert "datacloud-lease-" in (again or "")
+
+
+def test_a_fresh_process_assumes_its_predecessor_renewed_as_it_started(store: Store) -> None:
+    clock = Clock()
+    leases = lease.Leases(clock, background=False)
+    clock.now += 2
+    assert leases.release("o", 6.0) == leases.started + 6.0
+
+
+def test_a_renewal_that_never_left_does_not_extend_the_bound(store: Store) -> None:
+    clock = Clock()
+    leases = lease.Leases(clock, background=False)
+    clock.now += 100
+    first = leases.grant("o", held())
+    clock.now += 3
+    store.failure = EndpointConnectionError
+    leases.renew(ENDPOINT, "b")
+    assert leases.release("o", 6.0) == first
+
+
+def test_a_renewal_whose_answer_was_lost_extends_the_bound(store: Store) -> None:
+    clock = Clock()
+    leases = lease.Leases(clock, background=False)
+    clock.now += 100
+    leases.grant("o", held())
+    clock.now += 3
+    store.failure = ReadTimeoutError
+    leases.renew(ENDPOINT, "b")
+    assert leases.release("o", 6.0) == max(store.reached["o"])
+
+
+def test_one_write_renews_every_lease_on_a_bucket(store: Store) -> None:
+    clock = Clock()
+    leases = lease.Leases(clock, background=False)
+    for owner in ("a", "b"):
+        leases.grant(owner, held("shared"))
+    leases.grant("c", held("other"))
+    clock.now += 3.5
+    due = leases.due()
+    assert {bucket: sorted(owners) for (_, bucket), owners in due.items()} == {
+        "shared": ["a", "b"],
+        "other": ["c"],
+    }
+    leases.renew(ENDPOINT, "shared")
+    assert set(store.reached) == {"a", "b"}
+
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["grant", "renew", "release", "tick"]),
+        st.sampled_from(["a", "b"]),
+        st.sampled_from([None, EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError]),
+        st.floats(0, 5),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=OPS, gap=st.floats(0, 20))
+def test_the_bound_covers_every_expiry_that_may_have_reached_the_store(ops: list[Any], gap: float) -> None:
+    """Whatever mix of grants, renewals (failing before or after sending) and releases: an owner's
+    release bound is at least every expiry the store may hold for it."""
+    fake = Store()
+    original = fencing.apply_many
+    fencing.apply_many = fake.apply_many  # type: ignore[assignment]
+    try:
+        clock = Clock()
+        leases = lease.Leases(clock, background=False)
+        clock.now += gap
+        for op, owner, failure, step in ops:
+            clock.now += step
+            fake.failure = failure
+            if op == "grant":
+                until = leases.grant(owner, held())
+                if failure is None:  # the caller wrote it itself
+                    fake.reached.setdefault(owner, []).append(until)
+            elif op == "renew":
+                leases.renew(ENDPOINT, "b")
+            elif op == "release":
+                bound = leases.release(owner, 6.0)
+                assert bound >= max(fake.reached.get(owner, [0]))
+        for owner in ("a", "b"):
+            assert leases.release(owner, 6.0) >= max(fake.reached.get(owner, [0]))
+    finally:
+        fencing.apply_many = original  # type: ignore[assignment]
