@@ -298,6 +298,8 @@ class DRReplicaStatus(StatusBase):
     """Conditions: Ready, RPOCompliant, ReferencesValid, SingleWriter, EndpointPublished and
     ActionProgressing."""
 
+    phase: Phase | None = Field(default=None, description="One word summarising the state.")
+
     active_centre: str | None = Field(default=None, description="The centre applications write to.")
     fencing_epoch: int | None = Field(default=None, description="Increases with every change of writer.")
     endpoint: Endpoint | None = Field(default=None, description="Published endpoint.")

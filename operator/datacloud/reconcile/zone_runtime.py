@@ -18,17 +18,18 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kubernetes.client.exceptions import ApiException
 
 from .. import settings
 from ..adapters.kube import Kube
+from ..api.datazone import DataZoneStatus
 from ..builders.datazone_profile import LABEL_ZONE, ReplicaTargets
-from ..builders.written import older
+from ..builders.written import InvalidStatus, WrittenStatus
 from ..metrics import zones as metrics
 from . import datazone, datazone_cache
+from .status_refusal import refused
 
 log = logging.getLogger(__name__)
 WORKERS = settings.current().zone_workers
@@ -157,29 +158,10 @@ def observe(
     return obs
 
 
-@dataclass(frozen=True)
-class Written:
-    """The status a zone's daemon last wrote, between the zone's resourceVersion before and after."""
-
-    before: str
-    after: str
-    status: dict[str, Any]
-
-
-written: dict[str, Written] = {}
-
-
-def current_status(name: str, body: Mapping[str, Any]) -> dict[str, Any]:
-    """The zone's status as it stands. kopf's body can still be one from before the daemon's last status
-    patch (the patch's watch event is on its way, or kopf's own finalizer patch landed in between);
-    reconciling from that older status would write the same status again and repeat its Events."""
-    last = written.get(name)
-    if last is not None:
-        version = str(body.get("metadata", {}).get("resourceVersion") or "")
-        if version == last.before or older(version, last.after):
-            return last.status
-        del written[name]  # kopf has caught up: from here on its body is the truth
-    return dict(body.get("status") or {})
+# What each zone's daemon last wrote (`builders.written`): kopf's body can still be one from before the
+# daemon's last status patch (the patch's watch event is on its way, or kopf's own finalizer patch landed in
+# between); reconciling from that older status would write the same status again and repeat its Events.
+written: dict[str, WrittenStatus] = {}
 
 
 def snapshot(body: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, Any]:
@@ -194,16 +176,18 @@ def snapshot(body: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, An
 
 
 def reconcile_and_write(
-    name: str, body: dict[str, Any], obs: datazone.Observed
-) -> tuple[datazone.ZoneReport, Written | None]:
+    name: str, body: dict[str, Any], obs: datazone.Observed, last: WrittenStatus
+) -> tuple[datazone.ZoneReport, tuple[dict[str, Any], str] | None]:
+    """Reconcile, and write the status if it changed: (the report, (the patch written, the resourceVersion
+    it produced) or None). `last` is only read here (the worker thread); the daemon records the write."""
     kube = zone_kube()
     report = datazone.reconcile(kube, body, obs)
     old = body.get("status") or {}
     if not any(old.get(k) != v for k, v in report.status.items()):
         return report, None
-    out = kube.patch_status(datazone.PLURAL, name, report.status)
-    before = str(body["metadata"].get("resourceVersion") or "")
-    return report, Written(before, str(out["metadata"]["resourceVersion"]), dict(out.get("status") or {}))
+    patch = last.checked(report.status)
+    out = kube.patch_status(datazone.PLURAL, name, patch)
+    return report, (patch, str(out["metadata"]["resourceVersion"]))
 
 
 # --- The loop a zone's daemon runs -----------------------------------------------------------------------
@@ -250,6 +234,7 @@ async def run(
     failures = 0
     last_measured: tuple[str, dict[str, Any]] | None = None
     stop_watch = asyncio.create_task(_poke_when_stopped(stopped, wake))
+    last = written.setdefault(name, WrittenStatus.start(body, DataZoneStatus))
     try:
         while not stopped and not body.get("metadata", {}).get("deletionTimestamp"):
             wake.clear()
@@ -257,20 +242,24 @@ async def run(
                 await _sleep(wake, 5.0)
                 continue
             reconciled[name] = body.get("metadata", {}).get("generation")
-            status = current_status(name, body)
+            status = last.current(body)
             obs = observe(name, body, status, ix)
             plain = snapshot(body, status)
             try:
-                done = await loop.run_in_executor(executor, reconcile_and_write, name, plain, obs)
-            except ApiException as e:
+                report, wrote = await loop.run_in_executor(
+                    executor, reconcile_and_write, name, plain, obs, last
+                )
+            except (ApiException, InvalidStatus) as e:
                 failures += 1
-                log.warning("zone %s: API error %s %s; retrying", name, e.status, e.reason)
+                if isinstance(e, InvalidStatus):
+                    refused(log, emit, f"zone {name}", e)
+                else:
+                    log.warning("zone %s: API error %s %s; retrying", name, e.status, e.reason)
                 await _sleep(wake, min(60.0, 2.0**failures))
                 continue
             failures = 0
-            report, last = done
-            if last is not None:
-                written[name] = last
+            if wrote is not None:
+                last.wrote(*wrote)
             for kind, reason, message in report.events:
                 emit(kind, reason, message)
             measured = (str((body.get("spec") or {}).get("classification", "")), report.status)
