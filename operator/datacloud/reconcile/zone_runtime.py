@@ -3,9 +3,10 @@
 What zones own (namespaces and children labelled managed-by: datacloud) is held in label-filtered watch
 caches (`datazone_cache`); DataZones, DRReplicas and DataCentres in kopf indices, handed in as `ix`. A
 reconcile therefore reads nothing from the API server in the common case and writes only what drifted;
-it runs on a fixed pool of `WORKERS` threads. A zone is woken (`poke`) by its own spec changing, any change
-to a namespace or child labelled with it, DRReplicas labelled with it or living in its namespaces, and
-zones it references or competes with appearing or going. It also resyncs every couple of minutes and
+it runs on a fixed pool of DATACLOUD_ZONE_WORKERS threads (`pool()`, sized when the runtime starts). A
+zone is woken (`poke`) by its own spec changing, any change to a namespace or child labelled with it,
+DRReplicas labelled with it or living in its namespaces, and zones it references or competes with
+appearing or going. It also resyncs every couple of minutes and
 retries every ten seconds while it waits on something.
 """
 
@@ -32,8 +33,6 @@ from . import datazone, datazone_cache
 from .status_refusal import refused
 
 log = logging.getLogger(__name__)
-WORKERS = settings.current().zone_workers
-executor = ThreadPoolExecutor(WORKERS, thread_name_prefix="zone")
 # The kinds zone workers write; resolving them once up front spares each worker its own API discovery.
 _KINDS = (
     ("v1", "Namespace"),
@@ -56,14 +55,30 @@ class Stopped(Protocol):
 
 _kube: Kube | None = None
 _kube_lock = threading.Lock()
+_pool: tuple[ThreadPoolExecutor, int] | None = None  # the zone threads and their number
+
+
+def pool() -> ThreadPoolExecutor:
+    """The zone threads, sized from the settings when first needed (the runtime's start), not at import."""
+    return _sized_pool()[0]
+
+
+def _sized_pool() -> tuple[ThreadPoolExecutor, int]:
+    global _pool
+    with _kube_lock:
+        if _pool is None:
+            workers = settings.current().zone_workers
+            _pool = (ThreadPoolExecutor(workers, thread_name_prefix="zone"), workers)
+        return _pool
 
 
 def zone_kube() -> Kube:
     """One client for all zone workers (thread-safe connection pool, one discovery), created on first use."""
     global _kube
+    workers = _sized_pool()[1]
     with _kube_lock:
         if _kube is None:
-            kube = Kube.default(pool_size=WORKERS + 4)
+            kube = Kube.default(pool_size=workers + 4)
             for api_version, kind in _KINDS:
                 kube.dynamic.resources.get(api_version=api_version, kind=kind)
             _kube = kube
@@ -109,11 +124,11 @@ async def start() -> None:
     """Start the watch caches (on kopf's event loop, before any zone daemon runs)."""
     global caches, _loop
     _loop = asyncio.get_running_loop()
-    await _loop.run_in_executor(executor, zone_kube)
+    await _loop.run_in_executor(pool(), zone_kube)
     started = datazone_cache.ZoneCaches(
         Kube.default, _changed, datazone.project_namespace, datazone.project_child
     )
-    await _loop.run_in_executor(executor, started.start)
+    await _loop.run_in_executor(pool(), started.start)
     caches = started
 
 
@@ -247,7 +262,7 @@ async def run(
             plain = snapshot(body, status)
             try:
                 report, wrote = await loop.run_in_executor(
-                    executor, reconcile_and_write, name, plain, obs, last
+                    pool(), reconcile_and_write, name, plain, obs, last
                 )
             except (ApiException, InvalidStatus) as e:
                 failures += 1
@@ -279,7 +294,7 @@ async def run(
 
 async def run_blocking(fn: Callable[..., Any], *args: Any) -> Any:
     """Blocking API calls of a zone handler, on the zone pool (never on kopf's own executor)."""
-    return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+    return await asyncio.get_running_loop().run_in_executor(pool(), fn, *args)
 
 
 def delete(name: str, namespaces: list[str]) -> list[str]:
