@@ -22,8 +22,8 @@ import pytest
 from datacloud.devstack.objectstore import Centre
 from datacloud.reconcile.dr_divergent import QUARANTINE_BUCKET, quarantine_prefix
 from tests.support.cluster import Cluster, wait_until
+from tests.support.dr import NAMESPACE, allow_app, app, replica, root, status
 
-from .conftest import NAMESPACE, allow_app, app, replica, root, status
 from .test_actions import action, finished
 from .test_failover import SteadyWriter, listing
 

@@ -11,8 +11,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
+from tests.support.dr import NAMESPACE, allow_app, app, replica, root, status
 
-from .conftest import NAMESPACE, allow_app, app, replica, root, status
 from .test_actions import action, can_write, finished
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,8 @@ import pytest
 
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
+from tests.support.dr import NAMESPACE, allow_app, app, replica, root
 
-from .conftest import NAMESPACE, allow_app, app, replica, root
 from .test_failover import listing
 
 pytestmark = pytest.mark.integration

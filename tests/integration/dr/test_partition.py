@@ -14,8 +14,8 @@ import pytest
 from datacloud.devstack.objectstore import Centre
 from datacloud.devstack.stack import OPERATOR_NAMESPACE, centre_secret
 from tests.support.cluster import Cluster, wait_until
+from tests.support.dr import APP_KEY, APP_SECRET, NAMESPACE, allow_app, app, root, status
 
-from .conftest import APP_KEY, APP_SECRET, NAMESPACE, allow_app, app, root, status
 from .test_actions import can_write
 
 pytestmark = pytest.mark.integration

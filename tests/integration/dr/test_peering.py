@@ -19,8 +19,8 @@ from datacloud.devstack.process import Managed, free_port
 from datacloud.devstack.stack import operator_env
 from datacloud.failover import fencing
 from tests.support.cluster import Cluster, wait_until
+from tests.support.dr import NAMESPACE, allow_app, replica, root, status
 
-from .conftest import NAMESPACE, allow_app, replica, root, status
 from .test_restart import _listening, event_count
 
 pytestmark = pytest.mark.integration

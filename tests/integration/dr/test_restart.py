@@ -17,8 +17,8 @@ from datacloud.builders.conditions import find
 from datacloud.devstack.objectstore import Centre
 from datacloud.failover import fencing
 from tests.support.cluster import Cluster, wait_until
+from tests.support.dr import NAMESPACE, Refusals, allow_app, app, keys_at, replica, root, status
 
-from .conftest import NAMESPACE, Refusals, allow_app, app, keys_at, replica, root, status
 from .test_actions import action, can_write, finished
 
 pytestmark = pytest.mark.integration

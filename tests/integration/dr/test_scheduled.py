@@ -12,8 +12,8 @@ import pytest
 
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
+from tests.support.dr import NAMESPACE, Refusals, allow_app, app, keys_at, replica, status
 
-from .conftest import NAMESPACE, Refusals, allow_app, app, keys_at, replica, status
 from .test_restart import event_count
 
 pytestmark = pytest.mark.integration

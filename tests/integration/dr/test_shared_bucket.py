@@ -16,8 +16,8 @@ from datacloud.builders.conditions import find
 from datacloud.devstack.objectstore import Centre
 from datacloud.failover import fencing
 from tests.support.cluster import Cluster, wait_until
+from tests.support.dr import APP_KEY, APP_SECRET, NAMESPACE, replica, root, status
 
-from .conftest import APP_KEY, APP_SECRET, NAMESPACE, replica, root, status
 from .test_actions import action, finished
 
 pytestmark = pytest.mark.integration
