@@ -59,8 +59,9 @@ def dr_centres(cluster: Cluster, operator: dict[str, Any]) -> dict[str, Centre]:
     return centres
 
 
-def allow_app(centre: Centre, bucket: str) -> None:
-    """Give the app account rights on a bucket (the operator's fence statement is added beside it)."""
+def allow_app(centre: Centre, bucket: str, accounts: tuple[str, ...] = (APP_KEY,)) -> None:
+    """Create the bucket if need be and give the app account (or `accounts`) rights on it; the operator's
+    fence statement is added beside this one."""
     client = root(centre)
     try:
         client.create_bucket(Bucket=bucket)
@@ -74,7 +75,7 @@ def allow_app(centre: Centre, bucket: str) -> None:
             {
                 "Sid": "app",
                 "Effect": "Allow",
-                "Principal": {"AWS": [APP_KEY]},
+                "Principal": {"AWS": list(accounts)},
                 "Action": ["s3:*"],
                 "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
             }

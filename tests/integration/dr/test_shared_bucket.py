@@ -4,7 +4,6 @@ replica overlapping the first is refused by condition and touches nothing."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +15,7 @@ from datacloud.builders.conditions import find
 from datacloud.devstack.objectstore import Centre
 from datacloud.failover import fencing
 from tests.support.cluster import Cluster, wait_until
-from tests.support.dr import APP_KEY, APP_SECRET, NAMESPACE, replica, root, status
+from tests.support.dr import APP_KEY, APP_SECRET, NAMESPACE, allow_app, replica, root, status
 
 from .test_actions import action, finished
 
@@ -40,22 +39,7 @@ def account(centre: Centre, key: str, secret: str) -> Any:
 
 
 def allow_accounts(centre: Centre, bucket: str) -> None:
-    client = root(centre)
-    try:
-        client.create_bucket(Bucket=bucket)
-    except ClientError as e:
-        if not e.response["Error"]["Code"].startswith("BucketAlready"):
-            raise
-    statement = {
-        "Sid": "apps",
-        "Effect": "Allow",
-        "Principal": {"AWS": [APP_KEY, OTHER_KEY]},
-        "Action": ["s3:*"],
-        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
-    }
-    client.put_bucket_policy(
-        Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
-    )
+    allow_app(centre, bucket, (APP_KEY, OTHER_KEY))
 
 
 def accepted(client: Any, bucket: str, key: str) -> bool:
