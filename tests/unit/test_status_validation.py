@@ -24,6 +24,7 @@ from datacloud.reconcile import (
     citydatacloud,
     datacentre,
     datazone,
+    drreplica,
     zone_runtime,
 )
 
@@ -164,3 +165,20 @@ def test_zone_write_refuses_before_the_api_server(monkeypatch: pytest.MonkeyPatc
     _, wrote = zone_runtime.reconcile_and_write("z", body, datazone.Observed(), last)
     assert kube.patches == [report.status]
     assert wrote == (report.status, "11")
+
+
+def test_replica_runtime_refuses_before_the_api_server() -> None:
+    kube, (events, emit) = Recorder(), _events()
+    rt = drreplica.ReplicaRuntime(kube, "ns", "r", emit)  # type: ignore[arg-type]
+    body: dict[str, Any] = {"metadata": {"name": "r", "namespace": "ns", "resourceVersion": "10"}}
+    rt.status = {"phase": "Protected", "fencingEpoch": "second"}
+    rt._write(body, force=True)
+    assert kube.patches == []
+    assert [(k, r) for k, r, _ in events] == [("Warning", "StatusRefused")]
+    assert "status.fencingEpoch" in events[0][2]
+    with pytest.raises(InvalidStatus):  # a step that must not run unrecorded does not run
+        rt.write_now(body)
+    rt.status = {"phase": "Protected", "fencingEpoch": 2}
+    rt.write_now(body)
+    assert kube.patches == [{"phase": "Protected", "fencingEpoch": 2}]
+    assert rt.written.status == {"phase": "Protected", "fencingEpoch": 2}

@@ -55,7 +55,8 @@ def older(version: str, than: str) -> bool:
     return (len(version), version) < (len(than), than)
 
 
-def _version(body: Mapping[str, Any]) -> str:
+def resource_version(body: Mapping[str, Any]) -> str:
+    """The object's metadata.resourceVersion, "" when it has none."""
     return str((body.get("metadata") or {}).get("resourceVersion") or "")
 
 
@@ -74,7 +75,7 @@ class WrittenStatus:
     def current(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """The status to reconcile from: the body's, unless a write of ours may not show in it yet."""
         if self.pending and self.after:
-            version = _version(body)
+            version = resource_version(body)
             self.pending = not version or older(version, self.after)
         if not self.pending:
             self.status = dict(body.get("status") or {})
