@@ -226,6 +226,11 @@ class Endpoint(LooseModel):
     bucket: str | None = Field(default=None, description="Active bucket.")
     config_map: str | None = Field(default=None, description="ConfigMap publishing the endpoint.")
     service: str | None = Field(default=None, description="ExternalName Service publishing the endpoint.")
+    stale: str | None = Field(
+        default=None,
+        description="Why the published endpoint is not to be used (its bucket was deleted); the ConfigMap "
+        "is kept and carries the same text in the datacloud.fujian.gov.cn/stale annotation.",
+    )
 
 
 class ActionStep(LooseModel):

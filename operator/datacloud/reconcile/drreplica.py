@@ -185,6 +185,8 @@ class ReplicaRuntime:
             self.followers.match(following, centres)
             if not dr_status.source_missing(problems):
                 self._publish(body, spec, centres, active)
+            else:
+                self._mark_stale(body, spec, problems)
         skipped = {p.target for p in unusable}
         scheduled = [f for f in wanted if f.mode == "Scheduled" and f.target not in skipped]
         dr_scheduled.run(self, body, spec, dr_divergent.gate(self.status, scheduled), centres, now)
@@ -679,6 +681,41 @@ class ReplicaRuntime:
             "configMap": build.endpoint_name(self.name),
             "service": build.endpoint_name(self.name),
         }
+
+    def _mark_stale(self, body: dict[str, Any], spec: DRReplicaSpec, problems: list[tuple[str, str]]) -> None:
+        """The source bucket is gone after its endpoint was published. The ConfigMap and Service are kept
+        (applications holding them fail at the store, not at a missing ConfigMap, and the ConfigMap still
+        says where the data was) and the ConfigMap is marked stale, as status.endpoint is; EndpointPublished
+        says so (dr_status.summary). Publishing afresh, once the bucket is back, removes the mark."""
+        endpoint = self.status.get("endpoint") or {}
+        why = next(message for reason, message in problems if reason == dr_status.SOURCE_MISSING)
+        names_source = (endpoint.get("centre"), endpoint.get("bucket")) == (
+            spec.source.centre,
+            spec.source.bucket,
+        )
+        if not names_source or endpoint.get("stale") == why:
+            return
+        epoch = int(self.status["fencingEpoch"])
+        name = build.endpoint_name(self.name)
+        try:
+            self.kube.apply(
+                build.endpoint_configmap(
+                    body,
+                    spec.source.centre,
+                    endpoint["url"],
+                    spec.source.bucket,
+                    spec.source.prefix,
+                    epoch,
+                    why,
+                )
+            )
+        except ApiException as e:
+            blocked = refused("Publication", f"the stale mark on ConfigMap {name}", e)
+            self.emit("Warning", blocked.reason, str(blocked))
+            return
+        self.status["endpoint"] = {**endpoint, "stale": why}
+        self.published = None  # published afresh (without the mark) as soon as the bucket is back
+        self.emit("Warning", "EndpointStale", f"ConfigMap {name} kept and marked stale: {why}")
 
     def _target_status(self, spec: DRReplicaSpec, wanted: list[Flow], now: str) -> None:
         before = self.status.get("targets") or []

@@ -115,7 +115,7 @@ def test_failover_of_one_replica_fences_only_its_prefix_and_neither_replica_undo
     beta_source = fencing.owner_id(NAMESPACE, "beta", "source")
     assert fencing.fence_epoch(policy, alpha_source) == 2
     assert fencing.fence_epoch(policy, beta_source) is None
-    assert "apps" in [s["Sid"] for s in fencing.statements(policy)]  # the bucket owner's statement kept
+    assert "app" in [s["Sid"] for s in fencing.statements(policy)]  # the bucket owner's statement kept
 
     # Failback of alpha: nothing acknowledged on the way is lost, beta's data is untouched.
     action(cluster, "alpha", "Failback", "fz-prod", "CHG-SHARED-2")
