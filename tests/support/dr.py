@@ -1,5 +1,6 @@
 """What the DR tests share: the stack's centres seen as the root and the app account, buckets the app may
-write, the replica every DR test starts from, and admission refusals a user's policy or quota would make.
+write, the replica every DR test starts from, admission refusals a user's policy or quota would make,
+actions asked through the spec, a steady application writer, Events and sync Jobs of a replica.
 
 Fixtures built on these stay in `tests/integration/dr/conftest.py`, except `dr_centres`, which the
 metrics catalogue uses too."""
@@ -7,11 +8,14 @@ metrics catalogue uses too."""
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from datacloud.adapters import s3
 from datacloud.devstack import manifests
@@ -23,6 +27,7 @@ APP_KEY, APP_SECRET = "drapp", "drapp-secret-0123456789"
 NAMESPACE = "dr-tests"
 __all__ = ["APP_KEY", "APP_SECRET", "NAMESPACE", "Refusals", "allow_app", "app", "datacentre", "keys_at"]
 __all__ += ["dr_centres", "replica", "restored", "root", "status"]
+__all__ += ["SteadyWriter", "action", "can_write", "event_count", "finished", "jobs", "listening", "listing"]
 
 
 def root(centre: Centre) -> Any:
@@ -209,3 +214,84 @@ class Refusals:
             where = ["-n", namespace] if namespace else []
             self.cluster.kubectl(*where, "delete", kind, name, "--ignore-not-found", "--wait=false")
         self.made.clear()
+
+
+def action(cluster: Cluster, name: str, kind: str, to: str, request: str, dry_run: bool = False) -> None:
+    """Ask for an action through spec.action, as `datacloud dr` does; the patch must be accepted."""
+    patch = {"spec": {"action": {"type": kind, "targetCentre": to, "requestId": request, "dryRun": dry_run}}}
+    done = cluster.kubectl(
+        "-n", NAMESPACE, "patch", "drreplica", name, "--type", "merge", "-p", json.dumps(patch)
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def finished(cluster: Cluster, name: str, request: str) -> dict[str, Any] | None:
+    s = status(cluster, name)
+    a = s.get("action") or {}
+    return s if a.get("requestId") == request and a.get("finishedAt") else None
+
+
+def can_write(client: Any, bucket: str) -> bool:
+    try:
+        client.put_object(Bucket=bucket, Key="probe-write", Body=b"1")
+    except ClientError as e:
+        if e.response["Error"]["Code"] == "AccessDenied":
+            return False
+        raise
+    return True
+
+
+class SteadyWriter:
+    """Writes one object every 50 ms and remembers when each write was acknowledged."""
+
+    def __init__(self, centre: Centre, bucket: str) -> None:
+        self.client, self.bucket = app(centre), bucket
+        self.acked: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        i = 0
+        while not self._stop.is_set():
+            key = f"steady/{i:05d}"
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=key.encode())
+                self.acked[key] = time.time()
+            except (BotoCoreError, ClientError):
+                pass
+            i += 1
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> SteadyWriter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def listing(client: Any, bucket: str) -> set[str]:
+    keys: set[str] = set()
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys |= {o["Key"] for o in page.get("Contents", [])}
+    return keys
+
+
+def listening(port: int) -> bool:
+    """Whether something accepts connections on the loopback port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def event_count(cluster: Cluster, name: str, reason: str) -> int:
+    return sum(int(e.get("count") or 1) for e in cluster.events_for(name) if e["reason"] == reason)
+
+
+def jobs(cluster: Cluster, replica_name: str) -> list[dict[str, Any]]:
+    return cluster.kube.read_all(
+        "batch/v1", "Job", NAMESPACE, label_selector=f"datacloud.fujian.gov.cn/drreplica={replica_name}"
+    )

@@ -22,10 +22,18 @@ import pytest
 from datacloud.devstack.objectstore import Centre
 from datacloud.reconcile.dr_divergent import QUARANTINE_BUCKET, quarantine_prefix
 from tests.support.cluster import Cluster, wait_until
-from tests.support.dr import NAMESPACE, allow_app, app, replica, root, status
-
-from .test_actions import action, finished
-from .test_failover import SteadyWriter, listing
+from tests.support.dr import (
+    NAMESPACE,
+    SteadyWriter,
+    action,
+    allow_app,
+    app,
+    finished,
+    listing,
+    replica,
+    root,
+    status,
+)
 
 pytestmark = pytest.mark.integration
 # Keys of every Unicode class a citizen's record might carry.

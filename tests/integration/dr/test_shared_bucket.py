@@ -15,9 +15,17 @@ from datacloud.builders.conditions import find
 from datacloud.devstack.objectstore import Centre
 from datacloud.failover import fencing
 from tests.support.cluster import Cluster, wait_until
-from tests.support.dr import APP_KEY, APP_SECRET, NAMESPACE, allow_app, replica, root, status
-
-from .test_actions import action, finished
+from tests.support.dr import (
+    APP_KEY,
+    APP_SECRET,
+    NAMESPACE,
+    action,
+    allow_app,
+    finished,
+    replica,
+    root,
+    status,
+)
 
 pytestmark = pytest.mark.integration
 OTHER_KEY, OTHER_SECRET = "drapp-two", "drapp-two-secret-0123456789"
