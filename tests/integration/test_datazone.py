@@ -10,7 +10,8 @@ import pytest
 from datacloud.adapters.kube import NotFound
 from datacloud.api.admission import FINALIZER
 from tests.support.cluster import Cluster, wait_until
-from tests.support.zones import G, cond, delete_zone, metric, read, ready, status, uid, zone
+from tests.support.metrics import metric
+from tests.support.zones import G, cond, delete_zone, read, ready, status, uid, zone
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import urllib.request
 from typing import Any
 
 from datacloud.adapters.kube import NotFound
@@ -55,11 +54,3 @@ def read(
 
 def delete_zone(cluster: Cluster, name: str) -> None:
     cluster.kubectl("delete", "datazone", name, "--wait=false")
-
-
-def metric(url: str, name: str, **labels: str) -> float | None:
-    text = urllib.request.urlopen(url, timeout=5).read().decode()  # noqa: S310
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None

@@ -6,19 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from datacloud.reconcile.drreplica import ReplicaRuntime
-
-
-class Recorder:
-    """Stands in for the Kubernetes client: status writes are recorded and given resourceVersions."""
-
-    def __init__(self) -> None:
-        self.patches: list[dict[str, Any]] = []
-
-    def patch_status(
-        self, plural: str, name: str, status: dict[str, Any], namespace: str | None = None
-    ) -> dict[str, Any]:
-        self.patches.append(status)
-        return {"metadata": {"resourceVersion": str(10 + len(self.patches))}}
+from tests.support.recorder import StatusRecorder as Recorder
 
 
 def body(version: str, status: dict[str, Any] | None = None) -> dict[str, Any]:

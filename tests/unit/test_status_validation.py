@@ -27,6 +27,7 @@ from datacloud.reconcile import (
     drreplica,
     zone_runtime,
 )
+from tests.support.recorder import StatusRecorder as Recorder
 
 GOOD = {"phase": "Invalid", "observedGeneration": 1, "conditions": []}  # a phase every kind has
 # (status, the field the refusal must name) per way of being wrong
@@ -36,19 +37,6 @@ BAD = [
     ({"conditions": [{"type": "Ready", "status": "Maybe"}]}, "status.conditions.0.status"),
 ]
 MODELS = [DataCentreStatus, DataZoneStatus, CityDataCloudStatus, ComputeCensusStatus, DRReplicaStatus]
-
-
-class Recorder:
-    """Stands in for the Kubernetes client: records the status writes that would reach the API server."""
-
-    def __init__(self) -> None:
-        self.patches: list[dict[str, Any]] = []
-
-    def patch_status(
-        self, plural: str, name: str, status: dict[str, Any], namespace: str | None = None
-    ) -> dict[str, Any]:
-        self.patches.append(status)
-        return {"metadata": {"resourceVersion": str(10 + len(self.patches))}, "status": status}
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
