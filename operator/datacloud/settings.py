@@ -53,9 +53,13 @@ class Settings:
     """DATACLOUD_EVENTS_ADDRESS: the address that receiver listens on."""
     tools_bin: Path
     """DATACLOUD_TOOLS_BIN: the real components the dev stack and tests run (kube-apiserver, versitygw…)."""
+    tools_cache: Path
+    """DATACLOUD_TOOLS_CACHE: where tools/build.sh builds those components and the dev stack its images;
+    the default of DATACLOUD_TOOLS_BIN is its bin/."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
+        cache = Path(env.get("DATACLOUD_TOOLS_CACHE") or Path.home() / ".cache/datacloud-tools")
         return cls(
             namespace=env.get("DATACLOUD_NAMESPACE") or "datacloud-system",
             image=env.get("DATACLOUD_IMAGE") or DEFAULT_IMAGE,
@@ -71,7 +75,8 @@ class Settings:
             log_level=(env.get("DATACLOUD_LOG_LEVEL") or "INFO").upper(),
             events_port=_integer(env, "DATACLOUD_EVENTS_PORT", None, minimum=0, maximum=65535),
             events_address=env.get("DATACLOUD_EVENTS_ADDRESS") or "127.0.0.1",
-            tools_bin=Path(env.get("DATACLOUD_TOOLS_BIN") or Path.home() / ".cache/datacloud-tools/bin"),
+            tools_bin=Path(env.get("DATACLOUD_TOOLS_BIN") or cache / "bin"),
+            tools_cache=cache,
         )
 
 

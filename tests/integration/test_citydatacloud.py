@@ -10,7 +10,6 @@ import json
 import os
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from datacloud.devstack.process import free_port
 from datacloud.devstack.stack import OPERATOR_NAMESPACE
 from tests.support.cluster import Cluster, wait_until
 from tests.support.fleet import Fleet, Writer, create_fleet, embedded_kubeconfig, make_fleet
+from tests.support.metrics import metric
 
 pytestmark = pytest.mark.integration
 
@@ -108,14 +108,6 @@ def summarised(cluster: Cluster, city: City) -> dict[str, Any] | None:
     want = city.fleet.expected()
     nodes_ok = s.get("nodes") == want["nodes"] and (s.get("pods") or {}).get("live") == want["live_pods"]
     return s if nodes_ok and s.get("compliance") else None
-
-
-def metric(url: str, name: str, **labels: str) -> float | None:
-    text = urllib.request.urlopen(url, timeout=5).read().decode()  # noqa: S310
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 def test_each_city_is_summarised_from_its_own_api(cluster: Cluster, cities: dict[str, City]) -> None:

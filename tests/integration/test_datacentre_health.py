@@ -11,6 +11,7 @@ import pytest
 from datacloud.devstack.objectstore import Centre
 from datacloud.devstack.stack import OPERATOR_NAMESPACE
 from tests.support.cluster import Cluster, wait_until
+from tests.support.metrics import metric
 
 pytestmark = pytest.mark.integration
 
@@ -35,14 +36,6 @@ def datacentre(name: str, endpoint: str, secret: str, threshold: int = 2) -> dic
 def health(cluster: Cluster, name: str) -> str | None:
     status = cluster.get("datacentres", name).get("status") or {}
     return status.get("health")
-
-
-def metric(url: str, name: str, **labels: str) -> float | None:
-    text = urllib.request.urlopen(url, timeout=5).read().decode()  # noqa: S310
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 def test_centre_goes_down_after_threshold_and_comes_back(

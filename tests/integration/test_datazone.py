@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import urllib.request
 from typing import Any
 
 import pytest
@@ -12,50 +10,10 @@ import pytest
 from datacloud.adapters.kube import NotFound
 from datacloud.api.admission import FINALIZER
 from tests.support.cluster import Cluster, wait_until
+from tests.support.metrics import metric
+from tests.support.zones import G, cond, delete_zone, read, ready, status, uid, zone
 
 pytestmark = pytest.mark.integration
-G = "datacloud.fujian.gov.cn"
-
-
-def uid() -> str:
-    return os.urandom(3).hex()
-
-
-def zone(name: str, namespaces: list[str], classification: str = "Core", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{G}/v1alpha1",
-        "kind": "DataZone",
-        "metadata": {"name": name},
-        "spec": {
-            "department": {"name": "省卫生健康委员会", "code": "FJ-WJW"},
-            "classification": classification,
-            "namespaces": namespaces,
-            **spec,
-        },
-    }
-
-
-def status(cluster: Cluster, name: str) -> dict[str, Any]:
-    return cluster.get("datazones", name).get("status") or {}
-
-
-def cond(cluster: Cluster, name: str, type_: str) -> dict[str, Any]:
-    return next((c for c in status(cluster, name).get("conditions") or [] if c["type"] == type_), {})
-
-
-def ready(cluster: Cluster, name: str) -> bool:
-    s = status(cluster, name)
-    gen = cluster.get("datazones", name)["metadata"]["generation"]
-    return s.get("observedGeneration") == gen and cond(cluster, name, "Ready").get("status") == "True"
-
-
-def read(
-    cluster: Cluster, kind: str, name: str, ns: str | None = None, api: str = "v1"
-) -> dict[str, Any] | None:
-    try:
-        return cluster.kube.read(api, kind, name, ns)
-    except NotFound:
-        return None
 
 
 def netpol(cluster: Cluster, ns: str, name: str) -> dict[str, Any] | None:
@@ -64,18 +22,6 @@ def netpol(cluster: Cluster, ns: str, name: str) -> dict[str, Any] | None:
 
 def rolebinding(cluster: Cluster, ns: str, name: str) -> dict[str, Any] | None:
     return read(cluster, "RoleBinding", name, ns, "rbac.authorization.k8s.io/v1")
-
-
-def delete_zone(cluster: Cluster, name: str) -> None:
-    cluster.kubectl("delete", "datazone", name, "--wait=false")
-
-
-def metric(url: str, name: str, **labels: str) -> float | None:
-    text = urllib.request.urlopen(url, timeout=5).read().decode()  # noqa: S310
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 def can(cluster: Cluster, group: str, verb: str, resource: str, ns: str) -> bool:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_datazone import cond, delete_zone, status, uid, zone
 from tests.support.cluster import Cluster, wait_until
+from tests.support.zones import cond, delete_zone, status, uid, zone
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_datazone import G, cond, delete_zone, metric, ready, status, uid, zone
 from tests.support.cluster import Cluster, wait_until
+from tests.support.metrics import metric
+from tests.support.zones import G, cond, delete_zone, ready, status, uid, zone
 
 pytestmark = pytest.mark.integration
 

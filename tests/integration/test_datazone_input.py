@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_datazone import G, cond, delete_zone, read, ready, status, uid, zone
 from tests.support.cluster import Cluster, wait_until
+from tests.support.zones import G, cond, delete_zone, read, ready, status, uid, zone
 
 pytestmark = pytest.mark.integration
 

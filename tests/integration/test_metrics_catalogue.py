@@ -22,8 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from datacloud.devstack.process import free_port
 from datacloud.devstack.stack import OPERATOR_NAMESPACE
-from tests.integration.dr.conftest import NAMESPACE, allow_app, dr_centres, replica, status
 from tests.support.cluster import Cluster, wait_until
+from tests.support.dr import NAMESPACE, allow_app, dr_centres, replica, status
 from tests.support.fleet import create_fleet, embedded_kubeconfig, make_fleet
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ SUFFIX = os.urandom(2).hex()
 G = "datacloud.fujian.gov.cn/v1alpha1"
 ROW = re.compile(r"^\|\s*`(datacloud_[a-z0-9_]+)`\s*\|\s*(\w+)\s*\|([^|]*)\|([^|]*)\|\s*$")
 
-assert dr_centres  # a fixture imported from the DR tests: the stack's centres as DataCentres
+assert dr_centres  # a fixture imported from tests/support/dr.py: the stack's centres as DataCentres
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import yaml
 from datacloud.adapters import s3
 from datacloud.devstack.image import operator_image
 from datacloud.devstack.stack import OPERATOR_NAMESPACE, SAMPLES, DevStack, wait_until_admitted
-from tests.integration.test_chart import CHART, helm
+from tests.support.chart import CHART, helm
 from tests.support.cluster import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

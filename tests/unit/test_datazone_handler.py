@@ -9,11 +9,11 @@ import kopf
 
 from datacloud import GROUP
 from datacloud.adapters.kube import Kube
-from datacloud.api.datazone import DataZoneSpec
+from datacloud.api.datazone import DataZoneSpec, DataZoneStatus
 from datacloud.builders.datazone import QUOTA_NAME
+from datacloud.builders.written import WrittenStatus
 from datacloud.handlers.lifecycle import DIFF_BASE_IN_MEMORY, DiffBaseStorage, forget_diff_base
 from datacloud.reconcile import datazone
-from datacloud.reconcile import zone_runtime as handler
 
 
 def zone(version: str, status: dict[str, Any] | None = None, **meta: Any) -> kopf.Body:
@@ -28,17 +28,12 @@ def zone(version: str, status: dict[str, Any] | None = None, **meta: Any) -> kop
 
 
 def test_a_status_write_counts_until_kopf_has_seen_it() -> None:
-    written = {"phase": "Ready"}
-    handler.written["z"] = handler.Written("10", "12", written)
-    try:
-        assert handler.current_status("z", zone("10")) == written  # the body the write started from
-        assert handler.current_status("z", zone("11")) == written  # kopf's own patch landed in between
-        assert "z" in handler.written
-        assert handler.current_status("z", zone("12", {"phase": "Ready"})) == {"phase": "Ready"}
-        assert "z" not in handler.written  # caught up: kopf's body is the truth again
-        assert handler.current_status("z", zone("13", {"phase": "Degraded"})) == {"phase": "Degraded"}
-    finally:
-        handler.written.pop("z", None)
+    last = WrittenStatus.start(zone("10", {"phase": "Degraded"}), DataZoneStatus)
+    last.wrote({"phase": "Ready"}, after="12")
+    assert last.current(zone("10", {"phase": "Degraded"})) == {"phase": "Ready"}  # the write's starting body
+    assert last.current(zone("11", {"phase": "Degraded"})) == {"phase": "Ready"}  # kopf's own patch between
+    assert last.current(zone("12", {"phase": "Ready"})) == {"phase": "Ready"}
+    assert last.current(zone("13", {"phase": "Degraded"})) == {"phase": "Degraded"}  # caught up: the truth
 
 
 def test_zone_diff_base_lives_in_memory_other_kinds_in_annotations() -> None:

@@ -3,21 +3,8 @@ spec., and one Warning Event, not a crash."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from datacloud.reconcile.drreplica import ReplicaRuntime
-
-
-class Recorder:
-    """Stands in for the Kubernetes client: only the status write this path makes is recorded."""
-
-    def __init__(self) -> None:
-        self.patches: list[dict[str, Any]] = []
-
-    def patch_status(
-        self, plural: str, name: str, status: dict[str, Any], namespace: str | None = None
-    ) -> None:
-        self.patches.append(status)
+from tests.support.recorder import StatusRecorder as Recorder
 
 
 def test_an_invalid_spec_names_the_field_and_posts_one_event() -> None:

@@ -16,7 +16,7 @@ from datacloud.metrics import dr as dr_metrics
 from datacloud.reconcile import dr_scheduled, dr_status
 from datacloud.reconcile.dr_parked import ParkedNotices
 from datacloud.replication.continuous import ReplicationStats
-from tests.unit.test_dr_status import SPEC, conditions, stats
+from tests.support.dr_status import SPEC, conditions, stats
 
 WANTED = flows(SPEC, "prod")
 

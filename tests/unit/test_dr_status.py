@@ -3,39 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from datacloud.failover.topology import flows
 from datacloud.reconcile import dr_status
-from datacloud.replication.continuous import ReplicationStats
-from tests.unit.test_dr_topology import SPEC
-
-
-def stats(lag: float) -> ReplicationStats:
-    return ReplicationStats(
-        pending=0,
-        in_flight=0,
-        current_lag_seconds=lag,
-        objects_copied=3,
-        bytes_copied=10,
-        objects_deleted=0,
-        failures=0,
-        changes_received=3,
-        changes_ignored=0,
-        lag_count=3,
-        lag_sum_seconds=3 * lag,
-        max_lag_seconds=lag,
-        last_lag_seconds=lag,
-        recent_lags=(lag,),
-        scans=1,
-        last_scan_at=None,
-        last_error=None,
-    )
-
-
-def conditions(status: dict[str, Any], problems: list[tuple[str, str]] | None = None) -> dict[str, Any]:
-    conds, ready = dr_status.summary(status, SPEC, flows(SPEC, "prod"), problems or [], None, 4)
-    return {"ready": ready, **{c["type"]: c for c in conds}}
+from tests.support.dr_status import SPEC, conditions, stats
 
 
 def test_lag_over_the_rpo_breaches_it_and_the_replica_is_not_ready() -> None:

@@ -2,31 +2,8 @@
 
 import pytest
 
-from datacloud.api.drreplica import DRReplicaSpec
 from datacloud.failover.topology import SOURCE, active_copy, flows
-
-SPEC = DRReplicaSpec.model_validate(
-    {
-        "source": {"centre": "prod", "bucket": "data"},
-        "activeCentre": "prod",
-        "targets": [
-            {
-                "name": "near",
-                "centre": "samecity",
-                "bucket": "data-near",
-                "mode": "Continuous",
-                "rpoTarget": "30s",
-            },
-            {
-                "name": "far",
-                "centre": "remote",
-                "bucket": "data-far",
-                "mode": "Scheduled",
-                "schedule": "0 2 * * *",
-            },
-        ],
-    }
-)
+from tests.support.dr_status import SPEC
 
 
 def test_from_the_source_flows_follow_the_spec() -> None:

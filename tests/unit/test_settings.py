@@ -36,6 +36,7 @@ def test_each_variable_is_read() -> None:
             "DATACLOUD_EVENTS_PORT": "8088",
             "DATACLOUD_EVENTS_ADDRESS": "10.0.0.5",
             "DATACLOUD_TOOLS_BIN": "/opt/tools",
+            "DATACLOUD_TOOLS_CACHE": "/var/cache/tools",
         }
     )
     assert s == Settings(
@@ -54,7 +55,13 @@ def test_each_variable_is_read() -> None:
         8088,
         "10.0.0.5",
         Path("/opt/tools"),
+        Path("/var/cache/tools"),
     )
+
+
+def test_the_tools_bin_is_in_the_tools_cache_unless_set() -> None:
+    assert Settings.from_env({"DATACLOUD_TOOLS_CACHE": "/c"}).tools_bin == Path("/c/bin")
+    assert Settings.from_env({}).tools_cache == Path.home() / ".cache/datacloud-tools"
 
 
 @pytest.mark.parametrize(
@@ -73,3 +80,18 @@ def test_read_when_asked_not_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.current().namespace == "first"
     monkeypatch.setenv("DATACLOUD_NAMESPACE", "second")
     assert settings.current().namespace == "second"
+
+
+def test_the_zone_pool_is_sized_when_the_runtime_starts_not_at_import(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datacloud.reconcile import zone_runtime  # imported (perhaps long) before the variable is set
+
+    monkeypatch.setattr(zone_runtime, "_pool", None)
+    monkeypatch.setenv("DATACLOUD_ZONE_WORKERS", "3")
+    pool = zone_runtime.pool()
+    try:
+        assert pool._max_workers == 3
+        assert zone_runtime.pool() is pool  # one pool for the operator's life
+    finally:
+        pool.shutdown()

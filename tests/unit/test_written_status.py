@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from datacloud.api.datazone import DataZoneStatus
 from datacloud.builders.patch import apply_merge_patch, merge_patch
 from datacloud.builders.written import WrittenStatus, older
 
@@ -17,14 +18,14 @@ def body(version: str, status: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_body_older_than_the_write_is_not_reconciled_from() -> None:
-    written = WrittenStatus.start(body("10", {"phase": "Pending"}))
+    written = WrittenStatus.start(body("10", {"phase": "Pending"}), DataZoneStatus)
     written.wrote({"phase": "Ready", "conditions": [{"type": "Ready"}]}, after="12")
     assert written.current(body("11", {"phase": "Pending"}))["phase"] == "Ready"
     assert written.current(body("10", {"phase": "Pending"}))["phase"] == "Ready"
 
 
 def test_once_the_body_catches_up_it_is_the_truth() -> None:
-    written = WrittenStatus.start(body("10", {}))
+    written = WrittenStatus.start(body("10", {}), DataZoneStatus)
     written.wrote({"phase": "Ready"}, after="12")
     assert written.current(body("13", {"phase": "Ready", "note": "set by someone else"})) == {
         "phase": "Ready",
@@ -33,7 +34,7 @@ def test_once_the_body_catches_up_it_is_the_truth() -> None:
 
 
 def test_without_a_version_the_written_status_is_kept() -> None:
-    written = WrittenStatus.start(body("10", {"a": 1}))
+    written = WrittenStatus.start(body("10", {"a": 1}), DataZoneStatus)
     written.wrote({"b": 2})
     assert written.current(body("99", {"a": 1})) == {"a": 1, "b": 2}
 
@@ -62,3 +63,11 @@ def test_applying_the_patch_between_two_documents_gives_the_second(
     old: dict[str, Any], new: dict[str, Any]
 ) -> None:
     assert apply_merge_patch(old, merge_patch(old, new)) == new
+
+
+def test_with_no_write_pending_the_body_is_the_truth() -> None:
+    written = WrittenStatus.start(body("10", {"phase": "Ready"}), DataZoneStatus)
+    assert written.current(body("11", {"phase": "Degraded", "note": "someone else's"})) == {
+        "phase": "Degraded",
+        "note": "someone else's",
+    }

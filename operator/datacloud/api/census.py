@@ -9,6 +9,7 @@ from pydantic import Field
 from .common import Bucket, CityCode, Cron, Duration, Label, LooseModel, Model, Name, StatusBase
 
 ReportFormat = Literal["json", "csv", "html"]
+Phase = Literal["Scheduled", "Suspended", "Succeeded", "Degraded", "Failed", "Invalid"]
 
 
 class Scope(Model):
@@ -146,6 +147,12 @@ class ReportLocation(LooseModel):
 
 class ComputeCensusStatus(StatusBase):
     """Conditions: Ready (the spec can be run), LastRunSucceeded, ReportsStored."""
+
+    phase: Phase | None = Field(
+        default=None,
+        description="Scheduled or Suspended before the first run; then Succeeded, Degraded (a city "
+        "missing) or Failed; Invalid when the spec is not.",
+    )
 
     last_run_time: str | None = Field(default=None, description="When the last run finished.")
     next_run_time: str | None = Field(default=None, description="When the next scheduled run starts.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from .common import (
@@ -144,6 +146,10 @@ class Compliance(LooseModel):
 
 class CityDataCloudStatus(StatusBase):
     """Conditions: Available, BaselineCompliant, CensusFresh."""
+
+    phase: Literal["Available", "Unavailable", "Invalid"] | None = Field(
+        default=None, description="Available when the city answers; Invalid when the spec is not."
+    )
 
     kubernetes_version: str | None = Field(default=None, description="The city API server's version.")
     last_heartbeat_time: str | None = Field(default=None, description="Last successful contact.")

@@ -418,7 +418,8 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
             {_R.PUBLICATION_REFUSED: "the API server refused them (a policy, a webhook, RBAC)",
              _R.PUBLICATION_FAILED: "the API server failed them (5xx)",
              _R.CENTRE_UNRESOLVED: "the active centre cannot be resolved",
-             _R.SOURCE_BUCKET_MISSING: "not published: the source bucket does not exist"},
+             _R.SOURCE_BUCKET_MISSING: "not published: the source bucket does not exist (an endpoint "
+             "published before it went is kept, marked stale)"},
         ),
         ReplicaType.LOCATIONS_EXCLUSIVE: Reasons(
             "no other replica (and no copy of this one) shares these keys",

@@ -10,6 +10,7 @@ from .common import Duration, LocalizedName, Model, SecretRef, StatusBase, cel, 
 
 Role = Literal["Production", "SameCityDR", "RemoteDR", "Compute"]
 Health = Literal["Up", "Degraded", "Down", "Unknown"]
+Phase = Literal["Up", "Degraded", "Down", "Unknown", "Invalid"]  # the health, or Invalid for a bad spec
 
 
 class CredentialsRef(SecretRef):
@@ -96,6 +97,7 @@ class DataCentreSpec(Model):
 class DataCentreStatus(StatusBase):
     """Observed health of the centre. Conditions: Ready (the store answers), Probing."""
 
+    phase: Phase | None = Field(default=None, description="The health, or Invalid when the spec is not.")
     health: Health | None = Field(default=None, description="Up, Degraded, Down or Unknown.")
     last_probe_time: str | None = Field(default=None, description="When the last probe finished.")
     last_probe_latency_ms: int | None = Field(
@@ -105,4 +107,4 @@ class DataCentreStatus(StatusBase):
     last_transition_time: str | None = Field(default=None, description="When health last changed.")
 
 
-__all__ = ["DataCentreSpec", "DataCentreStatus", "Health", "Role"]
+__all__ = ["DataCentreSpec", "DataCentreStatus", "Health", "Phase", "Role"]

@@ -172,6 +172,10 @@ class QuotaStatus(LooseModel):
 class DataZoneStatus(StatusBase):
     """Conditions: Ready, NamespacesSynced, Isolated, QuotaEnforced, AccessSynced, DRProtected."""
 
+    phase: Literal["Ready", "Degraded", "Conflict", "Invalid"] | None = Field(
+        default=None, description="Ready, Degraded, Conflict (a namespace it cannot take) or Invalid."
+    )
+
     profile: ZoneProfile | None = Field(default=None, description="Effective profile.")
     namespaces: list[str] | None = Field(default=None, description="Namespaces the zone owns now.")
     retained: list[NamespaceNote] | None = Field(

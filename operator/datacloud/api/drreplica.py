@@ -226,6 +226,11 @@ class Endpoint(LooseModel):
     bucket: str | None = Field(default=None, description="Active bucket.")
     config_map: str | None = Field(default=None, description="ConfigMap publishing the endpoint.")
     service: str | None = Field(default=None, description="ExternalName Service publishing the endpoint.")
+    stale: str | None = Field(
+        default=None,
+        description="Why the published endpoint is not to be used (its bucket was deleted); the ConfigMap "
+        "is kept and carries the same text in the datacloud.fujian.gov.cn/stale annotation.",
+    )
 
 
 class ActionStep(LooseModel):
@@ -302,6 +307,8 @@ class DivergenceRecord(LooseModel):
 class DRReplicaStatus(StatusBase):
     """Conditions: Ready, RPOCompliant, ReferencesValid, SingleWriter, EndpointPublished and
     ActionProgressing."""
+
+    phase: Phase | None = Field(default=None, description="One word summarising the state.")
 
     active_centre: str | None = Field(default=None, description="The centre applications write to.")
     fencing_epoch: int | None = Field(default=None, description="Increases with every change of writer.")

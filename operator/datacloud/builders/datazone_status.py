@@ -195,9 +195,7 @@ def _dr_condition(profile: Profile, gaps: Mapping[str, list[str]], generation: i
     )
 
 
-def zone_phase(conditions: Sequence[Mapping[str, Any]], deleting: bool = False) -> str:
-    if deleting:
-        return "Deleting"
+def zone_phase(conditions: Sequence[Mapping[str, Any]]) -> str:
     ready = find(conditions, "Ready")
     if ready and ready.get("status") == "True":
         return "Ready"

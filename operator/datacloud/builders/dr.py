@@ -27,20 +27,33 @@ def endpoint_name(replica: str) -> str:
     return f"{replica}-endpoint"
 
 
+STALE = f"{GROUP}/stale"  # annotation: why a published endpoint is not to be used
+
+
 def endpoint_configmap(
-    body: dict[str, Any], centre: str, url: str, bucket: str, prefix: str, epoch: int
+    body: dict[str, Any],
+    centre: str,
+    url: str,
+    bucket: str,
+    prefix: str,
+    epoch: int,
+    stale: str | None = None,
 ) -> dict[str, Any]:
-    """What applications read to find the active copy."""
+    """What applications read to find the active copy; `stale` (why it is not to be used, e.g. its bucket
+    was deleted) goes into the STALE annotation, and applying without it removes the annotation again."""
     meta = body["metadata"]
+    metadata: dict[str, Any] = {
+        "name": endpoint_name(meta["name"]),
+        "namespace": meta["namespace"],
+        "labels": {**MANAGED_BY, f"{GROUP}/drreplica": meta["name"]},
+        "ownerReferences": [owner(body)],
+    }
+    if stale:
+        metadata["annotations"] = {STALE: stale}
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {
-            "name": endpoint_name(meta["name"]),
-            "namespace": meta["namespace"],
-            "labels": {**MANAGED_BY, f"{GROUP}/drreplica": meta["name"]},
-            "ownerReferences": [owner(body)],
-        },
+        "metadata": metadata,
         "data": {
             "centre": centre,
             "endpoint": url,

@@ -22,10 +22,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import settings
 from .process import StackError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
-CACHE = Path(os.environ.get("DATACLOUD_TOOLS_CACHE", Path.home() / ".cache/datacloud-tools"))
 
 PAUSE_IMAGE = "localhost/datacloud/pause:1"
 BUILD_CA = "/tmp/build-ca.crt"
@@ -161,7 +161,7 @@ def build_requirements() -> list[str]:
 def _base_layout(spec: ImageSpec) -> Path:
     """The base as a one-layer OCI layout tagged `base` (cached beside the tarball): compressing the
     half-gigabyte layer once, not at every image build."""
-    base = _base_rootfs(spec, CACHE / "images")
+    base = _base_rootfs(spec, settings.current().tools_cache / "images")
     layout = base.with_suffix(".oci")
     if layout.is_dir():
         return layout

@@ -13,10 +13,12 @@ from kubernetes.client.exceptions import ApiException
 
 from .. import settings
 from ..adapters.kube import Kube
-from ..builders.written import WrittenStatus
+from ..api.census import ComputeCensusStatus
+from ..builders.written import InvalidStatus, WrittenStatus
 from ..metrics import census as metrics
 from . import census
 from .runtime import Roster
+from .status_refusal import refused
 
 log = logging.getLogger(__name__)
 IDLE_S = 30.0  # a schedule is checked at least this often
@@ -35,7 +37,7 @@ def run_now_request(body: Any) -> object:
 class CensusRuntime:
     def __init__(self, kube: Kube, name: str, emit: Emit, status: dict[str, Any]) -> None:
         self.kube, self.name, self.emit = kube, name, emit
-        self.written = WrittenStatus.start({"status": status})  # what this runtime last wrote
+        self.written = WrittenStatus.start({"status": status}, ComputeCensusStatus)
         metrics.observe_census(name, self.status)
 
     @property
@@ -74,10 +76,13 @@ class CensusRuntime:
                 wait = min(wait, max(0.5, (decision.next_run - now).total_seconds()))
         if patch:
             try:
+                patch = self.written.checked(patch)
                 self.kube.patch_status(census.PLURAL, self.name, patch)
                 self.written.wrote(patch)
             except ApiException as e:
                 log.warning("could not write status of census %s: %s %s", self.name, e.status, e.reason)
+            except InvalidStatus as e:
+                refused(log, self.emit, f"census {self.name}", e)
         metrics.observe_census(self.name, self.status)
         return wait
 

@@ -2,7 +2,10 @@
 
 A probe whose result changes nothing but its time and latency is written at most every
 `HEARTBEAT_S` (the metrics carry every probe), so an idle province does not write centres' status
-every second. A health transition is announced (`HEALTH_CHANGES`) after it is written: DRReplicas
+every second. The runtime carries two statuses: `status`, the probe's memory (health and failures in a
+row advance with every probe, written or not), and `written` (`builders.written`), what was last
+written, which every write is diffed against and checked through `DataCentreStatus` before it is sent.
+A health transition is announced (`HEALTH_CHANGES`) after it is written: DRReplicas
 woken by it then read the new health.
 """
 
@@ -18,10 +21,13 @@ from kubernetes.client.exceptions import ApiException
 
 from .. import settings
 from ..adapters.kube import Kube
+from ..api.datacentre import DataCentreStatus
+from ..builders.written import InvalidStatus, WrittenStatus
 from ..metrics import centres as metrics
 from . import datacentre
 from .centres import HEALTH_CHANGES
 from .runtime import Roster
+from .status_refusal import refused
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 60.0
@@ -35,6 +41,7 @@ class CentreRuntime:
     def __init__(self, kube: Kube, name: str, emit: Emit, status: dict[str, Any]) -> None:
         self.kube, self.name, self.emit = kube, name, emit
         self.status = dict(status)
+        self.written = WrittenStatus.start({"status": status}, DataCentreStatus)
         self.written_at = 0.0
         self.next_probe = time.monotonic()
 
@@ -43,10 +50,14 @@ class CentreRuntime:
         report = datacentre.probe_once(self.kube, body)
         if self._worth_writing(report.status):
             try:
-                self.kube.patch_status(datacentre.PLURAL, self.name, report.status)
+                patch = self.written.checked(report.status)
+                self.kube.patch_status(datacentre.PLURAL, self.name, patch)
+                self.written.wrote(patch)
                 self.written_at = time.monotonic()
             except ApiException as e:
                 log.warning("could not write status of centre %s: %s %s", self.name, e.status, e.reason)
+            except InvalidStatus as e:
+                refused(log, self.emit, f"centre {self.name}", e)
         self.status = {**self.status, **report.status}
         spec = body.get("spec") or {}
         metrics.observe_centre(self.name, str(spec.get("city", "")), str(spec.get("role", "")), self.status)
@@ -66,7 +77,7 @@ class CentreRuntime:
         return max(0.0, self.next_probe - time.monotonic())
 
     def _worth_writing(self, new: dict[str, Any]) -> bool:
-        changed = {k for k, v in new.items() if self.status.get(k) != v}
+        changed = {k for k, v in new.items() if self.written.status.get(k) != v}
         if changed - set(PROBE_FIGURES):
             return True
         return bool(changed) and time.monotonic() - self.written_at >= HEARTBEAT_S

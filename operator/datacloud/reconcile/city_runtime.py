@@ -11,10 +11,12 @@ from kubernetes.client.exceptions import ApiException
 
 from .. import settings
 from ..adapters.kube import Kube
-from ..builders.written import WrittenStatus
+from ..api.citydatacloud import CityDataCloudStatus
+from ..builders.written import InvalidStatus, WrittenStatus
 from ..metrics import cities as metrics
 from . import citydatacloud
 from .runtime import Roster
+from .status_refusal import refused
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,7 @@ class CityRuntime:
     def __init__(self, kube: Kube, name: str, emit: Emit, status: dict[str, Any]) -> None:
         self.kube, self.name, self.emit = kube, name, emit
         self.link = citydatacloud.CityLink(name)
-        self.written = WrittenStatus.start({"status": status})  # what this runtime last wrote
+        self.written = WrittenStatus.start({"status": status}, CityDataCloudStatus)
 
     @property
     def status(self) -> dict[str, Any]:
@@ -36,10 +38,13 @@ class CityRuntime:
         body["status"] = self.status
         report = citydatacloud.heartbeat(self.kube, body, self.link)
         try:
-            self.kube.patch_status(citydatacloud.PLURAL, self.name, report.status)
-            self.written.wrote(report.status)
+            patch = self.written.checked(report.status)
+            self.kube.patch_status(citydatacloud.PLURAL, self.name, patch)
+            self.written.wrote(patch)
         except ApiException as e:
             log.warning("could not write status of city %s: %s %s", self.name, e.status, e.reason)
+        except InvalidStatus as e:
+            refused(log, self.emit, f"city {self.name}", e)
         metrics.observe_city(self.name, str((body.get("spec") or {}).get("cityCode", "")), self.status)
         for event in report.events:
             self.emit(event.type, event.reason, event.message)

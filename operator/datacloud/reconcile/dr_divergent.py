@@ -20,7 +20,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -33,9 +33,7 @@ from ..failover.topology import Copy, Flow, active_copy, copies, flows
 from ..replication.errors import ReplicationError
 from ..replication.listing import ObjectInfo, Relation, iter_objects, merge_join
 from .centres import Centre
-
-if TYPE_CHECKING:
-    from .drreplica import ReplicaRuntime
+from .dr_context import ReplicaContext
 
 log = logging.getLogger(__name__)
 KEEP_RECORDS = 20
@@ -302,7 +300,7 @@ def unreviewed_objects(status: dict[str, Any]) -> int:
 
 
 def run(
-    rt: ReplicaRuntime, body: dict[str, Any], spec: DRReplicaSpec, centres: dict[str, Centre], now: str
+    rt: ReplicaContext, body: dict[str, Any], spec: DRReplicaSpec, centres: dict[str, Centre], now: str
 ) -> None:
     """Check every pending copy that can be reached; record, announce and count what was preserved."""
     reviewed(rt.status, body["metadata"].get("annotations") or {})

@@ -10,7 +10,7 @@ import json
 import re
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
@@ -22,10 +22,8 @@ from ..failover.topology import Flow
 from ..metrics import dr as dr_metrics
 from .centres import Centre
 from .dr_actions import api_refusal, refused
+from .dr_context import ReplicaContext
 from .dr_flows import due_runs, epoch_now, in_window, next_run, seconds_between
-
-if TYPE_CHECKING:
-    from .drreplica import ReplicaRuntime
 
 SYNC_SERVICE_ACCOUNT = "datacloud-sync"
 RESULT_POLL_S = 10.0  # a run's result is looked for this often until it is in
@@ -65,7 +63,7 @@ def _parse_time(text: str | None) -> datetime | None:
 
 
 def run(
-    rt: ReplicaRuntime,
+    rt: ReplicaContext,
     body: dict[str, Any],
     spec: DRReplicaSpec,
     scheduled: list[Flow],
@@ -113,7 +111,7 @@ def run(
 
 
 def _try_launch(
-    rt: ReplicaRuntime, body: dict[str, Any], flow: Flow, entry: dict[str, Any], when: datetime
+    rt: ReplicaContext, body: dict[str, Any], flow: Flow, entry: dict[str, Any], when: datetime
 ) -> bool:
     try:
         _launch(rt, body, flow, _run_id(when))
@@ -127,7 +125,7 @@ def _try_launch(
 
 
 def seed(
-    rt: ReplicaRuntime, body: dict[str, Any], spec: DRReplicaSpec, scheduled: list[Flow], epoch: int
+    rt: ReplicaContext, body: dict[str, Any], spec: DRReplicaSpec, scheduled: list[Flow], epoch: int
 ) -> list[str]:
     """After a change of active centre, one full sync Job per scheduled target from the new active
     (named after the epoch, so a repeated step re-applies the same Job); StepBlocked when the API
@@ -152,7 +150,7 @@ def seed(
 STUCK_PREFIX = "sync Job "
 
 
-def _check_latest_job(rt: ReplicaRuntime, entry: dict[str, Any], flow: Flow) -> None:
+def _check_latest_job(rt: ReplicaContext, entry: dict[str, Any], flow: Flow) -> None:
     """The target's newest sync Job, when it cannot progress (a missing image, no node for its pods, a
     crash loop, its backoff spent), is named with the reason in the target's message and a Warning Event
     instead of a silent wait; the message goes once a later Job runs."""
@@ -184,7 +182,7 @@ def _finished(job: dict[str, Any]) -> bool:
     return bool(status.get("completionTime") or done & {"Complete", "Failed"})
 
 
-def cancel_from_old_active(rt: ReplicaRuntime, keep_run: str) -> list[str]:
+def cancel_from_old_active(rt: ReplicaContext, keep_run: str) -> list[str]:
     """Delete (with their pods) this replica's unfinished sync Jobs other than run `keep_run`: they were
     started from the centre that was active before, and one finishing after the seed would leave older
     data on its target. A refusal is reported and does not hold the action up (those Jobs then run out)."""
@@ -215,7 +213,7 @@ def _run_id(when: datetime) -> str:
     return re.sub(r"[^0-9a-z]", "", when.strftime("%Y%m%dt%H%M").lower())
 
 
-def _launch(rt: ReplicaRuntime, body: dict[str, Any], flow: Flow, run_id: str) -> str:
+def _launch(rt: ReplicaContext, body: dict[str, Any], flow: Flow, run_id: str) -> str:
     shards = flow.spec.shards if flow.spec else 1
     job = build.sync_job(
         body,
@@ -257,7 +255,7 @@ def _awaiting_result(entry: dict[str, Any]) -> bool:
     return bool(launched) and not _later_or_equal(str(entry.get("lastSyncTime") or ""), str(launched))
 
 
-def _read_result(rt: ReplicaRuntime, entry: dict[str, Any], flow: Flow, now: datetime) -> None:
+def _read_result(rt: ReplicaContext, entry: dict[str, Any], flow: Flow, now: datetime) -> None:
     """Fold the last run's summary (written by the Job's pods through `--report-configmap`) in: read
     every RESULT_POLL_S while a run is awaited, else every RESULT_RECHECK_S."""
     awaiting = _awaiting_result(entry)

@@ -120,12 +120,16 @@ def summary(
         _single_writer(status, generation),
     ]
     if source_missing:
+        stale = (status.get("endpoint") or {}).get("stale")
+        configmap = (status.get("endpoint") or {}).get("configMap")
+        kept = f"; ConfigMap {configmap} kept, marked stale" if stale == source_missing else ""
         conds.append(
             replica(
                 ReplicaType.ENDPOINT_PUBLISHED,
                 False,
                 ReplicaReason.SOURCE_BUCKET_MISSING,
-                f"not published: {source_missing}; applications are not sent to a bucket that does not exist",
+                f"not published: {source_missing}; applications are not sent to a bucket that does not "
+                f"exist{kept}",
                 generation,
             )
         )

@@ -34,11 +34,12 @@ from ..adapters import s3
 from ..adapters.kube import Kube
 from ..api.common import parse_duration
 from ..api.conditions import ReplicaReason, ReplicaType, reason_of, replica
-from ..api.drreplica import DRReplicaSpec
+from ..api.drreplica import DRReplicaSpec, DRReplicaStatus
 from ..api.reserved import AUDIT_BUCKET
 from ..builders import dr as build
 from ..builders.conditions import merge_conditions, now_iso
-from ..builders.patch import merge_patch
+from ..builders.patch import apply_merge_patch, merge_patch
+from ..builders.written import InvalidStatus, WrittenStatus, resource_version
 from ..failover import fencing
 from ..failover.actions import current, fresh_steps, plan
 from ..failover.lease import LEASES
@@ -50,6 +51,7 @@ from .centres import Centre, CentreReader, CentreUnavailable, resolve
 from .dr_actions import ActionContext, StepBlocked, advance, progress_condition, refused
 from .dr_flows import FollowerHub, Followers, epoch_now, seconds_between
 from .dr_parked import ParkedNotices
+from .status_refusal import refused as status_refused
 
 log = logging.getLogger(__name__)
 PLURAL = "drreplicas"
@@ -100,14 +102,13 @@ class ReplicaRuntime:
         self.centre_tokens: dict[str, str | None] = {}
         self.followers = Followers(receiver, lambda c: self.centre_tokens.get(c), follower_hub)
         self.job_image = job_image or settings.current().image
-        self.written: dict[str, Any] = {}
-        self.written_at = 0.0
+        self.written = WrittenStatus(DRReplicaStatus)  # what this runtime last wrote (builders.written)
+        self.written_at = 0.0  # when; 0 before the first write
         self.published: tuple[str, str, int] | None = None
         self.published_at = 0.0
         self.publication: dict[str, Any] | None = None  # the EndpointPublished condition, once known
         self.blocked_ticks = 0
         self.status: dict[str, Any] = {}
-        self.stored: dict[str, Any] = {}
         self.full_for: tuple[Any, str, Any] | None = None  # (generation, active, epoch) of the last full run
         self.full_reachable: frozenset[str] = frozenset()  # the centres not Down at the last full run
         self.resync_at = 0.0
@@ -132,8 +133,7 @@ class ReplicaRuntime:
     # -- the tick ------------------------------------------------------------------------------------
     def tick(self, body: dict[str, Any]) -> float:
         """One reconcile; returns how long to wait before the next."""
-        self.stored = dict(body.get("status") or {})
-        self.status = deepcopy(self.written or self.stored)
+        self.status = deepcopy(self.written.current(body))
         generation = body["metadata"].get("generation")
         now = now_iso()
         try:
@@ -202,6 +202,8 @@ class ReplicaRuntime:
             self.followers.match(following, centres)
             if not dr_status.source_missing(problems):
                 self._publish(body, spec, centres, active)
+            else:
+                self._mark_stale(body, spec, problems)
         skipped = {p.target for p in unusable}
         scheduled = [f for f in wanted if f.mode == "Scheduled" and f.target not in skipped]
         dr_scheduled.run(self, body, spec, dr_divergent.gate(self.status, scheduled), centres, now)
@@ -719,6 +721,41 @@ class ReplicaRuntime:
             "service": build.endpoint_name(self.name),
         }
 
+    def _mark_stale(self, body: dict[str, Any], spec: DRReplicaSpec, problems: list[tuple[str, str]]) -> None:
+        """The source bucket is gone after its endpoint was published. The ConfigMap and Service are kept
+        (applications holding them fail at the store, not at a missing ConfigMap, and the ConfigMap still
+        says where the data was) and the ConfigMap is marked stale, as status.endpoint is; EndpointPublished
+        says so (dr_status.summary). Publishing afresh, once the bucket is back, removes the mark."""
+        endpoint = self.status.get("endpoint") or {}
+        why = next(message for reason, message in problems if reason == dr_status.SOURCE_MISSING)
+        names_source = (endpoint.get("centre"), endpoint.get("bucket")) == (
+            spec.source.centre,
+            spec.source.bucket,
+        )
+        if not names_source or endpoint.get("stale") == why:
+            return
+        epoch = int(self.status["fencingEpoch"])
+        name = build.endpoint_name(self.name)
+        try:
+            self.kube.apply(
+                build.endpoint_configmap(
+                    body,
+                    spec.source.centre,
+                    endpoint["url"],
+                    spec.source.bucket,
+                    spec.source.prefix,
+                    epoch,
+                    why,
+                )
+            )
+        except ApiException as e:
+            blocked = refused("Publication", f"the stale mark on ConfigMap {name}", e)
+            self.emit("Warning", blocked.reason, str(blocked))
+            return
+        self.status["endpoint"] = {**endpoint, "stale": why}
+        self.published = None  # published afresh (without the mark) as soon as the bucket is back
+        self.emit("Warning", "EndpointStale", f"ConfigMap {name} kept and marked stale: {why}")
+
     def _target_status(self, spec: DRReplicaSpec, wanted: list[Flow], now: str) -> None:
         before = self.status.get("targets") or []
         self.status["targets"] = dr_status.target_entries(before, wanted, self.followers.stats)
@@ -758,35 +795,44 @@ class ReplicaRuntime:
     def _conditions(self, conds: list[dict[str, Any]], now: str) -> None:
         self.status["conditions"] = merge_conditions(self.status.get("conditions"), conds, now)
 
-    def _write(self, body: dict[str, Any], phase: str | None = None, force: bool = False) -> None:
+    def _write(
+        self, body: dict[str, Any], phase: str | None = None, force: bool = False, strict: bool = False
+    ) -> None:
+        """Write the status if worth it; a status DRReplicaStatus refuses is reported and not written (and
+        raised as well when `strict`: the caller's next step must not run unrecorded)."""
         if phase:
             self.status["phase"] = phase
         if not force and not self._worth_writing():
             return
-        # Diff against what is stored (the body on the first write), so nested keys that went away are nulled.
-        stored = self.written or self.stored
-        self.kube.patch_status(PLURAL, self.name, merge_patch(stored, self.status), self.namespace)
-        self.written = deepcopy(self.status)
+        # Diff against what is stored, so nested keys that went away are nulled.
+        try:
+            patch = self.written.checked(merge_patch(self.written.status, self.status))
+        except InvalidStatus as e:
+            status_refused(log, self.emit, f"replica {self.namespace}/{self.name}", e)
+            if strict:
+                raise
+            return
+        out = self.kube.patch_status(PLURAL, self.name, patch, self.namespace)
+        self.written.wrote(patch, resource_version(out or {}))
         self.written_at = time.monotonic()
 
     def write_now(self, body: dict[str, Any]) -> None:
-        self._write(body, force=True)
+        self._write(body, force=True, strict=True)
 
     def _worth_writing(self) -> bool:
         """Whether status differs from what was written enough to write it now (see DRIFTING_EVERY_S)."""
-        if not self.written:
+        if not self.written_at:
             return True
+        # Both as the API server stores them (a null is no key), so a None set this run is no change.
+        written, status = self.written.status, apply_merge_patch({}, self.status)
         figures = ("targets", "estimatedDataLossSeconds")
-        stable = {k: v for k, v in self.status.items() if k not in figures}
-        written_stable = {k: v for k, v in self.written.items() if k not in figures}
+        stable = {k: v for k, v in status.items() if k not in figures}
+        written_stable = {k: v for k, v in written.items() if k not in figures}
         if stable != written_stable:
             return True
         age = time.monotonic() - self.written_at
-        targets, before = self.status.get("targets") or [], self.written.get("targets") or []
-        loss, loss_before = (
-            self.status.get("estimatedDataLossSeconds"),
-            self.written.get("estimatedDataLossSeconds"),
-        )
+        targets, before = status.get("targets") or [], written.get("targets") or []
+        loss, loss_before = status.get("estimatedDataLossSeconds"), written.get("estimatedDataLossSeconds")
         if targets == before and loss == loss_before:
             return False
         if _without_drifting(targets) != _without_drifting(before) or loss != loss_before:

@@ -3,9 +3,10 @@
 What zones own (namespaces and children labelled managed-by: datacloud) is held in label-filtered watch
 caches (`datazone_cache`); DataZones, DRReplicas and DataCentres in kopf indices, handed in as `ix`. A
 reconcile therefore reads nothing from the API server in the common case and writes only what drifted;
-it runs on a fixed pool of `WORKERS` threads. A zone is woken (`poke`) by its own spec changing, any change
-to a namespace or child labelled with it, DRReplicas labelled with it or living in its namespaces, and
-zones it references or competes with appearing or going. It also resyncs every couple of minutes and
+it runs on a fixed pool of DATACLOUD_ZONE_WORKERS threads (`pool()`, sized when the runtime starts). A
+zone is woken (`poke`) by its own spec changing, any change to a namespace or child labelled with it,
+DRReplicas labelled with it or living in its namespaces, and zones it references or competes with
+appearing or going. It also resyncs every couple of minutes and
 retries every ten seconds while it waits on something.
 """
 
@@ -18,21 +19,20 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kubernetes.client.exceptions import ApiException
 
 from .. import settings
 from ..adapters.kube import Kube
+from ..api.datazone import DataZoneStatus
 from ..builders.datazone_profile import LABEL_ZONE, ReplicaTargets
-from ..builders.written import older
+from ..builders.written import InvalidStatus, WrittenStatus
 from ..metrics import zones as metrics
 from . import datazone, datazone_cache
+from .status_refusal import refused
 
 log = logging.getLogger(__name__)
-WORKERS = settings.current().zone_workers
-executor = ThreadPoolExecutor(WORKERS, thread_name_prefix="zone")
 # The kinds zone workers write; resolving them once up front spares each worker its own API discovery.
 _KINDS = (
     ("v1", "Namespace"),
@@ -55,14 +55,30 @@ class Stopped(Protocol):
 
 _kube: Kube | None = None
 _kube_lock = threading.Lock()
+_pool: tuple[ThreadPoolExecutor, int] | None = None  # the zone threads and their number
+
+
+def pool() -> ThreadPoolExecutor:
+    """The zone threads, sized from the settings when first needed (the runtime's start), not at import."""
+    return _sized_pool()[0]
+
+
+def _sized_pool() -> tuple[ThreadPoolExecutor, int]:
+    global _pool
+    with _kube_lock:
+        if _pool is None:
+            workers = settings.current().zone_workers
+            _pool = (ThreadPoolExecutor(workers, thread_name_prefix="zone"), workers)
+        return _pool
 
 
 def zone_kube() -> Kube:
     """One client for all zone workers (thread-safe connection pool, one discovery), created on first use."""
     global _kube
+    workers = _sized_pool()[1]
     with _kube_lock:
         if _kube is None:
-            kube = Kube.default(pool_size=WORKERS + 4)
+            kube = Kube.default(pool_size=workers + 4)
             for api_version, kind in _KINDS:
                 kube.dynamic.resources.get(api_version=api_version, kind=kind)
             _kube = kube
@@ -108,11 +124,11 @@ async def start() -> None:
     """Start the watch caches (on kopf's event loop, before any zone daemon runs)."""
     global caches, _loop
     _loop = asyncio.get_running_loop()
-    await _loop.run_in_executor(executor, zone_kube)
+    await _loop.run_in_executor(pool(), zone_kube)
     started = datazone_cache.ZoneCaches(
         Kube.default, _changed, datazone.project_namespace, datazone.project_child
     )
-    await _loop.run_in_executor(executor, started.start)
+    await _loop.run_in_executor(pool(), started.start)
     caches = started
 
 
@@ -157,29 +173,10 @@ def observe(
     return obs
 
 
-@dataclass(frozen=True)
-class Written:
-    """The status a zone's daemon last wrote, between the zone's resourceVersion before and after."""
-
-    before: str
-    after: str
-    status: dict[str, Any]
-
-
-written: dict[str, Written] = {}
-
-
-def current_status(name: str, body: Mapping[str, Any]) -> dict[str, Any]:
-    """The zone's status as it stands. kopf's body can still be one from before the daemon's last status
-    patch (the patch's watch event is on its way, or kopf's own finalizer patch landed in between);
-    reconciling from that older status would write the same status again and repeat its Events."""
-    last = written.get(name)
-    if last is not None:
-        version = str(body.get("metadata", {}).get("resourceVersion") or "")
-        if version == last.before or older(version, last.after):
-            return last.status
-        del written[name]  # kopf has caught up: from here on its body is the truth
-    return dict(body.get("status") or {})
+# What each zone's daemon last wrote (`builders.written`): kopf's body can still be one from before the
+# daemon's last status patch (the patch's watch event is on its way, or kopf's own finalizer patch landed in
+# between); reconciling from that older status would write the same status again and repeat its Events.
+written: dict[str, WrittenStatus] = {}
 
 
 def snapshot(body: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, Any]:
@@ -194,16 +191,18 @@ def snapshot(body: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, An
 
 
 def reconcile_and_write(
-    name: str, body: dict[str, Any], obs: datazone.Observed
-) -> tuple[datazone.ZoneReport, Written | None]:
+    name: str, body: dict[str, Any], obs: datazone.Observed, last: WrittenStatus
+) -> tuple[datazone.ZoneReport, tuple[dict[str, Any], str] | None]:
+    """Reconcile, and write the status if it changed: (the report, (the patch written, the resourceVersion
+    it produced) or None). `last` is only read here (the worker thread); the daemon records the write."""
     kube = zone_kube()
     report = datazone.reconcile(kube, body, obs)
     old = body.get("status") or {}
     if not any(old.get(k) != v for k, v in report.status.items()):
         return report, None
-    out = kube.patch_status(datazone.PLURAL, name, report.status)
-    before = str(body["metadata"].get("resourceVersion") or "")
-    return report, Written(before, str(out["metadata"]["resourceVersion"]), dict(out.get("status") or {}))
+    patch = last.checked(report.status)
+    out = kube.patch_status(datazone.PLURAL, name, patch)
+    return report, (patch, str(out["metadata"]["resourceVersion"]))
 
 
 # --- The loop a zone's daemon runs -----------------------------------------------------------------------
@@ -250,6 +249,7 @@ async def run(
     failures = 0
     last_measured: tuple[str, dict[str, Any]] | None = None
     stop_watch = asyncio.create_task(_poke_when_stopped(stopped, wake))
+    last = written.setdefault(name, WrittenStatus.start(body, DataZoneStatus))
     try:
         while not stopped and not body.get("metadata", {}).get("deletionTimestamp"):
             wake.clear()
@@ -257,20 +257,24 @@ async def run(
                 await _sleep(wake, 5.0)
                 continue
             reconciled[name] = body.get("metadata", {}).get("generation")
-            status = current_status(name, body)
+            status = last.current(body)
             obs = observe(name, body, status, ix)
             plain = snapshot(body, status)
             try:
-                done = await loop.run_in_executor(executor, reconcile_and_write, name, plain, obs)
-            except ApiException as e:
+                report, wrote = await loop.run_in_executor(
+                    pool(), reconcile_and_write, name, plain, obs, last
+                )
+            except (ApiException, InvalidStatus) as e:
                 failures += 1
-                log.warning("zone %s: API error %s %s; retrying", name, e.status, e.reason)
+                if isinstance(e, InvalidStatus):
+                    refused(log, emit, f"zone {name}", e)
+                else:
+                    log.warning("zone %s: API error %s %s; retrying", name, e.status, e.reason)
                 await _sleep(wake, min(60.0, 2.0**failures))
                 continue
             failures = 0
-            report, last = done
-            if last is not None:
-                written[name] = last
+            if wrote is not None:
+                last.wrote(*wrote)
             for kind, reason, message in report.events:
                 emit(kind, reason, message)
             measured = (str((body.get("spec") or {}).get("classification", "")), report.status)
@@ -290,7 +294,7 @@ async def run(
 
 async def run_blocking(fn: Callable[..., Any], *args: Any) -> Any:
     """Blocking API calls of a zone handler, on the zone pool (never on kopf's own executor)."""
-    return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+    return await asyncio.get_running_loop().run_in_executor(pool(), fn, *args)
 
 
 def delete(name: str, namespaces: list[str]) -> list[str]:

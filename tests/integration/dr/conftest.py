@@ -1,142 +1,24 @@
-"""DR fixtures: the session stack's three centres declared as DataCentres, buckets, an app account."""
+"""DR fixtures: the session stack's three centres declared as DataCentres, buckets, an app account.
+
+What the tests import (builders, clients, `Refusals`) is in `tests/support/dr.py`."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
-from datacloud.adapters import s3
 from datacloud.devstack.objectstore import Centre
-from datacloud.devstack.stack import OPERATOR_NAMESPACE
-from tests.support.cluster import Cluster, wait_until
+from tests.support.cluster import Cluster
+from tests.support.dr import NAMESPACE, Refusals, dr_centres, restored
 
-ROLES = {"fz-prod": "Production", "fz-samecity-dr": "SameCityDR", "xm-remote-dr": "RemoteDR"}
-CITY = {"fz-prod": "350100", "fz-samecity-dr": "350100", "xm-remote-dr": "350200"}
-APP_KEY, APP_SECRET = "drapp", "drapp-secret-0123456789"
-NAMESPACE = "dr-tests"
-
-
-def root(centre: Centre) -> Any:
-    return s3.client(
-        s3.S3Endpoint(centre.endpoint, "us-east-1", s3.S3Credentials(centre.access_key, centre.secret_key))
-    )
-
-
-def keys_at(centre: Centre, bucket: str) -> set[str]:
-    """The keys in a bucket (its first 1,000), read as the store's root account."""
-    return {o["Key"] for o in root(centre).list_objects_v2(Bucket=bucket).get("Contents", [])}
-
-
-def app(centre: Centre) -> Any:
-    """A client writing as an ordinary account, the way applications do (bound by fencing policies)."""
-    return s3.client(s3.S3Endpoint(centre.endpoint, "us-east-1", s3.S3Credentials(APP_KEY, APP_SECRET)))
-
-
-def datacentre(name: str, endpoint: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "datacloud.fujian.gov.cn/v1alpha1",
-        "kind": "DataCentre",
-        "metadata": {"name": name},
-        "spec": {
-            "city": CITY[name],
-            "role": ROLES[name],
-            "objectStore": {
-                "endpoint": endpoint,
-                "credentialsSecretRef": {"name": f"centre-{name}", "namespace": OPERATOR_NAMESPACE},
-            },
-            "probe": {"interval": "1s", "timeout": "1s", "failureThreshold": 2},
-        },
-    }
-
-
-@pytest.fixture(scope="session")
-def dr_centres(cluster: Cluster, operator: dict[str, Any]) -> dict[str, Centre]:
-    centres = cluster.stack.centres
-    for name, centre in centres.items():
-        cluster.must_apply(datacentre(name, centre.endpoint))
-        if not getattr(centre, "_app_user", False):
-            centre.add_user(APP_KEY, APP_SECRET)
-            centre._app_user = True  # type: ignore[attr-defined]
-    cluster.kubectl("create", "namespace", NAMESPACE)
-    for name in centres:
-        wait_until(
-            lambda n=name: (cluster.get("datacentres", n).get("status") or {}).get("health") == "Up",
-            60,
-            what=f"{name} Up",
-        )
-    return centres
-
-
-def allow_app(centre: Centre, bucket: str) -> None:
-    """Give the app account rights on a bucket (the operator's fence statement is added beside it)."""
-    import json
-
-    client = root(centre)
-    try:
-        client.create_bucket(Bucket=bucket)
-    except ClientError as e:
-        # The operator may have created it first (it creates target buckets).
-        if not e.response["Error"]["Code"].startswith("BucketAlready"):
-            raise
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "app",
-                "Effect": "Allow",
-                "Principal": {"AWS": [APP_KEY]},
-                "Action": ["s3:*"],
-                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
-            }
-        ],
-    }
-    client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+__all__ = ["dr_centres"]  # a fixture the DR tests and the metrics catalogue share
 
 
 @pytest.fixture
 def bucket() -> str:
     return f"dr-{os.urandom(4).hex()}"
-
-
-def replica(name: str, bucket: str, policy: str = "Manual", **extra: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "datacloud.fujian.gov.cn/v1alpha1",
-        "kind": "DRReplica",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "source": {"centre": "fz-prod", "bucket": bucket},
-            "activeCentre": "fz-prod",
-            "targets": [
-                {
-                    "name": "same-city",
-                    "centre": "fz-samecity-dr",
-                    "bucket": bucket,
-                    "mode": "Continuous",
-                    "rpoTarget": "10s",
-                    "deletePolicy": "Mirror",
-                },
-                {
-                    "name": "remote",
-                    "centre": "xm-remote-dr",
-                    "bucket": bucket,
-                    "mode": "Scheduled",
-                    "schedule": "0 2 * * *",
-                    "rpoTarget": "24h",
-                    "verification": {"method": "SHA256", "samplePercent": 100},
-                },
-            ],
-            "failover": {"policy": policy, "downFor": "2s"},
-            **extra,
-        },
-    }
-
-
-def status(cluster: Cluster, name: str) -> dict[str, Any]:
-    return cluster.get("drreplicas", name, NAMESPACE).get("status") or {}
 
 
 @pytest.fixture
@@ -147,127 +29,16 @@ def cleanup(cluster: Cluster) -> Iterator[list[str]]:
         cluster.kubectl("-n", NAMESPACE, "delete", "drreplica", name, "--wait=false")
 
 
-def _restored(centre: Centre) -> Iterator[Centre]:
-    yield centre
-    if not centre.alive():
-        centre.restart()
-
-
 @pytest.fixture
 def prod_restored(dr_centres: dict[str, Centre]) -> Iterator[Centre]:
     """Production, started again after the test if the test stopped it."""
-    yield from _restored(dr_centres["fz-prod"])
+    yield from restored(dr_centres["fz-prod"])
 
 
 @pytest.fixture
 def near_restored(dr_centres: dict[str, Centre]) -> Iterator[Centre]:
     """The same-city centre, started again after the test if the test stopped it."""
-    yield from _restored(dr_centres["fz-samecity-dr"])
-
-
-class Refusals:
-    """Objects that make the API server itself refuse a write, as a user's policy or quota would."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.made: list[tuple[str, str, str | None]] = []
-
-    def _apply(self, *docs: dict[str, Any]) -> None:
-        self.cluster.must_apply(*docs)
-        self.made += [(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace")) for d in docs]
-
-    def _deny(
-        self, name: str, resource: tuple[str, str], operations: list[str], expression: str, message: str
-    ) -> None:
-        """A ValidatingAdmissionPolicy (CEL in the API server) refusing, in the replica namespace, the
-        `operations` on `resource` (group, plural) where `expression` is false."""
-        api = "admissionregistration.k8s.io/v1"
-        group, plural = resource
-        self._apply(
-            {
-                "apiVersion": api,
-                "kind": "ValidatingAdmissionPolicy",
-                "metadata": {"name": name},
-                "spec": {
-                    "failurePolicy": "Fail",
-                    "matchConstraints": {
-                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}},
-                        "resourceRules": [
-                            {
-                                "apiGroups": [group],
-                                "apiVersions": ["v1"],
-                                "operations": operations,
-                                "resources": [plural],
-                            }
-                        ],
-                    },
-                    "validations": [{"expression": expression, "message": message, "reason": "Forbidden"}],
-                },
-            },
-            {
-                "apiVersion": api,
-                "kind": "ValidatingAdmissionPolicyBinding",
-                "metadata": {"name": name},
-                "spec": {"policyName": name, "validationActions": ["Deny"]},
-            },
-        )
-
-    def freeze_endpoint(self, replica_name: str) -> None:
-        """Writes to the replica's endpoint ConfigMap refused."""
-        self._deny(
-            f"freeze-{replica_name}-endpoint",
-            ("", "configmaps"),
-            ["CREATE", "UPDATE"],
-            f"object.metadata.name != '{replica_name}-endpoint'",
-            f"change freeze: the endpoint of {replica_name} may not change",
-        )
-        # The API server loads policies asynchronously: wait until it refuses a (dry-run) write itself.
-        wait_until(
-            lambda: "change freeze" in self._dry_run("create", "configmap", f"{replica_name}-endpoint"),
-            30,
-            what="the admission policy in force",
-        )
-
-    def keep_jobs(self, replica_name: str, job: str) -> None:
-        """Deleting the replica's Jobs refused; `job` is one that exists, to see the policy in force."""
-        label = "datacloud.fujian.gov.cn/drreplica"
-        self._deny(
-            f"keep-{replica_name}-jobs",
-            ("batch", "jobs"),
-            ["DELETE"],
-            f"oldObject.metadata.?labels[?'{label}'].orValue('') != '{replica_name}'",
-            f"audit hold: the Jobs of {replica_name} are kept",
-        )
-        wait_until(
-            lambda: "audit hold" in self._dry_run("delete", "job", job),
-            30,
-            what="the admission policy in force",
-        )
-
-    def no_room_for_jobs(self) -> None:
-        """A ResourceQuota allowing no Job in the replica's namespace."""
-        self._apply(
-            {
-                "apiVersion": "v1",
-                "kind": "ResourceQuota",
-                "metadata": {"name": "no-room-for-jobs", "namespace": NAMESPACE},
-                "spec": {"hard": {"count/jobs.batch": "0"}},
-            }
-        )
-        wait_until(
-            lambda: "quota" in self._dry_run("create", "job", "quota-probe", "--image=datacloud/probe"),
-            30,
-            what="the quota in force",
-        )
-
-    def _dry_run(self, *args: str) -> str:
-        return self.cluster.kubectl("-n", NAMESPACE, *args, "--dry-run=server").stderr
-
-    def lift(self) -> None:
-        for kind, name, namespace in reversed(self.made):
-            where = ["-n", namespace] if namespace else []
-            self.cluster.kubectl(*where, "delete", kind, name, "--ignore-not-found", "--wait=false")
-        self.made.clear()
+    yield from restored(dr_centres["fz-samecity-dr"])
 
 
 @pytest.fixture

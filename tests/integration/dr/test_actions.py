@@ -2,43 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from botocore.exceptions import ClientError
 
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
-
-from .conftest import NAMESPACE, allow_app, app, keys_at, replica, root, status
+from tests.support.dr import (
+    NAMESPACE,
+    action,
+    allow_app,
+    app,
+    can_write,
+    finished,
+    keys_at,
+    replica,
+    root,
+    status,
+)
 
 pytestmark = pytest.mark.integration
-
-
-def action(cluster: Cluster, name: str, kind: str, to: str, request: str, dry_run: bool = False) -> None:
-    patch = {"spec": {"action": {"type": kind, "targetCentre": to, "requestId": request, "dryRun": dry_run}}}
-    import json
-
-    done = cluster.kubectl(
-        "-n", NAMESPACE, "patch", "drreplica", name, "--type", "merge", "-p", json.dumps(patch)
-    )
-    assert done.returncode == 0, done.stderr
-
-
-def finished(cluster: Cluster, name: str, request: str) -> dict[str, Any] | None:
-    s = status(cluster, name)
-    a = s.get("action") or {}
-    return s if a.get("requestId") == request and a.get("finishedAt") else None
-
-
-def can_write(client: Any, bucket: str) -> bool:
-    try:
-        client.put_object(Bucket=bucket, Key="probe-write", Body=b"1")
-    except ClientError as e:
-        if e.response["Error"]["Code"] == "AccessDenied":
-            return False
-        raise
-    return True
 
 
 def protected(cluster: Cluster, name: str) -> bool:

@@ -23,10 +23,18 @@ from datacloud.api.reserved import QUARANTINE_BUCKET
 from datacloud.devstack.objectstore import Centre
 from datacloud.reconcile.dr_divergent import quarantine_prefix
 from tests.support.cluster import Cluster, wait_until
-
-from .conftest import NAMESPACE, allow_app, app, replica, root, status
-from .test_actions import action, finished
-from .test_failover import SteadyWriter, listing
+from tests.support.dr import (
+    NAMESPACE,
+    SteadyWriter,
+    action,
+    allow_app,
+    app,
+    finished,
+    listing,
+    replica,
+    root,
+    status,
+)
 
 pytestmark = pytest.mark.integration
 # Keys of every Unicode class a citizen's record might carry.

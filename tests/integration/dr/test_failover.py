@@ -2,57 +2,27 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from typing import Any
 
 import pytest
-from botocore.exceptions import BotoCoreError, ClientError
 
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
-
-from .conftest import NAMESPACE, allow_app, app, replica, root, status
-from .test_actions import action, can_write, finished
+from tests.support.dr import (
+    NAMESPACE,
+    SteadyWriter,
+    action,
+    allow_app,
+    app,
+    can_write,
+    finished,
+    listing,
+    replica,
+    root,
+    status,
+)
 
 pytestmark = pytest.mark.integration
-
-
-class SteadyWriter:
-    """Writes one object every 50 ms and remembers when each write was acknowledged."""
-
-    def __init__(self, centre: Centre, bucket: str) -> None:
-        self.client, self.bucket = app(centre), bucket
-        self.acked: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        i = 0
-        while not self._stop.is_set():
-            key = f"steady/{i:05d}"
-            try:
-                self.client.put_object(Bucket=self.bucket, Key=key, Body=key.encode())
-                self.acked[key] = time.time()
-            except (BotoCoreError, ClientError):
-                pass
-            i += 1
-            self._stop.wait(0.05)
-
-    def __enter__(self) -> SteadyWriter:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-
-def listing(client: Any, bucket: str) -> set[str]:
-    keys: set[str] = set()
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        keys |= {o["Key"] for o in page.get("Contents", [])}
-    return keys
 
 
 def test_automatic_failover_keeps_what_was_acknowledged_and_failback_loses_nothing(

@@ -11,9 +11,9 @@ import pytest
 from datacloud import settings
 from datacloud.adapters.kube import NotFound
 from datacloud.devstack.objectstore import Centre
-from tests.integration.dr.conftest import NAMESPACE, replica, root
-from tests.integration.test_datazone import delete_zone, ready, zone
 from tests.support.cluster import Cluster, wait_until
+from tests.support.dr import NAMESPACE, replica, root
+from tests.support.zones import delete_zone, ready, zone
 
 pytestmark = pytest.mark.integration
 MANY = 100  # six times the replica lane's workers, three times kopf's own executor

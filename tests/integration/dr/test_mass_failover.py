@@ -12,9 +12,7 @@ import pytest
 
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
-
-from .conftest import NAMESPACE, allow_app, app, replica, root
-from .test_failover import listing
+from tests.support.dr import NAMESPACE, allow_app, app, listing, replica, root
 
 pytestmark = pytest.mark.integration
 MANY = 40  # more than the replica lane's workers

@@ -11,8 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
-
-from .conftest import NAMESPACE, allow_app, app, keys_at, replica, root, status
+from tests.support.dr import NAMESPACE, allow_app, app, keys_at, replica, root, status
 
 pytestmark = pytest.mark.integration
 BLOCKED = "blocked/内容 ü.txt"  # a key the target cannot store (see `block`), with non-ASCII in it

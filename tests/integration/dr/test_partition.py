@@ -14,9 +14,7 @@ import pytest
 from datacloud.devstack.objectstore import Centre
 from datacloud.devstack.stack import OPERATOR_NAMESPACE, centre_secret
 from tests.support.cluster import Cluster, wait_until
-
-from .conftest import APP_KEY, APP_SECRET, NAMESPACE, allow_app, app, root, status
-from .test_actions import can_write
+from tests.support.dr import APP_KEY, APP_SECRET, NAMESPACE, allow_app, app, can_write, root, status
 
 pytestmark = pytest.mark.integration
 HOST_SIDE, CENTRE_SIDE = "10.252.7.1", "10.252.7.2"  # a test host of our own, inside this machine

@@ -19,9 +19,7 @@ from datacloud.devstack.process import Managed, free_port
 from datacloud.devstack.stack import operator_env
 from datacloud.failover import fencing
 from tests.support.cluster import Cluster, wait_until
-
-from .conftest import NAMESPACE, allow_app, replica, root, status
-from .test_restart import _listening, event_count
+from tests.support.dr import NAMESPACE, allow_app, event_count, listening, replica, root, status
 
 pytestmark = pytest.mark.integration
 NAME = "twopeers"
@@ -49,14 +47,14 @@ def peers(cluster: Cluster, operator: dict[str, Any], tmp_path: Path) -> Iterato
         # Alone, the standby works: the centres' probe times move again.
         wait_until(lambda: probed(cluster) > before, 60, what="the standby probing the centres")
         leader.start()
-        wait_until(lambda: _listening(cluster.stack.events_port), 30, what="the leader's event receiver")
+        wait_until(lambda: listening(cluster.stack.events_port), 30, what="the leader's event receiver")
         wait_until(lambda: "Pausing operations in favour of" in text(standby), 60, what="the standby pausing")
         yield leader, standby
     finally:
         standby.stop()  # first, so it does not resume when the leader leaves the peering object
         leader.stop()
         session.start()
-        wait_until(lambda: _listening(cluster.stack.events_port), 30, what="the session operator back")
+        wait_until(lambda: listening(cluster.stack.events_port), 30, what="the session operator back")
 
 
 def probed(cluster: Cluster) -> str:

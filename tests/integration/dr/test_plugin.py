@@ -13,8 +13,7 @@ import pytest
 from datacloud.devstack.objectstore import Centre
 from datacloud.devstack.process import tool
 from tests.support.cluster import Cluster, wait_until
-
-from .conftest import NAMESPACE, allow_app, replica, status
+from tests.support.dr import NAMESPACE, allow_app, replica, status
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,7 @@ from botocore.exceptions import ClientError
 
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
-
-from .conftest import NAMESPACE, allow_app, app, replica, root, status
+from tests.support.dr import NAMESPACE, allow_app, app, replica, root, status
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
-
-from .conftest import NAMESPACE, allow_app, app, replica, root, status
-from .test_scheduled import jobs
+from tests.support.dr import NAMESPACE, allow_app, app, jobs, replica, root, status
 
 pytestmark = pytest.mark.integration
 

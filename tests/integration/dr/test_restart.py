@@ -17,21 +17,23 @@ from datacloud.builders.conditions import find
 from datacloud.devstack.objectstore import Centre
 from datacloud.failover import fencing
 from tests.support.cluster import Cluster, wait_until
-
-from .conftest import NAMESPACE, Refusals, allow_app, app, keys_at, replica, root, status
-from .test_actions import action, can_write, finished
+from tests.support.dr import (
+    NAMESPACE,
+    Refusals,
+    action,
+    allow_app,
+    app,
+    can_write,
+    event_count,
+    finished,
+    keys_at,
+    listening,
+    replica,
+    root,
+    status,
+)
 
 pytestmark = pytest.mark.integration
-
-
-def _listening(port: int) -> bool:
-    import socket
-
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
 
 
 def protected(
@@ -50,7 +52,7 @@ def restart_operator(cluster: Cluster, operator: dict[str, Any]) -> None:
     proc = operator["process"]
     proc.kill()
     proc.start()
-    wait_until(lambda: _listening(cluster.stack.events_port), 30, what="the operator's event receiver")
+    wait_until(lambda: listening(cluster.stack.events_port), 30, what="the operator's event receiver")
 
 
 def step_state(cluster: Cluster, name: str, request: str, step: str) -> str | None:
@@ -76,10 +78,6 @@ def the_step(s: dict[str, Any], step: str) -> dict[str, Any]:
 def condition_of(s: dict[str, Any], type_: str) -> tuple[str, str] | None:
     c = find(s.get("conditions"), type_)
     return (str(c["status"]), str(c["reason"])) if c else None
-
-
-def event_count(cluster: Cluster, name: str, reason: str) -> int:
-    return sum(int(e.get("count") or 1) for e in cluster.events_for(name) if e["reason"] == reason)
 
 
 def assert_finished_once(

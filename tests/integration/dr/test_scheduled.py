@@ -12,17 +12,9 @@ import pytest
 
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
-
-from .conftest import NAMESPACE, Refusals, allow_app, app, keys_at, replica, status
-from .test_restart import event_count
+from tests.support.dr import Refusals, allow_app, app, event_count, jobs, keys_at, replica, status
 
 pytestmark = pytest.mark.integration
-
-
-def jobs(cluster: Cluster, replica_name: str) -> list[dict[str, Any]]:
-    return cluster.kube.read_all(
-        "batch/v1", "Job", NAMESPACE, label_selector=f"datacloud.fujian.gov.cn/drreplica={replica_name}"
-    )
 
 
 def test_scheduled_target_runs_as_an_indexed_job_and_reports_back(

@@ -4,7 +4,6 @@ replica overlapping the first is refused by condition and touches nothing."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,9 +15,17 @@ from datacloud.builders.conditions import find
 from datacloud.devstack.objectstore import Centre
 from datacloud.failover import fencing
 from tests.support.cluster import Cluster, wait_until
-
-from .conftest import APP_KEY, APP_SECRET, NAMESPACE, replica, root, status
-from .test_actions import action, finished
+from tests.support.dr import (
+    APP_KEY,
+    APP_SECRET,
+    NAMESPACE,
+    action,
+    allow_app,
+    finished,
+    replica,
+    root,
+    status,
+)
 
 pytestmark = pytest.mark.integration
 OTHER_KEY, OTHER_SECRET = "drapp-two", "drapp-two-secret-0123456789"
@@ -40,22 +47,7 @@ def account(centre: Centre, key: str, secret: str) -> Any:
 
 
 def allow_accounts(centre: Centre, bucket: str) -> None:
-    client = root(centre)
-    try:
-        client.create_bucket(Bucket=bucket)
-    except ClientError as e:
-        if not e.response["Error"]["Code"].startswith("BucketAlready"):
-            raise
-    statement = {
-        "Sid": "apps",
-        "Effect": "Allow",
-        "Principal": {"AWS": [APP_KEY, OTHER_KEY]},
-        "Action": ["s3:*"],
-        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
-    }
-    client.put_bucket_policy(
-        Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
-    )
+    allow_app(centre, bucket, (APP_KEY, OTHER_KEY))
 
 
 def accepted(client: Any, bucket: str, key: str) -> bool:
@@ -131,7 +123,7 @@ def test_failover_of_one_replica_fences_only_its_prefix_and_neither_replica_undo
     beta_source = fencing.owner_id(NAMESPACE, "beta", "source")
     assert fencing.fence_epoch(policy, alpha_source) == 2
     assert fencing.fence_epoch(policy, beta_source) is None
-    assert "apps" in [s["Sid"] for s in fencing.statements(policy)]  # the bucket owner's statement kept
+    assert "app" in [s["Sid"] for s in fencing.statements(policy)]  # the bucket owner's statement kept
 
     # Failback of alpha: nothing acknowledged on the way is lost, beta's data is untouched.
     action(cluster, "alpha", "Failback", "fz-prod", "CHG-SHARED-2")

@@ -11,8 +11,7 @@ import pytest
 from datacloud.builders.conditions import find
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
-
-from .conftest import allow_app, app, keys_at, replica, status
+from tests.support.dr import allow_app, app, keys_at, replica, status
 
 pytestmark = pytest.mark.integration
 

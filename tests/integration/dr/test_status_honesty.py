@@ -1,5 +1,7 @@
 """A DRReplica whose source bucket does not exist: no endpoint is published for it and no RPO is called
-compliant, since nothing was replicated or measured; once the bucket exists, both follow."""
+compliant, since nothing was replicated or measured; once the bucket exists, both follow. A source bucket
+deleted after its endpoint was published leaves the endpoint ConfigMap in place, marked stale, and
+EndpointPublished False saying so; the mark goes when the bucket is back."""
 
 from __future__ import annotations
 
@@ -7,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from datacloud.builders.dr import STALE
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
-
-from .conftest import NAMESPACE, allow_app, replica, status
+from tests.support.dr import NAMESPACE, allow_app, replica, root, status
 
 pytestmark = pytest.mark.integration
 
@@ -74,3 +76,50 @@ def test_missing_source_publishes_nothing_and_claims_no_rpo(
     cm = endpoint_configmap(cluster, name)
     assert cm is not None
     assert cm["data"]["bucket"] == bucket
+
+
+def test_a_source_deleted_after_publication_leaves_its_endpoint_marked_stale(
+    cluster: Cluster, dr_centres: dict[str, Centre], bucket: str, cleanup: list[str]
+) -> None:
+    name = "gone"
+    cleanup.append(name)
+    prod = dr_centres["fz-prod"]
+    allow_app(prod, bucket)
+    doc = replica(name, bucket)
+    cluster.must_apply(doc)
+    wait_until(
+        lambda: conditions(cluster, name).get("EndpointPublished", {}).get("status") == "True",
+        60,
+        what="the endpoint published",
+    )
+    root(prod).delete_bucket(Bucket=bucket)  # empty: nothing of the application's goes with it
+    # A full run looks for the buckets (at least every five minutes); a spec change starts one at once.
+    doc["spec"]["targets"][0]["rpoTarget"] = "11s"
+    cluster.must_apply(doc)
+
+    def stale() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        cm = endpoint_configmap(cluster, name) or {}
+        published = conditions(cluster, name).get("EndpointPublished", {})
+        marked = STALE in (cm.get("metadata", {}).get("annotations") or {})
+        return (cm, published) if marked and published.get("reason") == "SourceBucketMissing" else None
+
+    cm, published = wait_until(stale, 60, what="the endpoint marked stale")
+    why = cm["metadata"]["annotations"][STALE]
+    assert f"bucket {bucket} does not exist in fz-prod" in why
+    assert cm["data"]["bucket"] == bucket  # kept: what applications hold still says where the data was
+    assert published["status"] == "False"
+    assert f"{name}-endpoint" in published["message"]
+    assert "marked stale" in published["message"]
+    assert status(cluster, name)["endpoint"]["stale"] == why
+
+    # The bucket is back: published afresh, the mark gone from the ConfigMap and the status.
+    allow_app(prod, bucket)
+
+    def current() -> dict[str, Any] | None:
+        cm = endpoint_configmap(cluster, name) or {}
+        fresh = STALE not in (cm.get("metadata", {}).get("annotations") or {})
+        ok = conditions(cluster, name).get("EndpointPublished", {}).get("status") == "True"
+        return cm if fresh and ok else None
+
+    wait_until(current, 60, what="the endpoint published again without the stale mark")
+    assert "stale" not in status(cluster, name)["endpoint"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import BucketPair
+from tests.support.replication import BucketPair
 
 pytestmark = pytest.mark.integration
 

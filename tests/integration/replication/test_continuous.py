@@ -15,8 +15,7 @@ from datacloud.replication.continuous import ContinuousReplicator
 from datacloud.replication.engine import KeyOutcome, SyncOptions
 from datacloud.replication.errors import RetryPolicy
 from datacloud.replication.events import Change, EventReceiver
-
-from .conftest import Store, start_centre, wait_until
+from tests.support.replication import Store, start_centre, wait_until
 
 pytestmark = pytest.mark.integration
 

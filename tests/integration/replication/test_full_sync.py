@@ -12,8 +12,7 @@ import pytest
 from datacloud.replication.copier import SOURCE_ETAG_META
 from datacloud.replication.engine import Replicator, SyncOptions, full_sync
 from datacloud.replication.errors import RetryPolicy
-
-from .conftest import BucketPair
+from tests.support.replication import BucketPair
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,7 @@ from datacloud.replication.continuous import ContinuousReplicator
 from datacloud.replication.engine import SyncOptions
 from datacloud.replication.errors import RetryPolicy
 from datacloud.replication.events import EventReceiver
-
-from .conftest import Store, start_centre, wait_until
+from tests.support.replication import Store, start_centre, wait_until
 
 pytestmark = pytest.mark.integration
 FAST = RetryPolicy(attempts=2, initial=0.05, maximum=0.2)

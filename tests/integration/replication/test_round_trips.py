@@ -17,8 +17,7 @@ from datacloud.adapters.s3_wire import WireClient
 from datacloud.replication.copier import OWN_META, user_metadata
 from datacloud.replication.engine import Replicator, SyncOptions, full_sync
 from datacloud.replication.errors import RetryPolicy
-
-from .conftest import Store
+from tests.support.replication import Store
 
 pytestmark = pytest.mark.integration
 

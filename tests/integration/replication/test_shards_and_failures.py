@@ -12,8 +12,7 @@ from datacloud.replication.engine import SyncOptions, full_sync
 from datacloud.replication.errors import PermanentS3Error, RetryPolicy
 from datacloud.replication.locations import Location
 from datacloud.replication.shard import Shard, shard_of
-
-from .conftest import BucketPair, Store
+from tests.support.replication import BucketPair, Store
 
 pytestmark = pytest.mark.integration
 

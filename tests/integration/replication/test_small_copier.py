@@ -11,8 +11,7 @@ from datacloud.replication.copier import SOURCE_ETAG_META, Copied, SourceVanishe
 from datacloud.replication.engine import Replicator, SyncOptions
 from datacloud.replication.errors import PermanentS3Error, RetryPolicy
 from datacloud.replication.small_copier import SMALL_MAX, SmallCopier, TooLarge
-
-from .conftest import BucketPair
+from tests.support.replication import BucketPair
 
 pytestmark = pytest.mark.integration
 

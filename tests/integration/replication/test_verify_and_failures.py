@@ -15,8 +15,7 @@ from datacloud.adapters.s3_wire import WireClient, error_from
 from datacloud.replication.continuous import ContinuousReplicator
 from datacloud.replication.engine import Replicator, SyncOptions, full_sync
 from datacloud.replication.errors import RetryPolicy
-
-from .conftest import BucketPair, wait_until
+from tests.support.replication import BucketPair, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,67 @@
+"""The dev stack's three centres as DataCentres, and a DRReplica protecting one bucket across them.
+
+The DR tests and the replica benchmark declare these same objects; both build them here, so a change to
+the API (a new required field, a renamed one) is made once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import API_VERSION
+from .stack import OPERATOR_NAMESPACE
+
+ROLES = {"fz-prod": "Production", "fz-samecity-dr": "SameCityDR", "xm-remote-dr": "RemoteDR"}
+CITIES = {"fz-prod": "350100", "fz-samecity-dr": "350100", "xm-remote-dr": "350200"}
+
+
+def datacentre(name: str, endpoint: str) -> dict[str, Any]:
+    """One of the stack's centres, probed every second (Down after two failures), credentials from the
+    Secret the stack writes (`centre-<name>`)."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "DataCentre",
+        "metadata": {"name": name},
+        "spec": {
+            "city": CITIES[name],
+            "role": ROLES[name],
+            "objectStore": {
+                "endpoint": endpoint,
+                "credentialsSecretRef": {"name": f"centre-{name}", "namespace": OPERATOR_NAMESPACE},
+            },
+            "probe": {"interval": "1s", "timeout": "1s", "failureThreshold": 2},
+        },
+    }
+
+
+def replica(
+    name: str, namespace: str, bucket: str, policy: str = "Manual", rpo: str = "10s"
+) -> dict[str, Any]:
+    """`bucket` at fz-prod, copied continuously (within `rpo`) to the same-city centre and nightly to the
+    remote one; failover `policy` Manual or Automatic (after the source is down for 2 s)."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "DRReplica",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "source": {"centre": "fz-prod", "bucket": bucket},
+            "activeCentre": "fz-prod",
+            "targets": [
+                {
+                    "name": "same-city",
+                    "centre": "fz-samecity-dr",
+                    "bucket": bucket,
+                    "mode": "Continuous",
+                    "rpoTarget": rpo,
+                },
+                {
+                    "name": "remote",
+                    "centre": "xm-remote-dr",
+                    "bucket": bucket,
+                    "mode": "Scheduled",
+                    "schedule": "0 2 * * *",
+                    "rpoTarget": "24h",
+                },
+            ],
+            "failover": {"policy": policy, "downFor": "2s"},
+        },
+    }
