@@ -60,6 +60,11 @@ def operator_pod(stack: DevStack) -> dict[str, Any] | None:
     return running[0] if running else None
 
 
+def condition(stack: DevStack, ns: str, name: str, type_: str) -> dict[str, Any]:
+    status = get(stack, "drreplica", "-n", ns, name).get("status") or {}
+    return next((c for c in status.get("conditions") or [] if c["type"] == type_), {})
+
+
 def pod_ready(pod: dict[str, Any] | None) -> bool:
     conditions = {c["type"]: c["status"] for c in ((pod or {}).get("status") or {}).get("conditions") or []}
     return conditions.get("Ready") == "True"
@@ -226,6 +231,9 @@ def test_sync_job_whose_pods_cannot_be_placed_is_named_then_runs(deployed: DevSt
         assert warnings, [e["reason"] for e in events]
         assert warnings[0]["type"] == "Warning"
         assert f"sync Job {job}: pod " in warnings[0]["message"]
+        jobs_healthy = condition(stack, ns, "cordoned", "JobsHealthy")
+        assert (jobs_healthy["status"], jobs_healthy["reason"]) == ("False", "SyncPodUnschedulable")
+        assert f"sync Job {job}: pod " in jobs_healthy["message"]
     finally:
         stack.kubectl("uncordon", stack.node.name)
     wait_until(
@@ -234,4 +242,5 @@ def test_sync_job_whose_pods_cannot_be_placed_is_named_then_runs(deployed: DevSt
         what="the Job runs once the node takes pods again",
     )
     wait_until(lambda: message() == "", 120, what="the message cleared")
+    assert condition(stack, ns, "cordoned", "JobsHealthy")["reason"] == "NoJobStuck"
     stack.kubectl("delete", "drreplica", "-n", ns, "cordoned", "--wait=false")

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 from kubernetes.client.exceptions import ApiException
 
 from .. import GROUP
+from ..api.conditions import ReplicaReason, ReplicaType, replica
 from ..api.drreplica import DRReplicaSpec
 from ..builders import dr as build
-from ..builders.job_health import why_stuck
+from ..builders.conditions import merge_conditions
+from ..builders.job_health import Stuck, why_stuck
 from ..failover.topology import Flow
 from ..metrics import dr as dr_metrics
 from .centres import Centre
@@ -77,6 +79,7 @@ def run(
     now = epoch_now()
     previous = {t["name"]: dict(t) for t in rt.status.get("targets") or []}
     created = _parse_time(body["metadata"].get("creationTimestamp")) or now
+    stuck: dict[str, Stuck | None] = {}  # target → why its newest Job is stuck; absent: not looked at
     for flow in scheduled:
         entry = previous.get(flow.target, {"name": flow.target})
         assert flow.schedule is not None  # the API refuses a Scheduled target without one
@@ -107,9 +110,45 @@ def run(
         entry["nextSyncTime"] = upcoming.isoformat()
         rt.due_within(seconds_between(now, upcoming))
         _read_result(rt, entry, flow, now)
-        _check_latest_job(rt, entry, flow)
+        looked, why = _check_latest_job(rt, entry, flow)
+        if looked:
+            stuck[flow.target] = why
         previous[flow.target] = entry
     rt.status["targets"] = list(previous.values())
+    _jobs_condition(rt, scheduled, stuck, body["metadata"].get("generation"), now_text)
+
+
+def _jobs_condition(
+    rt: ReplicaRuntime,
+    scheduled: list[Flow],
+    stuck: dict[str, Stuck | None],
+    generation: int | None,
+    now: str,
+) -> None:
+    """JobsHealthy: False naming every stuck Job (reason: the first one's), True when every Scheduled
+    target's newest Job was looked at and none is stuck; left as it was when a lookup failed this time,
+    absent without Scheduled targets."""
+    conditions = [c for c in rt.status.get("conditions") or [] if c.get("type") != ReplicaType.JOBS_HEALTHY]
+    if not scheduled:
+        if len(conditions) != len(rt.status.get("conditions") or []):
+            rt.status["conditions"] = conditions
+        return
+    named = [(t, why) for t, why in sorted(stuck.items()) if why is not None]
+    if named:
+        cond = replica(
+            ReplicaType.JOBS_HEALTHY,
+            False,
+            ReplicaReason(named[0][1].reason),
+            "; ".join(why.message for _, why in named),
+            generation,
+        )
+    elif len(stuck) == len(scheduled):
+        cond = replica(
+            ReplicaType.JOBS_HEALTHY, True, ReplicaReason.NO_JOB_STUCK, "no sync Job is stuck", generation
+        )
+    else:
+        return
+    rt.status["conditions"] = merge_conditions(rt.status.get("conditions"), [cond], now)
 
 
 def _try_launch(
@@ -152,10 +191,11 @@ def seed(
 STUCK_PREFIX = "sync Job "
 
 
-def _check_latest_job(rt: ReplicaRuntime, entry: dict[str, Any], flow: Flow) -> None:
+def _check_latest_job(rt: ReplicaRuntime, entry: dict[str, Any], flow: Flow) -> tuple[bool, Stuck | None]:
     """The target's newest sync Job, when it cannot progress (a missing image, no node for its pods, a
     crash loop, its backoff spent), is named with the reason in the target's message and a Warning Event
-    instead of a silent wait; the message goes once a later Job runs."""
+    instead of a silent wait; the message goes once a later Job runs. Returns whether the Job could be
+    looked at, and why it is stuck."""
     label = f"{GROUP}/drreplica={rt.name},{GROUP}/target={flow.target}"
     try:
         jobs = rt.kube.read_all("batch/v1", "Job", rt.namespace, label_selector=label)
@@ -165,12 +205,13 @@ def _check_latest_job(rt: ReplicaRuntime, entry: dict[str, Any], flow: Flow) -> 
             selector = f"job-name={latest['metadata']['name']}"
             stuck = why_stuck(latest, rt.kube.read_all("v1", "Pod", rt.namespace, label_selector=selector))
     except ApiException:
-        return  # looked at again next tick; the Job's own outcome still reaches status through its report
+        return False, None  # looked at again next tick; the Job's outcome still reaches status by its report
     if stuck is not None:
         entry["message"] = stuck.message
         rt.emit("Warning", stuck.reason, stuck.message)
     elif str(entry.get("message") or "").startswith(STUCK_PREFIX) and "not created" not in entry["message"]:
         entry.pop("message", None)
+    return True, stuck
 
 
 def _succeeded(job: dict[str, Any]) -> bool:
