@@ -99,6 +99,13 @@ def test_template_renders_a_restricted_deployment_and_the_rules() -> None:
         (["--set", "runbookBaseUrl=not-a-url"], "runbookBaseUrl"),
         (["--set", "finalizerPolicy.enabled=maybe"], "/finalizerPolicy/enabled"),
         (["--set", "unknownKey=1"], "unknownKey"),
+        # sync.namespaces: a list of distinct namespace names (DNS labels).
+        (["--set", "sync.namespaces=datacloud-dr"], "at '/sync/namespaces': got string, want array"),
+        (["--set", "sync.namespaces={Bad_NS}"], "at '/sync/namespaces/0': 'Bad_NS' does not match"),
+        (["--set", "sync.namespaces={dr,-dr}"], "at '/sync/namespaces/1': '-dr' does not match"),
+        (["--set", "sync.namespaces={数据}"], "at '/sync/namespaces/0'"),
+        (["--set", f"sync.namespaces={{{'n' * 64}}}"], "at '/sync/namespaces/0'"),
+        (["--set", "sync.namespaces={dr,dr}"], "at '/sync/namespaces': items at 0 and 1 are equal"),
     ],
 )
 def test_values_schema_refuses_malformed_values(values: list[str], message: str) -> None:
@@ -263,6 +270,12 @@ def test_subject_access_reviews_show_it_is_not_too_much(installed: tuple[DevStac
     assert not sar(stack, "delete", "datacentres", group="datacloud.fujian.gov.cn")
     assert not sar(stack, "delete", "customresourcedefinitions", group="apiextensions.k8s.io")
     assert not sar(stack, "patch", "clusterroles", group="rbac.authorization.k8s.io", name="admin")
+    # Sync accounts: created where missing and added to the chart's one binding, no other.
+    assert sar(stack, "create", "serviceaccounts", "datacloud-dr")
+    rbac = "rbac.authorization.k8s.io"
+    assert sar(stack, "patch", "clusterrolebindings", group=rbac, name="datacloud-sync")
+    assert not sar(stack, "patch", "clusterrolebindings", group=rbac, name="cluster-admin")
+    assert not sar(stack, "create", "clusterrolebindings", group=rbac)
 
 
 def test_chart_ships_the_zone_roles_the_operator_binds_to() -> None:

@@ -39,7 +39,8 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         done = helm(
             "install", "datacloud", str(CHART), "-n", OPERATOR_NAMESPACE,
             "--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
-            "--set", "image.pullPolicy=Never", "--set", f"sync.namespaces={{{DR_NAMESPACE}}}",
+            # No sync.namespaces: the operator gives DR_NAMESPACE its sync account when it starts a Job.
+            "--set", "image.pullPolicy=Never",
             "--set", "metrics.serviceMonitor.enabled=false", "--set", "metrics.prometheusRule.enabled=false",
             kubeconfig=stack.kubeconfig,
         )  # fmt: skip
@@ -174,6 +175,8 @@ def test_scheduled_sharded_sync_runs_as_pods_and_reports(deployed: DevStack, tmp
     assert finished["spec"]["completionMode"] == "Indexed"
     pods = get(stack, "pods", "-n", ns, "-l", f"job-name={finished['metadata']['name']}")["items"]
     assert {p["spec"]["nodeName"] for p in pods} == {stack.node.name}
+    account = get(stack, "serviceaccount", "-n", ns, "datacloud-sync")
+    assert account["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "datacloud"  # the operator's
     copied = {o["Key"] for o in remote.list_objects_v2(Bucket="node-dst").get("Contents", [])}
     assert copied == set(keys)
 

@@ -16,22 +16,24 @@ from typing import TYPE_CHECKING, Any
 
 from kubernetes.client.exceptions import ApiException
 
-from .. import GROUP
+from .. import GROUP, settings
 from ..api.conditions import ReplicaReason, ReplicaType, replica
 from ..api.drreplica import DRReplicaSpec
 from ..builders import dr as build
 from ..builders.conditions import merge_conditions
 from ..builders.job_health import Stuck, why_stuck
+from ..builders.sync_account import SYNC_ACCOUNT
 from ..failover.topology import Flow
 from ..metrics import dr as dr_metrics
 from .centres import Centre
 from .dr_actions import api_refusal, refused
 from .dr_flows import due_runs, epoch_now, in_window, next_run, seconds_between
+from .dr_sync_account import ensure as ensure_sync_account
 
 if TYPE_CHECKING:
     from .drreplica import ReplicaRuntime
 
-SYNC_SERVICE_ACCOUNT = "datacloud-sync"
+SYNC_SERVICE_ACCOUNT = SYNC_ACCOUNT
 RESULT_POLL_S = 10.0  # a run's result is looked for this often until it is in
 RESULT_RECHECK_S = 600.0  # and otherwise this often (a seed Job's result, say)
 
@@ -258,6 +260,8 @@ def _run_id(when: datetime) -> str:
 
 def _launch(rt: ReplicaRuntime, body: dict[str, Any], flow: Flow, run_id: str) -> str:
     shards = flow.spec.shards if flow.spec else 1
+    # The Job's pods run as `datacloud-sync`: without the account they are never created.
+    ensure_sync_account(rt.kube, rt.namespace, settings.current().namespace)
     job = build.sync_job(
         body,
         flow.target,
