@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,27 +14,14 @@ import pytest
 import yaml
 
 from datacloud.devstack.controlplane import write_kubeconfig
-from datacloud.devstack.process import Managed, free_port, tool
+from datacloud.devstack.incluster import CHART, helm
+from datacloud.devstack.process import Managed, free_port
 from datacloud.devstack.stack import OPERATOR_NAMESPACE, DevStack, wait_until_admitted
 from tests.support.cluster import wait_until
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "datacloud-operator"
 SA = f"system:serviceaccount:{OPERATOR_NAMESPACE}:datacloud-operator"
-
-
-def helm(*args: str, kubeconfig: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "HELM_CACHE_HOME": "/tmp/helm-cache",
-        "HELM_CONFIG_HOME": "/tmp/helm-config",
-        "HELM_DATA_HOME": "/tmp/helm-data",
-    }
-    extra = ["--kubeconfig", str(kubeconfig)] if kubeconfig else []
-    return subprocess.run(
-        [tool("helm"), *args, *extra], capture_output=True, text=True, timeout=180, env=env, check=False
-    )
 
 
 def rendered(*values: str) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from ..api.conditions import ReplicaReason, ReplicaType, replica
 from ..api.drreplica import DRReplicaSpec
 from ..builders import dr as build
 from ..builders.conditions import merge_conditions
-from ..builders.job_health import Stuck, why_stuck
+from ..builders.job_health import Stuck, retried, why_stuck
 from ..builders.sync_account import SYNC_ACCOUNT
 from ..failover.topology import Flow
 from ..metrics import dr as dr_metrics
@@ -202,12 +202,15 @@ def _check_latest_job(rt: ReplicaRuntime, entry: dict[str, Any], flow: Flow) -> 
     try:
         jobs = rt.kube.read_all("batch/v1", "Job", rt.namespace, label_selector=label)
         latest = max(jobs, key=lambda j: str(j["metadata"].get("creationTimestamp") or ""), default=None)
-        stuck = None
+        stuck = retries = None
         if latest is not None and not _succeeded(latest):
             selector = f"job-name={latest['metadata']['name']}"
-            stuck = why_stuck(latest, rt.kube.read_all("v1", "Pod", rt.namespace, label_selector=selector))
+            pods = rt.kube.read_all("v1", "Pod", rt.namespace, label_selector=selector)
+            stuck, retries = why_stuck(latest, pods), retried(latest, pods)
     except ApiException:
         return False, None  # looked at again next tick; the Job's outcome still reaches status by its report
+    if retries is not None:
+        rt.emit("Warning", "SyncShardRetried", retries)  # once per new failure: the counts are in it
     if stuck is not None:
         entry["message"] = stuck.message
         rt.emit("Warning", stuck.reason, stuck.message)
