@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import yaml
 
 from datacloud.devstack.controlplane import write_kubeconfig
 from datacloud.devstack.incluster import CHART, helm
-from datacloud.devstack.process import Managed, free_port
+from datacloud.devstack.process import Managed, free_port, tool
 from datacloud.devstack.stack import OPERATOR_NAMESPACE, DevStack, wait_until_admitted
 from tests.support.cluster import wait_until
 
@@ -316,3 +317,26 @@ def test_installed_chart_creates_objects_with_the_finalizer(
             if "f:finalizers" in (m.get("fieldsV1") or {}).get("f:metadata", {})
         ]
         assert writers == [], (obj["kind"], writers)
+
+
+def test_servicemonitor_becomes_a_scrape_job_prometheus_accepts(tmp_path: Path) -> None:
+    """The chart's ServiceMonitor, translated as the Prometheus Operator would (devstack/scrape.py), is a
+    configuration the real Prometheus accepts, selecting by the monitor's labels and port name."""
+    from datacloud.devstack.scrape import from_servicemonitor
+
+    (monitor,) = [d for d in rendered() if d["kind"] == "ServiceMonitor"]
+    jobs = from_servicemonitor(monitor, tmp_path / "targets.json")
+    (tmp_path / "targets.json").write_text("[]")
+    config = tmp_path / "prometheus.yml"
+    config.write_text(yaml.safe_dump({"scrape_configs": jobs}))
+    done = subprocess.run([tool("promtool"), "check", "config", str(config)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (job,) = jobs
+    rules = job["relabel_configs"]
+    keeps = {tuple(r["source_labels"]): r["regex"] for r in rules if r.get("action") == "keep"}
+    assert keeps == {
+        ("__meta_kubernetes_service_label_app_kubernetes_io_name",): "datacloud-operator",
+        ("__meta_kubernetes_service_label_app_kubernetes_io_instance",): "datacloud",
+        ("__meta_kubernetes_endpoint_port_name",): "metrics",
+    }
+    assert job["relabel_configs"][-1] == {"target_label": "job", "replacement": "datacloud-operator"}
