@@ -96,7 +96,8 @@ def _start(directory: Path, args: argparse.Namespace) -> tuple[DevStack, Managed
     samples, metrics_port = not args.no_samples, args.metrics_port
     if args.node:
         # No cities: their API servers listen on the host's loopback, which pods do not reach.
-        stack = DevStack(directory / "stack", cities=0, node=True).start(samples=False)
+        # The chart brings the peering object, zone roles and finalizer policy (helm adopts nothing).
+        stack = DevStack(directory / "stack", cities=0, node=True, chart_objects=False).start(samples=False)
         try:
             dev_kubeconfig(stack.kubeconfig, directory / "kubeconfig")
             app_env(stack, directory / "app.env")

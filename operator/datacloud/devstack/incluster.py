@@ -47,6 +47,7 @@ def install_operator(stack: DevStack, work: Path, image: str = IMAGE, *values: s
     PrometheusRule: no Prometheus Operator's CRDs here)."""
     if stack.node is None:
         raise StackError("the operator runs in the cluster only with the node (--node)")
+    work.mkdir(parents=True, exist_ok=True)
     stack.node.load_image(operator_image(work / "operator.tar", image), image.rsplit(":", 1)[0])
     done = helm(
         "install", "datacloud", str(CHART), "-n", OPERATOR_NAMESPACE, *chart_values(image), *values,
