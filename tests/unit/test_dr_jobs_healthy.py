@@ -127,3 +127,20 @@ def test_without_scheduled_targets_the_condition_goes() -> None:
     assert (cond["status"], cond["reason"]) == ("False", "SyncJobFailed")
     dr_scheduled._jobs_condition(rt, [], {}, 3, "2026-01-01T00:00:00Z")  # type: ignore[arg-type]
     assert rt.status["conditions"] == []
+
+
+def test_a_retried_shard_is_posted_once_per_new_failure() -> None:
+    running = {"metadata": {"name": "records-far-3"}, "spec": {"backoffLimitPerIndex": 3}, "status": {}}
+    failed = {"metadata": {"name": "records-far-3-1-a", "annotations": {
+        "batch.kubernetes.io/job-completion-index": "1"}}, "status": {"phase": "Failed"}}  # fmt: skip
+    kube = Kube({"far": (running, [failed]), "west": (job("records-west-3"), [])}, set())
+    rt = Runtime(kube)
+    posted: list[str] = []
+    rt.emit = lambda kind, reason, message: posted.append(f"{kind} {reason}: {message}")  # type: ignore[method-assign]
+    cond = check(rt)
+    assert cond is not None
+    assert cond["reason"] == "NoJobStuck"  # retrying is progress, not stuck
+    assert posted == [
+        "Warning SyncShardRetried: sync Job records-far-3: shard 1 failed 1 time(s); "
+        "retried (3 retries per shard)"
+    ]
