@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,20 +15,14 @@ import pytest
 import yaml
 
 from datacloud.devstack.controlplane import write_kubeconfig
-from datacloud.devstack.process import Managed, free_port
+from datacloud.devstack.process import Managed, free_port, tool
 from datacloud.devstack.stack import OPERATOR_NAMESPACE, DevStack, wait_until_admitted
-from tests.support.chart import CHART, helm
+from tests.support.chart import CHART, helm, rendered
 from tests.support.cluster import wait_until
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SA = f"system:serviceaccount:{OPERATOR_NAMESPACE}:datacloud-operator"
-
-
-def rendered(*values: str) -> list[dict[str, Any]]:
-    done = helm("template", "datacloud", str(CHART), "-n", OPERATOR_NAMESPACE, *values)
-    assert done.returncode == 0, done.stderr
-    return [d for d in yaml.safe_load_all(done.stdout) if d]
 
 
 def test_helm_lint_passes() -> None:
@@ -85,6 +80,13 @@ def test_template_renders_a_restricted_deployment_and_the_rules() -> None:
         (["--set", "runbookBaseUrl=not-a-url"], "runbookBaseUrl"),
         (["--set", "finalizerPolicy.enabled=maybe"], "/finalizerPolicy/enabled"),
         (["--set", "unknownKey=1"], "unknownKey"),
+        # sync.namespaces: a list of distinct namespace names (DNS labels).
+        (["--set", "sync.namespaces=datacloud-dr"], "at '/sync/namespaces': got string, want array"),
+        (["--set", "sync.namespaces={Bad_NS}"], "at '/sync/namespaces/0': 'Bad_NS' does not match"),
+        (["--set", "sync.namespaces={dr,-dr}"], "at '/sync/namespaces/1': '-dr' does not match"),
+        (["--set", "sync.namespaces={数据}"], "at '/sync/namespaces/0'"),
+        (["--set", f"sync.namespaces={{{'n' * 64}}}"], "at '/sync/namespaces/0'"),
+        (["--set", "sync.namespaces={dr,dr}"], "at '/sync/namespaces': items at 0 and 1 are equal"),
     ],
 )
 def test_values_schema_refuses_malformed_values(values: list[str], message: str) -> None:
@@ -249,6 +251,12 @@ def test_subject_access_reviews_show_it_is_not_too_much(installed: tuple[DevStac
     assert not sar(stack, "delete", "datacentres", group="datacloud.fujian.gov.cn")
     assert not sar(stack, "delete", "customresourcedefinitions", group="apiextensions.k8s.io")
     assert not sar(stack, "patch", "clusterroles", group="rbac.authorization.k8s.io", name="admin")
+    # Sync accounts: created where missing and added to the chart's one binding, no other.
+    assert sar(stack, "create", "serviceaccounts", "datacloud-dr")
+    rbac = "rbac.authorization.k8s.io"
+    assert sar(stack, "patch", "clusterrolebindings", group=rbac, name="datacloud-sync")
+    assert not sar(stack, "patch", "clusterrolebindings", group=rbac, name="cluster-admin")
+    assert not sar(stack, "create", "clusterrolebindings", group=rbac)
 
 
 def test_chart_ships_the_zone_roles_the_operator_binds_to() -> None:
@@ -303,3 +311,26 @@ def test_installed_chart_creates_objects_with_the_finalizer(
             if "f:finalizers" in (m.get("fieldsV1") or {}).get("f:metadata", {})
         ]
         assert writers == [], (obj["kind"], writers)
+
+
+def test_servicemonitor_becomes_a_scrape_job_prometheus_accepts(tmp_path: Path) -> None:
+    """The chart's ServiceMonitor, translated as the Prometheus Operator would (devstack/scrape.py), is a
+    configuration the real Prometheus accepts, selecting by the monitor's labels and port name."""
+    from datacloud.devstack.scrape import from_servicemonitor
+
+    (monitor,) = [d for d in rendered() if d["kind"] == "ServiceMonitor"]
+    jobs = from_servicemonitor(monitor, tmp_path / "targets.json")
+    (tmp_path / "targets.json").write_text("[]")
+    config = tmp_path / "prometheus.yml"
+    config.write_text(yaml.safe_dump({"scrape_configs": jobs}))
+    done = subprocess.run([tool("promtool"), "check", "config", str(config)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (job,) = jobs
+    rules = job["relabel_configs"]
+    keeps = {tuple(r["source_labels"]): r["regex"] for r in rules if r.get("action") == "keep"}
+    assert keeps == {
+        ("__meta_kubernetes_service_label_app_kubernetes_io_name",): "datacloud-operator",
+        ("__meta_kubernetes_service_label_app_kubernetes_io_instance",): "datacloud",
+        ("__meta_kubernetes_endpoint_port_name",): "metrics",
+    }
+    assert job["relabel_configs"][-1] == {"target_label": "job", "replacement": "datacloud-operator"}

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from datacloud.builders.job_health import Stuck, why_stuck
+from datacloud.builders.dr import SYNC_RETRIES, sync_job
+from datacloud.builders.job_health import Stuck, retried, shard_failures, why_stuck
 from datacloud.devstack.controlplane import ControlPlane
 from datacloud.devstack.image import PAUSE_IMAGE
 from datacloud.devstack.node import Node
@@ -199,3 +200,85 @@ def test_jobs_that_cannot_progress_are_named_with_their_reason(cluster: tuple[Co
     assert "sync Job exits-1 failed (BackoffLimitExceeded" in failed.message
     # A Job that completes is not stuck.
     assert why_stuck(get(cp, "job", "three"), get(cp, "pods", "-l", "job-name=three")["items"]) is None
+
+
+def test_a_failing_shard_is_retried_as_the_sync_jobs_backoff_says(cluster: tuple[ControlPlane, Node]) -> None:
+    """The sync Job's own retry settings (builders.dr.sync_job, 4 shards), its container swapped for
+    busybox: shard 1 fails its first attempt only, shard 2 every attempt. Kubernetes retries each shard as
+    the Job's backoffLimitPerIndex says while the others complete; the retries are reported naming the
+    shards, and the Job's failure names the shard out of retries."""
+    cp, _ = cluster
+    body = {"apiVersion": "datacloud.fujian.gov.cn/v1alpha1", "kind": "DRReplica",
+            "metadata": {"name": "retry", "namespace": "default", "uid": "u-1"}}  # fmt: skip
+    job = sync_job(body, "far", "20260101t0200", BUSYBOX, [], 4, "default")
+    del job["metadata"]["ownerReferences"]  # no such DRReplica here: the collector would delete the Job
+    pod_spec = job["spec"]["template"]["spec"]
+    container = pod_spec["containers"][0]
+    container.update(
+        imagePullPolicy="Never",
+        command=["/bin/busybox", "sh", "-c",
+                 'i=$JOB_COMPLETION_INDEX; [ "$i" = 2 ] && exit 3; '
+                 '[ "$i" = 1 ] && [ "$FAILURES" = 0 ] && exit 1; echo "shard $i done"'],
+        env=[{"name": "FAILURES", "valueFrom": {"fieldRef": {
+            "fieldPath": "metadata.annotations['batch.kubernetes.io/job-index-failure-count']"}}}],
+    )  # fmt: skip
+    container.pop("args")
+    container["securityContext"]["runAsUser"] = 65534  # busybox's image runs as root otherwise
+    assert job["spec"]["backoffLimitPerIndex"] == SYNC_RETRIES
+    done = kubectl(cp, "apply", "-f", "-", stdin=json.dumps(job))
+    assert done.returncode == 0, done.stderr
+    name = job["metadata"]["name"]
+
+    def state() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        return get(cp, "job", name), get(cp, "pods", "-l", f"job-name={name}")["items"]
+
+    report = wait_until(lambda: retried(*state()), 120, what="a retry reported")
+    assert report.startswith(f"sync Job {name}: shard ")
+    assert report.endswith(f"retried ({SYNC_RETRIES} retries per shard)")
+    final = wait_until(
+        lambda: (s := state()) and _true(s[0], "Failed") and s,
+        400,
+        what="the Job failed (shard 2 out of retries)",
+    )
+    status = final[0]["status"]
+    assert status["failedIndexes"] == "2"
+    assert status["completedIndexes"] == "0,1,3"
+    assert shard_failures(final[1]) == {1: 1, 2: 1 + SYNC_RETRIES}  # each shard retried as the Job says
+    stuck = why_stuck(*final)
+    assert stuck is not None
+    assert stuck.reason == "SyncJobFailed"
+    assert stuck.message.endswith("shard(s) 2 out of retries)")
+    kubectl(cp, "delete", "job", name, "--cascade=background")
+
+
+def _true(job: dict[str, Any], kind: str) -> bool:
+    conditions = (job.get("status") or {}).get("conditions") or []
+    return any(c["type"] == kind and c["status"] == "True" for c in conditions)
+
+
+def test_kubectl_logs_and_exec_reach_kubelet(cluster: tuple[ControlPlane, Node]) -> None:
+    """The API server (host loopback) reaches kubelet inside the node's namespace through its egress
+    proxy: `kubectl logs` returns the container's lines and `kubectl exec` runs a command in it."""
+    cp, node = cluster
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "talker", "namespace": "default"},
+        "spec": {
+            "nodeName": node.name,
+            "containers": [
+                {"name": "work", "image": BUSYBOX, "imagePullPolicy": "Never",
+                 "command": ["/bin/busybox", "sh", "-c", "echo 'line one 数据'; echo line two; sleep 3600"]}
+            ],
+        },
+    }  # fmt: skip
+    assert kubectl(cp, "apply", "-f", "-", stdin=json.dumps(pod)).returncode == 0
+    try:
+        wait_until(lambda: get(cp, "pod", "talker")["status"].get("phase") == "Running", 120, what="Running")
+        logs = wait_until(lambda: (d := kubectl(cp, "logs", "talker")).returncode == 0 and d, 60, what="logs")
+        assert logs.stdout.splitlines() == ["line one 数据", "line two"]
+        done = kubectl(cp, "exec", "talker", "--", "/bin/busybox", "cat", "/proc/1/cmdline")
+        assert done.returncode == 0, done.stderr
+        assert "sleep 3600" in done.stdout.replace("\0", " ")
+    finally:
+        kubectl(cp, "delete", "pod", "talker", "--force", "--grace-period=0")

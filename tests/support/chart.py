@@ -1,24 +1,20 @@
-"""The operator's Helm chart as the tests reach it: its folder and the real helm, with caches of its own."""
+"""The operator's Helm chart as the tests reach it: rendered by the real helm (the chart folder and the helm
+wrapper are the dev stack's own, `datacloud.devstack.incluster`)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
+from typing import Any
 
-from datacloud.devstack.process import tool
+import yaml
 
-CHART = Path(__file__).resolve().parents[2] / "charts" / "datacloud-operator"
+from datacloud.devstack.incluster import CHART, helm
+from datacloud.devstack.stack import OPERATOR_NAMESPACE
+
+__all__ = ["CHART", "helm", "rendered"]
 
 
-def helm(*args: str, kubeconfig: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "HELM_CACHE_HOME": "/tmp/helm-cache",
-        "HELM_CONFIG_HOME": "/tmp/helm-config",
-        "HELM_DATA_HOME": "/tmp/helm-data",
-    }
-    extra = ["--kubeconfig", str(kubeconfig)] if kubeconfig else []
-    return subprocess.run(
-        [tool("helm"), *args, *extra], capture_output=True, text=True, timeout=180, env=env, check=False
-    )
+def rendered(*values: str) -> list[dict[str, Any]]:
+    """The chart's manifests as `helm template` renders them with `values` (`--set k=v` pairs)."""
+    done = helm("template", "datacloud", str(CHART), "-n", OPERATOR_NAMESPACE, *values)
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]

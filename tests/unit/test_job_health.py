@@ -58,3 +58,32 @@ def test_unschedulable_pod() -> None:
     assert stuck is not None
     assert stuck.reason == "SyncPodUnschedulable"
     assert stuck.message == "sync Job j: pod p not scheduled (Unschedulable: 0/1 nodes)"
+
+
+def failed_pod(name: str, index: int) -> dict[str, Any]:
+    annotations = {"batch.kubernetes.io/job-completion-index": str(index)}
+    return {"metadata": {"name": name, "annotations": annotations}, "status": {"phase": "Failed"}}
+
+
+def test_a_retried_shard_is_reported_with_its_failures_and_the_jobs_retries() -> None:
+    from datacloud.builders.job_health import retried
+
+    running = {"metadata": {"name": "r-far-1"}, "spec": {"backoffLimitPerIndex": 3}, "status": {}}
+    pods = [failed_pod("a", 1), failed_pod("b", 1), failed_pod("c", 3), pod("d", waiting="ContainerCreating")]
+    assert retried(running, pods) == (
+        "sync Job r-far-1: shard 1 failed 2 time(s), shard 3 failed 1 time(s); retried (3 retries per shard)"
+    )
+    assert retried(running, [pod("d")]) is None  # nothing failed
+    done = {**running, "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+    assert retried(done, pods) is None  # finished: its outcome says the rest
+
+
+def test_a_job_out_of_retries_names_its_failed_shards() -> None:
+    failed = job("r-far-1", ("Failed", "FailedIndexes"))
+    failed["status"]["failedIndexes"] = "1,3"
+    stuck = why_stuck(failed, [])
+    assert stuck is not None
+    assert (
+        stuck.message
+        == "sync Job r-far-1 failed (FailedIndexes: FailedIndexes happened; shard(s) 1,3 out of retries)"
+    )

@@ -153,6 +153,7 @@ class ReplicaType(StrEnum):
     ENDPOINT_PUBLISHED = "EndpointPublished"
     LOCATIONS_EXCLUSIVE = "LocationsExclusive"
     SPEC_USABLE = "SpecUsable"
+    JOBS_HEALTHY = "JobsHealthy"
 
 
 class ReplicaReason(StrEnum):
@@ -198,6 +199,10 @@ class ReplicaReason(StrEnum):
     SCHEDULE_INVALID = "ScheduleInvalid"
     SCHEDULE_NEVER_FIRES = "ScheduleNeverFires"
     WINDOW_NEVER_OPENS = "WindowNeverOpens"
+    NO_JOB_STUCK = "NoJobStuck"
+    SYNC_JOB_FAILED = "SyncJobFailed"
+    SYNC_POD_CANNOT_START = "SyncPodCannotStart"
+    SYNC_POD_UNSCHEDULABLE = "SyncPodUnschedulable"
 
 
 # --- The catalogue: what each type means and when each reason is given --------------------------------
@@ -433,6 +438,14 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
             {_R.SCHEDULE_INVALID: "a target's schedule cannot be used",
              _R.SCHEDULE_NEVER_FIRES: "a target's schedule never fires",
              _R.WINDOW_NEVER_OPENS: "a target's window never contains a scheduled time"},
+        ),
+        ReplicaType.JOBS_HEALTHY: Reasons(
+            "each Scheduled target's newest sync Job runs or finished well (absent without Scheduled ones)",
+            {_R.NO_JOB_STUCK: "no sync Job is stuck"},
+            {_R.SYNC_JOB_FAILED: "a sync Job failed (backoff spent); the message names the Job",
+             _R.SYNC_POD_CANNOT_START: "a sync pod's container cannot start (image missing, crash loop, "
+                                       "bad configuration); the message names the Job and the pod",
+             _R.SYNC_POD_UNSCHEDULABLE: "no node takes a sync pod; the message names the Job and the pod"},
         ),
     },
 }  # fmt: skip

@@ -83,6 +83,9 @@ def endpoint_service(body: dict[str, Any], url: str) -> dict[str, Any]:
     }
 
 
+SYNC_RETRIES = 3  # a sync pod that fails is started again this many times (per shard when sharded)
+
+
 def sync_job(
     body: dict[str, Any],
     target: str,
@@ -97,7 +100,7 @@ def sync_job(
     labels = {**MANAGED_BY, f"{GROUP}/drreplica": meta["name"], f"{GROUP}/target": target}
     shard_args = ["--shard", "$(JOB_COMPLETION_INDEX)/" + str(shards)] if shards > 1 else []
     spec: dict[str, Any] = {
-        "backoffLimit": 3,
+        "backoffLimit": SYNC_RETRIES,
         "ttlSecondsAfterFinished": 86400,
         "template": {
             "metadata": {"labels": labels},
@@ -129,7 +132,11 @@ def sync_job(
         },
     }
     if shards > 1:
+        # Each shard has retries of its own: one failing shard neither spends the others' retries nor
+        # stops them (the Job fails at the end, naming its failed indexes).
         spec.update(completionMode="Indexed", completions=shards, parallelism=shards)
+        spec.pop("backoffLimit")
+        spec["backoffLimitPerIndex"] = SYNC_RETRIES
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -36,6 +36,38 @@ def _true(conditions: list[dict[str, Any]] | None, kind: str) -> dict[str, Any] 
     return next((c for c in conditions or [] if c.get("type") == kind and c.get("status") == "True"), None)
 
 
+INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
+
+
+def shard_failures(pods: list[dict[str, Any]]) -> dict[int, int]:
+    """Failed attempts by shard (the pod's completion index; 0 for a Job that is not Indexed)."""
+    failures: dict[int, int] = {}
+    for pod in pods:
+        if (pod.get("status") or {}).get("phase") == "Failed":
+            index = int(((pod["metadata"].get("annotations") or {}).get(INDEX_ANNOTATION)) or 0)
+            failures[index] = failures.get(index, 0) + 1
+    return failures
+
+
+def retried(job: dict[str, Any], pods: list[dict[str, Any]]) -> str | None:
+    """While `job` runs with failed attempts behind it: which shards failed how often and how many
+    retries each has (the Job's backoffLimitPerIndex, or its backoffLimit for all pods together)."""
+    status = job.get("status") or {}
+    done = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
+    failures = shard_failures(pods)
+    if not failures or done & {"Complete", "Failed"}:
+        return None
+    spec = job.get("spec") or {}
+    per_index = spec.get("backoffLimitPerIndex")
+    limit = (
+        f"{per_index} retries per shard"
+        if per_index is not None
+        else f"{spec.get('backoffLimit', 6)} retries"
+    )
+    shards = ", ".join(f"shard {i} failed {n} time(s)" for i, n in sorted(failures.items()))
+    return f"sync Job {job['metadata']['name']}: {shards}; retried ({limit})"
+
+
 def why_stuck(job: dict[str, Any], pods: list[dict[str, Any]]) -> Stuck | None:
     """The first reason `job` cannot make progress, or None while it runs (or has finished well)."""
     name = job["metadata"]["name"]
@@ -43,6 +75,8 @@ def why_stuck(job: dict[str, Any], pods: list[dict[str, Any]]) -> Stuck | None:
     failed = _true(status.get("conditions"), "Failed")
     if failed:
         detail = f"{failed.get('reason') or 'Failed'}: {failed.get('message') or ''}".rstrip(": ")
+        if status.get("failedIndexes"):
+            detail += f"; shard(s) {status['failedIndexes']} out of retries"
         return Stuck("SyncJobFailed", f"sync Job {name} failed ({detail})")
     if _true(status.get("conditions"), "Complete"):
         return None

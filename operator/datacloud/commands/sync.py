@@ -26,7 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--report-configmap",
         metavar="NAMESPACE/NAME",
-        help="also write the JSON summary into this ConfigMap (key summary-<shard>-<of>)",
+        help="also write the JSON summary into this ConfigMap (key summary-<run>-<shard>-<of>)",
+    )
+    parser.add_argument(
+        "--report-run",
+        metavar="RUN",
+        help="the run the summary belongs to (its key in the ConfigMap), so overlapping runs keep theirs",
     )
     parser.add_argument("--kubeconfig", help="for centre:NAME locations (default: $KUBECONFIG or in-cluster)")
 
@@ -64,11 +69,12 @@ class ClusterCentres:
         return centre.endpoint, bucket, (prefix + "/" if prefix and not prefix.endswith("/") else prefix)
 
 
-def reporter(target: str, centres: ClusterCentres, shard: str) -> Any:
+def reporter(target: str, centres: ClusterCentres, shard: str, run: str | None = None) -> Any:
     namespace, _, name = target.partition("/")
     if not namespace or not name:
         raise ValueError(f"--report-configmap takes NAMESPACE/NAME, not {target!r}")
     index, _, count = (shard or "0/1").partition("/")
+    key = f"summary-{run}-{index}-{count}" if run else f"summary-{index}-{count}"
 
     def report(summary: dict[str, Any]) -> None:
         centres.kube.apply(
@@ -80,7 +86,7 @@ def reporter(target: str, centres: ClusterCentres, shard: str) -> Any:
                     "namespace": namespace,
                     "labels": {"app.kubernetes.io/managed-by": "datacloud"},
                 },
-                "data": {f"summary-{index}-{count}": json.dumps(summary)},
+                "data": {key: json.dumps(summary)},
             },
             # Each shard owns its own key: with one field manager, a shard's apply would drop the others'.
             field_manager=f"datacloud-sync-shard-{index}",
@@ -94,7 +100,7 @@ def main(args: argparse.Namespace) -> int:
     on_summary = None
     if args.report_configmap:
         try:
-            on_summary = reporter(args.report_configmap, centres, args.shard)
+            on_summary = reporter(args.report_configmap, centres, args.shard, args.report_run)
         except ValueError as e:
             print(f"datacloud sync: error: {e}", file=sys.stderr)
             return 2

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import yaml
 
+from .incluster import apply_node_samples, install_operator
 from .process import Managed, free_port, tool
 from .prometheus import Prometheus
-from .stack import PROJECT_ROOT, DevStack, operator_process
+from .stack import OPERATOR_NAMESPACE, PROJECT_ROOT, DevStack, operator_process
 
 START_TIMEOUT_S = 600  # ten city API servers and their fleets take a few minutes on a busy machine
 DR_NAMESPACE = "datacloud-dr"  # where samples/40-drreplicas.yaml puts the replicas
@@ -75,7 +76,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--node",
         action="store_true",
-        help="also run a one-node cluster (kubelet on containerd) where Jobs' pods run (docs/packaging.md)",
+        help="also run a one-node cluster (kubelet on containerd) and the operator on it, helm-installed "
+        "from the image built here, where the sync Jobs' pods run beside it (docs/packaging.md)",
     )
 
 
@@ -88,8 +90,24 @@ def _fresh(directory: Path) -> Path:
     return directory
 
 
-def _start(directory: Path, args: argparse.Namespace) -> tuple[DevStack, Managed, int]:
+def _start(directory: Path, args: argparse.Namespace) -> tuple[DevStack, Managed | None, int]:
+    """The stack and the operator: a process on the host, or (with --node) a pod on the node, since
+    the sync Jobs' pods reach the centres only at the node's address, not the host's loopback."""
     samples, metrics_port = not args.no_samples, args.metrics_port
+    if args.node:
+        # No cities: their API servers listen on the host's loopback, which pods do not reach.
+        # The chart brings the peering object, zone roles and finalizer policy (helm adopts nothing).
+        stack = DevStack(directory / "stack", cities=0, node=True, chart_objects=False).start(samples=False)
+        try:
+            dev_kubeconfig(stack.kubeconfig, directory / "kubeconfig")
+            app_env(stack, directory / "app.env")
+            install_operator(stack, directory / "image")
+            if samples:
+                apply_node_samples(stack)
+        except BaseException:
+            stack.stop()
+            raise
+        return stack, None, 0
     stack = DevStack(directory / "stack", cities=args.cities, node=args.node).start(samples=samples)
     dev_kubeconfig(stack.kubeconfig, directory / "kubeconfig")
     app_env(stack, directory / "app.env")
@@ -137,6 +155,11 @@ def app_env(stack: DevStack, path: Path) -> Path:
     return path
 
 
+IN_CLUSTER = f"""  operator:   a pod (--node): kubectl -n {OPERATOR_NAMESPACE} logs deploy/datacloud-operator
+  metrics:    kubectl -n {OPERATOR_NAMESPACE} port-forward deploy/datacloud-operator 8000
+"""
+
+
 def _banner(directory: Path, stack: DevStack, port: int, prometheus: Prometheus | None = None) -> str:
     info = stack.describe()
     live = info["cities"]
@@ -155,15 +178,18 @@ def _banner(directory: Path, stack: DevStack, port: int, prometheus: Prometheus 
         metrics=port,
         bin=f"{Path(sys.executable).parent}:{Path(tool('kubectl')).parent}",
     )
+    at = f"  metrics:    http://127.0.0.1:{port}/metrics\n"
+    if not port:
+        return text.replace(at, IN_CLUSTER)
     if prometheus is None:
         return text
-    at = f"  metrics:    http://127.0.0.1:{port}/metrics\n"
     return text.replace(at, f"{at}  prometheus: {prometheus.url}  (alerts: {prometheus.url}/api/v1/alerts)\n")
 
 
 def _prometheus(directory: Path, args: argparse.Namespace, port: int) -> Prometheus | None:
-    """Prometheus scraping the operator's metrics port, when asked for (`--prometheus`, the default)."""
-    if not args.prometheus:
+    """Prometheus scraping the operator's metrics port, when asked for (`--prometheus`, the default) and the
+    operator runs on the host (with --node its metrics are in the pod: docs/packaging.md)."""
+    if not args.prometheus or not port:
         return None
     return Prometheus(directory / "prometheus", [f"127.0.0.1:{port}"]).start()
 
@@ -191,9 +217,17 @@ def run(args: argparse.Namespace) -> int:
         prometheus = _prometheus(directory, args, port)
         print(_banner(directory, stack, port, prometheus), flush=True)
         print("Operator logs follow; Ctrl-C stops everything.\n", flush=True)
-        # The operator runs in the foreground of this terminal, its output straight to it.
-        operator.log = Path("/dev/stdout")
-        proc = subprocess.Popen(operator.argv, env=operator.env, start_new_session=True)
+        if operator is None:  # in the cluster: its log, through the API server and kubelet
+            argv = [tool("kubectl"), "--kubeconfig", str(stack.kubeconfig), "-n", OPERATOR_NAMESPACE]
+            subprocess.run(
+                [*argv, "rollout", "status", "deploy/datacloud-operator", "--timeout=300s"], check=False
+            )
+            proc = subprocess.Popen(
+                [*argv, "logs", "-f", "deploy/datacloud-operator"], start_new_session=True
+            )
+        else:  # the operator runs in the foreground of this terminal, its output straight to it
+            operator.log = Path("/dev/stdout")
+            proc = subprocess.Popen(operator.argv, env=operator.env, start_new_session=True)
         try:
             return proc.wait()
         except KeyboardInterrupt:
@@ -221,12 +255,13 @@ def serve(args: argparse.Namespace) -> int:
     stack, operator, port = _start(directory, args)
     prometheus = None
     try:
-        operator.start()
+        if operator is not None:
+            operator.start()
         prometheus = _prometheus(directory, args, port)
         info = {
             **stack.describe(),
             "holder": os.getpid(),
-            "operator": operator.pid,
+            "operator": operator.pid if operator is not None else None,
             "metrics_port": port,
             "banner": _banner(directory, stack, port, prometheus),
         }
@@ -235,13 +270,14 @@ def serve(args: argparse.Namespace) -> int:
             info["prometheus"] = prometheus.url
         (directory / "state.json").write_text(json.dumps(info, indent=2))
         while not stopping:
-            if not operator.alive():
+            if operator is not None and not operator.alive():
                 operator.start()  # keep the operator up like a Deployment would
             time.sleep(0.5)
     finally:
         if prometheus is not None:
             prometheus.stop()
-        operator.stop()
+        if operator is not None:
+            operator.stop()
         stack.stop()
         (directory / "state.json").unlink(missing_ok=True)
     return 0

@@ -7,6 +7,7 @@ Further API servers sharing the same etcd under their own prefix act as city clu
 
 from __future__ import annotations
 
+import json
 import ssl
 import urllib.request
 from dataclasses import dataclass, field
@@ -85,6 +86,9 @@ class ControlPlane:
         self.etcd: Managed | None = None
         self.etcd_url = ""
         self.servers: dict[str, ApiServer] = {}
+        # With a node: where the main API server sends its traffic to the cluster (kubelets, pods), an
+        # HTTP CONNECT proxy the node's forwarder serves (node.py): `kubectl logs/exec` reach kubelet.
+        self.egress_socket = self.dir / "egress.sock"
 
     @property
     def main(self) -> ApiServer:
@@ -189,6 +193,7 @@ class ControlPlane:
                 "MutatingAdmissionPolicy=true",
                 "--runtime-config",
                 "admissionregistration.k8s.io/v1beta1=true",
+                *(self._node_flags(cfg) if self.workloads and name == "province" else []),
                 "--v",
                 "0",
             ],
@@ -205,6 +210,40 @@ class ControlPlane:
             if self.workloads:
                 server.extra.append(self._start_scheduler(server))
         return server
+
+    def _node_flags(self, cfg: Path) -> list[str]:
+        """Reaching kubelets: through the egress proxy, with a client certificate kubelet accepts."""
+        cfg.mkdir(parents=True, exist_ok=True)
+        egress = cfg / "egress.yaml"
+        egress.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "apiserver.k8s.io/v1beta1",
+                    "kind": "EgressSelectorConfiguration",
+                    "egressSelections": [
+                        {
+                            "name": "cluster",
+                            "connection": {
+                                "proxyProtocol": "HTTPConnect",
+                                "transport": {"uds": {"udsName": str(self.egress_socket)}},
+                            },
+                        }
+                    ],
+                }
+            )
+        )
+        client = self.pki.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client")
+        return [
+            "--egress-selector-config-file",
+            str(egress),
+            # The node's name resolves nowhere; its InternalIP is what the proxy opens inside the node.
+            "--kubelet-preferred-address-types",
+            "InternalIP",
+            "--kubelet-client-certificate",
+            str(client.cert),
+            "--kubelet-client-key",
+            str(client.key),
+        ]
 
     def _start_scheduler(self, server: ApiServer) -> Managed:
         return self._start_component("kube-scheduler", server, [])

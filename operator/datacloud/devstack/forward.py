@@ -4,7 +4,13 @@ The dev stack's servers listen on the host's loopback only; the node (kubelet, c
 lives in a network namespace of its own. This process opens its listening sockets inside the node's
 namespace (a socket keeps the namespace it was made in) and opens the onward connections in its own, so
 `https://127.0.0.1:PORT` means the same API server to the kubelet as to the host, and a pod reaches a
-centre at the node's address. Run as `python -m datacloud.devstack.forward NETNS LISTEN=TARGET ...`.
+centre at the node's address.
+
+The other way, `--connect SOCKET` serves HTTP CONNECT on a Unix socket: the API server's egress
+selector sends its traffic to the cluster (to kubelets: `kubectl logs`, `exec`, `port-forward`; to
+pods and services) there, and the tunnel is opened inside the node's namespace when the address is in
+`--inside NET` (the node's subnet), from the host's otherwise. Run as
+`python -m datacloud.devstack.forward NETNS [--connect SOCKET --inside NET] LISTEN=TARGET ...`.
 """
 
 from __future__ import annotations
@@ -12,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import ipaddress
 import os
 import signal
 import socket
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 CLONE_NEWNET = 0x40000000
 
@@ -85,7 +93,54 @@ def _handler(target: tuple[str, int]):  # type: ignore[no-untyped-def]
     return handle
 
 
-async def serve(netns: str, rules: list[str]) -> None:
+async def _dial(
+    netns: str, inner: ipaddress.IPv4Network | ipaddress.IPv6Network, host: str, port: int
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to host:port, made inside the node's namespace when host is in `inner`."""
+    sock = None
+    if ipaddress.ip_address(host) in inner:
+        with inside(netns):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # keeps the namespace it was made in
+        sock.setblocking(False)
+        await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (host, port)), 10)
+        return await asyncio.open_connection(sock=sock)
+    return await asyncio.wait_for(asyncio.open_connection(host, port), 10)
+
+
+def _connect_handler(netns: str, inner: ipaddress.IPv4Network | ipaddress.IPv6Network):  # type: ignore[no-untyped-def]
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            method, target, _ = request.split(b"\r\n", 1)[0].decode("ascii").split(" ", 2)
+            host, _, port = target.rpartition(":")
+            if method != "CONNECT":
+                raise ValueError(method)
+            up_reader, up_writer = await _dial(netns, inner, host.strip("[]"), int(port))
+        except (TimeoutError, OSError, ValueError, asyncio.IncompleteReadError):
+            with contextlib.suppress(OSError):
+                writer.write(b"HTTP/1.1 502 Bad Gateway\r\n\r\n")
+                writer.close()
+            return
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+    return handle
+
+
+async def _connect_server(netns: str, path: str, inner: str) -> asyncio.Server | None:
+    """The CONNECT proxy on `path`; None when another node's forwarder serves it already."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+        return None  # answered: in use
+    except OSError:
+        Path(path).unlink(missing_ok=True)  # left by a node that ended
+    finally:
+        probe.close()
+    return await asyncio.start_unix_server(_connect_handler(netns, ipaddress.ip_network(inner)), path=path)
+
+
+async def serve(netns: str, rules: list[str], connect: str | None = None, inner: str = "") -> None:
     parsed = [parse(r) for r in rules]
     with inside(netns):
         sockets = [listening_socket(*listen) for listen, _ in parsed]
@@ -93,6 +148,10 @@ async def serve(netns: str, rules: list[str]) -> None:
         await asyncio.start_server(_handler(target), sock=sock)
         for sock, (_, target) in zip(sockets, parsed, strict=True)
     ]
+    if connect:
+        proxy = await _connect_server(netns, connect, inner)
+        print(f"egress proxy at {connect}" if proxy else f"egress proxy at {connect} served by another node")
+        servers += [proxy] if proxy else []
     print(f"forwarding {len(servers)} addresses into {netns}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -105,9 +164,17 @@ async def serve(netns: str, rules: list[str]) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) < 2:
-        print("usage: python -m datacloud.devstack.forward NETNS LISTEN=TARGET ...", file=sys.stderr)
+        print(
+            "usage: python -m datacloud.devstack.forward NETNS [--connect SOCKET --inside NET] "
+            "LISTEN=TARGET ...",
+            file=sys.stderr,
+        )
         return 2
-    asyncio.run(serve(argv[0], argv[1:]))
+    netns, rest = argv[0], argv[1:]
+    connect = inner = None
+    if rest[:1] == ["--connect"]:
+        connect, inner, rest = rest[1], rest[3], rest[4:]
+    asyncio.run(serve(netns, rest, connect, inner or ""))
     return 0
 
 

@@ -6,9 +6,12 @@ namespace covers the fixed paths kubelet and containerd use (/var/lib/kubelet, /
 the node's own directories; its PID namespace makes sure no container, shim or daemon outlives it.
 A forwarder (forward.py) makes the host's loopback servers reachable inside: the API server at the same
 `https://127.0.0.1:PORT` for kubelet, and at the node's address for pods (through the `kubernetes`
-Service's address); the centres at `http://NODE_IP:PORT` (`Node.endpoint`). Pods get their network from
-the CNI bridge and host-local plugins. The pause image is built here (image.py) and imported into
-containerd; other images are imported the same way (`Node.load_image`), since no registry is reachable.
+Service's address); the centres at `http://NODE_IP:PORT` (`Node.endpoint`). The other way, it serves
+the API server's egress proxy (HTTP CONNECT on a Unix socket, controlplane.py), opening connections to
+the node's addresses inside its namespace: `kubectl logs`, `exec` and `port-forward` reach kubelet.
+Pods get their network from the CNI bridge and host-local plugins. The pause image is built here
+(image.py) and imported into containerd; other images are imported the same way (`Node.load_image`),
+since no registry is reachable.
 """
 
 from __future__ import annotations
@@ -103,7 +106,17 @@ class Node:
         self.forwarded = {p: f"{NODE_IP}:{p}" for p in forward_ports}
         self.forwarder = Managed(
             f"forward-{self.name}",
-            [sys.executable, "-m", "datacloud.devstack.forward", netns, *rules],
+            [
+                sys.executable,
+                "-m",
+                "datacloud.devstack.forward",
+                netns,
+                "--connect",
+                str(self.cp.egress_socket),
+                "--inside",
+                POD_SUBNET,
+                *rules,
+            ],
             self.dir / "logs" / "forward.log",
         ).start()
         wait_for(lambda: "forwarding" in self.forwarder.tail(), 30, "node forwarder", self.forwarder)  # type: ignore[union-attr]

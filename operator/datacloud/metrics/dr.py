@@ -21,6 +21,8 @@ UNUSABLE_REASONS = (
     "WindowNeverOpens",
 )
 _R = ["namespace", "replica"]
+# JobsHealthy False reasons: a scheduled sync Job that cannot progress.
+STUCK_JOB_REASONS = ("SyncJobFailed", "SyncPodCannotStart", "SyncPodUnschedulable")
 
 last_sync = Gauge(
     "datacloud_dr_last_sync_timestamp_seconds", "When the target's last sync finished.", _T, registry=REGISTRY
@@ -114,6 +116,13 @@ spec_unusable = Gauge(
     [*_R, "reason"],
     registry=REGISTRY,
 )
+sync_job_stuck = Gauge(
+    "datacloud_dr_sync_job_stuck",
+    "1 while a scheduled sync Job cannot progress, by reason (SyncJobFailed, SyncPodCannotStart, "
+    "SyncPodUnschedulable): the JobsHealthy condition names the Job.",
+    [*_R, "reason"],
+    registry=REGISTRY,
+)
 paused = Gauge("datacloud_dr_paused", "1 while the replica is paused.", _R, registry=REGISTRY)
 
 # Every label set written, per replica, so a replica's series can all be dropped when it goes.
@@ -174,6 +183,11 @@ def observe_replica(
     }
     for reason in UNUSABLE_REASONS:
         _set(spec_unusable, (*replica, reason), 1 if reason in unusable else 0)
+    jobs = next((c for c in status.get("conditions") or [] if c.get("type") == "JobsHealthy"), None)
+    if jobs is not None:
+        for reason in STUCK_JOB_REASONS:
+            stuck_now = jobs.get("status") == "False" and jobs.get("reason") == reason
+            _set(sync_job_stuck, (*replica, reason), 1 if stuck_now else 0)
     action = status.get("action") or {}
     kind = str(action.get("type", ""))
     if action.get("startedAt") and not action.get("finishedAt") and not action.get("dryRun"):

@@ -17,6 +17,8 @@ class ReplicaContext(Protocol):
     job_image: str  # the image of the sync Jobs
     status: dict[str, Any]  # the status being built this run; the runtime writes it at the end
     results_read_at: dict[str, float]  # scheduled target → when its sync result was last read
+    jobs_checked_at: dict[str, float]  # scheduled target → when its newest Job was looked at
+    jobs_stuck: dict[str, Any]  # scheduled target → why its newest Job is stuck (None: it is not)
 
     def emit(self, kind: str, reason: str, message: str, key: str | None = None) -> None:
         """A Kubernetes Event, once per distinct message (or `key`) of a reason."""

@@ -1,7 +1,9 @@
 """Scheduled (full) DR syncs: Jobs created at cron times inside the transfer window, results read back.
 
-A Job runs `datacloud sync` (Indexed, one pod per shard, when `shards` > 1); each run writes its JSON
-summary into the ConfigMap `<replica>-<target>-sync-result`, which is how the runs' figures reach status.
+A Job runs `datacloud sync` (Indexed, one pod per shard, when `shards` > 1); each shard of each run writes
+its JSON summary into the ConfigMap `<replica>-<target>-sync-result` under a key of its own
+(`summary-<run>-<shard>-<of>`), which is how the runs' figures reach status. Runs may overlap (a slow run
+still copying when the next cron time comes): each complete run is folded in once and its keys removed.
 """
 
 from __future__ import annotations
@@ -14,18 +16,22 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from .. import GROUP
+from .. import GROUP, settings
+from ..api.conditions import ReplicaReason, ReplicaType, replica
 from ..api.drreplica import DRReplicaSpec
 from ..builders import dr as build
-from ..builders.job_health import why_stuck
+from ..builders.conditions import merge_conditions
+from ..builders.job_health import Stuck, retried, why_stuck
+from ..builders.sync_account import SYNC_ACCOUNT
 from ..failover.topology import Flow
 from ..metrics import dr as dr_metrics
 from .centres import Centre
 from .dr_actions import api_refusal, refused
 from .dr_context import ReplicaContext
 from .dr_flows import due_runs, epoch_now, in_window, next_run, seconds_between
+from .dr_sync_account import ensure as ensure_sync_account
 
-SYNC_SERVICE_ACCOUNT = "datacloud-sync"
+SYNC_SERVICE_ACCOUNT = SYNC_ACCOUNT
 RESULT_POLL_S = 10.0  # a run's result is looked for this often until it is in
 # A target's newest Job (and its pods) is looked at this often, not on every run: two lists per run of
 # every replica kept the workers waiting on the API server while a thousand replicas failed over.
@@ -37,8 +43,9 @@ def result_configmap(replica: str, target: str) -> str:
     return f"{replica}-{target}-sync-result"[:253]
 
 
-def sync_arguments(namespace: str, replica: str, flow: Flow) -> list[str]:
-    """The `datacloud sync` arguments of one scheduled flow (centres resolved by name in the cluster)."""
+def sync_arguments(namespace: str, replica: str, flow: Flow, run_id: str) -> list[str]:
+    """The `datacloud sync` arguments of one run of a scheduled flow (centres resolved by name in the
+    cluster; the run named in its report, so an overlapping run does not overwrite it)."""
     spec = flow.spec
     args = [
         f"centre:{flow.src.centre}/{flow.src.bucket}/{flow.src.prefix}".rstrip("/"),
@@ -49,6 +56,8 @@ def sync_arguments(namespace: str, replica: str, flow: Flow) -> list[str]:
         (spec.delete_policy if spec else "Mirror").lower(),
         "--report-configmap",
         f"{namespace}/{result_configmap(replica, flow.target)}",
+        "--report-run",
+        run_id,
     ]
     if spec:
         method = {"None": "none", "SizeETag": "size-etag", "SHA256": "sha256"}[spec.verification.method]
@@ -73,6 +82,7 @@ def run(
     now = epoch_now()
     previous = {t["name"]: dict(t) for t in rt.status.get("targets") or []}
     created = _parse_time(body["metadata"].get("creationTimestamp")) or now
+    stuck: dict[str, Stuck | None] = {}  # target → why its newest Job is stuck; absent: not looked at
     for flow in scheduled:
         entry = previous.get(flow.target, {"name": flow.target})
         assert flow.schedule is not None  # the API refuses a Scheduled target without one
@@ -105,9 +115,47 @@ def run(
         _read_result(rt, entry, flow, now)
         if time.monotonic() - rt.jobs_checked_at.get(flow.target, -JOB_CHECK_S) >= JOB_CHECK_S:
             rt.jobs_checked_at[flow.target] = time.monotonic()
-            _check_latest_job(rt, entry, flow)
+            looked, why = _check_latest_job(rt, entry, flow)
+            if looked:
+                rt.jobs_stuck[flow.target] = why
+        if flow.target in rt.jobs_stuck:
+            stuck[flow.target] = rt.jobs_stuck[flow.target]
         previous[flow.target] = entry
     rt.status["targets"] = list(previous.values())
+    _jobs_condition(rt, scheduled, stuck, body["metadata"].get("generation"), now_text)
+
+
+def _jobs_condition(
+    rt: ReplicaContext,
+    scheduled: list[Flow],
+    stuck: dict[str, Stuck | None],
+    generation: int | None,
+    now: str,
+) -> None:
+    """JobsHealthy: False naming every stuck Job (reason: the first one's), True when every Scheduled
+    target's newest Job was looked at and none is stuck; left as it was when a lookup failed this time,
+    absent without Scheduled targets."""
+    conditions = [c for c in rt.status.get("conditions") or [] if c.get("type") != ReplicaType.JOBS_HEALTHY]
+    if not scheduled:
+        if len(conditions) != len(rt.status.get("conditions") or []):
+            rt.status["conditions"] = conditions
+        return
+    named = [(t, why) for t, why in sorted(stuck.items()) if why is not None]
+    if named:
+        cond = replica(
+            ReplicaType.JOBS_HEALTHY,
+            False,
+            ReplicaReason(named[0][1].reason),
+            "; ".join(why.message for _, why in named),
+            generation,
+        )
+    elif len(stuck) == len(scheduled):
+        cond = replica(
+            ReplicaType.JOBS_HEALTHY, True, ReplicaReason.NO_JOB_STUCK, "no sync Job is stuck", generation
+        )
+    else:
+        return
+    rt.status["conditions"] = merge_conditions(rt.status.get("conditions"), [cond], now)
 
 
 def _try_launch(
@@ -150,25 +198,30 @@ def seed(
 STUCK_PREFIX = "sync Job "
 
 
-def _check_latest_job(rt: ReplicaContext, entry: dict[str, Any], flow: Flow) -> None:
+def _check_latest_job(rt: ReplicaContext, entry: dict[str, Any], flow: Flow) -> tuple[bool, Stuck | None]:
     """The target's newest sync Job, when it cannot progress (a missing image, no node for its pods, a
     crash loop, its backoff spent), is named with the reason in the target's message and a Warning Event
-    instead of a silent wait; the message goes once a later Job runs."""
+    instead of a silent wait; the message goes once a later Job runs. Returns whether the Job could be
+    looked at, and why it is stuck."""
     label = f"{GROUP}/drreplica={rt.name},{GROUP}/target={flow.target}"
     try:
         jobs = rt.kube.read_all("batch/v1", "Job", rt.namespace, label_selector=label)
         latest = max(jobs, key=lambda j: str(j["metadata"].get("creationTimestamp") or ""), default=None)
-        stuck = None
+        stuck = retries = None
         if latest is not None and not _succeeded(latest):
             selector = f"job-name={latest['metadata']['name']}"
-            stuck = why_stuck(latest, rt.kube.read_all("v1", "Pod", rt.namespace, label_selector=selector))
+            pods = rt.kube.read_all("v1", "Pod", rt.namespace, label_selector=selector)
+            stuck, retries = why_stuck(latest, pods), retried(latest, pods)
     except ApiException:
-        return  # looked at again next tick; the Job's own outcome still reaches status through its report
+        return False, None  # looked at again next tick; the Job's outcome still reaches status by its report
+    if retries is not None:
+        rt.emit("Warning", "SyncShardRetried", retries)  # once per new failure: the counts are in it
     if stuck is not None:
         entry["message"] = stuck.message
         rt.emit("Warning", stuck.reason, stuck.message)
     elif str(entry.get("message") or "").startswith(STUCK_PREFIX) and "not created" not in entry["message"]:
         entry.pop("message", None)
+    return True, stuck
 
 
 def _succeeded(job: dict[str, Any]) -> bool:
@@ -215,12 +268,14 @@ def _run_id(when: datetime) -> str:
 
 def _launch(rt: ReplicaContext, body: dict[str, Any], flow: Flow, run_id: str) -> str:
     shards = flow.spec.shards if flow.spec else 1
+    # The Job's pods run as `datacloud-sync`: without the account they are never created.
+    ensure_sync_account(rt.kube, rt.namespace, settings.current().namespace)
     job = build.sync_job(
         body,
         flow.target,
         run_id,
         rt.job_image,
-        sync_arguments(rt.namespace, rt.name, flow),
+        sync_arguments(rt.namespace, rt.name, flow, run_id),
         shards,
         SYNC_SERVICE_ACCOUNT,
     )
@@ -228,20 +283,42 @@ def _launch(rt: ReplicaContext, body: dict[str, Any], flow: Flow, run_id: str) -
     return str(job["metadata"]["name"])
 
 
-def combine(data: dict[str, str], shards: int, since: str | None) -> dict[str, Any] | None:
-    """The current run's summary from the ConfigMap: every shard's part (`summary-<i>-<N>`) started at or
-    after the run's cron time `since`, added up; None until all N shards have reported."""
-    parts = [json.loads(v) for k, v in data.items() if k.startswith("summary-") and k.endswith(f"-{shards}")]
-    current = [p for p in parts if not since or _later_or_equal(str(p.get("startedAt") or ""), since)]
-    if not current or len(current) < shards:
-        return None
-    total: dict[str, Any] = {"ok": all(bool(p.get("ok")) for p in current)}
+SUMMARY_KEY = re.compile(r"^summary-(?:(?P<run>.+)-)?(?P<index>\d+)-(?P<of>\d+)$")
+
+
+def completed_runs(data: dict[str, str], shards: int, since: str | None) -> list[dict[str, Any]]:
+    """Every run in the ConfigMap whose N shards have all reported (`summary-<run>-<i>-<N>`), each added
+    up, the earliest finished first; its `keys` are the ConfigMap keys it was read from. Parts written
+    without a run (`summary-<i>-<N>`, by Jobs from before runs were named) count as one run started at or
+    after the latest cron time `since`."""
+    by_run: dict[str, dict[str, dict[str, Any]]] = {}
+    for key, value in data.items():
+        match = SUMMARY_KEY.match(key)
+        if not match or int(match["of"]) != shards:
+            continue
+        part = json.loads(value)
+        if match["run"] is None and since and not _later_or_equal(str(part.get("startedAt") or ""), since):
+            continue
+        by_run.setdefault(match["run"] or "", {})[key] = part
+    runs = [_add_up(parts) for parts in by_run.values() if len(parts) == shards]
+    return sorted(runs, key=lambda r: str(r["finishedAt"]))
+
+
+def _add_up(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    current = list(parts.values())
+    total: dict[str, Any] = {"ok": all(bool(p.get("ok")) for p in current), "keys": sorted(parts)}
     for key in ("objects_copied", "bytes_copied", "mismatch_count", "repaired", "verified", "errors"):
         total[key] = sum(int(p.get(key) or 0) for p in current)
     total["duration_seconds"] = max(float(p.get("duration_seconds") or 0) for p in current)
     total["startedAt"] = min(str(p.get("startedAt") or "") for p in current)
     total["finishedAt"] = max(str(p.get("finishedAt") or "") for p in current)
     return total
+
+
+def combine(data: dict[str, str], shards: int, since: str | None) -> dict[str, Any] | None:
+    """The latest complete run's summary (see `completed_runs`), None until one is complete."""
+    runs = completed_runs(data, shards, since)
+    return runs[-1] if runs else None
 
 
 def _later_or_equal(a: str, b: str) -> bool:
@@ -269,14 +346,48 @@ def _read_result(rt: ReplicaContext, entry: dict[str, Any], flow: Flow, now: dat
     rt.results_read_at[flow.target] = time.monotonic()
     if awaiting:
         rt.due_within(RESULT_POLL_S)
+    name = result_configmap(rt.name, flow.target)
     try:
-        cm = rt.kube.read("v1", "ConfigMap", result_configmap(rt.name, flow.target), rt.namespace)
+        cm = rt.kube.read("v1", "ConfigMap", name, rt.namespace)
     except (LookupError, ApiException):
         cm = None
     shards = flow.spec.shards if flow.spec else 1
-    summary = combine((cm or {}).get("data") or {}, shards, entry.get("lastScheduledTime"))
-    if summary and summary["finishedAt"] != entry.get("lastSyncTime"):
-        ok = bool(summary["ok"])
+    data = (cm or {}).get("data") or {}
+    runs = completed_runs(data, shards, entry.get("lastScheduledTime"))
+    if runs:
+        try:
+            # Removed before they are counted: a run is folded in once, even if status is written late.
+            rt.kube.merge_patch(
+                "v1", "ConfigMap", name, {"data": {k: None for r in runs for k in r["keys"]}}, rt.namespace
+            )
+        except ApiException:
+            runs = []  # counted next time, when its keys can be removed
+    for summary in runs:
+        _fold(rt, entry, flow, summary)
+    if _shards_still_reporting(data, shards, {k for r in runs for k in r["keys"]}, now):
+        # Another run's shards are still reporting (runs overlap): look again soon, not in ten minutes.
+        rt.results_read_at[flow.target] = time.monotonic() - RESULT_RECHECK_S + RESULT_POLL_S
+        rt.due_within(RESULT_POLL_S)
+    _age(entry, now)
+
+
+def _shards_still_reporting(data: dict[str, str], shards: int, folded: set[str], now: datetime) -> bool:
+    """Some shard of a run not yet complete reported within the hour (a run whose other shards never
+    report, its Job failed, is not waited for beyond that)."""
+    for key, value in data.items():
+        match = SUMMARY_KEY.match(key)
+        if key in folded or not match or int(match["of"]) != shards:
+            continue
+        finished = _parse_time(str(json.loads(value).get("finishedAt") or ""))
+        if finished is not None and seconds_between(finished, now) < 3600:
+            return True
+    return False
+
+
+def _fold(rt: ReplicaContext, entry: dict[str, Any], flow: Flow, summary: dict[str, Any]) -> None:
+    """One complete run into the target's status (the latest run's figures) and the metrics (every run's)."""
+    ok = bool(summary["ok"])
+    if summary["finishedAt"] >= str(entry.get("lastSyncTime") or ""):
         entry.update(
             lastSyncTime=summary["finishedAt"],
             lastSyncDurationSeconds=summary["duration_seconds"],
@@ -288,19 +399,18 @@ def _read_result(rt: ReplicaContext, entry: dict[str, Any], flow: Flow, now: dat
         )
         if summary["verified"]:
             entry["lastVerificationTime"] = summary["finishedAt"]
-        if ok:
-            entry["lastGoodSyncStart"] = summary["startedAt"]
-        dr_metrics.count_sync(
-            rt.namespace, rt.name, flow.target, ok, int(summary["bytes_copied"]), int(summary["repaired"])
+    if ok and summary["startedAt"] > str(entry.get("lastGoodSyncStart") or ""):
+        entry["lastGoodSyncStart"] = summary["startedAt"]
+    dr_metrics.count_sync(
+        rt.namespace, rt.name, flow.target, ok, int(summary["bytes_copied"]), int(summary["repaired"])
+    )
+    if summary["repaired"]:
+        rt.emit(
+            "Warning",
+            "CopiesRepaired",
+            f"verification of {flow.target} found {summary['repaired']} copy(ies) wrong; copied again "
+            f"and proved right (sync finished {summary['finishedAt']})",
         )
-        if summary["repaired"]:
-            rt.emit(
-                "Warning",
-                "CopiesRepaired",
-                f"verification of {flow.target} found {summary['repaired']} copy(ies) wrong; copied again "
-                f"and proved right (sync finished {summary['finishedAt']})",
-            )
-    _age(entry, now)
 
 
 def _age(entry: dict[str, Any], now: datetime) -> None:

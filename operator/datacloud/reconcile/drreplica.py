@@ -117,6 +117,7 @@ class ReplicaRuntime:
         self.waits_for: float | None = None  # seconds until something due (auto failover, a cron time)
         self.results_read_at: dict[str, float] = {}  # scheduled target → when its result was last read
         self.jobs_checked_at: dict[str, float] = {}  # scheduled target → when its newest Job was looked at
+        self.jobs_stuck: dict[str, Any] = {}  # scheduled target → why its newest Job is stuck, as last seen
         self.parked_notices = ParkedNotices()
         # (spec, centres, active centre) of the last run with a settled writer: whose lease to drop.
         self.lease_holder: tuple[DRReplicaSpec, dict[str, Centre], str] | None = None

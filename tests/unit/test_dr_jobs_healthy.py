@@ -1,0 +1,146 @@
+"""JobsHealthy: a DRReplica's own condition for its scheduled sync Jobs. False naming every stuck Job
+(with the first one's reason), True only when every Scheduled target's newest Job was looked at, left as
+it was when a lookup failed, gone without Scheduled targets; the stuck gauge follows it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from datacloud.api.drreplica import DRReplicaSpec
+from datacloud.failover.topology import flows
+from datacloud.metrics import REGISTRY
+from datacloud.metrics import dr as dr_metrics
+from datacloud.reconcile import dr_scheduled
+from tests.unit.test_job_health import job, pod
+
+SPEC = DRReplicaSpec.model_validate(
+    {
+        "source": {"centre": "prod", "bucket": "data"},
+        "activeCentre": "prod",
+        "targets": [
+            {
+                "name": "far",
+                "centre": "remote",
+                "bucket": "far",
+                "mode": "Scheduled",
+                "schedule": "0 2 * * *",
+            },
+            {
+                "name": "west",
+                "centre": "remote2",
+                "bucket": "west",
+                "mode": "Scheduled",
+                "schedule": "0 3 * * *",
+            },
+        ],
+    }
+)
+SCHEDULED = [f for f in flows(SPEC, "prod") if f.mode == "Scheduled"]
+
+
+class Kube:
+    """Jobs and pods by target; a target in `failing` answers 503."""
+
+    def __init__(
+        self, jobs: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]], failing: set[str]
+    ) -> None:
+        self.jobs, self.failing = jobs, failing
+
+    def read_all(
+        self, api_version: str, kind: str, namespace: str, label_selector: str
+    ) -> list[dict[str, Any]]:
+        for target, (j, pods) in self.jobs.items():
+            if kind == "Job" and label_selector.endswith(f"/target={target}"):
+                if target in self.failing:
+                    raise ApiException(status=503)
+                return [j]
+            if kind == "Pod" and label_selector == f"job-name={j['metadata']['name']}":
+                return pods
+        return []
+
+
+class Runtime:
+    def __init__(self, kube: Kube) -> None:
+        self.name, self.namespace, self.kube = "records", "ns-jobs", kube
+        self.status: dict[str, Any] = {}
+        self.events: list[tuple[str, str, str]] = []
+
+    def emit(self, kind: str, reason: str, message: str) -> None:
+        self.events.append((kind, reason, message))
+
+
+def check(rt: Runtime) -> dict[str, Any] | None:
+    stuck = {}
+    for flow in SCHEDULED:
+        looked, why = dr_scheduled._check_latest_job(rt, {"name": flow.target}, flow)  # type: ignore[arg-type]
+        if looked:
+            stuck[flow.target] = why
+    dr_scheduled._jobs_condition(rt, SCHEDULED, stuck, 3, "2026-01-01T00:00:00Z")  # type: ignore[arg-type]
+    return next((c for c in rt.status.get("conditions") or [] if c["type"] == "JobsHealthy"), None)
+
+
+def stuck_gauge(reason: str) -> float | None:
+    labels = {"namespace": "ns-jobs", "replica": "records", "reason": reason}
+    return REGISTRY.get_sample_value("datacloud_dr_sync_job_stuck", labels)
+
+
+def test_stuck_jobs_make_jobs_healthy_false_naming_each() -> None:
+    kube = Kube(
+        {
+            "far": (job("records-far-1"), [pod("records-far-1-x", unschedulable=True)]),
+            "west": (job("records-west-1"), [pod("records-west-1-y", waiting="ErrImageNeverPull")]),
+        },
+        set(),
+    )
+    rt = Runtime(kube)
+    cond = check(rt)
+    assert cond is not None
+    assert (cond["status"], cond["reason"]) == ("False", "SyncPodUnschedulable")
+    assert "sync Job records-far-1: pod records-far-1-x not scheduled" in cond["message"]
+    assert "sync Job records-west-1: pod records-west-1-y container sync cannot start" in cond["message"]
+    assert cond["observedGeneration"] == 3
+    dr_metrics.observe_replica("ns-jobs", "records", rt.status, {}, False, {})
+    assert stuck_gauge("SyncPodUnschedulable") == 1
+    assert stuck_gauge("SyncJobFailed") == 0
+
+    # A failed lookup of one target says nothing new: the condition stays as it was.
+    kube.failing = {"west"}
+    kube.jobs["far"] = (job("records-far-2", ("Complete", "")), [])
+    assert check(rt) == cond
+
+    # Every target looked at, nothing stuck: True (its transition time is the merge's).
+    kube.failing = set()
+    kube.jobs["west"] = (job("records-west-2"), [pod("records-west-2-z", waiting="ContainerCreating")])
+    cond = check(rt)
+    assert cond is not None
+    assert (cond["status"], cond["reason"]) == ("True", "NoJobStuck")
+    dr_metrics.observe_replica("ns-jobs", "records", rt.status, {}, False, {})
+    assert stuck_gauge("SyncPodUnschedulable") == 0
+
+
+def test_without_scheduled_targets_the_condition_goes() -> None:
+    rt = Runtime(Kube({"far": (job("j", ("Failed", "BackoffLimitExceeded")), [])}, set()))
+    cond = check(rt)
+    assert cond is not None
+    assert (cond["status"], cond["reason"]) == ("False", "SyncJobFailed")
+    dr_scheduled._jobs_condition(rt, [], {}, 3, "2026-01-01T00:00:00Z")  # type: ignore[arg-type]
+    assert rt.status["conditions"] == []
+
+
+def test_a_retried_shard_is_posted_once_per_new_failure() -> None:
+    running = {"metadata": {"name": "records-far-3"}, "spec": {"backoffLimitPerIndex": 3}, "status": {}}
+    failed = {"metadata": {"name": "records-far-3-1-a", "annotations": {
+        "batch.kubernetes.io/job-completion-index": "1"}}, "status": {"phase": "Failed"}}  # fmt: skip
+    kube = Kube({"far": (running, [failed]), "west": (job("records-west-3"), [])}, set())
+    rt = Runtime(kube)
+    posted: list[str] = []
+    rt.emit = lambda kind, reason, message: posted.append(f"{kind} {reason}: {message}")  # type: ignore[method-assign]
+    cond = check(rt)
+    assert cond is not None
+    assert cond["reason"] == "NoJobStuck"  # retrying is progress, not stuck
+    assert posted == [
+        "Warning SyncShardRetried: sync Job records-far-3: shard 1 failed 1 time(s); "
+        "retried (3 retries per shard)"
+    ]
