@@ -8,7 +8,10 @@ metrics catalogue uses too."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -294,4 +297,23 @@ def event_count(cluster: Cluster, name: str, reason: str) -> int:
 def jobs(cluster: Cluster, replica_name: str) -> list[dict[str, Any]]:
     return cluster.kube.read_all(
         "batch/v1", "Job", NAMESPACE, label_selector=f"datacloud.fujian.gov.cn/drreplica={replica_name}"
+    )
+
+
+def patch(cluster: Cluster, name: str, spec: dict[str, Any]) -> None:
+    done = cluster.kubectl(
+        "-n", NAMESPACE, "patch", "drreplica", name, "--type", "merge", "-p", json.dumps({"spec": spec})
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def cli(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+    return subprocess.run(
+        [sys.executable, "-m", "datacloud", "dr", "divergent", *args, "-n", NAMESPACE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
     )

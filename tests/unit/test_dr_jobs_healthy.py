@@ -13,7 +13,7 @@ from datacloud.failover.topology import flows
 from datacloud.metrics import REGISTRY
 from datacloud.metrics import dr as dr_metrics
 from datacloud.reconcile import dr_scheduled
-from tests.unit.test_job_health import job, pod
+from tests.support.jobs import job, pod
 
 SPEC = DRReplicaSpec.model_validate(
     {

@@ -10,24 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from datacloud.builders.job_health import STUCK_WAITING, why_stuck
-
-
-def job(name: str, *conditions: tuple[str, str]) -> dict[str, Any]:
-    conds = [{"type": t, "status": "True", "reason": r, "message": f"{r} happened"} for t, r in conditions]
-    return {"metadata": {"name": name}, "status": {"conditions": conds}}
-
-
-def pod(name: str, waiting: str | None = None, unschedulable: bool = False) -> dict[str, Any]:
-    status: dict[str, Any] = {"phase": "Pending"}
-    if waiting:
-        status["containerStatuses"] = [
-            {"name": "sync", "state": {"waiting": {"reason": waiting, "message": "m"}}}
-        ]
-    if unschedulable:
-        status["conditions"] = [
-            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes"}
-        ]
-    return {"metadata": {"name": name}, "status": status}
+from tests.support.jobs import job, pod
 
 
 def test_running_and_completed_jobs_are_not_stuck() -> None:

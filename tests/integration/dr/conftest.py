@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from datacloud.devstack.objectstore import Centre
+from datacloud.devstack.stack import OPERATOR_NAMESPACE, centre_secret
 from tests.support.cluster import Cluster
-from tests.support.dr import NAMESPACE, Refusals, dr_centres, restored
+from tests.support.dr import APP_KEY, APP_SECRET, NAMESPACE, Refusals, dr_centres, restored
+from tests.support.partition import CENTRE_SIDE, Link
 
 __all__ = ["dr_centres"]  # a fixture the DR tests and the metrics catalogue share
 
@@ -46,3 +49,37 @@ def refusals(cluster: Cluster) -> Iterator[Refusals]:
     r = Refusals(cluster)
     yield r
     r.lift()
+
+
+@pytest.fixture
+def partitioned_prod(
+    cluster: Cluster, dr_centres: dict[str, Centre], tmp_path: Path
+) -> Iterator[tuple[Link, Centre]]:
+    with Link() as link:
+        centre = Centre("part-prod", tmp_path / "part-prod", netns=link.netns, host=CENTRE_SIDE).start()
+        try:
+            centre.add_user(APP_KEY, APP_SECRET)
+            centre.add_probe_user()
+            cluster.must_apply(centre_secret(centre, OPERATOR_NAMESPACE))
+            cluster.must_apply(
+                {
+                    "apiVersion": "datacloud.fujian.gov.cn/v1alpha1",
+                    "kind": "DataCentre",
+                    "metadata": {"name": "part-prod"},
+                    "spec": {
+                        "city": "350100",
+                        "role": "Production",
+                        "objectStore": {
+                            "endpoint": centre.endpoint,
+                            "credentialsSecretRef": {
+                                "name": "centre-part-prod",
+                                "namespace": OPERATOR_NAMESPACE,
+                            },
+                        },
+                    },
+                }
+            )
+            yield link, centre
+        finally:
+            cluster.kubectl("delete", "datacentre", "part-prod", "--wait=false")
+            centre.stop()

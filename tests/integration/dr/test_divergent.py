@@ -11,11 +11,7 @@ active copy or kept, before and after the failback.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-from typing import Any
 
 import pytest
 
@@ -29,8 +25,10 @@ from tests.support.dr import (
     action,
     allow_app,
     app,
+    cli,
     finished,
     listing,
+    patch,
     replica,
     root,
     status,
@@ -39,25 +37,6 @@ from tests.support.dr import (
 pytestmark = pytest.mark.integration
 # Keys of every Unicode class a citizen's record might carry.
 NAMES = ["plain.txt", "空格 and space.json", "emoji-🙂.bin", "Ünïcödé/ключ/κλειδί", "tab\tnew"]
-
-
-def patch(cluster: Cluster, name: str, spec: dict[str, Any]) -> None:
-    done = cluster.kubectl(
-        "-n", NAMESPACE, "patch", "drreplica", name, "--type", "merge", "-p", json.dumps({"spec": spec})
-    )
-    assert done.returncode == 0, done.stderr
-
-
-def cli(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-    return subprocess.run(
-        [sys.executable, "-m", "datacloud", "dr", "divergent", *args, "-n", NAMESPACE],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
 
 
 def kept(centre: Centre, name: str, epoch: int) -> dict[str, bytes]:

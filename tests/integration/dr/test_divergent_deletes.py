@@ -11,11 +11,7 @@ import pytest
 
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
-
-from .conftest import allow_app, app, replica, root, status
-from .test_actions import action, finished
-from .test_divergent import cli, patch
-from .test_failover import listing
+from tests.support.dr import action, allow_app, app, cli, finished, listing, patch, replica, root, status
 
 pytestmark = pytest.mark.integration
 DELETED = ["gone/plain.txt", "gone/空格 and ключ.json", "gone/emoji-🙂.bin"]

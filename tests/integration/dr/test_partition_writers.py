@@ -16,9 +16,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from datacloud.api.reserved import QUARANTINE_BUCKET
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
-
-from .conftest import NAMESPACE, allow_app, app, root, status
-from .test_partition import Link, keys, partitioned_prod  # noqa: F401 (a fixture)
+from tests.support.dr import NAMESPACE, allow_app, app, listing, root, status
+from tests.support.partition import Link
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +57,7 @@ class LocalApp(threading.Thread):
 def test_a_cut_off_production_stops_its_local_writers_before_the_failover(
     cluster: Cluster,
     dr_centres: dict[str, Centre],
-    partitioned_prod: tuple[Link, Centre],  # noqa: F811
+    partitioned_prod: tuple[Link, Centre],
     bucket: str,
     cleanup: list[str],
 ) -> None:
@@ -130,4 +129,4 @@ def test_a_cut_off_production_stops_its_local_writers_before_the_failover(
             kept[parts[3]] = o["ETag"].strip('"')
     lost = [k for k, digest in local.acked.items() if held.get(k) != digest and kept.get(k) != digest]
     assert lost == []
-    assert keys(root(near), bucket) >= {"at-the-new-active"}
+    assert listing(root(near), bucket) >= {"at-the-new-active"}

@@ -10,8 +10,7 @@ import yaml
 
 from datacloud.api.reserved import RESERVED_BUCKETS
 from tests.support.cluster import Cluster
-
-from .conftest import replica
+from tests.support.dr import replica
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,7 @@ from botocore.exceptions import ClientError
 from datacloud.devstack.objectstore import Centre, StackError
 from datacloud.failover import fencing
 from tests.support.cluster import Cluster, wait_until
-
-from .conftest import NAMESPACE, allow_app, app, replica, root, status
-from .test_actions import can_write
+from tests.support.dr import NAMESPACE, allow_app, app, can_write, replica, root, status
 
 pytestmark = pytest.mark.integration
 
