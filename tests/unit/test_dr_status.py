@@ -24,11 +24,26 @@ def test_lag_over_the_rpo_breaches_it_and_the_replica_is_not_ready() -> None:
     assert dr_status.phase(status, SPEC, False, False) == "Degraded"
 
 
-def test_no_lag_yet_is_unknown_not_a_breach() -> None:
-    out = conditions({"targets": [], "activeCentre": "prod"})
+def test_no_lag_yet_is_unknown_not_a_breach_and_the_replica_is_seeding_not_protected() -> None:
+    status: dict[str, object] = {"targets": [], "activeCentre": "prod"}
+    out = conditions(status)
     assert out["RPOCompliant"]["status"] == "Unknown"
     assert out["RPOCompliant"]["reason"] == "NotMeasured"
+    # Before the first scan nothing is known to be copied: never Ready/Protected on that.
+    assert out["ready"] is False
+    assert out["Ready"]["reason"] == "Seeding"
+    assert "near" in out["Ready"]["message"]
+    status["conditions"] = [out["Ready"]]
+    assert dr_status.phase(status, SPEC, False, False) == "Seeding"
+
+
+def test_once_the_first_scan_measured_a_lag_within_the_rpo_the_replica_is_protected() -> None:
+    wanted = flows(SPEC, "prod")
+    status = {"targets": dr_status.target_entries([], wanted, lambda _: stats(2.0)), "activeCentre": "prod"}
+    out = conditions(status)
     assert out["ready"] is True
+    assert out["Ready"]["reason"] == "Protected"
+    assert dr_status.phase(status, SPEC, True, False) == "Protected"
 
 
 def test_two_writable_copies_suspect_a_split_brain() -> None:

@@ -158,6 +158,7 @@ class ReplicaType(StrEnum):
 
 class ReplicaReason(StrEnum):
     PROTECTED = "Protected"
+    SEEDING = "Seeding"
     PAUSED = "Paused"
     INVALID_SPEC = "InvalidSpec"
     RESOLVED = "Resolved"
@@ -367,6 +368,7 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
              _R.INVALID_SPEC: "the spec does not validate",
              _R.RPO_BREACHED: "a target's lag is over its rpoTarget",
              _R.KEYS_PARKED: "keys fail permanently on a target: they are not replicated",
+             _R.SEEDING: "a Continuous target's first scan has not finished: the initial copy is running",
              **{r: "as ReferencesValid, LocationsExclusive or SpecUsable says" for r in (
                  _R.CENTRE_NOT_FOUND, _R.CENTRE_INVALID, _R.SECRET_NOT_FOUND, _R.SECRET_KEY_MISSING,
                  _R.ROLE_MISMATCH, _R.SOURCE_BUCKET_MISSING, _R.BUCKET_CREATE_FAILED, _R.OVERLAPS_REPLICA,

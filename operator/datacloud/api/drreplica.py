@@ -25,7 +25,15 @@ DeletePolicy = Literal["Mirror", "Retain"]
 VerifyMethod = Literal["None", "SizeETag", "SHA256"]
 ActionType = Literal["Failover", "Switchover", "Failback"]
 Phase = Literal[
-    "Protected", "Degraded", "FailingOver", "FailedOver", "Switching", "Paused", "Invalid", "Overlapping"
+    "Seeding",
+    "Protected",
+    "Degraded",
+    "FailingOver",
+    "FailedOver",
+    "Switching",
+    "Paused",
+    "Invalid",
+    "Overlapping",
 ]
 PREFIX = r"^([^/].*)?$"
 

@@ -138,7 +138,14 @@ def summary(
     progress = progress_condition(status.get("action") or {}, generation)
     if progress is not None:
         conds.append(progress)
-    ready = refs_ok and not breaches and not parked and not spec.paused and not unusable
+    # Until a Continuous target's first scan has compared source and target, the initial copy may still
+    # be running: nothing is known to be protected yet.
+    seeding = [
+        f.target
+        for f in wanted
+        if f.mode == "Continuous" and targets.get(f.target, {}).get("lagSeconds") is None
+    ]
+    ready = refs_ok and not breaches and not parked and not spec.paused and not unusable and not seeding
     if unusable and refs_ok and not spec.paused:
         reason, message = _reason(unusable[0][0]), "; ".join(m for _, m in unusable)
     else:
@@ -148,10 +155,19 @@ def summary(
             else (
                 ReplicaReason.PAUSED
                 if spec.paused
-                else (_reason(problems[0][0]) if problems else _rpo_reason(breaches))
+                else (
+                    _reason(problems[0][0])
+                    if problems
+                    else (_rpo_reason(breaches) if breaches or parked else ReplicaReason.SEEDING)
+                )
             )
         )
-        message = "replication running" if ready else "see the other conditions"
+        if ready:
+            message = "replication running"
+        elif reason == ReplicaReason.SEEDING:
+            message = f"initial copy running: the first scan of {', '.join(seeding)} has not finished"
+        else:
+            message = "see the other conditions"
     conds.append(replica(ReplicaType.READY, ready, reason, message, generation))
     return conds, ready
 
@@ -292,4 +308,10 @@ def phase(status: dict[str, Any], spec: DRReplicaSpec, ready: bool, action_runni
         return "FailingOver" if status["action"]["type"] == "Failover" else "Switching"
     if status["activeCentre"] != spec.source.centre:
         return "FailedOver"
-    return "Protected" if ready else "Degraded"
+    if ready:
+        return "Protected"
+    seeding = any(
+        c.get("type") == "Ready" and c.get("reason") == ReplicaReason.SEEDING
+        for c in status.get("conditions") or []
+    )
+    return "Seeding" if seeding else "Degraded"

@@ -784,7 +784,7 @@ class ReplicaRuntime:
         )
         self._conditions(conds, now)
         self.status["phase"] = self._phase(spec, ready)
-        if unusable and self.status["phase"] in ("Protected", "Degraded"):
+        if unusable and self.status["phase"] in ("Protected", "Degraded", "Seeding"):
             self.status["phase"] = "Invalid"
         self.status["observedGeneration"] = generation
         rpos = {f.target: f.rpo_s for f in wanted}
