@@ -770,6 +770,8 @@ class ReplicaRuntime:
         if targets == before and loss == loss_before:
             return False
         if _without_drifting(targets) != _without_drifting(before) or loss != loss_before:
+            if age < STATUS_EVERY_S:  # written at the next run due then, not the idle timer's
+                self.due_within(STATUS_EVERY_S - age)
             return age >= STATUS_EVERY_S
         return age >= DRIFTING_EVERY_S
 
