@@ -29,8 +29,9 @@ API_ERROR_RETRY_S = 5.0
 FAILURE_RETRY_S = 10.0
 # The fence checks between full runs (one policy read per fenced copy) of all replicas together stay
 # within this many replicas a second: each replica every FENCE_CHECK_S while they are few, less often
-# beyond (a thousand replicas checking every 20 s kept half a core busy reading policies).
-FENCE_CHECKS_PER_S = 4.0
+# beyond (300 replicas checking every 20 s kept half a core busy; 1,000 would a third of one even with
+# shared clients).
+FENCE_CHECKS_PER_S = 2.5
 OVERLAP_RECHECK_S = 300.0  # an overlap is looked for again at least this often, changes or not
 # A change is trusted to be in the shared list of replicas once the list could have been taken again.
 OVERLAP_SETTLE_S = dr_overlap.LIST_EVERY_S + 1.0
