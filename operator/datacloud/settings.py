@@ -65,7 +65,7 @@ class Settings:
             image=env.get("DATACLOUD_IMAGE") or DEFAULT_IMAGE,
             priority=_integer(env, "DATACLOUD_PRIORITY", None),
             workers=_integer(env, "DATACLOUD_WORKERS", 4, minimum=1) or 4,
-            zone_workers=_integer(env, "DATACLOUD_ZONE_WORKERS", 8, minimum=1) or 8,
+            zone_workers=_integer(env, "DATACLOUD_ZONE_WORKERS", 12, minimum=1) or 12,
             replica_workers=_integer(env, "DATACLOUD_REPLICA_WORKERS", 16, minimum=1) or 16,
             centre_workers=_integer(env, "DATACLOUD_CENTRE_WORKERS", 2, minimum=1) or 2,
             city_workers=_integer(env, "DATACLOUD_CITY_WORKERS", 2, minimum=1) or 2,

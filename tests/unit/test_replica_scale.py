@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import itertools
 import time
+import uuid
 from typing import Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
+from hypothesis import given
+from hypothesis import strategies as st
 
 from datacloud.adapters import s3
 from datacloud.api.drreplica import DRReplicaSpec
@@ -110,7 +113,7 @@ class Population:
 
 def test_an_overlap_is_asked_again_only_when_the_replicas_changed(monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[int] = []
-    monkeypatch.setattr(dr_overlap, "conflict", lambda kube, body, spec: asked.append(1))
+    monkeypatch.setattr(dr_roster, "overlap_conflict", lambda kube, body, spec: asked.append(1))
     now = [100.0]
     population = Population()
     check = dr_roster.OverlapCheck(population, clock=lambda: now[0])  # type: ignore[arg-type]
@@ -166,3 +169,47 @@ def test_a_centre_going_down_is_no_full_run_but_one_coming_back_is() -> None:
     assert rt._full_run_due(key, frozenset({"prod", "near", "remote"}))  # remote answers again
     assert rt._full_run_due((1, "near", 2), frozenset({"near"}))  # failed over: fence at the new epoch
     assert rt._full_run_due((2, "prod", 1), frozenset({"prod", "near"}))  # a new spec
+
+
+PLACES = st.tuples(
+    st.sampled_from(["prod", "near", "far"]),
+    st.sampled_from(["aaa", "bbb", "ccc"]),
+    st.sampled_from(["", "x", "x/y", "z"]),
+)
+
+
+def replica_body(i: int, source: tuple[str, str, str], target: tuple[str, str, str]) -> dict[str, Any]:
+    spec = {
+        "source": {"centre": source[0], "bucket": source[1], "prefix": source[2]},
+        "activeCentre": source[0],
+        "targets": [
+            {"name": "t", "centre": target[0], "bucket": target[1], "prefix": target[2], "mode": "Continuous"}
+        ],
+    }
+    meta = {
+        "name": f"r{i}",
+        "namespace": "ns",
+        "uid": str(uuid.uuid4()),  # each example's replicas are new objects, as after a delete and create
+        "generation": 1,
+        "creationTimestamp": f"2026-01-01T00:00:{i:02d}Z",
+    }
+    return {"metadata": meta, "spec": spec}
+
+
+@given(st.lists(st.tuples(PLACES, PLACES), min_size=1, max_size=12))
+def test_the_bucket_index_finds_the_same_overlaps(replicas: list[tuple[Any, Any]]) -> None:
+    """Comparing only with replicas sharing a bucket answers as comparing with all of them."""
+    bodies = [replica_body(i, s, t) for i, (s, t) in enumerate(replicas)]
+
+    class Listed:
+        def items(self, kube: Any, me: Any) -> list[dict[str, Any]]:
+            return bodies
+
+    original = dr_overlap.REPLICAS
+    dr_overlap.REPLICAS = Listed()  # type: ignore[assignment]
+    try:
+        for b in bodies:
+            spec = DRReplicaSpec.model_validate(b["spec"])
+            assert dr_roster.overlap_conflict(None, b, spec) == dr_overlap.conflict(None, b, spec)  # type: ignore[arg-type]
+    finally:
+        dr_overlap.REPLICAS = original

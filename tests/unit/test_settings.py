@@ -13,7 +13,7 @@ from datacloud.settings import Settings, SettingsError
 def test_defaults_when_nothing_is_set() -> None:
     s = Settings.from_env({})
     assert (s.namespace, s.image, s.priority, s.workers, s.zone_workers) == (
-        "datacloud-system", settings.DEFAULT_IMAGE, None, 4, 8
+        "datacloud-system", settings.DEFAULT_IMAGE, None, 4, 12
     )  # fmt: skip
     assert (s.log_level, s.events_port, s.events_address) == ("INFO", None, "127.0.0.1")
 

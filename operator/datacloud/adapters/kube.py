@@ -282,10 +282,19 @@ class Kube:
             raise NotFound(f"{kind} {namespace + '/' if namespace else ''}{name} not found") from None
 
     def read_all(
-        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        cached: bool = False,
     ) -> list[dict[str, Any]]:
+        """`cached`: from the API server's watch cache (resourceVersion 0), which may be a moment behind,
+        instead of a read through to etcd, which reads every object of the kind in the namespace to
+        filter by label: cheap when many callers list a kind with many objects."""
         resource = self.dynamic.resources.get(api_version=api_version, kind=kind)
-        out = resource.get(namespace=namespace, label_selector=label_selector)
+        extra = {"resource_version": "0"} if cached else {}
+        out = resource.get(namespace=namespace, label_selector=label_selector, **extra)
         return [cast(dict[str, Any], i) for i in out.to_dict().get("items", [])]
 
     def remove(

@@ -19,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from .. import settings
 from ..adapters.kube import Kube
 from ..api.drreplica import DRReplicaSpec
+from ..failover.topology import copies
 from . import dr_events, dr_flows, dr_overlap
 from .centres import HEALTH_CHANGES, CentreCache
 from .drreplica import BUSY_S, FENCE_CHECK_S, Emit, ReplicaRuntime
@@ -29,8 +30,9 @@ API_ERROR_RETRY_S = 5.0
 FAILURE_RETRY_S = 10.0
 # The fence checks between full runs (one policy read per fenced copy) of all replicas together stay
 # within this many replicas a second: each replica every FENCE_CHECK_S while they are few, less often
-# beyond (a thousand replicas checking every 20 s kept half a core busy reading policies).
-FENCE_CHECKS_PER_S = 4.0
+# beyond (300 replicas checking every 20 s kept half a core busy; 1,000 would a third of one even with
+# shared clients).
+FENCE_CHECKS_PER_S = 2.5
 OVERLAP_RECHECK_S = 300.0  # an overlap is looked for again at least this often, changes or not
 # A change is trusted to be in the shared list of replicas once the list could have been taken again.
 OVERLAP_SETTLE_S = dr_overlap.LIST_EVERY_S + 1.0
@@ -57,6 +59,10 @@ def run(runtime: ReplicaRuntime, body: dict[str, Any]) -> float:
 
 def drop(runtime: ReplicaRuntime, deleted: bool) -> None:
     runtime.close(deleted=deleted)
+    if deleted:
+        with _buckets_lock:
+            for key in [k for k in _buckets if k[:2] == (runtime.namespace, runtime.name)]:
+                del _buckets[key]
 
 
 def roster() -> Roster[Key, ReplicaRuntime]:
@@ -103,9 +109,49 @@ class OverlapCheck:
         if self.fresh(generation):
             return self._found
         version, now = self.population.version, self.clock()
-        self._found = dr_overlap.conflict(kube, body, spec)
+        self._found = overlap_conflict(kube, body, spec)
         self._for, self._checked_at = (generation, version), now
         return self._found
+
+
+_buckets: dict[tuple[str | None, str, str], tuple[Any, frozenset[tuple[str, str]]]] = {}
+_buckets_lock = threading.Lock()
+
+
+def buckets_of(body: dict[str, Any]) -> frozenset[tuple[str, str]]:
+    """The (centre, bucket) of every copy a replica's spec names, read from the raw spec and kept per
+    generation: only replicas sharing one can overlap, and validating every older replica's spec on each
+    check cost a thousand replicas being created O(n²) spec validations."""
+    meta = body["metadata"]
+    key = (meta.get("namespace"), str(meta["name"]), str(meta.get("uid")))  # a new uid: made anew
+    generation = meta.get("generation")
+    with _buckets_lock:
+        found = _buckets.get(key)
+    if found is not None and found[0] == generation:
+        return found[1]
+    spec = body.get("spec") or {}
+    places = [spec.get("source") or {}, *(spec.get("targets") or [])]
+    named = [p for p in places if isinstance(p, dict) and p.get("bucket")]
+    pairs = frozenset((str(p.get("centre")), str(p.get("bucket"))) for p in named)
+    with _buckets_lock:
+        _buckets[key] = (generation, pairs)
+    return pairs
+
+
+def overlap_conflict(kube: Kube, body: dict[str, Any], spec: DRReplicaSpec) -> dr_overlap.Conflict | None:
+    """`dr_overlap.conflict`, comparing only with the replicas that share a bucket with this one."""
+    found = dr_overlap.within(spec)
+    if found is not None:
+        return found
+    meta = body["metadata"]
+    me = (meta.get("namespace"), str(meta["name"]))
+    mine = frozenset((c.centre, c.bucket) for c in copies(spec))
+    others = [
+        o
+        for o in dr_overlap.REPLICAS.items(kube, me)
+        if (o["metadata"].get("namespace"), str(o["metadata"]["name"])) != me and buckets_of(o) & mine
+    ]
+    return dr_overlap.between(body, spec, others)
 
 
 def fence_every(replicas: int) -> float:

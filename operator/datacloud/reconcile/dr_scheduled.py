@@ -205,12 +205,14 @@ def _check_latest_job(rt: ReplicaContext, entry: dict[str, Any], flow: Flow) -> 
     looked at, and why it is stuck."""
     label = f"{GROUP}/drreplica={rt.name},{GROUP}/target={flow.target}"
     try:
-        jobs = rt.kube.read_all("batch/v1", "Job", rt.namespace, label_selector=label)
+        # From the watch cache: a thousand replicas each listing through to etcd read every Job (and Pod)
+        # of the namespace each time; a Job a moment old that the cache lacks is looked at next time.
+        jobs = rt.kube.read_all("batch/v1", "Job", rt.namespace, label_selector=label, cached=True)
         latest = max(jobs, key=lambda j: str(j["metadata"].get("creationTimestamp") or ""), default=None)
         stuck = retries = None
         if latest is not None and not _succeeded(latest):
             selector = f"job-name={latest['metadata']['name']}"
-            pods = rt.kube.read_all("v1", "Pod", rt.namespace, label_selector=selector)
+            pods = rt.kube.read_all("v1", "Pod", rt.namespace, label_selector=selector, cached=True)
             stuck, retries = why_stuck(latest, pods), retried(latest, pods)
     except ApiException:
         return False, None  # looked at again next tick; the Job's outcome still reaches status by its report
@@ -241,7 +243,9 @@ def cancel_from_old_active(rt: ReplicaContext, keep_run: str) -> list[str]:
     data on its target. A refusal is reported and does not hold the action up (those Jobs then run out)."""
     label = f"{GROUP}/drreplica={rt.name}"
     try:
-        jobs = rt.kube.read_all("batch/v1", "Job", rt.namespace, label_selector=label)
+        # From the watch cache (milliseconds behind; the Jobs to cancel were made long before): in a mass
+        # failover each replica listing through to etcd read every Job of the namespace, O(n²).
+        jobs = rt.kube.read_all("batch/v1", "Job", rt.namespace, label_selector=label, cached=True)
     except ApiException as e:
         rt.emit("Warning", "SyncNotCancelled", f"sync Jobs from the old active not listed: {api_refusal(e)}")
         return []

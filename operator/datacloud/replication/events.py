@@ -30,7 +30,7 @@ KeyEncoding = Literal["auto", "raw", "url"]
 PATH_PREFIX = "/events/"
 MAX_BODY = 1024 * 1024
 MIN_TOKEN_LENGTH = 16
-CONNECTION_WORKERS = 4
+CONNECTION_WORKERS = 2  # each notification takes about a millisecond; the backlog holds bursts
 # A connection that sends no complete request for this long is closed, so it does not hold a worker.
 IDLE_CONNECTION_S = 2.0
 
