@@ -129,8 +129,10 @@ def _unfenced_old(ctx: ActionContext, lease_end: float, why: str) -> str:
             f"at {ends}; promoting before then could leave two writable copies",
             retry_in=wait,
         )
-    return f"{ctx.old.centre} unreachable ({why}); its write lease has ended, so it refuses writes, "
-    "and it is fenced as soon as it answers"
+    return (
+        f"{ctx.old.centre} unreachable ({why}); its write lease has ended, so it refuses writes, "
+        "and it is fenced as soon as it answers"
+    )
 
 
 def _final_sync(ctx: ActionContext) -> str:
