@@ -31,7 +31,15 @@ class Store:
         self.reached: dict[str, list[int]] = {}
         self.failure: type[Exception] | None = None
 
-    def apply_many(self, endpoint: Any, bucket: str, wanted: Any, timeout: float, client: Any = None) -> bool:
+    def apply_many(
+        self,
+        endpoint: Any,
+        bucket: str,
+        wanted: Any,
+        timeout: float,
+        client: Any = None,
+        confirm: bool = True,
+    ) -> bool:
         statements = wanted() if callable(wanted) else wanted
         if self.failure is EndpointConnectionError:
             raise EndpointConnectionError(endpoint_url=endpoint.url)
