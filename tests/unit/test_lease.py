@@ -31,7 +31,15 @@ class Store:
         self.reached: dict[str, list[int]] = {}
         self.failure: type[Exception] | None = None
 
-    def apply_many(self, endpoint: Any, bucket: str, wanted: Any, timeout: float, client: Any = None) -> bool:
+    def apply_many(
+        self,
+        endpoint: Any,
+        bucket: str,
+        wanted: Any,
+        timeout: float,
+        client: Any = None,
+        confirm: bool = True,
+    ) -> bool:
         statements = wanted() if callable(wanted) else wanted
         if self.failure is EndpointConnectionError:
             raise EndpointConnectionError(endpoint_url=endpoint.url)
@@ -168,3 +176,45 @@ def test_the_bound_covers_every_expiry_that_may_have_reached_the_store(ops: list
             assert leases.release(owner, 6.0) >= max(fake.reached.get(owner, [0]))
     finally:
         fencing.apply_many = original  # type: ignore[assignment]
+
+
+OWNERS = [f"{i:016x}" for i in range(4)]
+
+
+@st.composite
+def policies(draw: Any) -> tuple[str, dict[str, list[dict[str, Any]]]]:
+    """A shared bucket's policy (fences, leases and probe Allows of several owners, a foreign Allow) and
+    what one renewal wants for some of the owners."""
+    present: list[dict[str, Any]] = [{"Sid": "app", "Effect": "Allow", "Principal": {"AWS": ["a"]}}]
+    for owner in OWNERS:
+        prefix = draw(st.sampled_from(["", "alpha", "alpha/beta", "ключ/🙂"]))
+        state = draw(st.sampled_from(["none", "fenced", "leased"]))
+        epoch = draw(st.integers(1, 9))
+        until = draw(st.integers(1, 10**10))
+        if state != "none":
+            present += fencing.desired(
+                "b", prefix, owner, epoch if state == "fenced" else None, "probe", until
+            )
+    renewed = draw(st.lists(st.sampled_from(OWNERS), unique=True))
+    wanted = {
+        o: fencing.desired(
+            "b", "p", o, None, draw(st.sampled_from([None, "probe"])), draw(st.integers(1, 10**10))
+        )
+        for o in renewed
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": present}), wanted
+
+
+@settings(max_examples=200)
+@given(case=policies())
+def test_one_renewal_on_a_shared_bucket_leaves_every_other_statement_alone(
+    case: tuple[str, dict[str, list[dict[str, Any]]]],
+) -> None:
+    existing, wanted = case
+    after = fencing.rewritten_for(existing, wanted)
+    assert fencing._settled_for(after, wanted)
+    others = [s for s in fencing.statements(existing) if not any(fencing._owned(s, o) for o in wanted)]
+    kept = fencing.statements(after)
+    assert all(s in kept for s in others)
+    for owner in set(OWNERS) - set(wanted):
+        assert fencing.fence_epoch(after, owner) == fencing.fence_epoch(existing, owner)

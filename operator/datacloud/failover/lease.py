@@ -25,6 +25,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,7 @@ LEASE_MAX_S = 300.0
 SKEW_S = 1.0  # how far the clocks of the operator and a store may differ (NTP keeps them far closer)
 RENEW_TIMEOUT_S = 2.0
 RETRY_S = 1.0  # a renewal that failed is tried again this soon
+RENEWERS = 4  # buckets renewed at once (each renewal waits on its store more than it computes)
 
 
 def length_s(down_for_s: float) -> float:
@@ -137,7 +139,7 @@ class Leases:
 
         client = s3.shared_client(endpoint, connect_timeout=RENEW_TIMEOUT_S, read_timeout=RENEW_TIMEOUT_S)
         try:
-            fencing.apply_many(endpoint, bucket, wanted, RENEW_TIMEOUT_S, client=client)
+            fencing.apply_many(endpoint, bucket, wanted, RENEW_TIMEOUT_S, client=client, confirm=False)
         except (EndpointConnectionError, ConnectTimeoutError):
             # No request reached the store: what was recorded for this attempt was never sent.
             with self._lock:
@@ -155,11 +157,19 @@ class Leases:
                     self._renew_at[owner] = self.clock() + RETRY_S
 
     def _run(self) -> None:
-        while True:
-            self._wake.wait(0.5)
-            self._wake.clear()
-            for endpoint, bucket in self.due():
-                self.renew(endpoint, bucket)
+        with ThreadPoolExecutor(RENEWERS, thread_name_prefix="write-lease") as pool:
+            while True:
+                self._wake.wait(0.5)
+                self._wake.clear()
+                due = self.due()
+                started = self.clock()
+                list(pool.map(lambda place: self.renew(*place), due))
+                took = self.clock() - started
+                if due and took > LEASE_MIN_S / 2:
+                    # Renewed this late, a lease of the minimum length may have ended meanwhile: its copy
+                    # refused writes for a while (never two writers, but an outage). Longer leases
+                    # (failover.downFor) or fewer buckets per operator are the remedy.
+                    log.warning("renewing the write leases of %d buckets took %.1fs", len(due), took)
 
 
 LEASES = Leases()
