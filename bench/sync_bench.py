@@ -521,7 +521,7 @@ def startup_phase(args: argparse.Namespace) -> dict[str, Any]:
 
 def clients_phase(args: argparse.Namespace) -> dict[str, Any]:
     """GET -> PUT of the same small objects by boto3 and by the lean path, in this process: the A/B."""
-    from datacloud.replication.copier import Side
+    from datacloud.replication.copier import Copier, CopySettings, Side
     from datacloud.replication.errors import RetryPolicy
     from datacloud.replication.small_copier import SmallCopier
 
@@ -530,7 +530,7 @@ def clients_phase(args: argparse.Namespace) -> dict[str, Any]:
     keys = [k for k, _ in items]
     out: dict[str, Any] = {"objects": len(items), "concurrency": args.concurrency}
     with pair_in_tmp() as pair:
-        pair.buckets(["source"], ["boto3", "lean-threads", "lean-loop"])
+        pair.buckets(["source"], ["boto3", "lean-threads", "lean-threads-copier", "lean-loop"])
         say(f"clients: writing {len(items)} objects of 4-64 KiB ...")
         fill(pair.s3_src, "source", items, os.urandom(128 * 1024))
 
@@ -541,6 +541,13 @@ def clients_phase(args: argparse.Namespace) -> dict[str, Any]:
 
             with ThreadPoolExecutor(args.concurrency) as pool:
                 list(pool.map(one, keys))
+
+        def copier_threads(bucket: str) -> None:
+            source = Side(None, "source", "", "src", pair.s3_src)
+            target = Side(None, bucket, "", "dst", pair.s3_dst)
+            copier = Copier(source, target, settings=CopySettings(), retry=RetryPolicy())
+            with ThreadPoolExecutor(args.concurrency) as pool:
+                list(pool.map(lambda kv: copier.copy(*kv), items))
 
         def looped(bucket: str) -> None:
             done = threading.Semaphore(0)
@@ -563,6 +570,7 @@ def clients_phase(args: argparse.Namespace) -> dict[str, Any]:
         jobs: list[tuple[str, Callable[[], None]]] = [
             ("boto3", lambda: threaded(boto_src, boto_dst, "boto3")),
             ("lean-threads", lambda: threaded(pair.s3_src, pair.s3_dst, "lean-threads")),
+            ("lean-threads-copier", lambda: copier_threads("lean-threads-copier")),
             ("lean-loop", lambda: looped("lean-loop")),
         ]
         for who, job in jobs:
@@ -576,7 +584,7 @@ def clients_phase(args: argparse.Namespace) -> dict[str, Any]:
                 "client_cpu_ms_per_object": round(cpu * 1000 / len(keys), 3),
             }
             say(f"  {wall:.1f}s, {cpu * 1000 / len(keys):.3f} ms CPU per object")
-        must_match(pair, "source", "boto3", "lean-threads", "lean-loop")
+        must_match(pair, "source", "boto3", "lean-threads", "lean-threads-copier", "lean-loop")
     out["cpu_ratio_boto3_over_lean_loop"] = round(
         out["boto3"]["client_cpu_ms_per_object"] / out["lean-loop"]["client_cpu_ms_per_object"], 2
     )
