@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import socket
 
@@ -13,7 +12,6 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from datacloud.adapters.s3 import S3Credentials, S3Endpoint
-from datacloud.adapters.s3_async import AsyncObjects
 from datacloud.adapters.s3_wire import (
     Signer,
     WireClient,
@@ -211,36 +209,3 @@ def test_an_upload_listing_is_read_in_boto3s_shape() -> None:
     assert (page["NextKeyMarker"], page["NextUploadIdMarker"]) == ("目录/b", "u2")
     with pytest.raises(http.client.HTTPException, match="upload listing"):
         parse_uploads(b"not xml")
-
-
-@pytest.mark.parametrize(
-    ("reply", "error"),
-    [
-        (b"this is not HTTP\r\n\r\n", http.client.BadStatusLine),
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b", http.client.IncompleteRead),
-        (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", http.client.HTTPException),
-        (b"", http.client.RemoteDisconnected),
-    ],
-    ids=["garbage", "truncated", "bad-header", "closed"],
-)
-def test_the_event_loop_client_sorts_malformed_answers_the_same_way(
-    serve: list[OneShotServer], reply: bytes, error: type[Exception]
-) -> None:
-    objects = AsyncObjects(client_for(serve, reply))
-
-    async def get() -> None:
-        conn = objects.connection()
-        try:
-            await objects.get_object(conn, "b", "k")
-        finally:
-            conn.close()
-
-    # A loop of its own, never made current: asyncio.run would leave the main thread without one,
-    # which later tests (Pulumi's) rely on.
-    loop = asyncio.new_event_loop()
-    try:
-        with pytest.raises(error) as caught:
-            loop.run_until_complete(get())
-    finally:
-        loop.close()
-    assert is_transient(caught.value)
