@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import threading
 
 import pytest
 from botocore.auth import S3SigV4Auth
@@ -209,3 +210,34 @@ def test_an_upload_listing_is_read_in_boto3s_shape() -> None:
     assert (page["NextKeyMarker"], page["NextUploadIdMarker"]) == ("目录/b", "u2")
     with pytest.raises(http.client.HTTPException, match="upload listing"):
         parse_uploads(b"not xml")
+
+
+@pytest.mark.parametrize("line_end", [b"\r\n", b"\n"], ids=["crlf", "bare-lf"])
+def test_a_head_that_arrives_in_pieces_is_read_whole(line_end: bytes) -> None:
+    """The head is usually in the read buffer at once; when it is not, it is read line by line."""
+    first = b"HTTP/1.1 200 OK" + line_end + b"Content-Length: 2" + line_end
+    rest = b'ETag: "e"' + line_end + b"X-Amz-Meta-Owner: \xe7\xa6\x8f" + line_end + line_end + b"ok"
+    server = socket.create_server(("127.0.0.1", 0))
+    sent = threading.Event()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(first)
+            sent.wait(0.2)  # the client reads the first piece alone before the rest arrives
+            conn.sendall(rest)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        port = server.getsockname()[1]
+        endpoint = S3Endpoint(f"http://127.0.0.1:{port}", "us-east-1", S3Credentials("AK", "SK"))
+        wire = WireClient(endpoint, connect_timeout=2, read_timeout=2)
+        got = wire.get_object(Bucket="b", Key="k")
+        assert got["Body"].read() == b"ok"
+        assert (got["ETag"], got["Metadata"]) == ('"e"', {"owner": "福"})
+        wire.close()
+    finally:
+        thread.join(2)
+        server.close()
