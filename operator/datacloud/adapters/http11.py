@@ -48,17 +48,6 @@ def parse_status(line: bytes) -> int:
     return int(parts[1])
 
 
-def parse_header(raw: bytes) -> tuple[str, str]:
-    """One header line as (lower-case name, value)."""
-    name, sep, value = raw.partition(b":")
-    if not sep:
-        raise http.client.HTTPException(f"malformed header line {raw[:100]!r}")
-    return (
-        name.strip().decode("latin-1").lower(),
-        value.strip().decode(HEADER_ENCODING, HEADER_ERRORS),
-    )
-
-
 def parse_head(head: bytes) -> tuple[int, list[tuple[str, str]]]:
     """A whole response head (status line, headers, blank line) as (status, [(lower-case name, value)]):
     decoded once rather than line by line, which is most of the cost of reading a small object's answer."""
@@ -255,20 +244,9 @@ class Connection:
             raise http.client.HTTPException(f"the body ended after {sent} of {length} bytes")
 
     def _response(self, method: str) -> Response:
-        line = self.rfile.readline(MAX_LINE + 1)
-        if not line:
-            raise http.client.RemoteDisconnected("the server closed the connection without answering")
-        status = parse_status(line)
-        headers: list[tuple[str, str]] = []
-        while True:
-            raw = self.rfile.readline(MAX_LINE + 1)
-            if raw in (b"\r\n", b"\n"):
-                break
-            if not raw:
-                raise http.client.RemoteDisconnected("the connection closed inside the headers")
-            if len(raw) > MAX_LINE or len(headers) >= MAX_HEADERS:
-                raise http.client.HTTPException("response headers too long")
-            headers.append(parse_header(raw))
+        status, headers = parse_head(self._read_head())
+        if len(headers) > MAX_HEADERS:
+            raise http.client.HTTPException("response headers too long")
         if status == 100:  # an interim answer; the real one follows
             return self._response(method)
         no_body = method == "HEAD" or status in (204, 304)
@@ -276,6 +254,27 @@ class Connection:
         if response.getheader("connection").lower() == "close":
             self.usable = False
         return response
+
+    def _read_head(self) -> bytes:
+        """The status line and headers up to the blank line, taken from the read buffer in one piece
+        when they arrived together (nearly always), line by line otherwise."""
+        buffered = self.rfile.peek(MAX_LINE)
+        if not buffered:
+            raise http.client.RemoteDisconnected("the server closed the connection without answering")
+        end = buffered.find(b"\r\n\r\n")
+        if end >= 0:
+            head: bytes = self.rfile.read(end + 4)
+            return head
+        lines: list[bytes] = []
+        while True:
+            raw = self.rfile.readline(MAX_LINE + 1)
+            if not raw:
+                raise http.client.RemoteDisconnected("the connection closed inside the headers")
+            if len(raw) > MAX_LINE or len(lines) > MAX_HEADERS:
+                raise http.client.HTTPException("response headers too long")
+            lines.append(raw.rstrip(b"\r\n") + b"\r\n")
+            if len(lines) > 1 and raw in (b"\r\n", b"\n"):
+                return b"".join(lines)
 
     def response_done(self, response: Response) -> None:
         self.busy = False

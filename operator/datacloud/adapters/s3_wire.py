@@ -142,7 +142,8 @@ def canonical_value(value: str) -> str:
     ideographic spaces is refused by the gateway when signed by boto3; `tests/integration/replication`
     checks this form against the real gateway.)
     """
-    return _SPACES.sub(" ", value.strip())
+    value = value.strip()
+    return _SPACES.sub(" ", value) if "  " in value else value
 
 
 _last_stamp: tuple[int, str] = (-1, "")

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from datacloud import settings
@@ -28,12 +28,14 @@ from datacloud.adapters.s3 import S3Endpoint
 from datacloud.api.overlap import Place, overlap
 from datacloud.api.reserved import RESERVED_BUCKETS, RESERVED_MESSAGE
 
-from .engine import Replicator, SyncOptions, SyncResult
-from .errors import ReplicationError, RetryPolicy, describe
 from .locations import Location, LocationError, load_credentials, split_location
-from .progress import ProgressReporter
 from .shard import Shard, parse_shard
 from .throttle import parse_size
+
+if TYPE_CHECKING:
+    # The engine (and botocore's exceptions, tenacity, the S3 client) are imported when a sync runs,
+    # not for `--help` or a bad argument: they are most of the command's start-up time.
+    from .engine import SyncOptions, SyncResult
 
 log = logging.getLogger("datacloud.sync")
 
@@ -170,6 +172,8 @@ def run_sync(
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
+        from .errors import ReplicationError, describe
+
         # One line, no traceback: the engine's errors name the operation and the endpoint. The
         # traceback is kept for DATACLOUD_LOG_LEVEL=DEBUG, for whatever was not foreseen.
         log.debug("the sync failed", exc_info=True)
@@ -220,6 +224,9 @@ def _location(text: str, credentials: Path | None, flag: str, resolve: Resolver 
 
 
 def _options(args: argparse.Namespace) -> SyncOptions:
+    from .engine import SyncOptions
+    from .errors import RetryPolicy
+
     try:
         shard = parse_shard(args.shard)
     except ValueError as exc:
@@ -275,6 +282,9 @@ def _run_full(
     options: SyncOptions,
     on_summary: Callable[[dict[str, Any]], None] | None = None,
 ) -> int:
+    from .engine import Replicator
+    from .progress import ProgressReporter
+
     interval = _float(args.progress_interval, "--progress-interval")
     started = datetime.now(UTC).isoformat()
     with Replicator(source, target, options) as replicator, _stop_on_signals() as stop:

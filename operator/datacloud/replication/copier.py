@@ -154,7 +154,16 @@ class UploadRegistry:
 
 
 def read_all(body: Any, throttle: Throttle, on_bytes: Callable[[int], None] | None = None) -> bytes:
-    """Drain a streaming body in chunks, charging each chunk to the bandwidth limit."""
+    """Drain a streaming body in chunks, charging each chunk to the bandwidth limit (in one read when
+    there is no limit: a small object is then one call, not a loop)."""
+    if isinstance(throttle, Unlimited):
+        try:
+            data: bytes = body.read()
+        finally:
+            body.close()
+        if on_bytes:
+            on_bytes(len(data))
+        return data
     chunks: list[bytes] = []
     try:
         while chunk := body.read(READ_CHUNK):

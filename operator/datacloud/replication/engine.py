@@ -25,7 +25,6 @@ from .listing import iter_objects, merge_join, only_owned, prefetched, strip_eta
 from .locations import Location
 from .plan import Action, DeletePolicy, Step, plan, source_newer
 from .shard import Shard
-from .small_copier import SMALL_MAX, SmallCopier, TooLarge
 from .throttle import Throttle, TokenBucket, Unlimited
 from .verify import Verdict, Verifier, VerifyMode, copy_matches, sampled
 
@@ -320,25 +319,8 @@ class _Pass:
         self.pool = ThreadPoolExecutor(self.opts.concurrency, thread_name_prefix="dc-copy")
         # Enough queued work to keep every worker busy, little enough to keep memory flat.
         self.slots = threading.BoundedSemaphore(self.opts.concurrency * 4)
-        self.small: SmallCopier | None = None  # small objects go here when the pass can use it
-        self.small_actions: dict[str, Action] = {}
 
     def run(self) -> None:
-        copier = self.rep.copier
-        if SmallCopier.usable(copier.source, copier.target, bool(self.opts.bandwidth)):
-            with SmallCopier(
-                copier.source,
-                copier.target,
-                concurrency=self.opts.concurrency,
-                retry=self.opts.retry,
-                done=self._small_done,
-            ) as small:
-                self.small = small
-                self._run()
-        else:
-            self._run()
-
-    def _run(self) -> None:
         marker_deletes: list[str] = []
         try:
             owns = self.opts.shard.owns
@@ -395,10 +377,7 @@ class _Pass:
                 self._submit(self._delete, action)
             case Step.COPY:
                 self.progress.add(pending_objects=1, pending_bytes=action.size)
-                if self.small is not None and action.size <= SMALL_MAX:
-                    self._submit_small(action)
-                else:
-                    self._submit(self._copy, action)
+                self._submit(self._copy, action)
             case Step.CHECK:
                 self._submit(self._check, action)
 
@@ -425,39 +404,6 @@ class _Pass:
         finally:
             for _ in range(held):
                 self.slots.release()
-
-    def _submit_small(self, action: Action) -> None:
-        assert self.small is not None
-        self.slots.acquire()
-        with self.lock:
-            self.small_actions[action.key] = action
-        self.small.submit(action.key)
-
-    def _small_done(self, key: str, outcome: Copied | BaseException) -> None:
-        """A small copy ended (on the loop's thread): tally it as `_guarded` and `_copy` would."""
-        with self.lock:
-            action = self.small_actions.pop(key)
-        follow_up: tuple[Any, ...] | None = None
-        try:
-            if isinstance(outcome, TooLarge):  # grew since it was listed: copy it the other way
-                follow_up = (self._copy, action)
-            elif isinstance(outcome, BaseException):
-                if not self.halt.is_set():
-                    self._failed(key, outcome)
-            else:
-                self._copied(outcome)
-                # The event loop reads a small object whole: its bytes count as moved once it is copied.
-                self.progress.add(transferred_bytes=outcome.size)
-                if self._sampled(key):
-                    follow_up = (self._verify, key, outcome.size, outcome.source_etag, outcome.expected_etag)
-        finally:
-            if follow_up is None:
-                self.slots.release()
-            else:
-                # The slot passes to the pool task, so the pass drains only after it (taking another
-                # slot here could wait on the main thread, which waits on this thread to free slots).
-                future = self.pool.submit(self._guarded, *follow_up)
-                future.add_done_callback(lambda _: self.slots.release())
 
     def _guarded(self, fn: Callable[..., None], *args: Any) -> None:
         if self.halt.is_set():

@@ -11,7 +11,9 @@ Three kinds of failure reach the engine:
 from __future__ import annotations
 
 import http.client
+import random
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -191,10 +193,22 @@ class RetryPolicy:
     maximum: float = 10.0
 
     def call(self, fn: Callable[[], T]) -> T:
-        """Run `fn`, retrying transient failures; anything else (or the last failure) is raised as is."""
+        """Run `fn`, retrying transient failures; anything else (or the last failure) is raised as is.
+
+        The first attempt runs bare: setting tenacity up costs more CPU than a small object's GET or
+        PUT, and almost every request succeeds the first time.
+        """
+        try:
+            return fn()
+        except Exception as exc:
+            if self.attempts <= 1 or not is_transient(exc):
+                raise
+            first_wait = random.uniform(0, min(self.maximum, self.initial))
+        time.sleep(first_wait)
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.attempts),
-            wait=tenacity.wait_random_exponential(multiplier=self.initial, max=self.maximum),
+            stop=tenacity.stop_after_attempt(self.attempts - 1),
+            # The series goes on where the bare attempt left it: up to initial·2ⁿ after attempt n+1.
+            wait=tenacity.wait_random_exponential(multiplier=self.initial * 2, max=self.maximum),
             retry=tenacity.retry_if_exception(is_transient),
             reraise=True,
         )

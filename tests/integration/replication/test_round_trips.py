@@ -94,7 +94,7 @@ def assert_same(b: Buckets, src_key: str, dst_key: str) -> None:
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(key=keys, body=bodies, content_type=content_types, meta=metadata)
-def test_generated_objects_survive_both_copy_paths(
+def test_generated_objects_survive_a_full_pass_and_a_single_key_copy(
     buckets: Buckets, key: str, body: bytes, content_type: str, meta: dict[str, str]
 ) -> None:
     n = next(buckets.counter)
@@ -102,13 +102,13 @@ def test_generated_objects_survive_both_copy_paths(
     put_source(buckets, src_key, body, content_type, meta)
     src = buckets.src.location(buckets.src_bucket, f"ex{n}/")
 
-    # A full pass copies small objects on the event loop...
-    result = full_sync(src, buckets.dst.location(buckets.dst_bucket, f"loop{n}/"), SyncOptions(retry=FAST))
+    # A full pass (listing, plan, copy) ...
+    result = full_sync(src, buckets.dst.location(buckets.dst_bucket, f"pass{n}/"), SyncOptions(retry=FAST))
     assert result.ok, result.failed
     assert result.objects_copied == 1
-    assert_same(buckets, src_key, f"loop{n}/{key}")
+    assert_same(buckets, src_key, f"pass{n}/{key}")
 
-    # ... and a single key goes through the threaded copier.
+    # ... and a single key, as continuous replication copies it (HEADs, then the same Copier).
     with Replicator(
         src, buckets.dst.location(buckets.dst_bucket, f"key{n}/"), SyncOptions(retry=FAST)
     ) as rep:

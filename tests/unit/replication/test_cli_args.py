@@ -251,3 +251,19 @@ def test_a_bucket_the_operator_keeps_its_records_in_is_refused_as_destination(
     )
     assert code == 2
     assert f"DST bucket {bucket} must not be" in err
+
+
+def test_sync_help_loads_no_s3_client_at_all() -> None:
+    """`--help` needs the argument definitions only: not the engine, botocore or tenacity either."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, atexit\n"
+        "heavy = ('datacloud.replication.engine', 'botocore', 'tenacity', 'datacloud.adapters.s3_wire')\n"
+        "atexit.register(lambda: print(sorted(m for m in heavy if m in sys.modules)))\n"
+        "from datacloud.cli import main\n"
+        "try:\n    main(['sync', '--help'])\nexcept SystemExit:\n    pass\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
