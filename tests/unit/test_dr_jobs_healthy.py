@@ -49,7 +49,7 @@ class Kube:
         self.jobs, self.failing = jobs, failing
 
     def read_all(
-        self, api_version: str, kind: str, namespace: str, label_selector: str
+        self, api_version: str, kind: str, namespace: str, label_selector: str, cached: bool = False
     ) -> list[dict[str, Any]]:
         for target, (j, pods) in self.jobs.items():
             if kind == "Job" and label_selector.endswith(f"/target={target}"):
