@@ -215,7 +215,11 @@ class NodePrometheus:
                 with urllib.request.urlopen(f"{self.url}/api/v1/{path}{query}", timeout=10) as resp:  # noqa: S310
                     return json.loads(resp.read())
             except urllib.error.HTTPError as e:
-                return json.loads(e.read())
+                body = e.read()
+                try:
+                    return json.loads(body)
+                except ValueError:  # "Service Unavailable" while it starts: not JSON
+                    return {"status": "error", "error": body.decode(errors="replace")}
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         return list(self.api("query", query=expr)["data"]["result"])
