@@ -53,62 +53,20 @@ from bench.zones_bench import request_counts, settle  # noqa: E402
 from datacloud.adapters import s3  # noqa: E402
 from datacloud.adapters.kube import Kube  # noqa: E402
 from datacloud.builders import dr as build  # noqa: E402
+from datacloud.devstack import manifests  # noqa: E402
+from datacloud.devstack.manifests import datacentre  # noqa: E402
 from datacloud.devstack.objectstore import Centre  # noqa: E402
 from datacloud.devstack.process import free_port  # noqa: E402
 from datacloud.devstack.stack import OPERATOR_NAMESPACE, DevStack, operator_process  # noqa: E402
 from datacloud.failover import fencing  # noqa: E402
 
 G = "datacloud.fujian.gov.cn/v1alpha1"
-ROLES = {"fz-prod": "Production", "fz-samecity-dr": "SameCityDR", "xm-remote-dr": "RemoteDR"}
-CITY = {"fz-prod": "350100", "fz-samecity-dr": "350100", "xm-remote-dr": "350200"}
 WRITES = ("POST", "PUT", "PATCH", "DELETE", "APPLY")
 
 
-def datacentre(name: str, endpoint: str) -> dict[str, Any]:
-    return {
-        "apiVersion": G,
-        "kind": "DataCentre",
-        "metadata": {"name": name},
-        "spec": {
-            "city": CITY[name],
-            "role": ROLES[name],
-            "objectStore": {
-                "endpoint": endpoint,
-                "credentialsSecretRef": {"name": f"centre-{name}", "namespace": OPERATOR_NAMESPACE},
-            },
-            "probe": {"interval": "1s", "timeout": "1s", "failureThreshold": 2},
-        },
-    }
-
-
 def replica(name: str, namespace: str, bucket: str) -> dict[str, Any]:
-    return {
-        "apiVersion": G,
-        "kind": "DRReplica",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "source": {"centre": "fz-prod", "bucket": bucket},
-            "activeCentre": "fz-prod",
-            "targets": [
-                {
-                    "name": "same-city",
-                    "centre": "fz-samecity-dr",
-                    "bucket": bucket,
-                    "mode": "Continuous",
-                    "rpoTarget": "30s",
-                },
-                {
-                    "name": "remote",
-                    "centre": "xm-remote-dr",
-                    "bucket": bucket,
-                    "mode": "Scheduled",
-                    "schedule": "0 2 * * *",
-                    "rpoTarget": "24h",
-                },
-            ],
-            "failover": {"policy": "Automatic", "downFor": "2s"},
-        },
-    }
+    """The dev stack's replica (the DR tests' too), failing over by itself, RPO 30 s at the same city."""
+    return manifests.replica(name, namespace, bucket, policy="Automatic", rpo="30s")
 
 
 def endpoint(centre: Centre) -> s3.S3Endpoint:
