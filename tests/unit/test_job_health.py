@@ -4,12 +4,14 @@ checks the same against the real ones)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from datacloud.builders.job_health import STUCK_WAITING, why_stuck
+from datacloud.api.conditions import ReplicaReason
+from datacloud.builders.job_health import NO_POD_GRACE_S, STUCK_WAITING, why_stuck
 from tests.support.jobs import job, pod
 
 
@@ -70,3 +72,22 @@ def test_a_job_out_of_retries_names_its_failed_shards() -> None:
         stuck.message
         == "sync Job r-far-1 failed (FailedIndexes: FailedIndexes happened; shard(s) 1,3 out of retries)"
     )
+
+
+def test_a_job_that_created_no_pod_for_two_minutes_is_stuck_and_named() -> None:
+    """A quota or an admission webhook refusing a Job's pods leaves no trace in the Job's status (only
+    FailedCreate Events): with no pod two minutes after its creation, the Job is named as stuck."""
+    created = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    refused = job("nightly")
+    refused["metadata"]["creationTimestamp"] = "2026-11-30T12:00:00Z"
+    assert why_stuck(refused, [], created + timedelta(seconds=NO_POD_GRACE_S - 1)) is None
+    stuck = why_stuck(refused, [], created + timedelta(seconds=NO_POD_GRACE_S))
+    assert stuck is not None
+    assert stuck.reason == "SyncPodsNotCreated" == ReplicaReason.SYNC_PODS_NOT_CREATED
+    assert "nightly" in stuck.message
+    assert "created no pod" in stuck.message
+    # Without a clock (the caller cannot tell the age) or once a pod exists, nothing is claimed.
+    assert why_stuck(refused, []) is None
+    assert why_stuck(refused, [pod("p", waiting="ContainerCreating")], created + timedelta(hours=1)) is None
+    # A finished Job with its pods gone (ttl, cleanup) is not stuck.
+    assert why_stuck(job("done", ("Complete", "")), [], created + timedelta(hours=1)) is None

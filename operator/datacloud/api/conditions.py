@@ -204,6 +204,7 @@ class ReplicaReason(StrEnum):
     SYNC_JOB_FAILED = "SyncJobFailed"
     SYNC_POD_CANNOT_START = "SyncPodCannotStart"
     SYNC_POD_UNSCHEDULABLE = "SyncPodUnschedulable"
+    SYNC_PODS_NOT_CREATED = "SyncPodsNotCreated"
 
 
 # --- The catalogue: what each type means and when each reason is given --------------------------------
@@ -447,7 +448,9 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
             {_R.SYNC_JOB_FAILED: "a sync Job failed (backoff spent); the message names the Job",
              _R.SYNC_POD_CANNOT_START: "a sync pod's container cannot start (image missing, crash loop, "
                                        "bad configuration); the message names the Job and the pod",
-             _R.SYNC_POD_UNSCHEDULABLE: "no node takes a sync pod; the message names the Job and the pod"},
+             _R.SYNC_POD_UNSCHEDULABLE: "no node takes a sync pod; the message names the Job and the pod",
+             _R.SYNC_PODS_NOT_CREATED: "a sync Job created no pod within 2 minutes (quota, admission, Pod "
+                                       "Security); the message names the Job"},
         ),
     },
 }  # fmt: skip

@@ -8,6 +8,7 @@ condition and an Event instead of waiting silently. Pure: the caller lists the J
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 # Container waiting reasons that do not clear by themselves (kubelet retries, but nothing will change
@@ -26,9 +27,15 @@ STUCK_WAITING = frozenset(
 )
 
 
+# A Job that has created no pod this long after it was made is refused its pods (a ResourceQuota, an
+# admission webhook, Pod Security, a missing ServiceAccount): the Job controller only posts FailedCreate
+# Events and keeps retrying, so nothing in the Job's status ever says so.
+NO_POD_GRACE_S = 120.0
+
+
 @dataclass(frozen=True)
 class Stuck:
-    reason: str  # SyncJobFailed | SyncPodCannotStart | SyncPodUnschedulable
+    reason: str  # SyncJobFailed | SyncPodCannotStart | SyncPodUnschedulable | SyncPodsNotCreated
     message: str
 
 
@@ -68,8 +75,9 @@ def retried(job: dict[str, Any], pods: list[dict[str, Any]]) -> str | None:
     return f"sync Job {job['metadata']['name']}: {shards}; retried ({limit})"
 
 
-def why_stuck(job: dict[str, Any], pods: list[dict[str, Any]]) -> Stuck | None:
-    """The first reason `job` cannot make progress, or None while it runs (or has finished well)."""
+def why_stuck(job: dict[str, Any], pods: list[dict[str, Any]], now: datetime | None = None) -> Stuck | None:
+    """The first reason `job` cannot make progress, or None while it runs (or has finished well). With
+    `now`, a Job that has created no pod within `NO_POD_GRACE_S` of its creation is stuck too."""
     name = job["metadata"]["name"]
     status = job.get("status") or {}
     failed = _true(status.get("conditions"), "Failed")
@@ -80,6 +88,14 @@ def why_stuck(job: dict[str, Any], pods: list[dict[str, Any]]) -> Stuck | None:
         return Stuck("SyncJobFailed", f"sync Job {name} failed ({detail})")
     if _true(status.get("conditions"), "Complete"):
         return None
+    if not pods and now is not None and not job.get("spec", {}).get("suspend"):
+        age = _age_s(job, now)
+        if age is not None and age >= NO_POD_GRACE_S:
+            return Stuck(
+                "SyncPodsNotCreated",
+                f"sync Job {name} has created no pod in {int(age)} s (a quota, an admission webhook or Pod "
+                f"Security refuses them: see `kubectl describe job {name}` for FailedCreate)",
+            )
     for pod in sorted(pods, key=lambda p: str(p["metadata"]["name"])):
         pod_name = pod["metadata"]["name"]
         pod_status = pod.get("status") or {}
@@ -98,3 +114,11 @@ def why_stuck(job: dict[str, Any], pods: list[dict[str, Any]]) -> Stuck | None:
                     "SyncPodUnschedulable", f"sync Job {name}: pod {pod_name} not scheduled ({text})"
                 )
     return None
+
+
+def _age_s(job: dict[str, Any], now: datetime) -> float | None:
+    created = str(job["metadata"].get("creationTimestamp") or "")
+    try:
+        return (now - datetime.fromisoformat(created.replace("Z", "+00:00"))).total_seconds()
+    except ValueError:
+        return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -213,7 +213,7 @@ def _check_latest_job(rt: ReplicaContext, entry: dict[str, Any], flow: Flow) -> 
         if latest is not None and not _succeeded(latest):
             selector = f"job-name={latest['metadata']['name']}"
             pods = rt.kube.read_all("v1", "Pod", rt.namespace, label_selector=selector, cached=True)
-            stuck, retries = why_stuck(latest, pods), retried(latest, pods)
+            stuck, retries = why_stuck(latest, pods, datetime.now(UTC)), retried(latest, pods)
     except ApiException:
         return False, None  # looked at again next tick; the Job's outcome still reaches status by its report
     if retries is not None:
