@@ -60,6 +60,7 @@ bench: venv tools   ## every benchmark; JSON in bench/results/
 	bash tools/build.sh --bench >/dev/null
 	$(PY) bench/sync_bench.py
 	$(PY) bench/failover_bench.py
+	$(PY) bench/lease_bench.py
 	$(PY) bench/zones_bench.py
 	$(PY) bench/cities_bench.py
 	$(PY) bench/census_bench.py
