@@ -50,7 +50,7 @@ SPREAD_MAX_S = 4.0  # renewals start up to this much earlier, at random, so buck
 # The shortest lease: 1,000 buckets renewed at most every LEASE_MIN_S - RENEW_MARGIN_S - SPREAD_MAX_S
 # seconds stay within 3 % of a core, and an unreachable copy's lease still ends in time for a mass
 # failover to finish within 30 s of the kill (the arithmetic, with the measured cost: docs/dr.md).
-LEASE_MIN_S = 12.0
+LEASE_MIN_S = 15.0
 LEASE_MAX_S = 300.0
 RENEWERS = 4  # buckets renewed at once (each renewal waits on its store more than it computes)
 
