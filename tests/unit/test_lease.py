@@ -217,3 +217,24 @@ def test_one_renewal_on_a_shared_bucket_leaves_every_other_statement_alone(
     assert all(s in kept for s in others)
     for owner in set(OWNERS) - set(wanted):
         assert fencing.fence_epoch(after, owner) == fencing.fence_epoch(existing, owner)
+
+
+def test_a_store_that_refused_a_connection_is_not_tried_again_for_its_other_buckets_at_once(
+    store: Store,
+) -> None:
+    """A store that times out would otherwise hold a renewer for a connect timeout per bucket, and the
+    leases on every other store would wait behind it."""
+    clock = Clock()
+    leases = lease.Leases(clock, background=False)
+    for bucket in ("b1", "b2"):
+        leases.grant(f"o-{bucket}", held(bucket))
+    clock.now += 3.5
+    store.failure = s3_wire.NotSent
+    leases.renew(ENDPOINT, "b1")
+    store.failure = None
+    leases.renew(ENDPOINT, "b2")
+    assert store.reached == {}
+    assert leases.due() == {}  # both retried RETRY_S later
+    clock.now += lease.RETRY_S
+    leases.renew(ENDPOINT, "b2")
+    assert set(store.reached) == {"o-b2"}

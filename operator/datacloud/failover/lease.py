@@ -86,6 +86,9 @@ class Leases:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._random = random.Random()
+        # Until when a store counts as unreachable (a connection to it failed): its other buckets are not
+        # tried meanwhile, so a store that times out does not hold the renewers for a timeout per bucket.
+        self._unreachable: dict[s3.S3Endpoint, float] = {}
 
     # -- the replica's side --------------------------------------------------------------------------
     def grant(self, owner: str, held: Held) -> int:
@@ -150,12 +153,20 @@ class Leases:
                     out[owner] = fencing.desired(bucket, held.prefix, owner, None, held.principal, until)
             return out
 
+        with self._lock:
+            if self._unreachable.get(endpoint, 0.0) > self.clock():
+                owners = {o: 0 for o, h in self._held.items() if (h.endpoint, h.bucket) == (endpoint, bucket)}
+                self._renew_at.update((o, self.clock() + RETRY_S) for o in owners)
+                return
         try:
             fencing.renew_many(endpoint, bucket, wanted, wire(endpoint))
+            with self._lock:
+                self._unreachable.pop(endpoint, None)
         except s3_wire.NotSent:
             # No request reached the store: what was recorded for this attempt was never sent.
             with self._lock:
                 self._sent.update(before)
+                self._unreachable[endpoint] = self.clock() + RETRY_S
             self._retry_soon(before)
             log.debug("write leases on %s not renewed: the store is unreachable", bucket)
         except (OSError, http.client.HTTPException, ClientError, ValueError) as e:
