@@ -215,8 +215,8 @@ def apply_many(
 ) -> bool:
     """Several owners' statements on one bucket made what they should be in one read-modify-write.
     `wanted` may be a function, called once under the bucket's lock (the write leases are decided there).
-    Without `confirm`, a write is not read back (a lease renewal: the next one, half a lease later,
-    reads the policy again and repairs what another writer undid)."""
+    Without `confirm`, a write is not read back. The policy written (or found settled) is remembered for
+    the lease renewals (`renew_many`)."""
     client = client or s3.shared_client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s)
     key = (endpoint.url, bucket)
     with lock(endpoint, bucket):
