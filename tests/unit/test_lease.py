@@ -6,11 +6,10 @@ import json
 from typing import Any
 
 import pytest
-from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datacloud.adapters import s3
+from datacloud.adapters import s3, s3_wire
 from datacloud.failover import fencing, lease
 
 ENDPOINT = s3.S3Endpoint("http://127.0.0.1:1", "us-east-1", s3.S3Credentials("k", "s"))
@@ -24,42 +23,40 @@ class Clock:
         return self.now
 
 
+class Refused(s3_wire.NotSent):
+    """The store's port refused the connection."""
+
+
+class Lost(TimeoutError):
+    """The request was sent; its answer never came."""
+
+
 class Store:
-    """Stands in for apply_many: records the lease expiries that reached the store, or fails."""
+    """Stands in for renew_many: records the lease expiries that reached the store, or fails."""
 
     def __init__(self) -> None:
         self.reached: dict[str, list[int]] = {}
         self.failure: type[Exception] | None = None
 
-    def apply_many(
-        self,
-        endpoint: Any,
-        bucket: str,
-        wanted: Any,
-        timeout: float,
-        client: Any = None,
-        confirm: bool = True,
-    ) -> bool:
+    def renew_many(self, endpoint: Any, bucket: str, wanted: Any, client: Any = None) -> bool:
         statements = wanted() if callable(wanted) else wanted
-        if self.failure is EndpointConnectionError:
-            raise EndpointConnectionError(endpoint_url=endpoint.url)
-        if self.failure is ConnectTimeoutError:
-            raise ConnectTimeoutError(endpoint_url=endpoint.url)
+        if self.failure is not None and issubclass(self.failure, s3_wire.NotSent):
+            raise self.failure("not sent")
         for owner, theirs in statements.items():
             for s in theirs:
                 if s["Sid"].startswith(fencing.LEASE_SID_PREFIX):
                     until = int(s["Condition"]["NumericGreaterThanEquals"]["aws:EpochTime"])
                     self.reached.setdefault(owner, []).append(until)
-        if self.failure is ReadTimeoutError:  # sent, answer lost: it may be in force
-            raise ReadTimeoutError(endpoint_url=endpoint.url)
+        if self.failure is Lost:  # sent, answer lost: it may be in force
+            raise Lost("answer lost")
         return True
 
 
 @pytest.fixture
 def store(monkeypatch: pytest.MonkeyPatch) -> Store:
     fake = Store()
-    monkeypatch.setattr(fencing, "apply_many", fake.apply_many)
-    monkeypatch.setattr(s3, "shared_client", lambda *a, **k: None)
+    monkeypatch.setattr(fencing, "renew_many", fake.renew_many)
+    monkeypatch.setattr(lease, "wire", lambda endpoint: None)
     return fake
 
 
@@ -105,7 +102,7 @@ def test_a_renewal_that_never_left_does_not_extend_the_bound(store: Store) -> No
     clock.now += 100
     first = leases.grant("o", held())
     clock.now += 3
-    store.failure = EndpointConnectionError
+    store.failure = s3_wire.NotSent
     leases.renew(ENDPOINT, "b")
     assert leases.release("o", 6.0) == first
 
@@ -116,7 +113,7 @@ def test_a_renewal_whose_answer_was_lost_extends_the_bound(store: Store) -> None
     clock.now += 100
     leases.grant("o", held())
     clock.now += 3
-    store.failure = ReadTimeoutError
+    store.failure = Lost
     leases.renew(ENDPOINT, "b")
     assert leases.release("o", 6.0) == max(store.reached["o"])
 
@@ -141,7 +138,7 @@ OPS = st.lists(
     st.tuples(
         st.sampled_from(["grant", "renew", "release", "tick"]),
         st.sampled_from(["a", "b"]),
-        st.sampled_from([None, EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError]),
+        st.sampled_from([None, s3_wire.NotSent, Refused, Lost]),
         st.floats(0, 5),
     ),
     max_size=40,
@@ -154,8 +151,9 @@ def test_the_bound_covers_every_expiry_that_may_have_reached_the_store(ops: list
     """Whatever mix of grants, renewals (failing before or after sending) and releases: an owner's
     release bound is at least every expiry the store may hold for it."""
     fake = Store()
-    original = fencing.apply_many
-    fencing.apply_many = fake.apply_many  # type: ignore[assignment]
+    original, original_wire = fencing.renew_many, lease.wire
+    fencing.renew_many = fake.renew_many  # type: ignore[assignment]
+    lease.wire = lambda endpoint: None  # type: ignore[assignment,return-value]
     try:
         clock = Clock()
         leases = lease.Leases(clock, background=False)
@@ -175,7 +173,8 @@ def test_the_bound_covers_every_expiry_that_may_have_reached_the_store(ops: list
         for owner in ("a", "b"):
             assert leases.release(owner, 6.0) >= max(fake.reached.get(owner, [0]))
     finally:
-        fencing.apply_many = original  # type: ignore[assignment]
+        fencing.renew_many = original  # type: ignore[assignment]
+        lease.wire = original_wire  # type: ignore[assignment]
 
 
 OWNERS = [f"{i:016x}" for i in range(4)]
@@ -218,3 +217,24 @@ def test_one_renewal_on_a_shared_bucket_leaves_every_other_statement_alone(
     assert all(s in kept for s in others)
     for owner in set(OWNERS) - set(wanted):
         assert fencing.fence_epoch(after, owner) == fencing.fence_epoch(existing, owner)
+
+
+def test_a_store_that_refused_a_connection_is_not_tried_again_for_its_other_buckets_at_once(
+    store: Store,
+) -> None:
+    """A store that times out would otherwise hold a renewer for a connect timeout per bucket, and the
+    leases on every other store would wait behind it."""
+    clock = Clock()
+    leases = lease.Leases(clock, background=False)
+    for bucket in ("b1", "b2"):
+        leases.grant(f"o-{bucket}", held(bucket))
+    clock.now += 3.5
+    store.failure = s3_wire.NotSent
+    leases.renew(ENDPOINT, "b1")
+    store.failure = None
+    leases.renew(ENDPOINT, "b2")
+    assert store.reached == {}
+    assert leases.due() == {}  # both retried RETRY_S later
+    clock.now += lease.RETRY_S
+    leases.renew(ENDPOINT, "b2")
+    assert set(store.reached) == {"o-b2"}

@@ -14,6 +14,7 @@ by the store. Credentials are used for signing only and never appear in an excep
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import http.client
@@ -514,3 +515,66 @@ def shared_wire(endpoint: S3Endpoint) -> SharedWireClient:
         if found is None:
             found = _shared[endpoint] = SharedWireClient(endpoint)
         return found
+
+
+# -- bucket policies (the write leases' renewals: a GET and a PUT a few times a minute per bucket) -------
+
+
+class NotSent(ConnectionError):
+    """No byte of the request reached the store: no connection to it could be made (refused, timed out,
+    unreachable, TLS refused), and no earlier attempt of the same call had been sent."""
+
+
+def get_bucket_policy(client: WireClient, bucket: str) -> str | None:
+    """The bucket's policy document, None when it has none."""
+    try:
+        return _policy_call(client, "GetBucketPolicy", "GET", bucket, None).decode()
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") in ("NoSuchBucketPolicy", "NoSuchPolicy"):
+            return None
+        raise
+
+
+def put_bucket_policy(client: WireClient, bucket: str, policy: str) -> None:
+    _policy_call(client, "PutBucketPolicy", "PUT", bucket, policy.encode())
+
+
+def delete_bucket_policy(client: WireClient, bucket: str) -> None:
+    _policy_call(client, "DeleteBucketPolicy", "DELETE", bucket, None)
+
+
+def _policy_call(client: WireClient, operation: str, method: str, bucket: str, body: bytes | None) -> bytes:
+    """One `?policy` request and its answer's body. Raises `NotSent` only when provably nothing was sent
+    (a write lease's expiry is forgotten then, and only then); a kept-alive connection the store closed
+    meanwhile is replaced once, after which a failure may follow a request that was sent."""
+    path = "/" + quote(bucket, safe="")
+    query = canonical_query({"policy": ""})
+    conns = client._conns
+    maybe_sent = False
+    for attempt in (1, 2):
+        headers = {"host": client.host_header}
+        if body is not None:
+            headers["content-md5"] = base64.b64encode(hashlib.md5(body).digest()).decode()  # noqa: S324
+        client.signer.sign(method, path, headers, hashlib.sha256(body or b"").hexdigest(), query)
+        try:
+            conn, reused = conns.connection()
+        except OSError as e:
+            if maybe_sent:
+                raise
+            raise NotSent(f"no connection to the store: {type(e).__name__}") from None
+        try:
+            response = conn.request(method, f"{path}?{query}", headers, body)
+            data = response.read()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            conns.drop()
+            maybe_sent = True
+            if not reused or attempt == 2:
+                raise
+            continue
+        except BaseException:
+            conns.drop()
+            raise
+        if response.status >= 300:
+            raise error_from(response.status, data, operation)
+        return data
+    raise AssertionError("unreachable")

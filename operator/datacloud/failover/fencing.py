@@ -23,7 +23,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..adapters import s3
+from ..adapters import s3, s3_wire
 from ..api.overlap import folder
 
 FENCE_SID_PREFIX = "datacloud-fence-"
@@ -41,6 +41,11 @@ ATTEMPTS = 3
 # One read-modify-write at a time per bucket within this process (replicas share the operator).
 _locks: dict[tuple[str, str], threading.Lock] = {}
 _locks_guard = threading.Lock()
+# The policy this process last wrote to (or read from) a bucket, and how many renewals wrote on top of it
+# without reading (see `renew_many`). Forgotten before any write whose outcome is unknown, and whenever a
+# read finds something else there.
+_known: dict[tuple[str, str], tuple[str | None, int]] = {}
+READ_EVERY = 4  # every 4th renewal of a bucket reads its policy first, whatever this process knows
 
 
 def owner_id(namespace: str, replica: str, copy: str) -> str:
@@ -210,18 +215,21 @@ def apply_many(
 ) -> bool:
     """Several owners' statements on one bucket made what they should be in one read-modify-write.
     `wanted` may be a function, called once under the bucket's lock (the write leases are decided there).
-    Without `confirm`, a write is not read back (a lease renewal: the next one, half a lease later,
-    reads the policy again and repairs what another writer undid)."""
+    Without `confirm`, a write is not read back. The policy written (or found settled) is remembered for
+    the lease renewals (`renew_many`)."""
     client = client or s3.shared_client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s)
+    key = (endpoint.url, bucket)
     with lock(endpoint, bucket):
         if callable(wanted):
             wanted = wanted()
         if not wanted:
             return False
+        _known.pop(key, None)
         wrote = False
         for _ in range(ATTEMPTS):
             current = read_policy(client, bucket)
             if _settled_for(current, wanted):
+                _known[key] = (current, 0)
                 return wrote
             policy = rewritten_for(current, wanted)
             if policy is None:
@@ -229,11 +237,50 @@ def apply_many(
             else:
                 client.put_bucket_policy(Bucket=bucket, Policy=policy)
             wrote = True
+            _known[key] = (policy, 0)
             if not confirm:
                 return True
         if _settled_for(read_policy(client, bucket), wanted):
             return True
         raise PolicyContended(f"the policy of bucket {bucket} kept changing under us")
+
+
+def renew_many(
+    endpoint: s3.S3Endpoint,
+    bucket: str,
+    wanted: Callable[[], Wanted],
+    client: s3_wire.WireClient,
+) -> bool:
+    """Write leases renewed: `wanted` (called under the bucket's lock) put into the bucket's policy in one
+    write, through the lean client. The read before the write is skipped when this process wrote (or
+    read) the policy last under this lock and fewer than READ_EVERY renewals have written blind since:
+    no writer of this process can have changed it, and another writer (an SRE editing the policy) is
+    caught by the next read, or by a fence check (`in_place`) finding something unexpected. A failure
+    leaves the policy unknown, so the next renewal reads. True when a write was sent."""
+    key = (endpoint.url, bucket)
+    with lock(endpoint, bucket):
+        owners = wanted()
+        if not owners:
+            return False
+        known = _known.pop(key, None)  # forgotten until this write is known to have landed
+        blind = known is not None and known[1] + 1 < READ_EVERY
+        current = known[0] if known is not None and blind else s3_wire.get_bucket_policy(client, bucket)
+        policy = rewritten_for(current, owners)
+        if policy is None:
+            s3_wire.delete_bucket_policy(client, bucket)
+        else:
+            s3_wire.put_bucket_policy(client, bucket, policy)
+        _known[key] = (policy, known[1] + 1 if known is not None and blind else 0)
+        return True
+
+
+def observed(endpoint: s3.S3Endpoint, bucket: str, policy: str | None) -> None:
+    """A policy read outside a write: if it is not what this process last wrote, the next renewal reads
+    before it writes (someone else changed the policy; their statements are kept)."""
+    key = (endpoint.url, bucket)
+    known = _known.get(key)
+    if known is not None and known[0] != policy:
+        _known.pop(key, None)
 
 
 class PolicyContended(RuntimeError):
@@ -285,7 +332,9 @@ def in_place(
     counts as not in place, so the caller tries the full write and reports what fails)."""
     client = s3.shared_client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s)
     try:
-        return _settled(read_policy(client, bucket), owner, desired(bucket, prefix, owner, epoch, principal))
+        policy = read_policy(client, bucket)
+        observed(endpoint, bucket, policy)
+        return _settled(policy, owner, desired(bucket, prefix, owner, epoch, principal))
     except (ClientError, BotoCoreError):
         return False
     finally:
@@ -295,6 +344,8 @@ def in_place(
 def is_fenced(endpoint: s3.S3Endpoint, bucket: str, owner: str, timeout_s: float = 5.0) -> int | None:
     client = s3.shared_client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s)
     try:
-        return fence_epoch(read_policy(client, bucket), owner)
+        policy = read_policy(client, bucket)
+        observed(endpoint, bucket, policy)
+        return fence_epoch(policy, owner)
     finally:
         client.close()

@@ -4,8 +4,9 @@ A fence can only be written to a store that answers. A store that died (or was c
 and comes back after a failover promoted another copy, would come back with the policy it had — open —
 and be a second writer until the operator fenced it again. So the active copy is never simply open: its
 statement is a Deny that takes effect at `until` (`aws:EpochTime`, the store's own clock), and the
-operator renews it every half lease. A copy the operator cannot reach stops accepting writes by itself
-within one lease, and a store that was dead returns refusing them.
+operator renews it when what is left of it falls below RENEW_MARGIN_S (plus a spread). A copy the
+operator cannot reach stops accepting writes by itself within one lease, and a store that was dead
+returns refusing them.
 
 The other half of the bargain is on the failover side: an unplanned failover that cannot fence the old
 active copy promotes the new one only after every lease the operator may have sent to the old copy has
@@ -14,14 +15,18 @@ an expiry is recorded before it is sent, and forgotten again only when the reque
 (connection refused or not established). A process that just started does not know what its predecessor
 sent, so it assumes a lease renewed at the moment it started.
 
-Cost: one policy read and write per bucket holding active copies every half lease (the leases of every
-copy on a bucket are renewed in one write).
+Cost: one policy write per bucket holding active copies every `length - RENEW_MARGIN_S - spread`
+seconds (the leases of every copy on a bucket are renewed in one write), through the lean S3 client; the
+policy is read first only every READ_EVERY-th renewal or when this process does not know it
+(`fencing.renew_many`). docs/dr.md derives LEASE_MIN_S from the measured cost.
 """
 
 from __future__ import annotations
 
+import http.client
 import logging
 import math
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -29,17 +34,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
+from botocore.exceptions import ClientError
 
-from ..adapters import s3
+from ..adapters import s3, s3_wire
 from . import fencing
 
 log = logging.getLogger(__name__)
-LEASE_MIN_S = 6.0  # a renewal must fit in half of it, with time to spare
-LEASE_MAX_S = 300.0
 SKEW_S = 1.0  # how far the clocks of the operator and a store may differ (NTP keeps them far closer)
-RENEW_TIMEOUT_S = 2.0
+RENEW_TIMEOUT_S = 2.0  # to connect, and to wait for each answer
 RETRY_S = 1.0  # a renewal that failed is tried again this soon
+# A renewal starts while at least this much is left of the lease: room for an attempt that times out, the
+# retry RETRY_S later (landing at once on a store that answers again), and the clocks' skew.
+RENEW_MARGIN_S = RENEW_TIMEOUT_S + RETRY_S + SKEW_S
+SPREAD_MAX_S = 4.0  # renewals start up to this much earlier, at random, so buckets do not renew in step
+# The shortest lease: 1,000 buckets renewed about every LEASE_MIN_S - RENEW_MARGIN_S seconds stay within
+# 3 % of a core, and an unreachable copy's lease ends soon enough after a kill for the failover's RTO
+# (the arithmetic, with the measured cost: docs/dr.md).
+LEASE_MIN_S = 11.0
+LEASE_MAX_S = 300.0
 RENEWERS = 4  # buckets renewed at once (each renewal waits on its store more than it computes)
 
 
@@ -73,6 +85,10 @@ class Leases:
         self._sent: dict[str, int] = {}
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._random = random.Random()
+        # Until when a store counts as unreachable (a connection to it failed): its other buckets are not
+        # tried meanwhile, so a store that times out does not hold the renewers for a timeout per bucket.
+        self._unreachable: dict[s3.S3Endpoint, float] = {}
 
     # -- the replica's side --------------------------------------------------------------------------
     def grant(self, owner: str, held: Held) -> int:
@@ -106,7 +122,7 @@ class Leases:
         now = self.clock()
         until = math.ceil(now + held.length_s)
         self._sent[owner] = max(self._sent.get(owner, 0), until)
-        self._renew_at[owner] = now + held.length_s / 2
+        self._renew_at[owner] = renew_at(now, held.length_s, self._random.random())
         self._wake.set()
         return until
 
@@ -137,16 +153,24 @@ class Leases:
                     out[owner] = fencing.desired(bucket, held.prefix, owner, None, held.principal, until)
             return out
 
-        client = s3.shared_client(endpoint, connect_timeout=RENEW_TIMEOUT_S, read_timeout=RENEW_TIMEOUT_S)
+        with self._lock:
+            if self._unreachable.get(endpoint, 0.0) > self.clock():
+                owners = {o: 0 for o, h in self._held.items() if (h.endpoint, h.bucket) == (endpoint, bucket)}
+                self._renew_at.update((o, self.clock() + RETRY_S) for o in owners)
+                return
         try:
-            fencing.apply_many(endpoint, bucket, wanted, RENEW_TIMEOUT_S, client=client, confirm=False)
-        except (EndpointConnectionError, ConnectTimeoutError):
+            fencing.renew_many(endpoint, bucket, wanted, wire(endpoint))
+            with self._lock:
+                self._unreachable.pop(endpoint, None)
+        except s3_wire.NotSent:
             # No request reached the store: what was recorded for this attempt was never sent.
             with self._lock:
                 self._sent.update(before)
+                self._unreachable[endpoint] = self.clock() + RETRY_S
             self._retry_soon(before)
             log.debug("write leases on %s not renewed: the store is unreachable", bucket)
-        except (BotoCoreError, ClientError, fencing.PolicyContended) as e:
+        except (OSError, http.client.HTTPException, ClientError, ValueError) as e:
+            # Sent, or maybe sent: the expiries stay recorded (a failover waits for them).
             self._retry_soon(before)
             log.warning("write leases on %s not renewed: %s", bucket, type(e).__name__)
 
@@ -165,11 +189,35 @@ class Leases:
                 started = self.clock()
                 list(pool.map(lambda place: self.renew(*place), due))
                 took = self.clock() - started
-                if due and took > LEASE_MIN_S / 2:
-                    # Renewed this late, a lease of the minimum length may have ended meanwhile: its copy
-                    # refused writes for a while (never two writers, but an outage). Longer leases
+                if due and took > SPREAD_MAX_S:
+                    # Renewed this late, a lease may have run into its margin, or ended: its copy refused
+                    # writes for a while (never two writers, but an outage). Longer leases
                     # (failover.downFor) or fewer buckets per operator are the remedy.
                     log.warning("renewing the write leases of %d buckets took %.1fs", len(due), took)
+
+
+def renew_at(now: float, length: float, draw: float) -> float:
+    """When a lease granted at `now` is renewed: when RENEW_MARGIN_S is left of it (half of it, for a
+    lease shorter than twice the margin, which LEASE_MIN_S rules out), moved earlier by `draw` (0 to 1)
+    of a spread of at most SPREAD_MAX_S and an eighth of the lease, so that buckets granted together
+    drift apart instead of renewing in one burst."""
+    spread = min(SPREAD_MAX_S, length / 8)
+    return now + max(length - RENEW_MARGIN_S, length / 2) - spread * draw
+
+
+_wires: dict[s3.S3Endpoint, s3_wire.WireClient] = {}
+_wires_lock = threading.Lock()
+
+
+def wire(endpoint: s3.S3Endpoint) -> s3_wire.WireClient:
+    """The renewers' lean client of one store: one kept-alive connection per renewer thread."""
+    with _wires_lock:
+        found = _wires.get(endpoint)
+        if found is None:
+            found = _wires[endpoint] = s3_wire.WireClient(
+                endpoint, connect_timeout=RENEW_TIMEOUT_S, read_timeout=RENEW_TIMEOUT_S
+            )
+        return found
 
 
 LEASES = Leases()
