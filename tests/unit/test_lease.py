@@ -238,3 +238,23 @@ def test_a_store_that_refused_a_connection_is_not_tried_again_for_its_other_buck
     clock.now += lease.RETRY_S
     leases.renew(ENDPOINT, "b2")
     assert set(store.reached) == {"o-b2"}
+
+
+def test_an_unexpected_error_in_a_renewal_does_not_end_the_renewals(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A renewal that raises something no one expected is logged and retried; the renewer lives on (had
+    it died, every active copy would refuse writes one lease later)."""
+    calls: list[str] = []
+
+    def broken(*args: object, **kwargs: object) -> bool:
+        calls.append("renew")
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(lease.fencing, "renew_many", broken)
+    leases = lease.Leases(clock=lambda: 1000.0, background=False)
+    leases.grant("o", lease.Held(ENDPOINT, "b", "p", None, 11.0))
+    leases.renew(ENDPOINT, "b")
+    leases.renew(ENDPOINT, "b")
+    assert calls == ["renew", "renew"]
+    assert "unexpected error" in caplog.text

@@ -65,6 +65,8 @@ def store(monkeypatch: pytest.MonkeyPatch) -> Policies:
     monkeypatch.setattr(s3_wire, "get_bucket_policy", fake.get)
     monkeypatch.setattr(s3_wire, "put_bucket_policy", fake.put)
     monkeypatch.setattr(s3_wire, "delete_bucket_policy", fake.delete)
+    # The blind-renewal path (READ_EVERY > 1, off by default) is exercised here with reads every 4th.
+    monkeypatch.setattr(fencing, "READ_EVERY", 4)
     fencing._known.clear()
     return fake
 
@@ -177,3 +179,14 @@ def test_buckets_granted_together_renew_spread_over_the_window() -> None:
     earliest, latest = lease.renew_at(0, length, 1.0), lease.renew_at(0, length, 0.0)
     assert latest - earliest == pytest.approx(min(lease.SPREAD_MAX_S, length / 8))
     assert earliest > 0
+
+
+def test_by_default_every_renewal_reads_so_a_statement_added_by_hand_is_kept(
+    store: Policies, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fencing, "READ_EVERY", 1)  # the default
+    renew(100)
+    store.edit()  # an SRE adds an application's Allow between two renewals
+    renew(200)
+    assert store.calls == ["GET", "PUT", "GET", "PUT"]
+    assert FOREIGN["Sid"] in {st.get("Sid") for st in fencing.statements(store.policy)}

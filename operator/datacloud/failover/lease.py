@@ -17,8 +17,8 @@ sent, so it assumes a lease renewed at the moment it started.
 
 Cost: one policy write per bucket holding active copies every `length - RENEW_MARGIN_S - spread`
 seconds (the leases of every copy on a bucket are renewed in one write), through the lean S3 client; the
-policy is read first only every READ_EVERY-th renewal or when this process does not know it
-(`fencing.renew_many`). docs/dr.md derives LEASE_MIN_S from the measured cost.
+policy is read first (`fencing.renew_many`, READ_EVERY). docs/dr.md derives LEASE_MIN_S from the
+measured cost.
 """
 
 from __future__ import annotations
@@ -173,6 +173,12 @@ class Leases:
             # Sent, or maybe sent: the expiries stay recorded (a failover waits for them).
             self._retry_soon(before)
             log.warning("write leases on %s not renewed: %s", bucket, type(e).__name__)
+        except Exception:
+            # Anything else (a bug, a store answering nonsense) must not end the renewals: with the
+            # renewer gone every active copy would stop taking writes one lease later. Logged with its
+            # traceback and retried like a failed request; the expiries stay recorded.
+            self._retry_soon(before)
+            log.exception("write leases on %s not renewed: unexpected error", bucket)
 
     def _retry_soon(self, owners: dict[str, int]) -> None:
         with self._lock:
@@ -185,9 +191,13 @@ class Leases:
             while True:
                 self._wake.wait(0.5)
                 self._wake.clear()
-                due = self.due()
                 started = self.clock()
-                list(pool.map(lambda place: self.renew(*place), due))
+                try:
+                    due = self.due()
+                    list(pool.map(lambda place: self.renew(*place), due))
+                except Exception:
+                    log.exception("write-lease round failed; the next one starts in half a second")
+                    continue
                 took = self.clock() - started
                 if due and took > SPREAD_MAX_S:
                     # Renewed this late, a lease may have run into its margin, or ended: its copy refused
