@@ -14,14 +14,17 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from .common import BUCKET
+from .reserved_names import AUDIT_BUCKET, QUARANTINE_BUCKET, RESERVED_BUCKETS, RESERVED_MESSAGE
 
-QUARANTINE_BUCKET = "datacloud-divergent"  # divergent writes kept after an unplanned failover
-AUDIT_BUCKET = "datacloud-audit"  # one JSON record per finished DR action
-RESERVED_BUCKETS = (QUARANTINE_BUCKET, AUDIT_BUCKET)
-RESERVED_MESSAGE = (
-    f"must not be {' or '.join(RESERVED_BUCKETS)}: the operator keeps its own records there "
-    "(divergent writes it preserved, audit records of DR actions)"
-)
+__all__ = [
+    "AUDIT_BUCKET",
+    "QUARANTINE_BUCKET",
+    "RESERVED_BUCKETS",
+    "RESERVED_MESSAGE",
+    "ReplicaBucket",
+    "not_reserved",
+]
+
 _BUCKET_MESSAGE = "must be an S3 bucket name: 3 to 63 lower-case letters, digits, dots or hyphens"
 
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from datacloud import settings
 from datacloud.adapters.s3 import S3Endpoint
 from datacloud.api.overlap import Place, overlap
-from datacloud.api.reserved import RESERVED_BUCKETS, RESERVED_MESSAGE
+from datacloud.api.reserved_names import RESERVED_BUCKETS, RESERVED_MESSAGE
 
 from .locations import Location, LocationError, load_credentials, split_location
 from .shard import Shard, parse_shard

@@ -27,6 +27,7 @@ from .plan import Action, DeletePolicy, Step, plan, source_newer
 from .shard import Shard
 from .throttle import Throttle, TokenBucket, Unlimited
 from .verify import Verdict, Verifier, VerifyMode, copy_matches, sampled
+from .workers import BatchWorkers
 
 log = logging.getLogger(__name__)
 
@@ -316,9 +317,8 @@ class _Pass:
         self.fatal: PermanentS3Error | None = None
         self.refused_in_a_row = 0
         self.lock = threading.Lock()
-        self.pool = ThreadPoolExecutor(self.opts.concurrency, thread_name_prefix="dc-copy")
         # Enough queued work to keep every worker busy, little enough to keep memory flat.
-        self.slots = threading.BoundedSemaphore(self.opts.concurrency * 4)
+        self.pool = BatchWorkers(self.opts.concurrency, name="dc-copy")
 
     def run(self) -> None:
         marker_deletes: list[str] = []
@@ -342,8 +342,8 @@ class _Pass:
                 self._submit(self._delete, Action(Step.DELETE, key))
             self._drain()
         finally:
-            self.halt.set()
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.halt.set()  # what is still queued returns at once
+            self.pool.close()
         if self.fatal is not None:
             raise self.fatal
         if self.stop.is_set():
@@ -385,25 +385,11 @@ class _Pass:
         return self.opts.verify != "none" and sampled(key, self.opts.sample_percent)
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
-        self.slots.acquire()
-        try:
-            future = self.pool.submit(self._guarded, fn, *args)
-        except BaseException:
-            self.slots.release()
-            raise
-        future.add_done_callback(lambda _: self.slots.release())
+        self.pool.submit(self._guarded, fn, *args)
 
     def _drain(self) -> None:
-        """Wait until every submitted task is done (all slots free again)."""
-        held = 0
-        capacity = self.opts.concurrency * 4
-        try:
-            while held < capacity:
-                self.slots.acquire()
-                held += 1
-        finally:
-            for _ in range(held):
-                self.slots.release()
+        """Wait until every submitted task is done."""
+        self.pool.drain()
 
     def _guarded(self, fn: Callable[..., None], *args: Any) -> None:
         if self.halt.is_set():
