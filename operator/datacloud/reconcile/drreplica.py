@@ -72,7 +72,6 @@ FENCE_CHECK_S = 20.0  # fences checked against the stores at least this often, s
 IDLE_S = 120.0
 BUSY_S = 2.0  # while a follower has changes pending or a scheduled copy is running
 RETRY_REFUSED_S = 10.0  # a refused publication outside an action is tried again after this long
-ACTION_WRITE_EVERY_S = 1.0  # an action's progress is written at most this often, unless a step waits
 BLOCKED_BACKOFF_MAX_S = 5.0  # a blocked action step is retried after 1, 2, 4, 5, 5... seconds
 ROLE_FOR_MODE = {"Continuous": "SameCityDR", "Scheduled": "RemoteDR"}
 
@@ -361,6 +360,7 @@ class ReplicaRuntime:
         if ctx.retry_in is not None:
             self.due_within(ctx.retry_in)
         if finished:
+            self._take_action(action)
             self._finish_action(body, spec, centres, now)
             return False
         step = current(self.status["action"]["steps"])
@@ -443,20 +443,20 @@ class ReplicaRuntime:
         )
         self._write(body, force=True)
 
-    def _record_action(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+    def _take_action(self, action: dict[str, Any]) -> None:
+        """The action's progress into status (written by the caller)."""
         self.status["action"] = action
         promoted = any(s["name"] == "Promoting" and s["state"] == "Succeeded" for s in action["steps"])
         if promoted:
             self.status["activeCentre"] = action["targetCentre"]
             self.status["fencingEpoch"] = action["fencingEpoch"]
+
+    def _record_action(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Written at once and strictly: advance asks only where the next effect must not get ahead of
+        status (the promotion before the endpoint moves) or where a step waits and its reason must show."""
+        self._take_action(action)
         self._note_progress(body)
-        # Steps that pass within a second of the last write are written together (with the next step,
-        # the action's end, or this run's own write): every step is idempotent, so a restart redoes what
-        # was not yet written. A step that waits is written at once: its reason must show.
-        step = current(action["steps"])
-        waits = step is not None and bool(step.get("reason"))
-        if waits or time.monotonic() - self.written_at >= ACTION_WRITE_EVERY_S:
-            self._write(body, force=True)
+        self.write_now(body)
 
     def _note_progress(self, body: dict[str, Any]) -> None:
         """ActionProgressing and EndpointPublished written together with the step they describe."""
