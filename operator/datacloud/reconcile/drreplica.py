@@ -118,6 +118,9 @@ class ReplicaRuntime:
         self.results_read_at: dict[str, float] = {}  # scheduled target → when its result was last read
         self.jobs_checked_at: dict[str, float] = {}  # scheduled target → when its newest Job was looked at
         self.jobs_stuck: dict[str, Any] = {}  # scheduled target → why its newest Job is stuck, as last seen
+        # scheduled target → epoch of a seed Job owed once its centre answers (kept in memory: after a
+        # restart, the target's next scheduled run copies it instead)
+        self.seeds_owed: dict[str, int] = {}
         self.parked_notices = ParkedNotices()
         # (spec, centres, active centre) of the last run with a settled writer: whose lease to drop.
         self.lease_holder: tuple[DRReplicaSpec, dict[str, Centre], str] | None = None
@@ -207,7 +210,10 @@ class ReplicaRuntime:
                 self._mark_stale(body, spec, problems)
         skipped = {p.target for p in unusable}
         scheduled = [f for f in wanted if f.mode == "Scheduled" and f.target not in skipped]
-        dr_scheduled.run(self, body, spec, dr_divergent.gate(self.status, scheduled), centres, now)
+        writable = dr_divergent.gate(self.status, scheduled)
+        if self.seeds_owed and self._writer_settled():
+            dr_scheduled.pay_owed_seeds(self, body, spec, writable, centres)
+        dr_scheduled.run(self, body, spec, writable, centres, now)
         self._target_status(spec, wanted, now)
         self._report_unusable(unusable, generation, now)
         self._summarise(spec, wanted, centres, problems, generation, now, unusable)
@@ -384,7 +390,8 @@ class ReplicaRuntime:
         continuous = [f for f in wanted if f.mode == "Continuous"]
         if not spec.paused:
             self.followers.match(continuous, centres)
-        seeds = dr_scheduled.seed(self, body, spec, [f for f in wanted if f.mode == "Scheduled"], epoch)
+        scheduled = [f for f in wanted if f.mode == "Scheduled"]
+        seeds = dr_scheduled.seed(self, body, spec, scheduled, epoch, centres)
         parts = [f"{f.dst.centre} continuously" for f in continuous] + seeds
         if spec.paused:
             parts.insert(0, "paused: replication starts when resumed")
