@@ -50,27 +50,34 @@ def context(action_type: str = "Failover", prod: str = "Down") -> dr_actions.Act
     )
 
 
-def test_a_failover_writes_once_between_start_and_end_and_only_promotion_first(
+def test_a_failover_is_written_before_it_opens_the_new_active_and_before_it_moves_the_endpoint(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Status writes per failover step were the operator's per-replica cost in a mass failover: the
-    only write that must fall between the action's start and its end is the promotion, before the
-    endpoint moves."""
+    """Status writes per failover step were the operator's per-replica cost in a mass failover. Before
+    the end (written by the caller) only two writes must come first: the action with its fencing epoch
+    before the new active opens, and the promotion before the endpoint moves."""
     events: list[Any] = []
+
+    def effect(what: str) -> Any:
+        return lambda ctx: events.append(what) or "ok"
+
     steps = dict.fromkeys(STEPS["Failover"], lambda ctx: "ok")
-
-    def publish(ctx: dr_actions.ActionContext) -> str:
-        events.append("endpoint moved")
-        return "ok"
-
-    monkeypatch.setattr(dr_actions, "STEP_FUNCTIONS", {**steps, "Publishing": publish})
+    effects = {"Promoting": effect("new active opened"), "Publishing": effect("endpoint moved")}
+    monkeypatch.setattr(dr_actions, "STEP_FUNCTIONS", {**steps, **effects})
     ctx = context()
+    ctx.stored = False  # a fresh action: status does not hold it yet
     assert dr_actions.advance(ctx, lambda a: events.append({s["name"]: s["state"] for s in a["steps"]}))
-    assert len(events) == 2  # was one write per step
-    written, moved = events
-    assert moved == "endpoint moved"
-    assert written["Promoting"] == "Succeeded"  # the promotion is stored before the endpoint moves
-    assert (written["Publishing"], written["Reseeding"]) == ("Running", "Pending")  # nothing claimed early
+    assert len(events) == 4  # was one write per step and one at the start
+    before_open, opened, before_move, moved = events
+    assert (opened, moved) == ("new active opened", "endpoint moved")
+    assert (before_open["Fencing"], before_open["Promoting"]) == ("Succeeded", "Running")
+    assert before_move["Promoting"] == "Succeeded"  # the promotion is stored before the endpoint moves
+    assert (before_move["Publishing"], before_move["Reseeding"]) == ("Running", "Pending")  # nothing early
+
+    events.clear()
+    again = context()  # an action status already holds (written while a step waited): no write to open
+    assert dr_actions.advance(again, lambda a: events.append({s["name"]: s["state"] for s in a["steps"]}))
+    assert [e for e in events if isinstance(e, dict)] == [before_move]
 
 
 def test_a_success_before_a_blocked_step_is_still_written(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -361,6 +361,7 @@ class ReplicaRuntime:
             lease_end=lambda copy: LEASES.release(
                 fencing.owner_id(self.namespace, self.name, copy.name), dr_writers.lease_length(spec)
             ),
+            stored=(self.written.status.get("action") or {}).get("requestId") == action["requestId"],
         )
         finished = advance(ctx, lambda a: self._record_action(body, a))
         if ctx.retry_in is not None:
@@ -448,7 +449,7 @@ class ReplicaRuntime:
                 else f"{action['estimatedDataLossSeconds']:.1f}s"
             ),
         )
-        self._write(body, force=True)
+        # Not written here: advance() stores it before the new active opens, or with why a step waits.
 
     def _take_action(self, action: dict[str, Any]) -> None:
         """The action's progress into status (written by the caller)."""
