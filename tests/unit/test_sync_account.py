@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from datacloud.adapters.kube import NotFound
 from datacloud.builders import sync_account as build
+from datacloud.reconcile import dr_sync_account
 from datacloud.reconcile.dr_sync_account import ensure
 
 
@@ -57,6 +58,7 @@ NAMESPACE = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?", fullmatch=True)
 @given(st.lists(NAMESPACE, unique=True, max_size=4), st.lists(NAMESPACE, min_size=1, max_size=6))
 def test_each_namespace_joins_once_and_others_stay(listed: list[str], used: list[str]) -> None:
     kube = Kube(chart_objects(*listed))
+    dr_sync_account._ensured.clear()  # a fresh API server in each example
     for namespace in used + used:  # every Job launch ensures; the second time changes nothing
         ensure(kube, namespace, "ops")  # type: ignore[arg-type]
     for binding in build.shared_bindings("ops"):
@@ -73,9 +75,38 @@ def test_each_namespace_joins_once_and_others_stay(listed: list[str], used: list
 
 
 def test_without_the_chart_its_roles_and_bindings_are_created() -> None:
+    dr_sync_account._ensured.clear()
     kube = Kube({})
     ensure(kube, "dr", "ops")  # type: ignore[arg-type]
     assert kube.read("", "ClusterRole", build.CENTRES_ROLE)["rules"][0]["resources"] == ["datacentres"]
     assert kube.read("", "ClusterRole", build.REPORT_ROLE)
     assert kube.read("", "ClusterRoleBinding", build.CENTRES_ROLE)["subjects"] == [build.subject("dr")]
     assert kube.read("", "RoleBinding", build.CREDENTIALS_BINDING, "ops")["subjects"] == [build.subject("dr")]
+
+
+class CountingKube(Kube):
+    def __init__(self, objects: dict[tuple[str, str | None], dict[str, Any]]) -> None:
+        super().__init__(objects)
+        self.reads = 0
+
+    def read(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        self.reads += 1
+        return super().read(api_version, kind, name, namespace)
+
+
+def test_a_namespace_found_complete_is_not_read_again_for_each_job(monkeypatch: Any) -> None:
+    """A mass failover launches one seed Job per replica in the same namespace: the account is looked at
+    once, not three or four reads per Job; after ENSURED_FOR_S it is looked at (and mended) again."""
+    dr_sync_account._ensured.clear()
+    kube = CountingKube(chart_objects())
+    ensure(kube, "dr", "ops")  # type: ignore[arg-type]
+    first = kube.reads
+    assert first > 0
+    for _ in range(100):
+        ensure(kube, "dr", "ops")  # type: ignore[arg-type]
+    assert kube.reads == first
+    kube.objects = {k: v for k, v in kube.objects.items() if not k[0].startswith("ServiceAccount/")}
+    clock = dr_sync_account.time.monotonic() + dr_sync_account.ENSURED_FOR_S
+    monkeypatch.setattr(dr_sync_account.time, "monotonic", lambda: clock)
+    ensure(kube, "dr", "ops")  # type: ignore[arg-type]
+    assert ("ServiceAccount/" + build.service_account("dr")["metadata"]["name"], "dr") in kube.objects

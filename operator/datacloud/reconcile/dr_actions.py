@@ -74,6 +74,10 @@ class ActionContext:
     # The lease of the copy being left: no longer renewed; until when (Unix time) it may accept writes.
     lease_end: Callable[[Copy], float] = lambda copy: 0.0
     retry_in: float | None = None  # set by a blocked step that knows when to be retried
+    # Whether status already holds this action (its fencing epoch): if not, it is written before the
+    # new active opens. An action's start is not written by itself: its first step fences with the epoch
+    # (idempotent, and repeated with the same epoch after a restart), so the start rides on the next write.
+    stored: bool = True
 
     @property
     def old(self) -> Copy:
@@ -231,23 +235,34 @@ def progress_condition(action: dict[str, Any], generation: int | None) -> dict[s
     return replica(ReplicaType.ACTION_PROGRESSING, True, ReplicaReason.STEP_RUNNING, running, generation)
 
 
+# Steps whose start is written before they run: what they do outside must not get ahead of status.
+# Publishing moves the endpoint, so the promotion (activeCentre, fencingEpoch) is stored first; a final
+# sync can take long, so status shows that it runs. Promoting opens the new active, so the action's
+# fencing epoch is stored first (when no earlier write of this action did: ActionContext.stored).
+RECORDED_BEFORE = frozenset({"FinalSync", "Publishing"})
+
+
 def advance(ctx: ActionContext, record: Callable[[dict[str, Any]], None]) -> bool:
-    """Run steps until the action is done or a step is blocked; `record` persists after every change
-    (a step is marked Running before it runs, and again only when why it waits changes, so a step
-    retried on every tick does not rewrite status every time).
+    """Run steps until the action is done or a step is blocked. `record` persists status.action, and is
+    called only where a write must precede an effect: before a step of RECORDED_BEFORE runs, before
+    Promoting when the action (its fencing epoch) is not yet stored, and when a step waits (once per
+    reason, so a step retried on every tick does not rewrite status every time). The end is written by
+    the caller, with the action's result.
 
-    A step's success is recorded together with the next step marked Running (one write, not two: a
-    thousand replicas failing over at once wrote status a dozen times each); a step that succeeded
-    but was not yet recorded is simply run again after a restart, as every step is idempotent.
+    The other steps' progress rides on those writes (a thousand replicas failing over at once wrote
+    status once per step each); a step that succeeded but was not yet recorded is simply run again after
+    a restart, as every step is idempotent. A step is marked Succeeded only after it ran.
 
-    Returns True when the action finished."""
+    Returns True when the action finished (its last steps possibly not yet recorded)."""
     unrecorded = False
     while (step := current(ctx.action["steps"])) is not None:
         name = str(step["name"])
         if step.get("state") != "Running":
             ctx.action["steps"] = mark(ctx.action["steps"], name, "Running", ctx.now)
+            unrecorded = True
+        if unrecorded and (name in RECORDED_BEFORE or (name == "Promoting" and not ctx.stored)):
             record(ctx.action)
-            unrecorded = False
+            unrecorded, ctx.stored = False, True
         try:
             message = STEP_FUNCTIONS[name](ctx)
         except StepBlocked as e:
@@ -255,10 +270,9 @@ def advance(ctx: ActionContext, record: Callable[[dict[str, Any]], None]) -> boo
             if (step.get("reason"), step.get("message")) != (e.reason, str(e)) or unrecorded:
                 ctx.action["steps"] = mark(ctx.action["steps"], name, "Running", ctx.now, str(e), e.reason)
                 record(ctx.action)
+                ctx.stored = True
                 log.warning("%s step %s blocked (%s): %s", ctx.action["type"], name, e.reason, e)
             return False
         ctx.action["steps"] = mark(ctx.action["steps"], name, "Succeeded", ctx.now, message)
         unrecorded = True
-    if unrecorded:
-        record(ctx.action)
     return True

@@ -19,6 +19,7 @@ class ReplicaContext(Protocol):
     results_read_at: dict[str, float]  # scheduled target → when its sync result was last read
     jobs_checked_at: dict[str, float]  # scheduled target → when its newest Job was looked at
     jobs_stuck: dict[str, Any]  # scheduled target → why its newest Job is stuck (None: it is not)
+    seeds_owed: dict[str, int]  # scheduled target → epoch of the seed Job owed once its centre answers
 
     def emit(self, kind: str, reason: str, message: str, key: str | None = None) -> None:
         """A Kubernetes Event, once per distinct message (or `key`) of a reason."""

@@ -173,11 +173,18 @@ def _try_launch(
 
 
 def seed(
-    rt: ReplicaContext, body: dict[str, Any], spec: DRReplicaSpec, scheduled: list[Flow], epoch: int
+    rt: ReplicaContext,
+    body: dict[str, Any],
+    spec: DRReplicaSpec,
+    scheduled: list[Flow],
+    epoch: int,
+    centres: dict[str, Centre],
 ) -> list[str]:
     """After a change of active centre, one full sync Job per scheduled target from the new active
     (named after the epoch, so a repeated step re-applies the same Job); StepBlocked when the API
-    server refuses it. Outside a target's window, or while paused, its next scheduled run does it."""
+    server refuses it. Outside a target's window, or while paused, its next scheduled run does it. A
+    target whose centre is Down could not run the Job: it is owed (`rt.seeds_owed`) and created once the
+    centre answers again (`pay_owed_seeds`), so a mass failover from a dead centre creates no Job then."""
     notes = []
     cancelled = cancel_from_old_active(rt, f"seed-e{epoch}")
     if cancelled:
@@ -187,12 +194,51 @@ def seed(
         if spec.paused or not in_window(window, epoch_now()):
             notes.append(f"{flow.dst.centre} at its next scheduled run")
             continue
+        if _down(centres, flow):
+            rt.seeds_owed[flow.target] = epoch
+            notes.append(f"{flow.dst.centre} by seed Job once it answers (Down now)")
+            continue
         try:
             name = _launch(rt, body, flow, f"seed-e{epoch}")
         except ApiException as e:
             raise refused("Reseed", f"the seed Job of {flow.target}", e) from None
         notes.append(f"{flow.dst.centre} by seed Job {name}")
     return notes
+
+
+def _down(centres: dict[str, Centre], flow: Flow) -> bool:
+    return any(
+        c is None or c.health == "Down" for c in (centres.get(flow.src.centre), centres.get(flow.dst.centre))
+    )
+
+
+def pay_owed_seeds(
+    rt: ReplicaContext,
+    body: dict[str, Any],
+    spec: DRReplicaSpec,
+    scheduled: list[Flow],
+    centres: dict[str, Centre],
+) -> None:
+    """The seed Jobs owed to targets whose centre was Down at the failover, for those that answer now.
+    `scheduled` is what may be written into now (a returning copy with divergent writes not yet kept is
+    left out by the caller); an owed seed of an earlier epoch, or one now outside its window or paused, is
+    left to the next scheduled run."""
+    epoch = int(rt.status.get("fencingEpoch") or 0)
+    for flow in scheduled:
+        owed = rt.seeds_owed.get(flow.target)
+        if owed is None or _down(centres, flow):
+            continue
+        window = flow.spec.window if flow.spec else None
+        if owed != epoch or spec.paused or not in_window(window, epoch_now()):
+            del rt.seeds_owed[flow.target]
+            continue
+        try:
+            name = _launch(rt, body, flow, f"seed-e{epoch}")
+        except ApiException as e:
+            rt.emit("Warning", "SyncRefused", f"seed Job of {flow.target} not created: {api_refusal(e)}")
+            continue  # still owed: tried on the next run
+        del rt.seeds_owed[flow.target]
+        rt.emit("Normal", "SyncScheduled", f"seed Job {name}: {flow.dst.centre} answers again")
 
 
 STUCK_PREFIX = "sync Job "

@@ -4,6 +4,7 @@ waits for ever; a refusal here is reported by the caller as the Job's (condition
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -11,9 +12,24 @@ from kubernetes.client.exceptions import ApiException
 from ..adapters.kube import Kube, NotFound
 from ..builders import sync_account as build
 
+# A namespace found complete is not looked at again for this long: a mass failover launched one seed Job
+# per replica, each preceded by three or four reads of the same account and bindings. Something deleted
+# meanwhile is recreated at the next Job after that (until then a Job's pods wait, which the replica's
+# JobsHealthy condition reports).
+ENSURED_FOR_S = 60.0
+_ensured: dict[tuple[str, str], float] = {}  # (namespace, operator namespace) → when found complete
+
 
 def ensure(kube: Kube, namespace: str, operator_namespace: str) -> None:
     """Create what is missing, add the namespace to the shared bindings; ApiException when refused."""
+    key = (namespace, operator_namespace)
+    if time.monotonic() - _ensured.get(key, -ENSURED_FOR_S) < ENSURED_FOR_S:
+        return
+    _complete(kube, namespace, operator_namespace)
+    _ensured[key] = time.monotonic()
+
+
+def _complete(kube: Kube, namespace: str, operator_namespace: str) -> None:
     _create_missing(kube, build.service_account(namespace))
     _create_missing(kube, build.report_binding(namespace))
     for binding in build.shared_bindings(operator_namespace):

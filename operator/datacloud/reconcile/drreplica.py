@@ -72,7 +72,6 @@ FENCE_CHECK_S = 20.0  # fences checked against the stores at least this often, s
 IDLE_S = 120.0
 BUSY_S = 2.0  # while a follower has changes pending or a scheduled copy is running
 RETRY_REFUSED_S = 10.0  # a refused publication outside an action is tried again after this long
-ACTION_WRITE_EVERY_S = 1.0  # an action's progress is written at most this often, unless a step waits
 BLOCKED_BACKOFF_MAX_S = 5.0  # a blocked action step is retried after 1, 2, 4, 5, 5... seconds
 ROLE_FOR_MODE = {"Continuous": "SameCityDR", "Scheduled": "RemoteDR"}
 
@@ -119,6 +118,9 @@ class ReplicaRuntime:
         self.results_read_at: dict[str, float] = {}  # scheduled target → when its result was last read
         self.jobs_checked_at: dict[str, float] = {}  # scheduled target → when its newest Job was looked at
         self.jobs_stuck: dict[str, Any] = {}  # scheduled target → why its newest Job is stuck, as last seen
+        # scheduled target → epoch of a seed Job owed once its centre answers (kept in memory: after a
+        # restart, the target's next scheduled run copies it instead)
+        self.seeds_owed: dict[str, int] = {}
         self.parked_notices = ParkedNotices()
         # (spec, centres, active centre) of the last run with a settled writer: whose lease to drop.
         self.lease_holder: tuple[DRReplicaSpec, dict[str, Centre], str] | None = None
@@ -208,7 +210,10 @@ class ReplicaRuntime:
                 self._mark_stale(body, spec, problems)
         skipped = {p.target for p in unusable}
         scheduled = [f for f in wanted if f.mode == "Scheduled" and f.target not in skipped]
-        dr_scheduled.run(self, body, spec, dr_divergent.gate(self.status, scheduled), centres, now)
+        writable = dr_divergent.gate(self.status, scheduled)
+        if self.seeds_owed and self._writer_settled():
+            dr_scheduled.pay_owed_seeds(self, body, spec, writable, centres)
+        dr_scheduled.run(self, body, spec, writable, centres, now)
         self._target_status(spec, wanted, now)
         self._report_unusable(unusable, generation, now)
         self._summarise(spec, wanted, centres, problems, generation, now, unusable)
@@ -356,11 +361,13 @@ class ReplicaRuntime:
             lease_end=lambda copy: LEASES.release(
                 fencing.owner_id(self.namespace, self.name, copy.name), dr_writers.lease_length(spec)
             ),
+            stored=(self.written.status.get("action") or {}).get("requestId") == action["requestId"],
         )
         finished = advance(ctx, lambda a: self._record_action(body, a))
         if ctx.retry_in is not None:
             self.due_within(ctx.retry_in)
         if finished:
+            self._take_action(action)
             self._finish_action(body, spec, centres, now)
             return False
         step = current(self.status["action"]["steps"])
@@ -384,7 +391,8 @@ class ReplicaRuntime:
         continuous = [f for f in wanted if f.mode == "Continuous"]
         if not spec.paused:
             self.followers.match(continuous, centres)
-        seeds = dr_scheduled.seed(self, body, spec, [f for f in wanted if f.mode == "Scheduled"], epoch)
+        scheduled = [f for f in wanted if f.mode == "Scheduled"]
+        seeds = dr_scheduled.seed(self, body, spec, scheduled, epoch, centres)
         parts = [f"{f.dst.centre} continuously" for f in continuous] + seeds
         if spec.paused:
             parts.insert(0, "paused: replication starts when resumed")
@@ -441,22 +449,22 @@ class ReplicaRuntime:
                 else f"{action['estimatedDataLossSeconds']:.1f}s"
             ),
         )
-        self._write(body, force=True)
+        # Not written here: advance() stores it before the new active opens, or with why a step waits.
 
-    def _record_action(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+    def _take_action(self, action: dict[str, Any]) -> None:
+        """The action's progress into status (written by the caller)."""
         self.status["action"] = action
         promoted = any(s["name"] == "Promoting" and s["state"] == "Succeeded" for s in action["steps"])
         if promoted:
             self.status["activeCentre"] = action["targetCentre"]
             self.status["fencingEpoch"] = action["fencingEpoch"]
+
+    def _record_action(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Written at once and strictly: advance asks only where the next effect must not get ahead of
+        status (the promotion before the endpoint moves) or where a step waits and its reason must show."""
+        self._take_action(action)
         self._note_progress(body)
-        # Steps that pass within a second of the last write are written together (with the next step,
-        # the action's end, or this run's own write): every step is idempotent, so a restart redoes what
-        # was not yet written. A step that waits is written at once: its reason must show.
-        step = current(action["steps"])
-        waits = step is not None and bool(step.get("reason"))
-        if waits or time.monotonic() - self.written_at >= ACTION_WRITE_EVERY_S:
-            self._write(body, force=True)
+        self.write_now(body)
 
     def _note_progress(self, body: dict[str, Any]) -> None:
         """ActionProgressing and EndpointPublished written together with the step they describe."""
