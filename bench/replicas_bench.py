@@ -7,7 +7,9 @@ Starts the dev stack (control plane, the three provincial centres as versitygw, 
 DataCentres), creates one source bucket per replica in production, then:
 - (a) bound: a script does the irreducible work of protecting N replicas straight through the APIs with
   `--threads` writers — creates the DRReplica, its two target buckets, fences them (bucket policies),
-  applies its endpoint ConfigMap and Service, writes its status once — with no operator running;
+  writes the active copy's write lease (a policy on the source bucket), lists source and same-city target
+  once (the first comparison, without which no replica may say Protected), applies its endpoint ConfigMap
+  and Service, writes its status once — with no operator running;
   operator: `datacloud run`; N DRReplicas (one Continuous and one Scheduled target, failover policy
   Automatic) are created by as many writers; the clock stops when every one is Protected;
 - (b) the operator's peak RSS and thread count, sampled every 0.2 s throughout;
@@ -175,6 +177,10 @@ def run_bound(stack: DevStack, n: int, threads: int) -> dict[str, Any]:
         clients.put(Kube.from_kubeconfig(str(stack.kubeconfig)))
     near_s3, remote_s3 = s3.shared_client(near), s3.shared_client(remote)
     url = stack.centres["fz-prod"].endpoint
+    prod = endpoint(stack.centres["fz-prod"])
+    prod_s3 = s3.shared_client(prod)
+    for i in range(n):  # the sources exist before, as for the operator's replicas (not timed)
+        prod_s3.create_bucket(Bucket=f"bound-{i:05d}")
 
     def protect(i: int) -> None:
         kube = clients.get()
@@ -184,6 +190,13 @@ def run_bound(stack: DevStack, n: int, threads: int) -> dict[str, Any]:
             for client, ep, copy in ((near_s3, near, "same-city"), (remote_s3, remote, "remote")):
                 client.create_bucket(Bucket=bucket)
                 fencing.fence(ep, bucket, "", fencing.owner_id(ns, bucket, copy), 1)
+            source = fencing.owner_id(ns, bucket, "source")
+            until = int(time.time()) + 11
+            fencing.apply_many(
+                prod, bucket, {source: fencing.desired(bucket, "", source, None, None, until)}, 5.0
+            )
+            prod_s3.list_objects_v2(Bucket=bucket)
+            near_s3.list_objects_v2(Bucket=bucket)
             kube.apply(build.endpoint_configmap(body, "fz-prod", url, bucket, "", 1))
             kube.apply(build.endpoint_service(body, url))
             kube.patch_status("drreplicas", bucket, {"phase": "Protected", "observedGeneration": 1}, ns)
