@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from datacloud.adapters import s3
 from datacloud.api.drreplica import DRReplicaSpec
 from datacloud.failover.actions import STEPS, fresh_steps
-from datacloud.reconcile import dr_actions, dr_overlap, dr_roster
+from datacloud.reconcile import dr_actions, dr_overlap, dr_roster, dr_writers
 from datacloud.reconcile.centres import Centre
 from datacloud.reconcile.drreplica import FENCE_CHECK_S, ReplicaRuntime
 from datacloud.reconcile.runtime import Roster
@@ -230,3 +230,27 @@ def test_the_bucket_index_finds_the_same_overlaps(replicas: list[tuple[Any, Any]
             assert dr_roster.overlap_conflict(None, b, spec) == dr_overlap.conflict(None, b, spec)  # type: ignore[arg-type]
     finally:
         dr_overlap.REPLICAS = original
+
+
+def test_after_a_failover_a_dead_centre_is_tried_once_for_many_replicas_fences(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After promotion each replica fences its copies again; the copy on the dead centre is tried by one
+    replica, and the others take its word while it is fresh (a black-holed store costs a timeout each)."""
+    tried: list[str] = []
+
+    def apply(endpoint: s3.S3Endpoint, *args: Any, **kwargs: Any) -> None:
+        tried.append(endpoint.url)
+        if "prod" in endpoint.url:
+            raise EndpointConnectionError(endpoint_url=endpoint.url)
+
+    monkeypatch.setattr(dr_writers.fencing, "apply", apply)
+    monkeypatch.setattr(dr_writers, "UNREACHABLE", Unreachable())
+    monkeypatch.setattr(dr_writers, "grant_lease", lambda *args: None)
+    monkeypatch.setattr(dr_writers, "probe_write", lambda *args: (dr_writers.Writable.NO, ""))
+    centres = {"prod": centre("prod", "Down"), "near": centre("near", "Up"), "far": centre("far", "Up")}
+    for i in range(30):
+        out = dr_writers.fence_and_measure("ns", f"r{i}", SPEC, centres, "near", 2)
+        assert out.unreachable == ["prod"]
+        assert "policy not written" in next(m for w, m in out.unmeasured.items() if w.startswith("prod"))
+    assert sum("prod" in url for url in tried) == 1

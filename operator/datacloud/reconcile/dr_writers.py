@@ -21,6 +21,7 @@ from ..failover.lease import LEASES, Held, length_s
 from ..failover.topology import Copy, active_copy, copies
 from ..failover.writable import Writable, probe_write
 from .centres import Centre
+from .verdicts import UNREACHABLE
 
 
 @dataclass
@@ -98,6 +99,14 @@ def fence_and_measure(
         owner = fencing.owner_id(namespace, name, copy.name)
         principal = centre.probe.access_key_id if centre.probe else None
         is_active = copy == writer
+        down = centre.health == "Down"
+        why_unreachable = UNREACHABLE.recent(centre.name) if down and not is_active else None
+        if why_unreachable is not None:
+            # Another replica has just waited out this dead (or cut-off) store: after a mass failover a
+            # thousand replicas each trying it would hold every worker for a timeout apiece.
+            out.unreachable.append(copy.centre)
+            out.unmeasured[where(copy)] = f"policy not written: {why_unreachable}"
+            continue
         try:
             fencing.apply(
                 centre.endpoint,
@@ -115,6 +124,8 @@ def fence_and_measure(
         except (BotoCoreError, ClientError, fencing.PolicyContended) as e:
             if not is_active:
                 out.unreachable.append(copy.centre)
+                if down and isinstance(e, BotoCoreError):
+                    UNREACHABLE.note(centre.name, type(e).__name__)
             out.unmeasured[where(copy)] = f"policy not written: {type(e).__name__}"
             continue
         if centre.probe is None:
