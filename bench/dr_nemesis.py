@@ -272,6 +272,9 @@ class ProbeLog:
     rounds: int = 0
     two_writable_rounds: int = 0
     two_writable_seconds: float = 0.0
+    # Rounds whose first pass alone saw two copies writable, but the pass back did not confirm it: the
+    # copies are probed one after another, so a switchover between two probes reads as two writers.
+    unconfirmed_rounds: int = 0
     seen: list[dict[str, Any]] = field(default_factory=list)  # the first few, for the report
 
 
@@ -300,11 +303,25 @@ class Prober(threading.Thread):
         finally:
             c.close()
 
+    def writable_together(self, replica: str) -> list[str]:
+        """The copies that accepted a write at one moment. One pass probes the copies in turn; when it
+        finds two or more writable, a second pass probes those in the reverse order: a copy writable in
+        both passes around another copy's two probes was writable while that one was (A@t1, B@t2, B@t3,
+        A@t4), whereas an action between two probes of one pass shows in the pass back."""
+        first = [name for name in COPIES if self.accepts(self.stack.centres[name], replica)]
+        if len(first) < 2:
+            return first
+        back = [name for name in reversed(first) if self.accepts(self.stack.centres[name], replica)]
+        both = [name for name in first if name in back]
+        if len(both) < 2:
+            self.log.unconfirmed_rounds += 1
+        return both
+
     def run(self) -> None:
         last = time.monotonic()
         while not self.stop.is_set():
             for replica in ACCOUNTS:
-                writable = [name for name in COPIES if self.accepts(self.stack.centres[name], replica)]
+                writable = self.writable_together(replica)
                 if len(writable) > 1:
                     self.log.two_writable_rounds += 1
                     self.log.two_writable_seconds += time.monotonic() - last
@@ -606,6 +623,7 @@ def run(
         "acknowledgedKeptInQuarantine": verdict["keptInQuarantine"],
         "probeRounds": probes.rounds,
         "probeRoundsWithTwoWritableCopies": probes.two_writable_rounds,
+        "probeRoundsUnconfirmedOnTheWayBack": probes.unconfirmed_rounds,
         "secondsWithTwoWritableCopies": round(probes.two_writable_seconds, 3),
         "twoWritableSeen": probes.seen,
         "operatorReportedTwoWritable": nemesis.operator_split_readings,
