@@ -41,3 +41,27 @@ class Link:
     def __exit__(self, *_: object) -> None:
         subprocess.run(["ip", "link", "del", self.host_if], capture_output=True, timeout=10, check=False)
         subprocess.run(["ip", "netns", "del", self.netns], capture_output=True, timeout=10, check=False)
+
+
+def replica_on_partitioned_prod(name: str, namespace: str, bucket: str, rpo: str) -> dict[str, object]:
+    """A DRReplica whose active copy is on the partitioned production centre (`part-prod`), with one
+    Continuous target on the same-city centre and automatic failover."""
+    return {
+        "apiVersion": "datacloud.fujian.gov.cn/v1alpha1",
+        "kind": "DRReplica",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "source": {"centre": "part-prod", "bucket": bucket},
+            "activeCentre": "part-prod",
+            "targets": [
+                {
+                    "name": "same-city",
+                    "centre": "fz-samecity-dr",
+                    "bucket": bucket,
+                    "mode": "Continuous",
+                    "rpoTarget": rpo,
+                }
+            ],
+            "failover": {"policy": "Automatic"},
+        },
+    }

@@ -8,7 +8,7 @@ import pytest
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
 from tests.support.dr import NAMESPACE, allow_app, app, can_write, listing, root, status
-from tests.support.partition import Link
+from tests.support.partition import Link, replica_on_partitioned_prod
 
 pytestmark = pytest.mark.integration
 
@@ -27,27 +27,7 @@ def test_cut_off_production_fails_over_and_is_fenced_when_the_link_heals(
     for i in range(10):
         app(prod).put_object(Bucket=bucket, Key=f"before/{i}", Body=b"x")
     cleanup.append("partition")
-    cluster.must_apply(
-        {
-            "apiVersion": "datacloud.fujian.gov.cn/v1alpha1",
-            "kind": "DRReplica",
-            "metadata": {"name": "partition", "namespace": NAMESPACE},
-            "spec": {
-                "source": {"centre": "part-prod", "bucket": bucket},
-                "activeCentre": "part-prod",
-                "targets": [
-                    {
-                        "name": "same-city",
-                        "centre": "fz-samecity-dr",
-                        "bucket": bucket,
-                        "mode": "Continuous",
-                        "rpoTarget": "10s",
-                    }
-                ],
-                "failover": {"policy": "Automatic"},
-            },
-        }
-    )
+    cluster.must_apply(replica_on_partitioned_prod("partition", NAMESPACE, bucket, "10s"))
     wait_until(lambda: status(cluster, "partition").get("phase") == "Protected", 90, what="Protected")
     wait_until(lambda: {f"before/{i}" for i in range(10)} <= listing(root(near), bucket), 30)
 

@@ -17,7 +17,7 @@ from datacloud.api.reserved import QUARANTINE_BUCKET
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
 from tests.support.dr import NAMESPACE, allow_app, app, listing, root, status
-from tests.support.partition import Link
+from tests.support.partition import Link, replica_on_partitioned_prod
 
 pytestmark = pytest.mark.integration
 
@@ -66,27 +66,7 @@ def test_a_cut_off_production_stops_its_local_writers_before_the_failover(
     allow_app(prod, bucket)
     allow_app(near, bucket)
     cleanup.append("partition-writers")
-    cluster.must_apply(
-        {
-            "apiVersion": "datacloud.fujian.gov.cn/v1alpha1",
-            "kind": "DRReplica",
-            "metadata": {"name": "partition-writers", "namespace": NAMESPACE},
-            "spec": {
-                "source": {"centre": "part-prod", "bucket": bucket},
-                "activeCentre": "part-prod",
-                "targets": [
-                    {
-                        "name": "same-city",
-                        "centre": "fz-samecity-dr",
-                        "bucket": bucket,
-                        "mode": "Continuous",
-                        "rpoTarget": "30s",
-                    }
-                ],
-                "failover": {"policy": "Automatic"},
-            },
-        }
-    )
+    cluster.must_apply(replica_on_partitioned_prod("partition-writers", NAMESPACE, bucket, "30s"))
     wait_until(lambda: status(cluster, "partition-writers").get("phase") == "Protected", 90, what="Protected")
     local = LocalApp(link, prod, bucket)
     local.start()
