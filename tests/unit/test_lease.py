@@ -258,3 +258,49 @@ def test_an_unexpected_error_in_a_renewal_does_not_end_the_renewals(
     leases.renew(ENDPOINT, "b")
     assert calls == ["renew", "renew"]
     assert "unexpected error" in caplog.text
+
+
+MOVES = st.lists(
+    st.tuples(
+        st.sampled_from(["grant", "release"]),
+        st.sampled_from(["a", "b", "c", "d"]),
+        st.sampled_from(["x", "y", "z"]),
+        st.sampled_from(["http://127.0.0.1:1", "http://127.0.0.1:2"]),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(moves=MOVES)
+def test_a_renewal_writes_exactly_the_owners_holding_a_lease_on_its_bucket(moves: list[Any]) -> None:
+    """Owners granted, moved to another bucket or store (a failover), and released in any order: each
+    bucket's renewal carries the leases of the owners holding one there now, no other."""
+    store = Store()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fencing, "renew_many", store.renew_many)
+        patch.setattr(lease, "wire", lambda endpoint: None)
+        renewals_follow_moves(moves, store)
+
+
+def renewals_follow_moves(moves: list[Any], store: Store) -> None:
+    clock = Clock()
+    leases = lease.Leases(clock, background=False)
+    model: dict[str, tuple[s3.S3Endpoint, str]] = {}
+    for op, owner, bucket, url in moves:
+        endpoint = s3.S3Endpoint(url, "us-east-1", s3.S3Credentials("k", "s"))
+        if op == "grant":
+            leases.grant(owner, lease.Held(endpoint, bucket, "p", None, 11.0))
+            model[owner] = (endpoint, bucket)
+        else:
+            leases.release(owner, 11.0)
+            model.pop(owner, None)
+    clock.now += 60
+    expected: dict[tuple[s3.S3Endpoint, str], list[str]] = {}
+    for owner, place in sorted(model.items()):
+        expected.setdefault(place, []).append(owner)
+    assert {place: sorted(owners) for place, owners in leases.due().items()} == expected
+    for (endpoint, bucket), owners in expected.items():
+        store.reached.clear()
+        leases.renew(endpoint, bucket)
+        assert sorted(store.reached) == owners
