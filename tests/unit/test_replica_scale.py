@@ -218,16 +218,17 @@ def test_the_bucket_index_finds_the_same_overlaps(replicas: list[tuple[Any, Any]
     """Comparing only with replicas sharing a bucket answers as comparing with all of them."""
     bodies = [replica_body(i, s, t) for i, (s, t) in enumerate(replicas)]
 
-    class Listed:
-        def items(self, kube: Any, me: Any) -> list[dict[str, Any]]:
+    class Kube:
+        def list(self, plural: str) -> list[dict[str, Any]]:
             return bodies
 
     original = dr_overlap.REPLICAS
-    dr_overlap.REPLICAS = Listed()  # type: ignore[assignment]
+    dr_overlap.REPLICAS = dr_overlap.ReplicaList()
     try:
         for b in bodies:
             spec = DRReplicaSpec.model_validate(b["spec"])
-            assert dr_roster.overlap_conflict(None, b, spec) == dr_overlap.conflict(None, b, spec)  # type: ignore[arg-type]
+            kube: Any = Kube()
+            assert dr_roster.overlap_conflict(kube, b, spec) == dr_overlap.conflict(kube, b, spec)
     finally:
         dr_overlap.REPLICAS = original
 

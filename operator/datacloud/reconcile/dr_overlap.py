@@ -85,21 +85,56 @@ def between(me: dict[str, Any], spec: DRReplicaSpec, others: list[dict[str, Any]
 
 
 class ReplicaList:
-    """All DRReplicas, listed at most every LIST_EVERY_S seconds and shared by the replicas' runtimes."""
+    """All DRReplicas, listed at most every LIST_EVERY_S seconds and shared by the replicas' runtimes,
+    with an index of the replicas naming each (centre, bucket): a check compares a replica with those
+    sharing a bucket with it, not with all of them (a thousand replicas checking at once scanned a
+    thousand each)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: list[dict[str, Any]] = []
+        self._keys: set[tuple[str | None, str]] = set()
+        self._at_place: dict[tuple[str, str], list[int]] = {}  # (centre, bucket) → positions in _items
         self._at = 0.0
 
     def items(self, kube: Kube, me: tuple[str | None, str]) -> list[dict[str, Any]]:
         """The list, fresh enough to hold `me` (so it holds every replica created before `me`)."""
         with self._lock:
-            listed = any(_key(o) == me for o in self._items)
-            if not listed or time.monotonic() - self._at >= LIST_EVERY_S:
-                self._items = kube.list(PLURAL)
-                self._at = time.monotonic()
+            self._refresh(kube, me)
             return self._items
+
+    def sharing(
+        self, kube: Kube, me: tuple[str | None, str], places: frozenset[tuple[str, str]]
+    ) -> list[dict[str, Any]]:
+        """The other replicas naming one of `places` (centre, bucket), in listing order, from a list
+        fresh enough to hold `me`."""
+        with self._lock:
+            self._refresh(kube, me)
+            positions = sorted({i for p in places for i in self._at_place.get(p, ())})
+            return [self._items[i] for i in positions if _key(self._items[i]) != me]
+
+    def _refresh(self, kube: Kube, me: tuple[str | None, str]) -> None:  # caller holds _lock
+        if me in self._keys and time.monotonic() - self._at < LIST_EVERY_S:
+            return
+        self._items = kube.list(PLURAL)
+        self._at = time.monotonic()
+        self._keys = {_key(o) for o in self._items}
+        self._at_place = {}
+        for i, body in enumerate(self._items):
+            for pair in named_buckets(body):
+                self._at_place.setdefault(pair, []).append(i)
+
+
+def named_buckets(body: dict[str, Any]) -> frozenset[tuple[str, str]]:
+    """The (centre, bucket) of every copy a replica's spec names, read from the raw spec (an older
+    replica's spec is not validated again for each check; only replicas sharing one can overlap)."""
+    spec = body.get("spec") or {}
+    places = [spec.get("source") or {}, *(spec.get("targets") or [])]
+    return frozenset(
+        (str(p.get("centre")), str(p.get("bucket")))
+        for p in places
+        if isinstance(p, dict) and p.get("bucket")
+    )
 
 
 REPLICAS = ReplicaList()

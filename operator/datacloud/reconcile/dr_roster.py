@@ -10,6 +10,7 @@ asking on every run kept the workers queued on that list (idle, and during a mas
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from typing import Any
@@ -34,6 +35,9 @@ FAILURE_RETRY_S = 10.0
 # shared clients).
 FENCE_CHECKS_PER_S = 2.5
 OVERLAP_RECHECK_S = 300.0  # an overlap is looked for again at least this often, changes or not
+# ... sooner by up to this share of it, at random: replicas created together do not all ask again in
+# the same second (a thousand did, five minutes after they were applied, in the middle of a failover).
+OVERLAP_RECHECK_SPREAD = 0.5
 # A change is trusted to be in the shared list of replicas once the list could have been taken again.
 OVERLAP_SETTLE_S = dr_overlap.LIST_EVERY_S + 1.0
 
@@ -59,10 +63,6 @@ def run(runtime: ReplicaRuntime, body: dict[str, Any]) -> float:
 
 def drop(runtime: ReplicaRuntime, deleted: bool) -> None:
     runtime.close(deleted=deleted)
-    if deleted:
-        with _buckets_lock:
-            for key in [k for k in _buckets if k[:2] == (runtime.namespace, runtime.name)]:
-                del _buckets[key]
 
 
 def roster() -> Roster[Key, ReplicaRuntime]:
@@ -95,13 +95,14 @@ class OverlapCheck:
         self._for: tuple[Any, int] | None = None
         self._checked_at = 0.0
         self._found: dr_overlap.Conflict | None = None
+        self._recheck_s = OVERLAP_RECHECK_S
 
     def fresh(self, generation: Any) -> bool:
         now = self.clock()
         return (
             self._for == (generation, self.population.version)
             and self._checked_at - self.population.changed_at >= OVERLAP_SETTLE_S
-            and now - self._checked_at < OVERLAP_RECHECK_S
+            and now - self._checked_at < self._recheck_s
         )
 
     def __call__(self, kube: Kube, body: dict[str, Any], spec: DRReplicaSpec) -> dr_overlap.Conflict | None:
@@ -111,31 +112,8 @@ class OverlapCheck:
         version, now = self.population.version, self.clock()
         self._found = overlap_conflict(kube, body, spec)
         self._for, self._checked_at = (generation, version), now
+        self._recheck_s = OVERLAP_RECHECK_S * (1 - OVERLAP_RECHECK_SPREAD * random.random())
         return self._found
-
-
-_buckets: dict[tuple[str | None, str, str], tuple[Any, frozenset[tuple[str, str]]]] = {}
-_buckets_lock = threading.Lock()
-
-
-def buckets_of(body: dict[str, Any]) -> frozenset[tuple[str, str]]:
-    """The (centre, bucket) of every copy a replica's spec names, read from the raw spec and kept per
-    generation: only replicas sharing one can overlap, and validating every older replica's spec on each
-    check cost a thousand replicas being created O(n²) spec validations."""
-    meta = body["metadata"]
-    key = (meta.get("namespace"), str(meta["name"]), str(meta.get("uid")))  # a new uid: made anew
-    generation = meta.get("generation")
-    with _buckets_lock:
-        found = _buckets.get(key)
-    if found is not None and found[0] == generation:
-        return found[1]
-    spec = body.get("spec") or {}
-    places = [spec.get("source") or {}, *(spec.get("targets") or [])]
-    named = [p for p in places if isinstance(p, dict) and p.get("bucket")]
-    pairs = frozenset((str(p.get("centre")), str(p.get("bucket"))) for p in named)
-    with _buckets_lock:
-        _buckets[key] = (generation, pairs)
-    return pairs
 
 
 def overlap_conflict(kube: Kube, body: dict[str, Any], spec: DRReplicaSpec) -> dr_overlap.Conflict | None:
@@ -146,12 +124,7 @@ def overlap_conflict(kube: Kube, body: dict[str, Any], spec: DRReplicaSpec) -> d
     meta = body["metadata"]
     me = (meta.get("namespace"), str(meta["name"]))
     mine = frozenset((c.centre, c.bucket) for c in copies(spec))
-    others = [
-        o
-        for o in dr_overlap.REPLICAS.items(kube, me)
-        if (o["metadata"].get("namespace"), str(o["metadata"]["name"])) != me and buckets_of(o) & mine
-    ]
-    return dr_overlap.between(body, spec, others)
+    return dr_overlap.between(body, spec, dr_overlap.REPLICAS.sharing(kube, me, mine))
 
 
 def fence_every(replicas: int) -> float:
