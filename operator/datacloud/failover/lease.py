@@ -52,7 +52,7 @@ SPREAD_MAX_S = 4.0  # renewals start up to this much earlier, at random, so buck
 # (the arithmetic, with the measured cost: docs/dr.md).
 LEASE_MIN_S = 11.0
 LEASE_MAX_S = 300.0
-RENEWERS = 4  # buckets renewed at once (each renewal waits on its store more than it computes)
+RENEWERS = 3  # buckets renewed at once (each waits on its store more than it computes; 3 kept 1,000 in time)
 
 
 def length_s(down_for_s: float) -> float:
