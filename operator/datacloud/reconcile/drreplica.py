@@ -108,6 +108,7 @@ class ReplicaRuntime:
         self.published_at = 0.0
         self.publication: dict[str, Any] | None = None  # the EndpointPublished condition, once known
         self.blocked_ticks = 0
+        self.finished_unwritten = False  # an action finished this run; its status is not yet written
         self.status: dict[str, Any] = {}
         self.full_for: tuple[Any, str, Any] | None = None  # (generation, active, epoch) of the last full run
         self.full_reachable: frozenset[str] = frozenset()  # the centres not Down at the last full run
@@ -138,6 +139,7 @@ class ReplicaRuntime:
     def tick(self, body: dict[str, Any]) -> float:
         """One reconcile; returns how long to wait before the next."""
         self.status = deepcopy(self.written.current(body))
+        self.finished_unwritten = False
         generation = body["metadata"].get("generation")
         now = now_iso()
         try:
@@ -170,54 +172,65 @@ class ReplicaRuntime:
             self._ensure_buckets(spec, centres, self.bucket_problems)
         problems += self.bucket_problems
 
-        action_running = self._actions(body, spec, centres, now)
-        active = str(self.status["activeCentre"])
-        wanted = flows(spec, active)
-        if not action_running and self._auto_failover(body, spec, centres, wanted, now):
-            # Carry the failover out now, not a tick later: every second here is a second of outage.
-            self._actions(body, spec, centres, now)
+        try:
+            action_running = self._actions(body, spec, centres, now)
             active = str(self.status["activeCentre"])
             wanted = flows(spec, active)
-        if spec.paused or not self._writer_settled():
-            self.followers.stop_all()
-            if self._writer_settled():
-                dr_writers.keep_lease(self.namespace, self.name, spec, centres, active)
-                self.lease_holder = (spec, centres, active)
-        else:
-            # Once promoted, the new topology is the right one even while the last steps finish.
-            epoch = int(self.status["fencingEpoch"])
-            fence_due = full or time.monotonic() >= self.fence_at
-            # Between full runs, one policy read per fenced copy; the fences are written and the copies
-            # probed again only when a statement went missing (someone re-applied the bucket policy).
-            if full or (
-                fence_due
-                and not dr_writers.fences_in_place(self.namespace, self.name, spec, centres, active, epoch)
-            ):
-                self._fence_others(spec, centres, active)
-            if fence_due:
-                self.fence_at = time.monotonic() + self.fence_every() * random.uniform(0.8, 1.0)
-            self.lease_holder = (spec, centres, active)
-            self.due_within(max(0.0, self.fence_at - time.monotonic()))
-            # Nothing flows into a copy whose divergent writes are not yet kept (checked on every run).
-            dr_divergent.run(self, body, spec, centres, now)
-            following = dr_divergent.gate(self.status, (f for f in wanted if f.mode == "Continuous"))
-            if dr_status.source_missing(problems):
-                following = []  # nothing to follow from a bucket that does not exist; started once it does
-            self.followers.match(following, centres)
-            if not dr_status.source_missing(problems):
-                self._publish(body, spec, centres, active)
+            if not action_running and self._auto_failover(body, spec, centres, wanted, now):
+                # Carry the failover out now, not a tick later: every second here is a second of outage.
+                self._actions(body, spec, centres, now)
+                active = str(self.status["activeCentre"])
+                wanted = flows(spec, active)
+            if spec.paused or not self._writer_settled():
+                self.followers.stop_all()
+                if self._writer_settled():
+                    dr_writers.keep_lease(self.namespace, self.name, spec, centres, active)
+                    self.lease_holder = (spec, centres, active)
             else:
-                self._mark_stale(body, spec, problems)
-        skipped = {p.target for p in unusable}
-        scheduled = [f for f in wanted if f.mode == "Scheduled" and f.target not in skipped]
-        writable = dr_divergent.gate(self.status, scheduled)
-        if self.seeds_owed and self._writer_settled():
-            dr_scheduled.pay_owed_seeds(self, body, spec, writable, centres)
-        dr_scheduled.run(self, body, spec, writable, centres, now)
-        self._target_status(spec, wanted, now)
-        self._report_unusable(unusable, generation, now)
-        self._summarise(spec, wanted, centres, problems, generation, now, unusable)
-        self._write(body)
+                # Once promoted, the new topology is the right one even while the last steps finish.
+                epoch = int(self.status["fencingEpoch"])
+                fence_due = full or time.monotonic() >= self.fence_at
+                # Between full runs, one policy read per fenced copy; the fences are written and the copies
+                # probed again only when a statement went missing (someone re-applied the bucket policy).
+                if full or (
+                    fence_due
+                    and not dr_writers.fences_in_place(
+                        self.namespace, self.name, spec, centres, active, epoch
+                    )
+                ):
+                    self._fence_others(spec, centres, active)
+                if fence_due:
+                    self.fence_at = time.monotonic() + self.fence_every() * random.uniform(0.8, 1.0)
+                self.lease_holder = (spec, centres, active)
+                self.due_within(max(0.0, self.fence_at - time.monotonic()))
+                # Nothing flows into a copy whose divergent writes are not yet kept (checked on every run).
+                dr_divergent.run(self, body, spec, centres, now)
+                following = dr_divergent.gate(self.status, (f for f in wanted if f.mode == "Continuous"))
+                if dr_status.source_missing(problems):
+                    following = []  # none from a bucket that does not exist; started once it does
+                self.followers.match(following, centres)
+                if not dr_status.source_missing(problems):
+                    self._publish(body, spec, centres, active)
+                else:
+                    self._mark_stale(body, spec, problems)
+            skipped = {p.target for p in unusable}
+            scheduled = [f for f in wanted if f.mode == "Scheduled" and f.target not in skipped]
+            writable = dr_divergent.gate(self.status, scheduled)
+            if self.seeds_owed and self._writer_settled():
+                dr_scheduled.pay_owed_seeds(self, body, spec, writable, centres)
+            dr_scheduled.run(self, body, spec, writable, centres, now)
+            self._target_status(spec, wanted, now)
+            self._report_unusable(unusable, generation, now)
+            self._summarise(spec, wanted, centres, problems, generation, now, unusable)
+        except Exception:
+            # A finished action is recorded even when the rest of the run failed: run again, it would be
+            # finished a second time (a second Event and audit record).
+            if self.finished_unwritten:
+                self.finished_unwritten = False
+                self._write(body, force=True)
+            raise
+        self._write(body, force=self.finished_unwritten)
+        self.finished_unwritten = False
         if full:
             self.full_for, self.full_reachable = full_key, reachable
             self.resync_at = time.monotonic() + RESYNC_S * random.uniform(0.8, 1.0)
@@ -498,7 +511,9 @@ class ReplicaRuntime:
         )
         self._archive(action, keep_current=True)
         self._note_progress(body)
-        self._write(body, force=True)
+        # Written with the rest of this run's status at its end, in one write (two writes per replica at
+        # the end of a mass failover kept the workers waiting on the API server).
+        self.finished_unwritten = True
 
     def _archive(self, action: dict[str, Any], keep_current: bool = False) -> None:
         history = [action, *(self.status.get("history") or [])][:HISTORY]
