@@ -140,6 +140,29 @@ def thread_pools(url: str) -> dict[str, int]:
     return found
 
 
+def notifications_accepted(url: str) -> float | None:
+    """`datacloud_notifications_total{result="accepted"}` of the operator; None if it cannot be read."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (http://127.0.0.1 only)
+            text = response.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith('datacloud_notifications_total{result="accepted"}'):
+            return float(line.rpartition(" ")[2])
+    return None
+
+
+def listen_drops() -> dict[str, int]:
+    """The kernel's count of connection attempts a full accept queue dropped (the whole machine's)."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            row = dict(zip(names.split()[1:], map(int, values.split()[1:]), strict=False))
+            return {k: row.get(k, 0) for k in ("ListenOverflows", "ListenDrops")}
+    return {}
+
+
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -213,6 +236,14 @@ def run_bound(stack: DevStack, n: int, threads: int) -> dict[str, Any]:
         name = f"bound-{i:05d}"
         kube.merge_patch(G, "DRReplica", name, {"metadata": {"finalizers": None}}, ns)
         kube.remove(G, "DRReplica", name, ns)
+    # ... and so are the endpoint objects they owned, which the garbage collector deletes: left to it,
+    # a thousand ConfigMaps and Services were deleted while the operator ran (0.56 DELETEs per replica).
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        left = [o for kind in ("ConfigMap", "Service") for o in kube.read_all("v1", kind, ns)]
+        if not [o for o in left if o["metadata"]["name"] != "kube-root-ca.crt"]:
+            break
+        time.sleep(1.0)
     return {"seconds": round(seconds, 2), "replicas": n, "threads": threads}
 
 
@@ -346,7 +377,9 @@ HEAD_CHECKS_S = (0.05, 0.1, 0.2, 0.4, 0.7, 1.0)  # after the acknowledgement, an
 LATE_LIST_EVERY_S = 0.5  # later, by listing its bucket: the probe's load stays bounded however far behind
 
 
-def run_lag(stack: DevStack, buckets: list[str], rate: float, seconds: float) -> dict[str, Any]:
+def run_lag(
+    stack: DevStack, buckets: list[str], rate: float, seconds: float, metrics_url: str
+) -> dict[str, Any]:
     """Each object is looked for on the target at HEAD_CHECKS_S after its PUT was acknowledged, then by
     listings of its bucket every LATE_LIST_EVERY_S. (Polling each late object every 0.25 s made the probe
     the target store's heaviest client once the operator fell behind, and the lag it measured grew with
@@ -356,6 +389,7 @@ def run_lag(stack: DevStack, buckets: list[str], rate: float, seconds: float) ->
     reader = s3_wire.WireClient(endpoint(near))
     acked: list[tuple[str, str]] = []
     lags: list[float] = []
+    copied: list[tuple[str, str]] = []
     lock = threading.Lock()
     checks: list[tuple[float, int, float, str, str]] = []  # (next check, checks done, acked at, bucket, key)
     late: dict[str, dict[str, float]] = {}  # bucket → key → acked at
@@ -391,6 +425,7 @@ def run_lag(stack: DevStack, buckets: list[str], rate: float, seconds: float) ->
                 continue
             with lock:
                 lags.append(time.perf_counter() - at)
+                copied.append((bucket, key))
 
     def list_late() -> None:
         while True:
@@ -415,10 +450,12 @@ def run_lag(stack: DevStack, buckets: list[str], rate: float, seconds: float) ->
                             del late[bucket][key]
                             with lock:
                                 lags.append(now - at)
+                                copied.append((bucket, key))
                         elif now - at > 60:
                             del late[bucket][key]  # counted as never copied within 60 s
             time.sleep(max(0.0, started + LATE_LIST_EVERY_S - time.perf_counter()))
 
+    accepted_before, drops_before = notifications_accepted(metrics_url), listen_drops()
     checkers = [threading.Thread(target=check, daemon=True) for _ in range(8)]
     lister = threading.Thread(target=list_late, daemon=True)
     for t in [*checkers, lister]:
@@ -435,6 +472,8 @@ def run_lag(stack: DevStack, buckets: list[str], rate: float, seconds: float) ->
     for t in checkers:
         t.join(120)
     lister.join(120)
+    accepted_after, drops_after = notifications_accepted(metrics_url), listen_drops()
+    seen = set(copied)
     return {
         "puts": total,
         "acknowledged": len(acked),
@@ -442,6 +481,12 @@ def run_lag(stack: DevStack, buckets: list[str], rate: float, seconds: float) ->
         "rate_per_second": rate,
         "lag_seconds": quantiles(lags),
         "never_copied_within_60s": len(acked) - len(lags),
+        "never_copied_keys": [f"{b}/{k}" for b, k in acked if (b, k) not in seen][:20],
+        # Each PUT makes one notification; fewer accepted means some were lost before the operator.
+        "notifications_accepted": None
+        if accepted_before is None or accepted_after is None
+        else int(accepted_after - accepted_before),
+        "kernel_listen_drops": {k: drops_after.get(k, 0) - v for k, v in drops_before.items()},
         "resolution_seconds": "HEAD at 0.05, 0.1, 0.2, 0.4, 0.7, 1.0 s after the acknowledgement, then a "
         "listing of the bucket every 0.5 s (each figure an upper bound)",
         "_acked": acked,
@@ -566,7 +611,7 @@ def main() -> int:
             acked: list[tuple[str, str]] = []
             if "lag" not in skip:
                 buckets = [f"r-{i:05d}" for i in range(min(n, args.lag_replicas))]
-                lag = run_lag(stack, buckets, args.lag_rate, args.lag_seconds)
+                lag = run_lag(stack, buckets, args.lag_rate, args.lag_seconds, sampler.metrics_url)
                 acked = lag.pop("_acked")
                 result["lag"] = lag
                 result["load_average_1_5_15"]["lag"] = load_average()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 
 from .. import settings
+from ..metrics import notifications
 from ..replication.events import EventReceiver
 
 _lock = threading.Lock()
@@ -23,5 +24,6 @@ def receiver() -> EventReceiver | None:
         return None
     with _lock:
         if _receiver is None:
-            _receiver = EventReceiver(wanted.events_address, wanted.events_port).start()
+            started = _receiver = EventReceiver(wanted.events_address, wanted.events_port).start()
+            notifications.register(lambda: (started.accepted, started.rejected))
         return _receiver

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from datacloud.metrics import notifications
+from datacloud.metrics.registry import REGISTRY
 from datacloud.replication.events import (
     CONNECTION_WORKERS,
     BadNotification,
@@ -239,3 +241,18 @@ def test_a_burst_of_connections_waits_for_the_receiver_instead_of_being_dropped(
             conn.close()
         server.stop()
     assert len(got) == 64
+
+
+def test_notifications_are_counted_in_the_metrics(receiver: tuple[EventReceiver, list[list[Change]]]) -> None:
+    """`datacloud_notifications_total` follows the receiver: a shortfall against the writes shows loss."""
+    server, _ = receiver
+    notifications.register(lambda: (server.accepted, server.rejected))
+    body = json.dumps({"Records": [record("s3:ObjectCreated:Put", "k")]}).encode()
+    for _ in range(3):
+        assert post(server, f"/events/{TOKEN}", body) == 200
+    assert post(server, "/events/wrong-token-of-some-length", body) == 401
+
+    def value(result: str) -> float | None:
+        return REGISTRY.get_sample_value("datacloud_notifications_total", {"result": result})
+
+    assert (value("accepted"), value("refused")) == (3, 1)
