@@ -125,15 +125,19 @@ class Sampler(threading.Thread):
         return float(sum(self.proc.cpu_times()[:2]))
 
 
-def thread_pools(url: str) -> dict[str, int]:
-    """The operator's threads by pool (`datacloud_operator_threads`); empty if the metrics cannot be read."""
+def scrape(url: str) -> str | None:
+    """The operator's metrics page; None if it cannot be read."""
     try:
         with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (http://127.0.0.1 only)
-            text = response.read().decode()
+            return str(response.read().decode())
     except OSError:
-        return {}
+        return None
+
+
+def thread_pools(url: str) -> dict[str, int]:
+    """The operator's threads by pool (`datacloud_operator_threads`); empty if the metrics cannot be read."""
     found: dict[str, int] = {}
-    for line in text.splitlines():
+    for line in (scrape(url) or "").splitlines():
         if line.startswith("datacloud_operator_threads{"):
             labels, _, value = line.rpartition(" ")
             found[labels.split('pool="', 1)[1].rsplit('"', 1)[0]] = int(float(value))
@@ -142,12 +146,7 @@ def thread_pools(url: str) -> dict[str, int]:
 
 def notifications_accepted(url: str) -> float | None:
     """`datacloud_notifications_total{result="accepted"}` of the operator; None if it cannot be read."""
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (http://127.0.0.1 only)
-            text = response.read().decode()
-    except OSError:
-        return None
-    for line in text.splitlines():
+    for line in (scrape(url) or "").splitlines():
         if line.startswith('datacloud_notifications_total{result="accepted"}'):
             return float(line.rpartition(" ")[2])
     return None
