@@ -25,5 +25,5 @@ def receiver() -> EventReceiver | None:
     with _lock:
         if _receiver is None:
             started = _receiver = EventReceiver(wanted.events_address, wanted.events_port).start()
-            notifications.register(lambda: (started.accepted, started.rejected))
+            notifications.register(lambda: (started.accepted, started.rejected, started.misnamed))
         return _receiver

@@ -47,6 +47,8 @@ class Change:
     key: str
     removed: bool
     event: str
+    # Read from the record's ARN because its bucket name or key said otherwise (see `_changes_of`).
+    from_arn: bool = False
 
 
 def parse_notification(body: bytes, encoding: KeyEncoding = "auto") -> list[Change]:
@@ -82,7 +84,30 @@ def _changes_of(record: Any, encoding: KeyEncoding) -> list[Change]:
     if not event.startswith("s3:"):
         event = "s3:" + event  # some stores omit the prefix
     removed = event.startswith("s3:ObjectRemoved:")
-    return [Change(bucket, candidate, removed, event) for candidate in key_readings(key, encoding)]
+    changes = [Change(bucket, candidate, removed, event) for candidate in key_readings(key, encoding)]
+    named = arn_path(record["s3"]["bucket"].get("arn"))
+    if named is not None and named != (bucket, key):
+        # versitygw 1.8 builds the ARN from the request path when it makes the event, but fills the
+        # bucket name (and a key without "/") with a view of the request buffer that the next request
+        # reuses before the event is sent: about one notification in 500 under load named another
+        # bucket, and its object was copied only by the next scan. Both readings are handed on (an
+        # event is only a hint; the follower of a bucket that lacks the key finds nothing to do).
+        changes += [
+            Change(named[0], k, removed, event, from_arn=True) for k in key_readings(named[1], encoding)
+        ]
+    return changes
+
+
+ARN_PREFIX = "arn:aws:s3:::"
+
+
+def arn_path(arn: Any) -> tuple[str, str] | None:
+    """(bucket, key) from an ARN naming the object by its request path, `arn:aws:s3:::/bucket/key`
+    (versitygw's form); None for any other ARN (AWS names only the bucket: `arn:aws:s3:::bucket`)."""
+    if not isinstance(arn, str) or not arn.startswith(ARN_PREFIX + "/"):
+        return None
+    bucket, _, key = arn[len(ARN_PREFIX) + 1 :].partition("/")
+    return (bucket, key) if bucket and key else None
 
 
 def key_readings(key: str, encoding: KeyEncoding) -> list[str]:
@@ -109,6 +134,7 @@ class EventReceiver:
         self._lock = threading.Lock()
         self.accepted = 0
         self.rejected = 0
+        self.misnamed = 0  # records whose ARN named another bucket or key than their name fields
         self._server = _PooledHTTPServer((host, port), _handler_for(self), CONNECTION_WORKERS)
         self._thread: threading.Thread | None = None
 
@@ -166,12 +192,13 @@ class EventReceiver:
                 found = list(sinks)
         return found
 
-    def count(self, accepted: bool) -> None:
+    def count(self, accepted: bool, misnamed: int = 0) -> None:
         with self._lock:
             if accepted:
                 self.accepted += 1
             else:
                 self.rejected += 1
+            self.misnamed += misnamed
 
 
 class _PooledHTTPServer(ThreadingHTTPServer):
@@ -202,8 +229,9 @@ def _handler_for(receiver: EventReceiver) -> type[BaseHTTPRequestHandler]:
         timeout = IDLE_CONNECTION_S
 
         def do_POST(self) -> None:
+            self.misnamed = 0
             status = self._handle()
-            receiver.count(status == HTTPStatus.OK)
+            receiver.count(status == HTTPStatus.OK, self.misnamed)
             # One notification per connection: versitygw never reads the answer, so it never reuses
             # the connection, and one kept open would hold a worker while notifications queue behind it
             # (versitygw gives up on one after 3 s and drops it).
@@ -235,6 +263,7 @@ def _handler_for(receiver: EventReceiver) -> type[BaseHTTPRequestHandler]:
             except BadNotification as exc:
                 log.info("refused a notification: %s", exc)
                 return HTTPStatus.BAD_REQUEST
+            self.misnamed = len({(c.bucket, c.key) for c in changes if c.from_arn})
             for sink in sinks:
                 sink(changes)
             return HTTPStatus.OK

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from datacloud.metrics import notifications
 from datacloud.metrics.registry import REGISTRY
@@ -246,7 +248,7 @@ def test_a_burst_of_connections_waits_for_the_receiver_instead_of_being_dropped(
 def test_notifications_are_counted_in_the_metrics(receiver: tuple[EventReceiver, list[list[Change]]]) -> None:
     """`datacloud_notifications_total` follows the receiver: a shortfall against the writes shows loss."""
     server, _ = receiver
-    notifications.register(lambda: (server.accepted, server.rejected))
+    notifications.register(lambda: (server.accepted, server.rejected, server.misnamed))
     body = json.dumps({"Records": [record("s3:ObjectCreated:Put", "k")]}).encode()
     for _ in range(3):
         assert post(server, f"/events/{TOKEN}", body) == 200
@@ -256,3 +258,61 @@ def test_notifications_are_counted_in_the_metrics(receiver: tuple[EventReceiver,
         return REGISTRY.get_sample_value("datacloud_notifications_total", {"result": result})
 
     assert (value("accepted"), value("refused")) == (3, 1)
+
+
+def versitygw_record(name: str, key: str, arn_bucket: str, arn_key: str) -> dict[str, Any]:
+    return {
+        "eventName": "s3:ObjectCreated:Put",
+        "s3": {
+            "bucket": {"name": name, "arn": f"arn:aws:s3:::/{arn_bucket}/{arn_key}"},
+            "object": {"key": key},
+        },
+    }
+
+
+def test_a_record_naming_another_bucket_than_its_arn_is_followed_both_ways() -> None:
+    """versitygw 1.8 under load: the name field held another request's bucket (seen in the replicas
+    bench: r-00066 for an object PUT to r-00069), the ARN the right one."""
+    body = json.dumps({"Records": [versitygw_record("r-00066", "lag/0000769", "r-00069", "lag/0000769")]})
+    changes = parse_notification(body.encode(), "raw")
+    assert changes == [
+        Change("r-00066", "lag/0000769", False, "s3:ObjectCreated:Put"),
+        Change("r-00069", "lag/0000769", False, "s3:ObjectCreated:Put", from_arn=True),
+    ]
+
+
+def test_an_arn_naming_only_the_bucket_is_not_read_for_the_key() -> None:
+    aws = {
+        "eventName": "s3:ObjectCreated:Put",
+        "s3": {"bucket": {"name": "b", "arn": "arn:aws:s3:::b"}, "object": {"key": "k"}},
+    }
+    assert parse_notification(json.dumps({"Records": [aws]}).encode()) == [
+        Change("b", "k", False, "s3:ObjectCreated:Put")
+    ]
+
+
+BUCKETS = st.from_regex(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", fullmatch=True)
+KEYS = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=60)
+
+
+@given(bucket=BUCKETS, other=BUCKETS, key=KEYS)
+def test_the_arn_reading_is_added_exactly_when_the_names_disagree(bucket: str, other: str, key: str) -> None:
+    """Any key S3 allows (every Unicode class, slashes anywhere, a leading one too): a record whose ARN
+    agrees gives one reading per key reading; one whose bucket name is another's adds the ARN's."""
+    agreeing = parse_notification(
+        json.dumps({"Records": [versitygw_record(bucket, key, bucket, key)]}).encode(), "raw"
+    )
+    assert agreeing == [Change(bucket, key, False, "s3:ObjectCreated:Put")]
+    misnamed = parse_notification(
+        json.dumps({"Records": [versitygw_record(other, key, bucket, key)]}).encode(), "raw"
+    )
+    assert Change(bucket, key, False, "s3:ObjectCreated:Put", from_arn=bucket != other) in misnamed
+    assert len(misnamed) == (1 if bucket == other else 2)
+
+
+def test_misnamed_records_are_counted(receiver: tuple[EventReceiver, list[list[Change]]]) -> None:
+    server, got = receiver
+    body = json.dumps({"Records": [versitygw_record("a-bucket", "k/1", "b-bucket", "k/1")]}).encode()
+    assert post(server, f"/events/{TOKEN}", body) == 200
+    assert server.misnamed == 1
+    assert {c.bucket for c in got[0]} == {"a-bucket", "b-bucket"}
