@@ -14,7 +14,7 @@ RUN python3 -m venv /opt/datacloud \
  && /opt/datacloud/bin/pip install --no-cache-dir --upgrade pip \
  && /opt/datacloud/bin/pip install --no-cache-dir /tmp/src \
  && rm -rf /tmp/src
-ENV PATH=/opt/datacloud/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+ENV PATH=/opt/datacloud/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 MALLOC_ARENA_MAX=2
 USER 10001:10001
 EXPOSE 8000 8080 8090
 ENTRYPOINT ["datacloud"]

@@ -53,6 +53,7 @@ class ImageSpec:
         ("PATH", "/opt/datacloud/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
         ("PYTHONDONTWRITEBYTECODE", "1"),
         ("PYTHONUNBUFFERED", "1"),
+        ("MALLOC_ARENA_MAX", "2"),  # docs/runtime.md: the operator's threads kept RSS in many malloc arenas
     )
     ports: tuple[int, ...] = (8000, 8080, 8090)
 

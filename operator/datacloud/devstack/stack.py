@@ -313,7 +313,8 @@ def centre_secret(centre: Centre, namespace: str = OPERATOR_NAMESPACE) -> dict[s
 
 
 def operator_env(kubeconfig: Path) -> dict[str, str]:
-    return {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    # As the image runs it (Dockerfile): few malloc arenas, whatever the number of threads.
+    return {"MALLOC_ARENA_MAX": "2", **os.environ, "KUBECONFIG": str(kubeconfig)}
 
 
 def operator_process(
