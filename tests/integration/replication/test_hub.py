@@ -104,9 +104,13 @@ def test_notifications_reach_only_the_followers_of_their_bucket(
             wait_until(lambda a=a, b=b: src.digests(a) == dst.digests(b), 60, f"{a} followed")
         for f in followers:
             stats = f.stats()
-            assert stats.changes_received == 1  # its own object's notification
+            # Its own object's notification; a record versitygw misnamed (bucket name of another request)
+            # reaches the follower of the bucket it names, too (its ARN reading reaches the right one).
+            assert stats.changes_received >= 1
             assert stats.changes_ignored == 0  # never handed another bucket's
             assert stats.scans == 1  # copied from the notification, not by a rescan
+        received = sum(f.stats().changes_received for f in followers)
+        assert len(pairs) <= received <= len(pairs) + receiver.misnamed
     finally:
         for f in followers:
             f.stop(timeout=10)
