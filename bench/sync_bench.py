@@ -1,16 +1,20 @@
 """The replication engine against rclone and against physical bounds, on versitygw pairs over loopback.
 
     .venv/bin/python bench/sync_bench.py [--phases small,large,noop,continuous] [--concurrency 16]
-        [--small 20000] [--large 20] [--large-size 64Mi] [--noop 100000] [--rate 50] [--duration 60]
+        [--small 20000] [--small-rounds 7] [--rounds 3] [--large 20] [--large-size 64Mi]
+        [--noop 100000] [--rate 50] [--duration 60]
 
 Each phase starts its own pair of versitygw centres in a temporary directory and removes them after.
 - small: `--small` objects of 4-64 KiB; a full copy into an empty bucket by `datacloud sync` (as a
   subprocess, start-up included), by `rclone sync` (Debian's rclone, `--transfers` and `--checkers`
   equal to our concurrency) and by MinIO's `mc mirror` (its own worker pool: no flag sets it; built
   with `GOBIN=DIR go install github.com/minio/mc@latest`, found in the tools directory or on PATH).
-  Figures: objects/s, ours over each peer, and client CPU per object for every tool. Both races run
-  `--rounds` times with the order rotated; ratios are the median of the rounds' ratios (each round
-  compares neighbours in time on a shared machine), times and CPU the fastest run of each tool.
+  Figures: objects/s, ours over each peer, and CPU per object for every tool: the client's, and the
+  client's and both gateways' together (the copy saturates a small machine's cores, so the wall time
+  follows the total). The race runs `--small-rounds` times (`--rounds` for large) with the order
+  rotated; ratios are the median of the rounds' ratios (each round compares neighbours in time on a
+  shared machine, so one round disturbed by another process does not decide), times and CPU the
+  median over the rounds; every round is recorded with the load average when it began.
 - large: `--large` objects of `--large-size`; the same three copies, plus the target server's raw PUT
   ceiling measured in the same run: the same bytes PUT from memory, the same number in flight. Figures:
   MB/s ours over each peer and ours over the ceiling.
@@ -284,58 +288,82 @@ def target_buckets(rounds: int) -> list[str]:
     return [f"by-{who}-{r}" for r in range(rounds) for who in TOOLS]
 
 
-def race(
-    pair: Pair, phase: str, args: argparse.Namespace
-) -> tuple[dict[str, Measured], list[dict[str, float]]]:
+Round = dict[str, Any]  # one round: the load when it began and each tool's Measured
+
+
+def race(pair: Pair, phase: str, args: argparse.Namespace, rounds: int) -> list[Round]:
     """`datacloud sync`, `rclone sync` and `mc mirror` of the source bucket, each into its own empty
-    bucket, one after the other on the same data, `--rounds` times with the order rotated (the machine
+    bucket, one after the other on the same data, `rounds` times with the order rotated (the machine
     is shared: a ratio within one round compares neighbours in time); every copy checked.
 
-    Returns each tool's fastest run and each round's ratios (ours over each peer)."""
-    best: dict[str, Measured] = {}
-    per_round: list[dict[str, float]] = []
-    for r in range(args.rounds):
+    Returns every round: the 1-minute load average when it began and each tool's run."""
+    done: list[Round] = []
+    for r in range(rounds):
         commands = {
             "ours": (pair.ours("source", f"by-ours-{r}", args.concurrency), None),
             "rclone": (pair.rclone("source", f"by-rclone-{r}", args.concurrency), pair.rclone_env()),
             "mc": (pair.mc("source", f"by-mc-{r}"), pair.mc_env()),
         }
         order = TOOLS[r % len(TOOLS) :] + TOOLS[: r % len(TOOLS)]
-        this_round: dict[str, Measured] = {}
+        this_round: Round = {"load_1m": round(os.getloadavg()[0], 2)}
         for who in order:
             argv, env = commands[who]
             say(f"{phase}: round {r + 1}, {who} ...")
             meter = CpuMeter(pair)
             seconds, out, rss = run(argv, env)
             this_round[who] = (seconds, out, rss, meter.read())
-            say(f"  {seconds:.1f}s, client CPU {this_round[who][3]['client']}s")
-            if who not in best or seconds < best[who][0]:
-                best[who] = this_round[who]
-        per_round.append(ratios(this_round))
+            say(f"  {seconds:.1f}s, CPU {this_round[who][3]}")
+        done.append(this_round)
         must_match(pair, "source", *(f"by-{who}-{r}" for who in TOOLS))
-    return best, per_round
+    return done
+
+
+def fastest(rounds: list[Round], who: str) -> Measured:
+    best: Measured = min((r[who] for r in rounds), key=lambda m: m[0])
+    return best
 
 
 def median_ratios(per_round: list[dict[str, float]]) -> dict[str, float]:
     return {name: round(statistics.median(r[name] for r in per_round), 3) for name in per_round[0]}
 
 
-def figures(measured: Measured, objects: int, nbytes: int) -> dict[str, Any]:
-    seconds, _, rss, cpu = measured
+def figures(runs: list[Measured], objects: int, nbytes: int) -> dict[str, Any]:
+    """One tool over all rounds: the median run's speed and CPU, and the spread of its times.
+
+    CPU per object is counted for the client and for the client and both gateways together: on a
+    machine whose cores the copy saturates, the wall time follows the total."""
+    seconds = statistics.median(m[0] for m in runs)
+    cpu = {part: round(statistics.median(m[3][part] for m in runs), 2) for part in runs[0][3]}
+    totals = [sum(m[3].values()) for m in runs]
     return {
         "seconds": round(seconds, 2),
+        "seconds_min_max": [round(min(m[0] for m in runs), 2), round(max(m[0] for m in runs), 2)],
         "objects_per_s": round(objects / seconds, 1),
         "mb_per_s": round(nbytes / MB / seconds, 1),
-        "peak_rss_mb": rss,
+        "peak_rss_mb": max(m[2] for m in runs),
         "cpu_seconds": cpu,
         "client_cpu_ms_per_object": round(cpu["client"] * 1000 / objects, 3),
+        "total_cpu_ms_per_object": round(statistics.median(totals) * 1000 / objects, 3),
     }
 
 
-def ratios(measured: dict[str, Measured]) -> dict[str, float]:
+def ratios(measured: Round) -> dict[str, float]:
     """Ours over each peer, as speed ratios (their time over ours)."""
     ours = measured["ours"][0]
     return {f"ours_over_{who}": round(measured[who][0] / ours, 3) for who in TOOLS if who != "ours"}
+
+
+def round_record(one: Round, objects: int) -> dict[str, Any]:
+    """One round as recorded: its load, each tool's seconds and CPU per object (client, total)."""
+    record: dict[str, Any] = {"load_1m": one["load_1m"], **ratios(one)}
+    for who in TOOLS:
+        seconds, _, _, cpu = one[who]
+        record[who] = {
+            "seconds": round(seconds, 2),
+            "client_cpu_ms_per_object": round(cpu["client"] * 1000 / objects, 3),
+            "total_cpu_ms_per_object": round(sum(cpu.values()) * 1000 / objects, 3),
+        }
+    return record
 
 
 # -- phases ----------------------------------------------------------------------------------------
@@ -347,18 +375,21 @@ def small_phase(args: argparse.Namespace) -> dict[str, Any]:
         (f"small/{i // 1000:03d}/{i:06d}.bin", rng.randint(4 * 1024, 64 * 1024)) for i in range(args.small)
     ]
     with pair_in_tmp() as pair:
-        pair.buckets(["source"], target_buckets(args.rounds))
+        pair.buckets(["source"], target_buckets(args.small_rounds))
         say(f"small: writing {len(items)} objects of 4-64 KiB ...")
         size = fill(pair.s3_src, "source", items, os.urandom(128 * 1024))
-        measured, per_round = race(pair, "small", args)
-    copied = summary(measured["ours"][1])["objects_copied"]
+        rounds = race(pair, "small", args, args.small_rounds)
+    copied = summary(fastest(rounds, "ours")[1])["objects_copied"]
     if copied != len(items):
         sys.exit(f"small: datacloud copied {copied} of {len(items)}")
+    per_round = [ratios(r) for r in rounds]
     return {
         "objects": len(items),
         "bytes": size,
-        **{who: figures(measured[who], len(items), size) for who in TOOLS},
-        "ratios_per_round": per_round,
+        "rounds": len(rounds),
+        "figures": "per tool: the median over the rounds; ratios: the median of the rounds' ratios",
+        **{who: figures([r[who] for r in rounds], len(items), size) for who in TOOLS},
+        "per_round": [round_record(r, len(items)) for r in rounds],
         "ratios": median_ratios(per_round),
         "targets": {
             "ours_over_rclone": ">= 1.5",
@@ -398,19 +429,20 @@ def large_phase(args: argparse.Namespace) -> dict[str, Any]:
         say("large: raw PUT ceiling of the target ...")
         ceiling_s = put_ceiling(pair, items, blob, args.concurrency)
         say(f"  {ceiling_s:.1f}s")
-        measured, per_round = race(pair, "large", args)
+        rounds = race(pair, "large", args, args.rounds)
     total = size * len(items)
-    if summary(measured["ours"][1])["objects_copied"] != len(items):
+    if summary(fastest(rounds, "ours")[1])["objects_copied"] != len(items):
         sys.exit("large: datacloud did not copy every object")
+    per_round = [ratios(r) for r in rounds]
     return {
         "objects": len(items),
         "bytes": total,
-        **{who: figures(measured[who], len(items), total) for who in TOOLS},
+        **{who: figures([r[who] for r in rounds], len(items), total) for who in TOOLS},
         "put_ceiling": {"seconds": round(ceiling_s, 2), "mb_per_s": round(total / MB / ceiling_s, 1)},
-        "ratios_per_round": per_round,
+        "per_round": [round_record(r, len(items)) for r in rounds],
         "ratios": {
             **median_ratios(per_round),
-            "ours_over_ceiling": round(ceiling_s / measured["ours"][0], 3),
+            "ours_over_ceiling": round(ceiling_s / fastest(rounds, "ours")[0], 3),
         },
         "targets": {"ours_over_rclone": ">= 0.9", "ours_over_ceiling": ">= 0.8"},
     }
@@ -598,7 +630,8 @@ def main() -> None:
     )
     parser.add_argument("--phases", default=",".join(PHASES))
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of the small and large races")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the large race")
+    parser.add_argument("--small-rounds", type=int, default=7, help="rounds of the small race")
     parser.add_argument("--small", type=int, default=20_000)
     parser.add_argument("--large", type=int, default=20)
     parser.add_argument("--large-size", default="64Mi")
@@ -621,7 +654,11 @@ def main() -> None:
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
-        "settings": {"concurrency": args.concurrency, "rounds": args.rounds},
+        "settings": {
+            "concurrency": args.concurrency,
+            "rounds": args.rounds,
+            "small_rounds": args.small_rounds,
+        },
     }
     for phase in phases:
         # The machine is shared: the load (`uptime`'s 1/5/15-minute averages) goes beside every figure.
@@ -643,7 +680,13 @@ def main() -> None:
     if any(p in PHASES for p in phases):
         # Phases not run this time keep their last figures (each says when it was measured).
         kept = json.loads(args.out.read_text()) if args.out.exists() else {}
-        write(args.out, {**{k: v for k, v in kept.items() if k in PHASES}, **result})
+        earlier = {k: v for k, v in kept.items() if k in PHASES and k not in result}
+        note = {
+            "phases_kept_from_earlier_runs": {
+                k: v.get("measured_at", "before measured_at was recorded") for k, v in earlier.items()
+            }
+        }
+        write(args.out, {**earlier, **result, **note})
 
 
 def write(path: Path, result: dict[str, Any]) -> None:

@@ -4,6 +4,11 @@ time, kept alive.
 The standard library's `http.client` parses every response's headers with the `email` package, which
 costs more CPU than everything else a small-object copy does. S3 answers are simple (a status line,
 plain headers, a body of known length or chunked), so this reads them with `bytes` operations.
+Reads go straight from the socket into one buffer (no `socket.makefile` layers), and a plain TCP
+connection is a blocking socket whose read and write timeouts the kernel keeps (`SO_RCVTIMEO`,
+`SO_SNDTIMEO`): with Python's own socket timeout every `recv` and `send` is preceded by a `poll`, and
+each of the two system calls gives up and takes back the interpreter lock, which on a busy machine is
+the larger part of the cost of a request.
 Failures are raised as the standard library's exceptions (`http.client.BadStatusLine`,
 `RemoteDisconnected`, `IncompleteRead`, `HTTPException`, `TimeoutError`, `ConnectionError`) so the
 retry policy classifies them as it does for any other HTTP client.
@@ -14,9 +19,9 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Iterable
-from typing import Any
 
 MAX_LINE = 65536
 MAX_HEADERS = 200
@@ -61,6 +66,96 @@ def parse_head(head: bytes) -> tuple[int, list[tuple[str, str]]]:
                 raise http.client.HTTPException(f"malformed header line {line[:100]!r}")
             headers.append((name.strip().lower(), value.strip(" \t")))
     return status, headers
+
+
+class SocketReader:
+    """The reading side of a connection: a buffer refilled by one `recv` at a time, straight from the socket.
+
+    A kernel read timeout on a blocking socket surfaces as `BlockingIOError`; it is raised as
+    `TimeoutError`, as Python's own socket timeout is.
+    """
+
+    def __init__(self, sock: socket.socket, size: int = MAX_LINE) -> None:
+        self._sock = sock
+        self._size = size
+        self._buf = b""
+        self._pos = 0
+
+    def _recv(self, amount: int) -> bytes:
+        try:
+            return self._sock.recv(amount)
+        except BlockingIOError:
+            raise TimeoutError("timed out reading from the server") from None
+
+    def _recv_into(self, view: memoryview) -> int:
+        try:
+            return self._sock.recv_into(view)
+        except BlockingIOError:
+            raise TimeoutError("timed out reading from the server") from None
+
+    def buffered(self) -> int:
+        return len(self._buf) - self._pos
+
+    def fill(self) -> bool:
+        """Make sure something is buffered; False when the server closed the connection instead."""
+        if self._pos < len(self._buf):
+            return True
+        self._buf, self._pos = self._recv(self._size), 0
+        return bool(self._buf)
+
+    def take_through(self, marker: bytes) -> bytes | None:
+        """Everything buffered up to and including `marker`, or None when the buffer does not hold it."""
+        end = self._buf.find(marker, self._pos)
+        if end < 0:
+            return None
+        return self._take(end + len(marker) - self._pos)
+
+    def _take(self, amount: int) -> bytes:
+        start, self._pos = self._pos, self._pos + amount
+        return self._buf[start : self._pos]
+
+    def read(self, amount: int) -> bytes:
+        """`amount` bytes, fewer only when the connection ends first."""
+        have = self.buffered()
+        if amount <= have:
+            return self._take(amount)
+        out = bytearray(amount)
+        view = memoryview(out)
+        view[:have] = self._buf[self._pos :]
+        self._buf, self._pos = b"", 0
+        got = have
+        while got < amount:
+            n = self._recv_into(view[got:])
+            if not n:
+                return bytes(view[:got])
+            got += n
+        return bytes(out)
+
+    def readinto(self, view: memoryview) -> int:
+        """Up to `len(view)` bytes into `view` (buffered ones first, then one `recv`); 0 at the end."""
+        have = self.buffered()
+        if have:
+            n = min(have, len(view))
+            view[:n] = self._buf[self._pos : self._pos + n]
+            self._pos += n
+            return n
+        return self._recv_into(view)
+
+    def readline(self, limit: int) -> bytes:
+        """A line with its end, at most `limit` bytes; what is left when the connection ends first."""
+        parts: list[bytes] = []
+        size = 0
+        while size < limit:
+            if not self.fill():
+                break
+            stop = min(len(self._buf), self._pos + limit - size)
+            end = self._buf.find(b"\n", self._pos, stop)
+            part = self._take((end + 1 if end >= 0 else stop) - self._pos)
+            parts.append(part)
+            size += len(part)
+            if end >= 0:
+                break
+        return b"".join(parts)
 
 
 class Response:
@@ -112,7 +207,7 @@ class Response:
         want = min(len(buffer), self._left)
         got = 0
         while got < want:
-            n = self._conn.rfile.readinto(buffer[got:want])
+            n = self._conn.reader.readinto(buffer[got:want])
             if not n:
                 self._conn.broken()
                 raise http.client.IncompleteRead(bytes(buffer[:got]), want - got)
@@ -125,7 +220,7 @@ class Response:
 
     def _read_plain(self, amount: int | None) -> bytes:
         want = self._left if amount is None or amount < 0 else min(amount, self._left)
-        data: bytes = self._conn.rfile.read(want)
+        data = self._conn.reader.read(want)
         if len(data) < want:
             self._conn.broken()
             raise http.client.IncompleteRead(data, want - len(data))
@@ -136,10 +231,10 @@ class Response:
     def _read_chunked(self, amount: int | None) -> bytes:
         out: list[bytes] = []
         wanted = amount if amount is not None and amount >= 0 else -1
-        rfile = self._conn.rfile
+        reader = self._conn.reader
         while wanted != 0:
             if self._chunk_left == 0:
-                line = rfile.readline(MAX_LINE)
+                line = reader.readline(MAX_LINE)
                 size_text = line.split(b";", 1)[0].strip()
                 try:
                     size = int(size_text, 16)
@@ -147,13 +242,13 @@ class Response:
                     self._conn.broken()
                     raise http.client.IncompleteRead(b"".join(out)) from None
                 if size == 0:
-                    while rfile.readline(MAX_LINE) not in (b"\r\n", b"\n", b""):
+                    while reader.readline(MAX_LINE) not in (b"\r\n", b"\n", b""):
                         pass  # trailers
                     self._done = True
                     break
                 self._chunk_left = size
             take = self._chunk_left if wanted < 0 else min(wanted, self._chunk_left)
-            data = rfile.read(take)
+            data = reader.read(take)
             if len(data) < take:
                 self._conn.broken()
                 raise http.client.IncompleteRead(b"".join([*out, data]))
@@ -162,7 +257,7 @@ class Response:
             if wanted > 0:
                 wanted -= take
             if self._chunk_left == 0:
-                rfile.readline(MAX_LINE)  # the CRLF after a chunk
+                reader.readline(MAX_LINE)  # the CRLF after a chunk
         return b"".join(out)
 
     def close(self) -> None:
@@ -188,9 +283,16 @@ class Connection:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if context is not None:
             sock = context.wrap_socket(sock, server_hostname=host)
-        sock.settimeout(read_timeout)
+            sock.settimeout(read_timeout)
+        else:
+            # The kernel keeps the timeouts: no `poll` before each `recv` and `send` (see the module note).
+            sock.settimeout(None)
+            seconds = int(read_timeout)
+            timeval = struct.pack("ll", seconds, int((read_timeout - seconds) * 1_000_000))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
         self.sock = sock
-        self.rfile: Any = sock.makefile("rb", buffering=MAX_LINE)
+        self.reader = SocketReader(sock)
         self.usable = True
         self.busy = False
 
@@ -219,19 +321,32 @@ class Connection:
             head = request_head(method, target, headers, None)
         self.busy = True
         try:
-            if stream is not None:
-                self.sock.sendall(head)
-                self._send_stream(stream, length)
-            elif body and len(body) <= 256 * 1024:
-                self.sock.sendall(head + body)
-            else:
-                self.sock.sendall(head)
-                if body:
-                    self.sock.sendall(body)
-            return self._response(method)
+            return self._exchange(method, head, body, stream, length)
+        except BlockingIOError:
+            self.broken()
+            raise TimeoutError("timed out sending to the server") from None
         except BaseException:
             self.broken()
             raise
+
+    def _exchange(
+        self,
+        method: str,
+        head: bytes,
+        body: bytes | None,
+        stream: Iterable[bytes | memoryview] | None,
+        length: int,
+    ) -> Response:
+        if stream is not None:
+            self.sock.sendall(head)
+            self._send_stream(stream, length)
+        elif body and len(body) <= 256 * 1024:
+            self.sock.sendall(head + body)
+        else:
+            self.sock.sendall(head)
+            if body:
+                self.sock.sendall(body)
+        return self._response(method)
 
     def _send_stream(self, stream: Iterable[bytes | memoryview], length: int) -> None:
         sent = 0
@@ -258,16 +373,14 @@ class Connection:
     def _read_head(self) -> bytes:
         """The status line and headers up to the blank line, taken from the read buffer in one piece
         when they arrived together (nearly always), line by line otherwise."""
-        buffered = self.rfile.peek(MAX_LINE)
-        if not buffered:
+        if not self.reader.fill():
             raise http.client.RemoteDisconnected("the server closed the connection without answering")
-        end = buffered.find(b"\r\n\r\n")
-        if end >= 0:
-            head: bytes = self.rfile.read(end + 4)
+        head = self.reader.take_through(b"\r\n\r\n")
+        if head is not None:
             return head
         lines: list[bytes] = []
         while True:
-            raw = self.rfile.readline(MAX_LINE + 1)
+            raw = self.reader.readline(MAX_LINE + 1)
             if not raw:
                 raise http.client.RemoteDisconnected("the connection closed inside the headers")
             if len(raw) > MAX_LINE or len(lines) > MAX_HEADERS:
@@ -288,10 +401,7 @@ class Connection:
 
     def close(self) -> None:
         self.usable = False
-        try:
-            self.rfile.close()
-        finally:
-            self.sock.close()
+        self.sock.close()
 
 
 class ThreadConnections:

@@ -26,14 +26,15 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote_plus, urlsplit
 from xml.sax.saxutils import escape
 
-from botocore.exceptions import ClientError
-
 from .http11 import Response, ThreadConnections, header_bytes
 from .s3 import S3Endpoint
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
 
 # Response headers copied into the boto3-shaped answer, by boto3's names.
 _RESPONSE_HEADERS = {
@@ -182,6 +183,9 @@ def error_from(status: int, body: bytes, operation: str) -> ClientError:
             message = root.findtext("Message") or message
         except ET.ParseError:
             pass
+    # Imported when a store refuses something, not before: the lean path needs no botocore to run.
+    from botocore.exceptions import ClientError
+
     return ClientError(
         {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
         operation,
@@ -527,6 +531,8 @@ class NotSent(ConnectionError):
 
 def get_bucket_policy(client: WireClient, bucket: str) -> str | None:
     """The bucket's policy document, None when it has none."""
+    from botocore.exceptions import ClientError  # see `error_from`
+
     try:
         return _policy_call(client, "GetBucketPolicy", "GET", bucket, None).decode()
     except ClientError as e:

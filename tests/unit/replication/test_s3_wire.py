@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 import socket
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -241,3 +243,24 @@ def test_a_head_that_arrives_in_pieces_is_read_whole(line_end: bytes) -> None:
     finally:
         thread.join(2)
         server.close()
+
+
+def test_a_server_that_stops_reading_times_out_the_send_as_transient() -> None:
+    """Plain connections leave the timeouts to the kernel: a send blocked past it must still end as a
+    timeout (not `BlockingIOError`), and the connection must not be used again."""
+    with socket.create_server(("127.0.0.1", 0)) as listening:  # accepts into the backlog, never reads
+        port = listening.getsockname()[1]
+        endpoint = S3Endpoint(f"http://127.0.0.1:{port}", "us-east-1", S3Credentials("AK", "SK"))
+        wire = WireClient(endpoint, connect_timeout=0.5, read_timeout=0.5)
+        body = b"x" * (64 * 1024 * 1024)  # more than the socket buffers of both ends hold
+        with pytest.raises(TimeoutError) as caught:
+            wire.put_object_stream(Bucket="b", Key="k", Chunks=[body], ContentLength=len(body))
+        assert is_transient(caught.value)
+        wire.close()
+
+
+def test_the_lean_client_loads_without_botocore() -> None:
+    """botocore is loaded only when a store refuses a request (to build its `ClientError`)."""
+    code = "import sys, datacloud.adapters.s3_wire; print(any(m.startswith('botocore') for m in sys.modules))"
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "False"
