@@ -83,3 +83,34 @@ def test_quota_usage_not_counted_yet_keeps_the_last_reported_figure() -> None:
 
     assert used({}) == {"pods": "3"}
     assert used({"pods": "1"}) == {"pods": "1"}  # the controller's count wins once there is one
+
+
+def test_a_reconcile_tells_of_each_object_it_writes_with_the_version_it_produced() -> None:
+    class Writes:
+        def __init__(self) -> None:
+            self.version = 100
+
+        def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+            self.version += 1
+            return {**manifest, "metadata": {**manifest["metadata"], "resourceVersion": str(self.version)}}
+
+        def read(self, *args: Any) -> dict[str, Any]:
+            return {}
+
+    told: list[tuple[str, str, str, str]] = []
+    body = {
+        "metadata": {"name": "z", "generation": 1, "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {
+            "department": {"name": "省大数据管理局", "code": "FJ-DSJ"},
+            "classification": "General",
+            "namespaces": ["a"],
+            "quota": {"hard": {"pods": "5"}},
+            "access": {"admins": ["admins"]},
+        },
+    }
+    report = datazone.reconcile(cast(Kube, Writes()), body, datazone.Observed(), lambda *w: told.append(w))
+    assert report.status["phase"] != "Invalid"
+    assert told[0] == ("", "Namespace", "a", "101")
+    assert {(ns, kind) for ns, kind, _, _ in told[1:]} >= {("a", "ResourceQuota"), ("a", "NetworkPolicy")}
+    assert [v for *_, v in told] == [str(101 + i) for i in range(len(told))]
+    assert len(told) == report.writes

@@ -3,6 +3,11 @@
 The API server filters by label, so the operator receives and holds only its own objects (a few hundred
 bytes each), however many other namespaces, quotas, policies and bindings the cluster has. Each cache is a
 thread that lists, then watches from the list's resourceVersion, and lists again when the watch expires.
+
+A zone's own writes come back as watch events. Each write's resourceVersion is handed to the cache
+(`ZoneCaches.expect`) and its echo updates the cache without waking the zone: the zone already knows
+that state, and waking it would only run a reconcile that finds nothing to do. Any other change (another
+resourceVersion: the quota controller's status, an edit, a deletion) wakes it as before.
 """
 
 from __future__ import annotations
@@ -27,6 +32,14 @@ NAMESPACES = "/api/v1/namespaces"
 
 
 Entry = tuple[str | None, Any]  # (zone label, projection)
+ECHOES_MAX = 10_000
+
+
+def _version(projection: Any) -> str | None:
+    """The resourceVersion a projection carries (children's do; namespaces' do not)."""
+    if isinstance(projection, Mapping):
+        return (projection.get("metadata") or {}).get("resourceVersion")
+    return None
 
 
 class Informer(threading.Thread):
@@ -48,6 +61,8 @@ class Informer(threading.Thread):
         self.synced = threading.Event()
         self.stopping = threading.Event()
         self._resp: Any = None
+        self._echoes: dict[tuple[str, str], str] = {}  # (namespace, name) → resourceVersion of our write
+        self._echoes_lock = threading.Lock()
 
     @staticmethod
     def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
@@ -79,6 +94,24 @@ class Informer(threading.Thread):
                 self.by_zone[zone] = members
         return old
 
+    def expect(self, namespace: str, name: str, version: str) -> None:
+        """The zone wrote this object and got `version` back: its watch event is an echo. A write whose
+        event is already in (the cache holds that version) has nothing left to expect."""
+        entry = self.by_ns.get(namespace, {}).get(name)
+        if entry is not None and _version(entry[1]) == version:
+            return
+        with self._echoes_lock:
+            if len(self._echoes) >= ECHOES_MAX:  # events that never came (a watch restarted): forget them
+                self._echoes.clear()
+            self._echoes[(namespace, name)] = version
+
+    def _echo(self, key: tuple[str, str], version: str) -> bool:
+        with self._echoes_lock:
+            if self._echoes.get(key) != version:
+                return False
+            del self._echoes[key]
+            return True
+
     def run(self) -> None:
         failures = 0
         while not self.stopping.is_set():
@@ -106,6 +139,8 @@ class Informer(threading.Thread):
                 for entry in (old, fresh.get(key)):
                     if entry:
                         self.changed(entry[0])
+        with self._echoes_lock:  # the list above compared everything itself
+            self._echoes.clear()
         self.synced.set()
         return version
 
@@ -120,11 +155,13 @@ class Informer(threading.Thread):
             version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
             if kind == "BOOKMARK":
                 continue
+            key = self._key(obj)
             entry = None if kind == "DELETED" else self._entry(obj)
-            old = self._put(self._key(obj), entry)
-            if old:
+            old = self._put(key, entry)
+            echo = entry is not None and self._echo(key, version)  # the zone's own write coming back
+            if old and not (echo and entry and old[0] == entry[0]):
                 self.changed(old[0])
-            if entry:
+            if entry and not echo:
                 self.changed(entry[0])
         return version
 
@@ -178,6 +215,13 @@ class ZoneCaches:
             for kind, informer in self.children.items()
             for name, entry in informer.by_ns.get(namespace, {}).items()
         }
+
+    def expect(self, namespace: str, kind: str, name: str, version: str) -> None:
+        """A zone wrote this object (`version` is the resourceVersion it got back): see `Informer.expect`."""
+        if kind == "Namespace":
+            self.namespaces.expect("", name, version)
+        elif kind in self.children:
+            self.children[kind].expect(namespace, name, version)
 
     def has(self, namespace: str, kind: str, name: str) -> bool:
         if kind == "Namespace":

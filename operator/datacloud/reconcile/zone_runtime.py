@@ -196,7 +196,7 @@ def reconcile_and_write(
     """Reconcile, and write the status if it changed: (the report, (the patch written, the resourceVersion
     it produced) or None). `last` is only read here (the worker thread); the daemon records the write."""
     kube = zone_kube()
-    report = datazone.reconcile(kube, body, obs)
+    report = datazone.reconcile(kube, body, obs, caches.expect if caches is not None else None)
     old = body.get("status") or {}
     if not any(old.get(k) != v for k, v in report.status.items()):
         return report, None
