@@ -114,3 +114,18 @@ def test_a_reconcile_tells_of_each_object_it_writes_with_the_version_it_produced
     assert {(ns, kind) for ns, kind, _, _ in told[1:]} >= {("a", "ResourceQuota"), ("a", "NetworkPolicy")}
     assert [v for *_, v in told] == [str(101 + i) for i in range(len(told))]
     assert len(told) == report.writes
+
+
+def test_a_new_zone_wakes_the_handler_only_when_another_zone_waits_on_it() -> None:
+    from datacloud.handlers.datazone import _zone_event_matters
+
+    def matters(kind: str, index: dict[Any, Any]) -> bool:
+        body = kopf.Body({"metadata": {"name": "z", "generation": 1}, "spec": {"namespaces": ["a"]}})  # type: ignore[arg-type]
+        return _zone_event_matters({"type": kind, "object": {}}, "z", body, dz_zones=index)  # type: ignore[arg-type]
+
+    mine = {("zone", "z"): ["z"], ("ns", "a"): [datazone.Claim("z", "t1")]}
+    assert not matters("ADDED", mine)  # nobody else names it or lists its namespace
+    assert not matters("MODIFIED", mine)  # its status, kopf's finalizer
+    assert matters("DELETED", mine)
+    assert matters("ADDED", {**mine, ("peer", "z"): ["other"]})  # another zone's allowFrom names it
+    assert matters("ADDED", {**mine, ("ns", "a"): [datazone.Claim("z", "t1"), datazone.Claim("y", "t0")]})
