@@ -89,3 +89,12 @@ def test_an_echo_that_already_arrived_is_not_expected_again() -> None:
     assert changes == ["z1"]
     inf.expect("a", "p1", "5")  # the write's answer came after its event
     assert inf._echoes == {}
+
+
+def test_a_change_the_zone_need_not_hear_of_updates_the_cache_quietly() -> None:
+    changes: list[str | None] = []
+    events = [event("ADDED", "a", "p1", "z1", "5"), event("MODIFIED", "a", "p1", "z1", "6")]
+    inf = Informer(Events(events), "ResourceQuota", "/x", lambda o: dict(o), changes.append, lambda *_: True)  # type: ignore[arg-type]
+    inf._watch("1")
+    assert changes == ["z1"]  # the first sight of it wakes the zone; the quiet change does not
+    assert inf.get("a", "p1")["metadata"]["resourceVersion"] == "6"

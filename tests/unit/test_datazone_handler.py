@@ -129,3 +129,34 @@ def test_a_new_zone_wakes_the_handler_only_when_another_zone_waits_on_it() -> No
     assert matters("DELETED", mine)
     assert matters("ADDED", {**mine, ("peer", "z"): ["other"]})  # another zone's allowFrom names it
     assert matters("ADDED", {**mine, ("ns", "a"): [datazone.Claim("z", "t1"), datazone.Claim("y", "t0")]})
+
+
+def test_quota_usage_the_zone_already_reports_does_not_wake_it() -> None:
+    from datacloud.reconcile import zone_runtime
+
+    def quota(version: str, used: dict[str, str] | None, pods: str = "5") -> dict[str, Any]:
+        meta = {
+            "name": QUOTA_NAME,
+            "namespace": "a",
+            "labels": {f"{GROUP}/zone": "z"},
+            "resourceVersion": version,
+        }
+        return {
+            "kind": "ResourceQuota",
+            "metadata": meta,
+            "spec": {"hard": {"pods": pods}},
+            "status": {"used": used or {}},
+        }
+
+    reported = {"quota": {"hard": {"pods": "5"}, "namespaces": [{"namespace": "a", "used": {"pods": "0"}}]}}
+    zone_runtime.written["z"] = WrittenStatus(DataZoneStatus, reported)
+    try:
+        settled = zone_runtime.usage_already_reported
+        assert settled("z", quota("1", None), quota("2", {"pods": "0"}))  # counted: what the zone reports
+        assert not settled("z", quota("1", None), quota("2", {"pods": "1"}))  # a pod: the zone must say so
+        assert not settled("z", quota("1", None), quota("2", {"pods": "0"}, pods="6"))  # not only usage
+        assert not settled("y", quota("1", None), quota("2", {"pods": "0"}))  # a zone with nothing written
+        zone_runtime.written["z"] = WrittenStatus(DataZoneStatus, {})
+        assert not settled("z", quota("1", None), quota("2", {"pods": "0"}))  # nothing reported yet
+    finally:
+        zone_runtime.written.pop("z", None)

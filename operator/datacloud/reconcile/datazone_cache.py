@@ -32,6 +32,9 @@ NAMESPACES = "/api/v1/namespaces"
 
 
 Entry = tuple[str | None, Any]  # (zone label, projection)
+# (zone, old projection, new projection) → True when the change cannot alter anything the zone does or
+# reports, so the zone is not woken for it.
+Quiet = Callable[[str | None, Any, Any], bool]
 ECHOES_MAX = 10_000
 
 
@@ -53,9 +56,11 @@ class Informer(threading.Thread):
         path: str,
         project: Callable[[dict[str, Any]], Any],
         changed: Callable[[str | None], None],
+        quiet: Quiet | None = None,
     ) -> None:
         super().__init__(name=f"zone-cache-{kind}", daemon=True)
         self.kube, self.kind, self.path, self.project, self.changed = kube, kind, path, project, changed
+        self.quiet = quiet
         self.by_ns: dict[str, dict[str, Entry]] = {}
         self.by_zone: dict[str, dict[tuple[str, str], Any]] = {}
         self.synced = threading.Event()
@@ -159,6 +164,8 @@ class Informer(threading.Thread):
             entry = None if kind == "DELETED" else self._entry(obj)
             old = self._put(key, entry)
             echo = entry is not None and self._echo(key, version)  # the zone's own write coming back
+            if old and entry and old[0] == entry[0] and self.quiet and self.quiet(entry[0], old[1], entry[1]):
+                continue
             if old and not (echo and entry and old[0] == entry[0]):
                 self.changed(old[0])
             if entry and not echo:
@@ -181,10 +188,11 @@ class ZoneCaches:
         changed: Callable[[str | None], None],
         project_namespace: Callable[[dict[str, Any]], Any],
         project_child: Callable[[dict[str, Any]], Any],
+        quiet: Mapping[str, Quiet] | None = None,
     ) -> None:
         self.namespaces = Informer(make_kube(), "Namespace", NAMESPACES, project_namespace, changed)
         self.children = {
-            kind: Informer(make_kube(), kind, path, project_child, changed)
+            kind: Informer(make_kube(), kind, path, project_child, changed, (quiet or {}).get(kind))
             for kind, path in CHILD_PATHS.items()
         }
 

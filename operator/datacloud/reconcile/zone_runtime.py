@@ -126,10 +126,41 @@ async def start() -> None:
     _loop = asyncio.get_running_loop()
     await _loop.run_in_executor(pool(), zone_kube)
     started = datazone_cache.ZoneCaches(
-        Kube.default, _changed, datazone.project_namespace, datazone.project_child
+        Kube.default,
+        _changed,
+        datazone.project_namespace,
+        datazone.project_child,
+        {"ResourceQuota": usage_already_reported},
     )
     await _loop.run_in_executor(pool(), started.start)
     caches = started
+
+
+def usage_already_reported(zone: str | None, old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """A ResourceQuota change the zone need not be woken for: only its usage changed (the quota
+    controller counting), to figures the zone's status already reports for that namespace. A thousand
+    new zones each ran one more reconcile, finding nothing to do, when the quota controller first
+    counted their empty namespaces. Anything else, or any doubt, wakes the zone."""
+    last = written.get(zone or "")
+    if last is None or _without_usage(old) != _without_usage(new):
+        return False
+    try:
+        quota = last.status.get("quota") or {}
+        hard = set(quota.get("hard") or {})
+        namespace = (new.get("metadata") or {}).get("namespace")
+        entries = [e for e in quota.get("namespaces") or [] if e.get("namespace") == namespace]
+        reported = entries[0].get("used") or {} if entries else None
+        used = (new.get("status") or {}).get("used") or {}
+        if reported is None or not hard:
+            return False
+        return all(reported.get(r) == q for r, q in used.items() if r in hard)
+    except (AttributeError, TypeError, RuntimeError):  # RuntimeError: a dict changed while read
+        return False
+
+
+def _without_usage(projection: Mapping[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in (projection.get("metadata") or {}).items() if k != "resourceVersion"}
+    return {**{k: v for k, v in projection.items() if k != "status"}, "metadata": meta}
 
 
 def stop() -> None:
