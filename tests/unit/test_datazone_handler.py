@@ -131,32 +131,24 @@ def test_a_new_zone_wakes_the_handler_only_when_another_zone_waits_on_it() -> No
     assert matters("ADDED", {**mine, ("ns", "a"): [datazone.Claim("z", "t1"), datazone.Claim("y", "t0")]})
 
 
-def test_quota_usage_the_zone_already_reports_does_not_wake_it() -> None:
+def test_what_changed_while_a_zone_reconciled_is_known_to_it_or_wakes_it_again() -> None:
     from datacloud.reconcile import zone_runtime
-
-    def quota(version: str, used: dict[str, str] | None, pods: str = "5") -> dict[str, Any]:
-        meta = {
-            "name": QUOTA_NAME,
-            "namespace": "a",
-            "labels": {f"{GROUP}/zone": "z"},
-            "resourceVersion": version,
-        }
-        return {
-            "kind": "ResourceQuota",
-            "metadata": meta,
-            "spec": {"hard": {"pods": pods}},
-            "status": {"used": used or {}},
-        }
+    from datacloud.reconcile.datazone_cache import Change
 
     reported = {"quota": {"hard": {"pods": "5"}, "namespaces": [{"namespace": "a", "used": {"pods": "0"}}]}}
     zone_runtime.written["z"] = WrittenStatus(DataZoneStatus, reported)
+    own = {("NetworkPolicy", "a", "deny"): "7"}
     try:
-        settled = zone_runtime.usage_already_reported
-        assert settled("z", quota("1", None), quota("2", {"pods": "0"}))  # counted: what the zone reports
-        assert not settled("z", quota("1", None), quota("2", {"pods": "1"}))  # a pod: the zone must say so
-        assert not settled("z", quota("1", None), quota("2", {"pods": "0"}, pods="6"))  # not only usage
-        assert not settled("y", quota("1", None), quota("2", {"pods": "0"}))  # a zone with nothing written
-        zone_runtime.written["z"] = WrittenStatus(DataZoneStatus, {})
-        assert not settled("z", quota("1", None), quota("2", {"pods": "0"}))  # nothing reported yet
+        explained = zone_runtime.explained
+        assert explained("z", [Change("NetworkPolicy", "a", "deny", "7")], own)  # its own write's echo
+        assert not explained("z", [Change("NetworkPolicy", "a", "deny", "8")], own)  # edited after it
+        assert not explained("z", [Change("NetworkPolicy", "a", "allow", "7")], own)  # another object
+        assert not explained("z", [None], own)  # a relist found something
+        counted = Change("ResourceQuota", "a", QUOTA_NAME, "9", {"pods": "0"})
+        assert explained("z", [counted], own)  # usage it already reports
+        assert not explained("z", [Change("ResourceQuota", "a", QUOTA_NAME, "9", {"pods": "1"})], own)
+        assert not explained("z", [Change("ResourceQuota", "a", QUOTA_NAME, "9")], own)  # not usage only
+        assert not explained("z", [Change("ResourceQuota", "b", QUOTA_NAME, "9", {"pods": "0"})], own)
+        assert not explained("y", [counted], own)  # a zone with nothing written
     finally:
         zone_runtime.written.pop("z", None)

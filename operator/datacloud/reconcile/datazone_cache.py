@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..adapters.kube import ApiError, Kube
@@ -32,10 +33,38 @@ NAMESPACES = "/api/v1/namespaces"
 
 
 Entry = tuple[str | None, Any]  # (zone label, projection)
-# (zone, old projection, new projection) → True when the change cannot alter anything the zone does or
-# reports, so the zone is not woken for it.
-Quiet = Callable[[str | None, Any, Any], bool]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One watch event on an object labelled with a zone. `usage` is set when only a ResourceQuota's usage
+    changed (status.used, the quota controller counting): the zone runtime may find it already reported."""
+
+    kind: str
+    namespace: str
+    name: str
+    version: str
+    usage: Mapping[str, str] | None = None
+
+
+Changed = Callable[[str | None, Change | None], None]  # (zone, the change; None: a relist found it)
 ECHOES_MAX = 10_000
+
+
+def _usage_only(old: Entry | None, new: Entry | None) -> Mapping[str, str] | None:
+    """The new usage when a quota's usage is all that changed between two cache entries, else None."""
+    if old is None or new is None or not isinstance(new[1], Mapping) or "status" not in new[1]:
+        return None
+    if old[0] != new[0] or _without_usage(old[1]) != _without_usage(new[1]):
+        return None
+    return dict((new[1].get("status") or {}).get("used") or {})
+
+
+def _without_usage(projection: Any) -> Any:
+    if not isinstance(projection, Mapping):
+        return projection
+    meta = {k: v for k, v in (projection.get("metadata") or {}).items() if k != "resourceVersion"}
+    return {**{k: v for k, v in projection.items() if k != "status"}, "metadata": meta}
 
 
 def _version(projection: Any) -> str | None:
@@ -55,12 +84,10 @@ class Informer(threading.Thread):
         kind: str,
         path: str,
         project: Callable[[dict[str, Any]], Any],
-        changed: Callable[[str | None], None],
-        quiet: Quiet | None = None,
+        changed: Changed,
     ) -> None:
         super().__init__(name=f"zone-cache-{kind}", daemon=True)
         self.kube, self.kind, self.path, self.project, self.changed = kube, kind, path, project, changed
-        self.quiet = quiet
         self.by_ns: dict[str, dict[str, Entry]] = {}
         self.by_zone: dict[str, dict[tuple[str, str], Any]] = {}
         self.synced = threading.Event()
@@ -143,7 +170,7 @@ class Informer(threading.Thread):
                 old = self._put(key, fresh.get(key))
                 for entry in (old, fresh.get(key)):
                     if entry:
-                        self.changed(entry[0])
+                        self.changed(entry[0], None)
         with self._echoes_lock:  # the list above compared everything itself
             self._echoes.clear()
         self.synced.set()
@@ -164,12 +191,11 @@ class Informer(threading.Thread):
             entry = None if kind == "DELETED" else self._entry(obj)
             old = self._put(key, entry)
             echo = entry is not None and self._echo(key, version)  # the zone's own write coming back
-            if old and entry and old[0] == entry[0] and self.quiet and self.quiet(entry[0], old[1], entry[1]):
-                continue
+            change = Change(self.kind, key[0], key[1], version, _usage_only(old, entry))
             if old and not (echo and entry and old[0] == entry[0]):
-                self.changed(old[0])
-            if entry and not echo:
-                self.changed(entry[0])
+                self.changed(old[0], change)
+            if entry and not echo and not (old and old[0] == entry[0]):
+                self.changed(entry[0], change)
         return version
 
     def stop(self) -> None:
@@ -185,14 +211,13 @@ class ZoneCaches:
     def __init__(
         self,
         make_kube: Callable[[], Kube],
-        changed: Callable[[str | None], None],
+        changed: Changed,
         project_namespace: Callable[[dict[str, Any]], Any],
         project_child: Callable[[dict[str, Any]], Any],
-        quiet: Mapping[str, Quiet] | None = None,
     ) -> None:
         self.namespaces = Informer(make_kube(), "Namespace", NAMESPACES, project_namespace, changed)
         self.children = {
-            kind: Informer(make_kube(), kind, path, project_child, changed, (quiet or {}).get(kind))
+            kind: Informer(make_kube(), kind, path, project_child, changed)
             for kind, path in CHILD_PATHS.items()
         }
 
