@@ -240,14 +240,16 @@ def reconcile_and_write(
     body: dict[str, Any],
     obs: datazone.Observed,
     last: WrittenStatus,
-    own: dict[tuple[str, str, str], str],
+    own: dict[tuple[str, str, str], str] | None = None,
 ) -> tuple[datazone.ZoneReport, tuple[dict[str, Any], str] | None]:
     """Reconcile, and write the status if it changed: (the report, (the patch written, the resourceVersion
     it produced) or None). `last` is only read here (the worker thread); the daemon records the write.
     Each object written goes into `own` and to the caches (its watch event is then known as an echo)."""
 
+    written_now = {} if own is None else own
+
     def wrote(namespace: str, kind: str, obj: str, version: str) -> None:
-        own[(kind, namespace, obj)] = version
+        written_now[(kind, namespace, obj)] = version
         if caches is not None:
             caches.expect(namespace, kind, obj, version)
 
