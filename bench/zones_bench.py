@@ -170,6 +170,12 @@ def settle(server: ApiServer, timeout: float = 300.0) -> float:
     return round(time.perf_counter() - start, 1)
 
 
+def load_average() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages at the end of a phase: on a shared machine they say
+    how much else was running beside the measurement."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def bound_objects(i: int) -> list[dict[str, Any]]:
     """What zone i gets, under a bench-only label so the operator later neither indexes nor adopts it."""
     name = f"bound-{i:05d}"
@@ -225,6 +231,7 @@ def run_bound(
     after = request_counts(server)
     return {
         "seconds": round(seconds, 2),
+        "load_average": load_average(),
         "objects": objects,
         "cpu_seconds": cpu_spent,
         "requests_per_zone": round((sum(after.values()) - sum(before.values())) / zones, 2),
@@ -380,6 +387,7 @@ def run_operator(
         events = zone_events(kube)  # read after the count, so not counted
         return {
             "seconds": round(seconds, 2),
+            "load_average": load_average(),
             "create_seconds": round(created, 2),
             "ready": len(ready),
             "ready_seconds_quantiles": timeline(sorted(t - start for t in ready_at.values())),
@@ -440,6 +448,7 @@ def main() -> int:
     # Ctrl-C or a kill still stops the control plane and the operator (their finally blocks run).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="zones-bench-") as tmp:
         workdir = Path(tmp)
         plane = ControlPlane(workdir / "cluster").start()
@@ -466,7 +475,11 @@ def main() -> int:
         "benchmark": "zones",
         "zones": args.zones,
         "threads": args.threads,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_start": load_before,
+        },
         "bound": bound,
         "operator": operator,
         "ratio": round(ratio, 2),

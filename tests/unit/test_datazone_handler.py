@@ -83,3 +83,72 @@ def test_quota_usage_not_counted_yet_keeps_the_last_reported_figure() -> None:
 
     assert used({}) == {"pods": "3"}
     assert used({"pods": "1"}) == {"pods": "1"}  # the controller's count wins once there is one
+
+
+def test_a_reconcile_tells_of_each_object_it_writes_with_the_version_it_produced() -> None:
+    class Writes:
+        def __init__(self) -> None:
+            self.version = 100
+
+        def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+            self.version += 1
+            return {**manifest, "metadata": {**manifest["metadata"], "resourceVersion": str(self.version)}}
+
+        def read(self, *args: Any) -> dict[str, Any]:
+            return {}
+
+    told: list[tuple[str, str, str, str]] = []
+    body = {
+        "metadata": {"name": "z", "generation": 1, "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {
+            "department": {"name": "省大数据管理局", "code": "FJ-DSJ"},
+            "classification": "General",
+            "namespaces": ["a"],
+            "quota": {"hard": {"pods": "5"}},
+            "access": {"admins": ["admins"]},
+        },
+    }
+    report = datazone.reconcile(cast(Kube, Writes()), body, datazone.Observed(), lambda *w: told.append(w))
+    assert report.status["phase"] != "Invalid"
+    assert told[0] == ("", "Namespace", "a", "101")
+    assert {(ns, kind) for ns, kind, _, _ in told[1:]} >= {("a", "ResourceQuota"), ("a", "NetworkPolicy")}
+    assert [v for *_, v in told] == [str(101 + i) for i in range(len(told))]
+    assert len(told) == report.writes
+
+
+def test_a_new_zone_wakes_the_handler_only_when_another_zone_waits_on_it() -> None:
+    from datacloud.handlers.datazone import _zone_event_matters
+
+    def matters(kind: str, index: dict[Any, Any]) -> bool:
+        body = kopf.Body({"metadata": {"name": "z", "generation": 1}, "spec": {"namespaces": ["a"]}})  # type: ignore[arg-type]
+        return _zone_event_matters({"type": kind, "object": {}}, "z", body, dz_zones=index)  # type: ignore[arg-type]
+
+    mine = {("zone", "z"): ["z"], ("ns", "a"): [datazone.Claim("z", "t1")]}
+    assert not matters("ADDED", mine)  # nobody else names it or lists its namespace
+    assert not matters("MODIFIED", mine)  # its status, kopf's finalizer
+    assert matters("DELETED", mine)
+    assert matters("ADDED", {**mine, ("peer", "z"): ["other"]})  # another zone's allowFrom names it
+    assert matters("ADDED", {**mine, ("ns", "a"): [datazone.Claim("z", "t1"), datazone.Claim("y", "t0")]})
+
+
+def test_what_changed_while_a_zone_reconciled_is_known_to_it_or_wakes_it_again() -> None:
+    from datacloud.reconcile import zone_runtime
+    from datacloud.reconcile.datazone_cache import Change
+
+    reported = {"quota": {"hard": {"pods": "5"}, "namespaces": [{"namespace": "a", "used": {"pods": "0"}}]}}
+    zone_runtime.written["z"] = WrittenStatus(DataZoneStatus, reported)
+    own = {("NetworkPolicy", "a", "deny"): "7"}
+    try:
+        explained = zone_runtime.explained
+        assert explained("z", [Change("NetworkPolicy", "a", "deny", "7")], own)  # its own write's echo
+        assert not explained("z", [Change("NetworkPolicy", "a", "deny", "8")], own)  # edited after it
+        assert not explained("z", [Change("NetworkPolicy", "a", "allow", "7")], own)  # another object
+        assert not explained("z", [None], own)  # a relist found something
+        counted = Change("ResourceQuota", "a", QUOTA_NAME, "9", {"pods": "0"})
+        assert explained("z", [counted], own)  # usage it already reports
+        assert not explained("z", [Change("ResourceQuota", "a", QUOTA_NAME, "9", {"pods": "1"})], own)
+        assert not explained("z", [Change("ResourceQuota", "a", QUOTA_NAME, "9")], own)  # not usage only
+        assert not explained("z", [Change("ResourceQuota", "b", QUOTA_NAME, "9", {"pods": "0"})], own)
+        assert not explained("y", [counted], own)  # a zone with nothing written
+    finally:
+        zone_runtime.written.pop("z", None)

@@ -143,7 +143,7 @@ def test_zone_write_refuses_before_the_api_server(monkeypatch: pytest.MonkeyPatc
     kube = Recorder()
     report = datazone.ZoneReport({"phase": "Ready", "namespaces": "a,b"}, [], 10.0)
     monkeypatch.setattr(zone_runtime, "zone_kube", lambda: kube)
-    monkeypatch.setattr(datazone, "reconcile", lambda kube, body, obs: report)
+    monkeypatch.setattr(datazone, "reconcile", lambda kube, body, obs, on_write=None: report)
     last = WrittenStatus.start({}, DataZoneStatus)
     body = {"metadata": {"name": "z", "resourceVersion": "10"}, "status": {}}
     with pytest.raises(InvalidStatus, match=r"status\.namespaces"):

@@ -63,11 +63,21 @@ def _spec_changed(name: str, body: kopf.Body) -> bool:
     return name in seen and body.get("metadata", {}).get("generation") != seen[name]
 
 
-def _zone_event_matters(event: kopf.RawEvent, name: str, body: kopf.Body, **_: Any) -> bool:
-    """Zones appearing or going (others may wait on them) and spec changes. The zone's own status writes and
-    kopf's finalizer patch need no handler: filtering them out here spares kopf most of a handler call on
-    every such event."""
-    return event.get("type") in ("ADDED", "DELETED", None) or _spec_changed(name, body)
+def _zone_event_matters(event: kopf.RawEvent, name: str, body: kopf.Body, **kwargs: Any) -> bool:
+    """Spec changes, zones going, and zones appearing that others wait on (a zone naming it in allowFrom,
+    another zone listing one of its namespaces). The zone's own status writes, kopf's finalizer patch and a
+    zone nobody waits on need no handler: filtering them out here spares kopf a handler call (and its log
+    line) on every such event."""
+    kind = event.get("type")
+    if kind == "DELETED" or _spec_changed(name, body):
+        return True
+    if kind not in ("ADDED", None):
+        return False
+    dz_zones: kopf.Index[Any, Any] = kwargs["dz_zones"]
+    if ("peer", name) in dz_zones:
+        return True
+    namespaces = (body.get("spec") or {}).get("namespaces") or []
+    return any(claim.zone != name for ns in namespaces for claim in dz_zones.get(("ns", ns), []))
 
 
 @kopf.on.event(GROUP, VERSION, datazone.PLURAL, when=_zone_event_matters)

@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,8 @@ from ..builders.datazone_quota import Hard, plan_rebalance, split, summed, to_un
 from ..builders.datazone_status import Findings, transition_events, zone_conditions, zone_phase
 
 PLURAL = "datazones"
+# Told of each object a reconcile wrote: (namespace, kind, name, the resourceVersion the write produced).
+OnWrite = Callable[[str, str, str, str], None]
 RESYNC_S = 120.0  # drift is repaired on watch events; the resync also catches DataCentre role changes
 RETRY_S = 10.0  # something waits on others (conflicts, data to leave, a namespace terminating)
 log = logging.getLogger(__name__)
@@ -184,8 +186,15 @@ def namespace_contents(kube: Kube, namespace: str) -> dict[str, int]:
 class _Run:
     """One reconcile of one zone."""
 
-    def __init__(self, kube: Kube, body: Mapping[str, Any], spec: DataZoneSpec, obs: Observed) -> None:
-        self.kube, self.spec, self.obs = kube, spec, obs
+    def __init__(
+        self,
+        kube: Kube,
+        body: Mapping[str, Any],
+        spec: DataZoneSpec,
+        obs: Observed,
+        on_write: OnWrite | None = None,
+    ) -> None:
+        self.kube, self.spec, self.obs, self.on_write = kube, spec, obs, on_write
         meta = body.get("metadata") or {}
         self.name = str(meta["name"])
         self.created = str(meta.get("creationTimestamp") or "")
@@ -207,6 +216,15 @@ class _Run:
         self.fresh: set[str] = set()  # namespaces created by this reconcile: empty by construction
         self.made: list[tuple[str, str, str]] = []
         self.quota_hard: dict[str, Hard] = {}
+
+    def wrote(self, desired: Mapping[str, Any], out: Mapping[str, Any], count: bool = True) -> None:
+        """Count a write and pass on the resourceVersion it produced (its watch event is then known as the
+        echo of this write)."""
+        self.writes += int(count)
+        version = (out.get("metadata") or {}).get("resourceVersion")
+        if self.on_write is not None and version:
+            meta = desired["metadata"]
+            self.on_write(str(meta.get("namespace") or ""), desired["kind"], meta["name"], str(version))
 
     # -- ownership ------------------------------------------------------------------------------
     def owns(self, ns: str) -> bool:
@@ -275,8 +293,8 @@ class _Run:
             )
             return None
         try:
-            self.kube.create(build.namespace(self.name, ns, self.spec, self.profile))
-            self.writes += 1
+            manifest = build.namespace(self.name, ns, self.spec, self.profile)
+            self.wrote(manifest, self.kube.create(manifest))
             self.made.append((ns, "Namespace", ns))
         except ApiException as e:
             if e.status != 409:
@@ -337,32 +355,33 @@ class _Run:
             return True
         try:
             if observed is None:
-                self.create_or_apply(desired)
+                self.wrote(desired, self.create_or_apply(desired))
             else:
-                self.kube.apply(desired)
-            self.writes += 1
+                self.wrote(desired, self.kube.apply(desired))
             if desired["kind"] == "ResourceQuota" and observed:
                 extra = foreign_hard_keys(desired, observed)
                 if extra:
                     patch = {"spec": {"hard": dict.fromkeys(extra)}}
-                    self.kube.merge_patch("v1", "ResourceQuota", build.QUOTA_NAME, patch, ns)
+                    out = self.kube.merge_patch("v1", "ResourceQuota", build.QUOTA_NAME, patch, ns)
+                    self.wrote(desired, out, count=False)  # one write of this child, counted once
         except ApiException as e:
             return self.refused(e, desired, ns, area)
         if existing and (observed is not None or self.was_ready):
             self.repaired.append(f"{desired['kind']} {ns}/{desired['metadata']['name']}")
         return True
 
-    def create_or_apply(self, desired: dict[str, Any]) -> None:
+    def create_or_apply(self, desired: dict[str, Any]) -> dict[str, Any]:
         """A missing child is created (cheaper for the API server than an apply); if the cache was behind
-        and it exists after all, it is applied."""
+        and it exists after all, it is applied. Returns the object as written."""
         try:
-            self.kube.create(desired)
+            out = self.kube.create(desired)
         except ApiException as e:
             if e.status != 409:
                 raise
-            self.kube.apply(desired)
+            out = self.kube.apply(desired)
         meta = desired["metadata"]
         self.made.append((meta["namespace"], desired["kind"], meta["name"]))
+        return out
 
     def refused(self, e: ApiException, desired: dict[str, Any], ns: str, area: str) -> bool:
         what = f"{desired['kind']} {ns}/{desired['metadata']['name']}"
@@ -426,8 +445,7 @@ class _Run:
             if quota and quota["metadata"].get("resourceVersion"):
                 manifest["metadata"]["resourceVersion"] = quota["metadata"]["resourceVersion"]
             try:
-                self.kube.apply(manifest)
-                self.writes += 1
+                self.wrote(manifest, self.kube.apply(manifest))
             except ApiException as e:
                 if e.status == 409:
                     self.found.rebalancing = True
@@ -508,8 +526,11 @@ _API_VERSION = {
 }
 
 
-def reconcile(kube: Kube, body: Mapping[str, Any], observed: Observed) -> ZoneReport:
-    """Bring one zone's children in line and compute its status (the caller writes it)."""
+def reconcile(
+    kube: Kube, body: Mapping[str, Any], observed: Observed, on_write: OnWrite | None = None
+) -> ZoneReport:
+    """Bring one zone's children in line and compute its status (the caller writes it). `on_write` is told
+    of each object written, as it is written."""
     meta = body.get("metadata") or {}
     generation = meta.get("generation")
     old = dict(body.get("status") or {})
@@ -524,7 +545,7 @@ def reconcile(kube: Kube, body: Mapping[str, Any], observed: Observed) -> ZoneRe
         )
         status = {"observedGeneration": generation, "phase": "Invalid", "conditions": conds}
         return ZoneReport(status, [("Warning", "InvalidSpec", msg)], RESYNC_S)
-    run = _Run(kube, body, spec, observed)
+    run = _Run(kube, body, spec, observed, on_write)
     try:
         missing = missing_cluster_roles(kube)
     except ApiException as e:

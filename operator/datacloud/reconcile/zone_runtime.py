@@ -91,6 +91,10 @@ caches: datazone_cache.ZoneCaches | None = None
 _loop: asyncio.AbstractEventLoop | None = None
 _pending: set[str] = set()  # zones the caches saw change, not yet handed to the event loop
 _pending_lock = threading.Lock()
+# While a zone reconciles, what the caches see change for it is held (not a wake-up): most of it is the
+# echo of the reconcile's own writes, which the daemon can tell only once the writes have answered.
+_busy: set[str] = set()
+_held: dict[str, list[datazone_cache.Change | None]] = {}
 reconciled: dict[str, Any] = {}  # zone → the generation its daemon last reconciled
 
 
@@ -100,10 +104,16 @@ def poke(zone: str | None) -> None:
         event.set()
 
 
-def _changed(zone: str | None) -> None:
+def _changed(zone: str | None, change: datazone_cache.Change | None) -> None:
     """Called on a cache thread when something labelled with `zone` changed. Changes are handed to the event
     loop in batches: one wake-up of the loop per burst instead of one per object event."""
     if not zone or _loop is None:
+        return
+    with _pending_lock:
+        if zone in _busy:
+            _held.setdefault(zone, []).append(change)
+            return
+    if change is not None and usage_reported(zone, change):
         return
     with _pending_lock:
         first = not _pending
@@ -126,10 +136,45 @@ async def start() -> None:
     _loop = asyncio.get_running_loop()
     await _loop.run_in_executor(pool(), zone_kube)
     started = datazone_cache.ZoneCaches(
-        Kube.default, _changed, datazone.project_namespace, datazone.project_child
+        Kube.default,
+        _changed,
+        datazone.project_namespace,
+        datazone.project_child,
     )
     await _loop.run_in_executor(pool(), started.start)
     caches = started
+
+
+def usage_reported(zone: str, change: datazone_cache.Change) -> bool:
+    """Whether a change is only a quota's usage (the quota controller counting) moving to figures the
+    zone's status already reports for that namespace: nothing the zone does or says can change. A thousand
+    new zones each ran one more reconcile, finding nothing to do, when the quota controller first counted
+    their empty namespaces. Anything else, or any doubt, is a change."""
+    last = written.get(zone)
+    if change.usage is None or last is None:
+        return False
+    try:
+        quota = last.status.get("quota") or {}
+        hard = set(quota.get("hard") or {})
+        entries = [e for e in quota.get("namespaces") or [] if e.get("namespace") == change.namespace]
+        if not entries or not hard:
+            return False
+        reported = entries[0].get("used") or {}
+        return all(reported.get(r) == q for r, q in change.usage.items() if r in hard)
+    except (AttributeError, TypeError, RuntimeError):  # RuntimeError: a dict changed while read
+        return False
+
+
+def explained(
+    zone: str, held: list[datazone_cache.Change | None], own: Mapping[tuple[str, str, str], str]
+) -> bool:
+    """Whether everything held while the zone reconciled is known to it: the echo of one of its own writes
+    (`own`: (kind, namespace, name) → the resourceVersion the write produced) or usage it already
+    reports. A relist's finding (None) or anything else needs another reconcile."""
+    return all(
+        c is not None and (own.get((c.kind, c.namespace, c.name)) == c.version or usage_reported(zone, c))
+        for c in held
+    )
 
 
 def stop() -> None:
@@ -191,12 +236,25 @@ def snapshot(body: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, An
 
 
 def reconcile_and_write(
-    name: str, body: dict[str, Any], obs: datazone.Observed, last: WrittenStatus
+    name: str,
+    body: dict[str, Any],
+    obs: datazone.Observed,
+    last: WrittenStatus,
+    own: dict[tuple[str, str, str], str] | None = None,
 ) -> tuple[datazone.ZoneReport, tuple[dict[str, Any], str] | None]:
     """Reconcile, and write the status if it changed: (the report, (the patch written, the resourceVersion
-    it produced) or None). `last` is only read here (the worker thread); the daemon records the write."""
+    it produced) or None). `last` is only read here (the worker thread); the daemon records the write.
+    Each object written goes into `own` and to the caches (its watch event is then known as an echo)."""
+
+    written_now = {} if own is None else own
+
+    def wrote(namespace: str, kind: str, obj: str, version: str) -> None:
+        written_now[(kind, namespace, obj)] = version
+        if caches is not None:
+            caches.expect(namespace, kind, obj, version)
+
     kube = zone_kube()
-    report = datazone.reconcile(kube, body, obs)
+    report = datazone.reconcile(kube, body, obs, wrote)
     old = body.get("status") or {}
     if not any(old.get(k) != v for k, v in report.status.items()):
         return report, None
@@ -260,11 +318,16 @@ async def run(
             status = last.current(body)
             obs = observe(name, body, status, ix)
             plain = snapshot(body, status)
+            own: dict[tuple[str, str, str], str] = {}
+            with _pending_lock:
+                _busy.add(name)
             try:
                 report, wrote = await loop.run_in_executor(
-                    pool(), reconcile_and_write, name, plain, obs, last
+                    pool(), reconcile_and_write, name, plain, obs, last, own
                 )
             except (ApiException, InvalidStatus) as e:
+                if _release(name):
+                    wake.set()
                 failures += 1
                 if isinstance(e, InvalidStatus):
                     refused(log, emit, f"zone {name}", e)
@@ -275,6 +338,8 @@ async def run(
             failures = 0
             if wrote is not None:
                 last.wrote(*wrote)
+            if not explained(name, _release(name), own):
+                wake.set()  # something other than this reconcile's own writes changed meanwhile
             for kind, reason, message in report.events:
                 emit(kind, reason, message)
             measured = (str((body.get("spec") or {}).get("classification", "")), report.status)
@@ -286,10 +351,18 @@ async def run(
             await asyncio.sleep(0.2)  # let a burst of child events settle into one reconcile
     finally:
         stop_watch.cancel()
+        _release(name)
         if _wake.get(name) is wake:
             del _wake[name]
             written.pop(name, None)
             reconciled.pop(name, None)
+
+
+def _release(name: str) -> list[datazone_cache.Change | None]:
+    """The zone's reconcile is over: changes reach it as wake-ups again; what was held meanwhile."""
+    with _pending_lock:
+        _busy.discard(name)
+        return _held.pop(name, [])
 
 
 async def run_blocking(fn: Callable[..., Any], *args: Any) -> Any:
