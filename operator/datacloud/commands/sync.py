@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from ..adapters.kube import Kube
 
 SCHEME = "centre:"
+CONFIGMAP_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,7 +76,12 @@ def reporter(target: str, centres: ClusterCentres, shard: str, run: str | None =
     if not namespace or not name:
         raise ValueError(f"--report-configmap takes NAMESPACE/NAME, not {target!r}")
     index, _, count = (shard or "0/1").partition("/")
-    key = f"summary-{run}-{index}-{count}" if run else f"summary-{index}-{count}"
+    key = f"summary-{run}-{index}-{count}" if run is not None else f"summary-{index}-{count}"
+    if run is not None and not (run and CONFIGMAP_KEY.fullmatch(key)):
+        # Refused before anything is copied: the API server would refuse the key only after the run.
+        raise ValueError(
+            f"--report-run takes letters, digits, '-', '_' and '.' (a ConfigMap key), not {run!r}"
+        )
 
     def report(summary: dict[str, Any]) -> None:
         centres.kube.apply(

@@ -282,3 +282,50 @@ def test_a_sync_loads_no_pydantic() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "False"
+
+
+@pytest.mark.parametrize("run_id", ["", "a/b", "中文", "has space", "x" * 300, "semi;colon"])
+def test_a_report_run_that_cannot_be_a_configmap_key_is_refused_before_copying(
+    capsys: pytest.CaptureFixture[str], creds: str, run_id: str
+) -> None:
+    """The run names its summary's key in the ConfigMap; the API server would refuse a bad key only
+    after the whole copy, and an empty run would give a key no reader parses."""
+    from datacloud.commands import sync
+
+    parser = argparse.ArgumentParser(prog="datacloud sync")
+    sync.add_arguments(parser)
+    args = parser.parse_args(
+        [
+            *URLS,
+            "--src-credentials",
+            creds,
+            "--dst-credentials",
+            creds,
+            "--report-configmap",
+            "ns/cm",
+            "--report-run",
+            run_id,
+        ]
+    )
+    assert sync.main(args) == 2
+    err = capsys.readouterr().err
+    assert "--report-run" in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("run_id", ["20261130T0100", "manual-1.2_x"])
+def test_a_report_run_made_of_key_characters_names_the_summary(run_id: str) -> None:
+    from datacloud.commands import sync
+
+    written: list[dict[str, object]] = []
+
+    class Kube:
+        def apply(self, body: dict[str, object], field_manager: str) -> None:
+            written.append(body)
+
+    class Centres:
+        kube = Kube()
+
+    report = sync.reporter("ns/cm", Centres(), "1/3", run_id)  # type: ignore[arg-type]
+    report({"copied": 1})
+    assert list(written[0]["data"]) == [f"summary-{run_id}-1-3"]  # type: ignore[call-overload]
