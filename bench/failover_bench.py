@@ -50,6 +50,7 @@ from datacloud.adapters import s3  # noqa: E402
 from datacloud.adapters.kube import Kube, NotFound  # noqa: E402
 from datacloud.api.common import parse_duration  # noqa: E402
 from datacloud.api.datacentre import Probe  # noqa: E402
+from datacloud.devstack import manifests  # noqa: E402
 from datacloud.devstack.process import free_port  # noqa: E402
 from datacloud.devstack.stack import OPERATOR_NAMESPACE, DevStack, operator_process  # noqa: E402
 
@@ -193,27 +194,7 @@ def one_run(stack: DevStack, kube: Kube, metrics_url: str, run: int) -> dict[str
     allow_app(prod.endpoint, (prod.access_key, prod.secret_key), bucket)
     allow_app(near.endpoint, (near.access_key, near.secret_key), bucket)
     stack.apply_documents(
-        [
-            {
-                "apiVersion": "datacloud.fujian.gov.cn/v1alpha1",
-                "kind": "DRReplica",
-                "metadata": {"name": name, "namespace": NS},
-                "spec": {
-                    "source": {"centre": "fz-prod", "bucket": bucket},
-                    "activeCentre": "fz-prod",
-                    "targets": [
-                        {
-                            "name": "near",
-                            "centre": "fz-samecity-dr",
-                            "bucket": bucket,
-                            "mode": "Continuous",
-                            "rpoTarget": "10s",
-                        }
-                    ],
-                    "failover": {"policy": "Automatic"},
-                },
-            }
-        ]
+        [manifests.replica(name, NS, bucket, "Automatic", "10s", target="near", remote=False, down_for=None)]
     )
     wait(lambda: (kube.get("drreplicas", name, NS).get("status") or {}).get("phase") == "Protected", 120, 0.5)
     writer = Writer(prod.endpoint, bucket)

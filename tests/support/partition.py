@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+from datacloud.devstack import manifests
+
 HOST_SIDE, CENTRE_SIDE = "10.252.7.1", "10.252.7.2"  # a test host of our own, inside this machine
 
 
@@ -46,22 +48,6 @@ class Link:
 def replica_on_partitioned_prod(name: str, namespace: str, bucket: str, rpo: str) -> dict[str, object]:
     """A DRReplica whose active copy is on the partitioned production centre (`part-prod`), with one
     Continuous target on the same-city centre and automatic failover."""
-    return {
-        "apiVersion": "datacloud.fujian.gov.cn/v1alpha1",
-        "kind": "DRReplica",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "source": {"centre": "part-prod", "bucket": bucket},
-            "activeCentre": "part-prod",
-            "targets": [
-                {
-                    "name": "same-city",
-                    "centre": "fz-samecity-dr",
-                    "bucket": bucket,
-                    "mode": "Continuous",
-                    "rpoTarget": rpo,
-                }
-            ],
-            "failover": {"policy": "Automatic"},
-        },
-    }
+    return manifests.replica(
+        name, namespace, bucket, "Automatic", rpo, centre="part-prod", remote=False, down_for=None
+    )

@@ -34,34 +34,45 @@ def datacentre(name: str, endpoint: str) -> dict[str, Any]:
 
 
 def replica(
-    name: str, namespace: str, bucket: str, policy: str = "Manual", rpo: str = "10s"
+    name: str,
+    namespace: str,
+    bucket: str,
+    policy: str = "Manual",
+    rpo: str = "10s",
+    *,
+    centre: str = "fz-prod",
+    target: str = "same-city",
+    remote: bool = True,
+    down_for: str | None = "2s",
 ) -> dict[str, Any]:
-    """`bucket` at fz-prod, copied continuously (within `rpo`) to the same-city centre and nightly to the
-    remote one; failover `policy` Manual or Automatic (after the source is down for 2 s)."""
+    """`bucket` at `centre`, copied continuously (within `rpo`) to the same-city centre as `target` and,
+    with `remote`, nightly to the remote one; failover `policy` Manual or Automatic (after the source is
+    down for `down_for`, or the CRD's default when None)."""
+    targets: list[dict[str, Any]] = [
+        {"name": target, "centre": "fz-samecity-dr", "bucket": bucket, "mode": "Continuous", "rpoTarget": rpo}
+    ]
+    if remote:
+        targets.append(
+            {
+                "name": "remote",
+                "centre": "xm-remote-dr",
+                "bucket": bucket,
+                "mode": "Scheduled",
+                "schedule": "0 2 * * *",
+                "rpoTarget": "24h",
+            }
+        )
+    failover: dict[str, Any] = {"policy": policy}
+    if down_for is not None:
+        failover["downFor"] = down_for
     return {
         "apiVersion": API_VERSION,
         "kind": "DRReplica",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
-            "source": {"centre": "fz-prod", "bucket": bucket},
-            "activeCentre": "fz-prod",
-            "targets": [
-                {
-                    "name": "same-city",
-                    "centre": "fz-samecity-dr",
-                    "bucket": bucket,
-                    "mode": "Continuous",
-                    "rpoTarget": rpo,
-                },
-                {
-                    "name": "remote",
-                    "centre": "xm-remote-dr",
-                    "bucket": bucket,
-                    "mode": "Scheduled",
-                    "schedule": "0 2 * * *",
-                    "rpoTarget": "24h",
-                },
-            ],
-            "failover": {"policy": policy, "downFor": "2s"},
+            "source": {"centre": centre, "bucket": bucket},
+            "activeCentre": centre,
+            "targets": targets,
+            "failover": failover,
         },
     }
