@@ -48,10 +48,12 @@ sys.path.insert(0, str(ROOT))
 
 from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 
-from bench.nemesis_net import Link, isolate  # noqa: E402
+from bench.nemesis_net import isolate, nemesis_link  # noqa: E402
 from datacloud.adapters import s3  # noqa: E402
 from datacloud.adapters.kube import Kube, NotFound  # noqa: E402
 from datacloud.api.reserved import QUARANTINE_BUCKET  # noqa: E402
+from datacloud.devstack import manifests  # noqa: E402
+from datacloud.devstack.netns import Link  # noqa: E402
 from datacloud.devstack.objectstore import Centre, StackError  # noqa: E402
 from datacloud.devstack.process import Managed, free_port  # noqa: E402
 from datacloud.devstack.stack import (  # noqa: E402
@@ -61,11 +63,6 @@ from datacloud.devstack.stack import (  # noqa: E402
     operator_process,
 )
 
-ROLES = {
-    "fz-prod": ("Production", "350100"),
-    "fz-samecity-dr": ("SameCityDR", "350100"),
-    "xm-remote-dr": ("RemoteDR", "350200"),
-}
 COPIES = ("fz-prod", "fz-samecity-dr")
 ACCOUNTS = {
     "alpha": ("nemesis-a", "nemesis-a-secret-0123456789"),
@@ -633,24 +630,7 @@ def run(
 
 def setup_centres(stack: DevStack, namespace: str) -> None:
     docs: list[dict[str, Any]] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}]
-    for name, centre in stack.centres.items():
-        role, city = ROLES[name]
-        docs.append(
-            {
-                "apiVersion": "datacloud.fujian.gov.cn/v1alpha1",
-                "kind": "DataCentre",
-                "metadata": {"name": name},
-                "spec": {
-                    "city": city,
-                    "role": role,
-                    "objectStore": {
-                        "endpoint": centre.endpoint,
-                        "credentialsSecretRef": {"name": f"centre-{name}", "namespace": OPERATOR_NAMESPACE},
-                    },
-                    "probe": {"interval": "1s", "timeout": "1s", "failureThreshold": 2},
-                },
-            }
-        )
+    docs += [manifests.datacentre(name, centre.endpoint) for name, centre in stack.centres.items()]
     stack.apply_documents(docs)
 
 
@@ -673,7 +653,7 @@ def main() -> int:
         links: dict[str, Link] = {}
         if not args.no_partitions:
             for index, name in enumerate(COPIES):
-                links[name] = cleanup.enter_context(Link(index + 1))
+                links[name] = cleanup.enter_context(nemesis_link(index + 1))
                 isolate(stack.centres[name], links[name])
                 stack.apply_documents([centre_secret(stack.centres[name], OPERATOR_NAMESPACE)])
         operator = operator_process(stack, workdir / "operator.log", free_port(), free_port()).start()

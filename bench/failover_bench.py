@@ -52,13 +52,8 @@ from datacloud.api.common import parse_duration  # noqa: E402
 from datacloud.api.datacentre import Probe  # noqa: E402
 from datacloud.devstack import manifests  # noqa: E402
 from datacloud.devstack.process import free_port  # noqa: E402
-from datacloud.devstack.stack import OPERATOR_NAMESPACE, DevStack, operator_process  # noqa: E402
+from datacloud.devstack.stack import DevStack, operator_process  # noqa: E402
 
-ROLES = {
-    "fz-prod": ("Production", "350100"),
-    "fz-samecity-dr": ("SameCityDR", "350100"),
-    "xm-remote-dr": ("RemoteDR", "350200"),
-}
 NS = "bench-dr"
 APP = ("benchapp", "benchapp-secret-0123456789")
 
@@ -72,22 +67,7 @@ def client(endpoint: str, key: str, secret: str) -> Any:
 def setup(stack: DevStack) -> None:
     docs: list[dict[str, Any]] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}]
     for name, centre in stack.centres.items():
-        role, city = ROLES[name]
-        docs.append(
-            {
-                "apiVersion": "datacloud.fujian.gov.cn/v1alpha1",
-                "kind": "DataCentre",
-                "metadata": {"name": name},
-                "spec": {
-                    "city": city,
-                    "role": role,
-                    "objectStore": {
-                        "endpoint": centre.endpoint,
-                        "credentialsSecretRef": {"name": f"centre-{name}", "namespace": OPERATOR_NAMESPACE},
-                    },
-                },
-            }
-        )
+        docs.append(manifests.datacentre(name, centre.endpoint, probe=None))
         centre.add_user(*APP)
     stack.apply_documents(docs)
 
@@ -275,7 +255,8 @@ def main() -> int:
             setup(stack)
             wait(
                 lambda: all(
-                    (kube.get("datacentres", n).get("status") or {}).get("health") == "Up" for n in ROLES
+                    (kube.get("datacentres", n).get("status") or {}).get("health") == "Up"
+                    for n in manifests.ROLES
                 ),
                 60,
                 0.5,

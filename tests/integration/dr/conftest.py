@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from datacloud.devstack.netns import Link
 from datacloud.devstack.objectstore import Centre
 from datacloud.devstack.stack import OPERATOR_NAMESPACE, centre_secret
 from tests.support.cluster import Cluster
 from tests.support.dr import APP_KEY, APP_SECRET, NAMESPACE, Refusals, dr_centres, restored
-from tests.support.partition import CENTRE_SIDE, Link
+from tests.support.partition import partition
 
 __all__ = ["dr_centres"]  # a fixture the DR tests and the metrics catalogue share
 
@@ -55,8 +56,8 @@ def refusals(cluster: Cluster) -> Iterator[Refusals]:
 def partitioned_prod(
     cluster: Cluster, dr_centres: dict[str, Centre], tmp_path: Path
 ) -> Iterator[tuple[Link, Centre]]:
-    with Link() as link:
-        centre = Centre("part-prod", tmp_path / "part-prod", netns=link.netns, host=CENTRE_SIDE).start()
+    with partition() as link:
+        centre = Centre("part-prod", tmp_path / "part-prod", netns=link.netns, host=link.centre_ip).start()
         try:
             centre.add_user(APP_KEY, APP_SECRET)
             centre.add_probe_user()

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from datacloud.devstack.netns import Link
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
 from tests.support.dr import NAMESPACE, allow_app, app, can_write, listing, root, status
-from tests.support.partition import Link, replica_on_partitioned_prod
+from tests.support.partition import replica_on_partitioned_prod
 
 pytestmark = pytest.mark.integration
 

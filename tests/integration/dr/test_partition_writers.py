@@ -10,14 +10,14 @@ import os
 import threading
 
 import pytest
-from bench.nemesis_net import enter
 from botocore.exceptions import BotoCoreError, ClientError
 
 from datacloud.api.reserved import QUARANTINE_BUCKET
+from datacloud.devstack.netns import Link, enter
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
 from tests.support.dr import NAMESPACE, allow_app, app, listing, root, status
-from tests.support.partition import Link, replica_on_partitioned_prod
+from tests.support.partition import replica_on_partitioned_prod
 
 pytestmark = pytest.mark.integration
 
