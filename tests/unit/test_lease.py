@@ -304,3 +304,22 @@ def renewals_follow_moves(moves: list[Any], store: Store) -> None:
         store.reached.clear()
         leases.renew(endpoint, bucket)
         assert sorted(store.reached) == owners
+
+
+def test_an_owner_found_due_whose_renewal_never_ran_is_due_again(store: Store) -> None:
+    """The due leases come off a queue: one handed out but never renewed (its renewer failed before
+    the request) is not dropped from it, and one released is never handed out again."""
+    clock = Clock()
+    leases = lease.Leases(clock, background=False)
+    leases.grant("kept", held("b1"))
+    leases.grant("gone", held("b2"))
+    clock.now += 6
+    assert {bucket for _, bucket in leases.due()} == {"b1", "b2"}
+    assert leases.due() == {}  # handed out: not again at once
+    leases.release("gone", 6.0)
+    clock.now += lease.RETRY_S
+    assert {bucket for _, bucket in leases.due()} == {"b1"}
+    leases.renew(ENDPOINT, "b1")
+    clock.now += lease.RETRY_S
+    assert leases.due() == {}  # renewed: due again only when its margin is reached
+    assert leases.next_due() is not None
