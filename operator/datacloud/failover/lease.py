@@ -106,6 +106,7 @@ class Leases:
         self._queue: list[tuple[float, str]] = []
         self._sent: dict[str, int] = {}
         self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()  # the renewer ends (tests; the operator's renews for good)
         self._random = random.Random()
         # Until when a store counts as unreachable (a connection to it failed): its other buckets are not
         # tried meanwhile, so a store that times out does not hold the renewers for a timeout per bucket.
@@ -135,6 +136,12 @@ class Leases:
                 pass  # a renewal in flight has recorded what it sends; none starts for this owner now
         with self._lock:
             return max(float(self._sent.get(owner, 0)), self.started + length)
+
+    def stop(self) -> None:
+        """End the background renewer (after the renewals it started)."""
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(10)
 
     def holds(self, owner: str) -> bool:
         with self._lock:
@@ -247,8 +254,7 @@ class Leases:
                     busy.discard(endpoint)
 
         with ThreadPoolExecutor(RENEWERS, thread_name_prefix="write-lease") as pool:
-            while True:
-                time.sleep(ROUND_S)
+            while not self._stopped.wait(ROUND_S):
                 try:
                     by_store: dict[s3.S3Endpoint, list[str]] = {}
                     for endpoint, bucket in self.due(ROUND_S):
