@@ -39,10 +39,11 @@ RECENT_LAGS = 256
 # the stats and logged once, then retried at the longest backoff until it succeeds or changes again.
 PARK_AFTER = 5
 MAX_PARKED_NAMED = 100
-# Changes pending this long without a break are news to whoever reports the lag (`on_busy`): told of every
+# Changes pending this long without a break are news to whoever reports the lag (`on_busy`). Told of every
 # change that arrived with nothing pending, a hundred replicas receiving a write a second each ran every
-# 2 s, a third of a core, and the notifications and copies waited for the GIL behind them (the lag's
-# tail). A change copied sooner changes no lag worth reporting.
+# 2 s and wrote their status: a fifth of a core (the replica lane 14 %, kopf's loop 4.5 % for the watch
+# events), which the notifications and copies waited behind (lag p99 1.1 s against 0.5 s without, 1,000
+# replicas protected). A change copied sooner changes no lag worth reporting.
 NEWS_AFTER_S = 1.0
 
 
