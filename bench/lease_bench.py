@@ -34,8 +34,9 @@ BUDGET_CORES = 0.03  # what renewing 1,000 buckets may cost
 
 
 def mean_interval(length: float) -> float:
-    """The mean time between two renewals of one bucket's lease (`lease.renew_at`, a uniform draw)."""
-    return lease.renew_at(0.0, length, 0.5)
+    """The time between two renewals of one bucket's lease once its first renewal is past
+    (`lease.renew_at` with no spread: only a grant draws one)."""
+    return lease.renew_at(0.0, length, 0.0)
 
 
 def main() -> int:

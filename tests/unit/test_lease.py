@@ -304,3 +304,66 @@ def renewals_follow_moves(moves: list[Any], store: Store) -> None:
         store.reached.clear()
         leases.renew(endpoint, bucket)
         assert sorted(store.reached) == owners
+
+
+def test_an_owner_found_due_whose_renewal_never_ran_is_due_again(store: Store) -> None:
+    """The due leases come off a queue: one handed out but never renewed (its renewer failed before
+    the request) is not dropped from it, and one released is never handed out again."""
+    clock = Clock()
+    leases = lease.Leases(clock, background=False)
+    leases.grant("kept", held("b1"))
+    leases.grant("gone", held("b2"))
+    clock.now += 6
+    assert {bucket for _, bucket in leases.due()} == {"b1", "b2"}
+    assert leases.due() == {}  # handed out: not again at once
+    leases.release("gone", 6.0)
+    clock.now += lease.RETRY_S
+    assert {bucket for _, bucket in leases.due()} == {"b1"}
+    leases.renew(ENDPOINT, "b1")
+    clock.now += lease.RETRY_S
+    assert leases.due() == {}  # renewed: due again only when its margin is reached
+
+
+def test_the_renewer_renews_each_store_one_bucket_at_a_time_and_every_store_side_by_side(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The background renewer: every lease is renewed, a store's buckets one after another (no two
+    renewals of one store at once), and a store that answers slowly does not hold up the other."""
+    import threading
+    import time
+
+    slow = s3.S3Endpoint("http://127.0.0.1:2", "us-east-1", s3.S3Credentials("k", "s"))
+    lock = threading.Lock()
+    running: dict[str, int] = {}
+    overlapped: list[str] = []
+    renewed: dict[str, set[str]] = {}
+    fast_done_while_slow_ran = threading.Event()
+
+    def renew_many(endpoint: Any, bucket: str, wanted: Any, client: Any = None) -> bool:
+        with lock:
+            running[endpoint.url] = running.get(endpoint.url, 0) + 1
+            if running[endpoint.url] > 1:
+                overlapped.append(endpoint.url)
+        wanted()
+        if endpoint is slow:
+            fast_done_while_slow_ran.wait(10)  # answers only once the other store's leases are renewed
+        with lock:
+            running[endpoint.url] -= 1
+            renewed.setdefault(endpoint.url, set()).add(bucket)
+            if endpoint is not slow and len(renewed[endpoint.url]) == 4:
+                fast_done_while_slow_ran.set()
+        return True
+
+    monkeypatch.setattr(fencing, "renew_many", renew_many)
+    monkeypatch.setattr(lease, "wire", lambda endpoint: None)
+    leases = lease.Leases()
+    for i in range(4):
+        leases.grant(f"fast-{i}", held(f"f{i}", length=6.0))
+        leases.grant(f"slow-{i}", lease.Held(slow, f"s{i}", "p", None, 6.0))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(renewed.get(slow.url, ())) < 4:
+        time.sleep(0.05)
+    leases.stop()
+    assert fast_done_while_slow_ran.is_set()
+    assert renewed == {ENDPOINT.url: {"f0", "f1", "f2", "f3"}, slow.url: {"s0", "s1", "s2", "s3"}}
+    assert overlapped == []

@@ -177,8 +177,37 @@ def test_a_lease_is_renewed_with_the_margin_left_and_no_earlier_than_the_spread(
 def test_buckets_granted_together_renew_spread_over_the_window() -> None:
     length = lease.LEASE_MIN_S
     earliest, latest = lease.renew_at(0, length, 1.0), lease.renew_at(0, length, 0.0)
-    assert latest - earliest == pytest.approx(min(lease.SPREAD_MAX_S, length / 8))
+    assert latest - earliest == pytest.approx(min(lease.SPREAD_MAX_S, (length - lease.RENEW_MARGIN_S) / 2))
     assert earliest > 0
+
+
+def test_a_grant_is_spread_and_later_renewals_start_with_the_margin_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first renewal after a grant starts at a random point of the spread (buckets granted together
+    drift apart); every later one when exactly RENEW_MARGIN_S is left (an early start would renew more
+    often, and the buckets are apart already)."""
+    now = [1000.0]
+    monkeypatch.setattr(fencing, "renew_many", lambda endpoint, bucket, wanted, client: bool(wanted()))
+    monkeypatch.setattr(lease, "wire", lambda endpoint: None)
+    leases = lease.Leases(clock=lambda: now[0], background=False)
+    length = lease.LEASE_MIN_S
+    firsts = []
+    for i in range(50):
+        leases.grant(f"o{i}", lease.Held(ENDPOINT, f"b{i}", "p", None, length))
+        firsts.append(leases._renew_at[f"o{i}"] - now[0])
+    assert len({round(f, 6) for f in firsts}) > 1
+    assert all(
+        length - lease.RENEW_MARGIN_S - lease.SPREAD_MAX_S <= f <= length - lease.RENEW_MARGIN_S
+        for f in firsts
+    )
+    for _ in range(3):
+        now[0] += length  # every first renewal is due by now
+        due = leases.due()
+        assert len(due) == 50
+        for endpoint, bucket in due:
+            leases.renew(endpoint, bucket)
+        assert {round(at - now[0], 6) for at in leases._renew_at.values()} == {length - lease.RENEW_MARGIN_S}
 
 
 def test_by_default_every_renewal_reads_so_a_statement_added_by_hand_is_kept(

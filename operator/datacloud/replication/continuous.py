@@ -39,6 +39,12 @@ RECENT_LAGS = 256
 # the stats and logged once, then retried at the longest backoff until it succeeds or changes again.
 PARK_AFTER = 5
 MAX_PARKED_NAMED = 100
+# Changes pending this long without a break are news to whoever reports the lag (`on_busy`). Told of every
+# change that arrived with nothing pending, a hundred replicas receiving a write a second each ran every
+# 2 s and wrote their status: a fifth of a core (the replica lane 14 %, kopf's loop 4.5 % for the watch
+# events), which the notifications and copies waited behind (lag p99 1.1 s against 0.5 s without, 1,000
+# replicas protected). A change copied sooner changes no lag worth reporting.
+NEWS_AFTER_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -144,11 +150,13 @@ class ContinuousReplicator:
         self.max_retry_delay = max_retry_delay
         self.max_pending = max_pending
         self.on_lag = on_lag
-        # Told when a change arrives with nothing pending, and when the first scan has finished (the lag
-        # is known from then on): whoever reports this follower's lag (its replica, which runs seldom
-        # while idle) looks again soon, instead of polling while idle.
+        # Told when changes have been pending for NEWS_AFTER_S without a break, and when the first scan
+        # has finished (the lag is known from then on): whoever reports this follower's lag (its
+        # replica, which runs seldom while idle) looks again soon, instead of polling while idle.
         self.on_busy = on_busy
         self._news = False
+        self._busy_since: float | None = None  # monotonic time since when changes have been pending
+        self._told = False  # on_busy was called in this busy spell
         self._pending: dict[str, _Pending] = {}
         self._in_flight: set[str] = set()
         # Pairs (source ETag, target ETag) known to be in sync: spares a HEAD per scan for objects
@@ -237,12 +245,25 @@ class ContinuousReplicator:
 
     def _poke(self) -> None:
         """Driven: ask for a dispatch (the threads of an undriven replicator wake on `_cond` instead);
-        tell `on_busy` when there is news (newly something pending, the first scan done)."""
+        tell `on_busy` when there is news."""
         if self.driver is not None:
             self.driver.dispatch_soon(self)
-        if self._news and self.on_busy is not None:
-            self._news = False
+        self._tell()
+
+    def _tell(self) -> float | None:
+        """Call `on_busy` if there is news: the first scan done, or changes pending for NEWS_AFTER_S
+        without a break (once per such spell). The seconds until the current spell would be news, for
+        the caller's timer; None when there is nothing to wait for."""
+        with self._cond:
+            left = None
+            if not self._told and self._busy_since is not None and self._pending:
+                left = self._busy_since + NEWS_AFTER_S - time.monotonic()
+                if left <= 0:
+                    self._told, self._news, left = True, True, None
+            news, self._news = self._news, False
+        if news and self.on_busy is not None:
             self.on_busy()
+        return left
 
     def _relative(self, change: Change) -> str | None:
         if change.bucket != self.source.bucket or not change.key.startswith(self.source.prefix):
@@ -254,7 +275,8 @@ class ContinuousReplicator:
         during a backoff (a scan finding the key still out of line is not: it would undo the backoff)."""
         entry = self._pending.get(key)
         if entry is None:
-            self._news = self._news or not self._pending
+            if not self._pending:  # a busy spell begins
+                self._busy_since, self._told = time.monotonic(), False
             self._pending[key] = _Pending(first_seen=seen)
         elif key in self._in_flight:
             # The worker may already have read the old version: go again when it finishes.
@@ -350,6 +372,7 @@ class ContinuousReplicator:
 
     def _dispatch_loop(self) -> None:
         while not self._stop.is_set():
+            self._tell()  # a spell becomes news without any change: looked at every wake (≤ 0.5 s)
             with self._cond:
                 ready = self._take_ready()
                 if not ready:
@@ -372,8 +395,9 @@ class ContinuousReplicator:
         return ready
 
     def dispatch_once(self) -> float | None:
-        """Driven: hand the ready keys to the driver's pool; the seconds until a backoff ends, or None to
-        wait for the next change or finished copy (each of which asks for a dispatch)."""
+        """Driven: hand the ready keys to the driver's pool; the seconds until a backoff ends or the
+        current busy spell becomes news, or None to wait for the next change or finished copy (each of
+        which asks for a dispatch)."""
         if self._stop.is_set() or self.driver is None:
             return None
         with self._cond:
@@ -383,6 +407,9 @@ class ContinuousReplicator:
         for key in ready:
             self.driver.submit(functools.partial(self._work, key))
         later = [w for w in waits if w > 0]
+        news_in = self._tell()  # the driver's timer makes a long spell news without another change
+        if news_in is not None:
+            later.append(news_in)
         return min(later) if later else None
 
     def _next_wake(self, now: float) -> float:
