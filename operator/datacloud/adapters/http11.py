@@ -16,15 +16,21 @@ retry policy classifies them as it does for any other HTTP client.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import http.client
+import os
 import socket
 import ssl
 import struct
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 MAX_LINE = 65536
 MAX_HEADERS = 200
+SPLICE = hasattr(os, "splice")
+F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, named in the module only from Python 3.10 on some platforms
+SPLICE_PIPE = 1024 * 1024
 
 
 # Header text <-> bytes. Values are UTF-8 on the wire (what S3 stores for user metadata); bytes that are not
@@ -218,6 +224,70 @@ class Response:
             self._conn.response_done(self)
         return got
 
+    def splice_to(self, out: socket.socket, on_chunk: Callable[[int], None] | None = None) -> int:
+        """Send the rest of the body to `out` (a plain TCP socket) and return how many bytes went.
+
+        The bytes go socket -> kernel pipe -> socket (`splice`): never copied into this process. Those
+        the reader had already buffered with the head are sent first. `on_chunk(n)` is called before
+        each piece of `n` bytes goes (bandwidth limit, progress). Only for a plain-length body on a
+        plain socket (`can_splice`).
+        """
+        sent = 0
+        have = min(self._conn.reader.buffered(), self._left)
+        if have:
+            chunk = self._conn.reader.read(have)
+            if on_chunk:
+                on_chunk(have)
+            out.sendall(chunk)
+            self._left -= have
+            sent += have
+        if self._left:
+            sent += self._splice(out, on_chunk)
+        self._done = True
+        self._conn.response_done(self)
+        return sent
+
+    def _splice(self, out: socket.socket, on_chunk: Callable[[int], None] | None) -> int:
+        src, dst = self._conn.sock.fileno(), out.fileno()
+        read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        sent = 0
+        try:
+            with contextlib.suppress(OSError):  # a smaller pipe only means more calls
+                fcntl.fcntl(write_end, F_SETPIPE_SZ, SPLICE_PIPE)
+            while self._left:
+                try:
+                    n = os.splice(src, write_end, min(self._left, SPLICE_PIPE), flags=os.SPLICE_F_MOVE)
+                except BlockingIOError:
+                    self._conn.broken()
+                    raise TimeoutError("timed out reading from the server") from None
+                if not n:
+                    self._conn.broken()
+                    raise http.client.IncompleteRead(b"", self._left)
+                if on_chunk:
+                    on_chunk(n)
+                self._left -= n
+                while n:
+                    moved = os.splice(read_end, dst, n, flags=os.SPLICE_F_MOVE | os.SPLICE_F_MORE)
+                    n -= moved
+                    sent += moved
+        except BaseException:
+            self._done = True
+            self._conn.broken()
+            raise
+        finally:
+            os.close(read_end)
+            os.close(write_end)
+        return sent
+
+    @property
+    def remaining(self) -> int:
+        return 0 if self._done else self._left
+
+    @property
+    def can_splice(self) -> bool:
+        """Whether `splice_to` can send this body: a plain socket, a known length, Linux."""
+        return SPLICE and not self._chunked and not isinstance(self._conn.sock, ssl.SSLSocket)
+
     def _read_plain(self, amount: int | None) -> bytes:
         want = self._left if amount is None or amount < 0 else min(amount, self._left)
         data = self._conn.reader.read(want)
@@ -267,6 +337,29 @@ class Response:
             self._conn.broken()
 
 
+class ResponseBody:
+    """A request body that is the rest of a response being read on another connection: between two
+    plain sockets it goes through a kernel pipe, never copied into this process (`Response.splice_to`);
+    otherwise it is read a chunk at a time into one buffer. `on_chunk(n)` sees every piece."""
+
+    def __init__(
+        self, response: Response, on_chunk: Callable[[int], None] | None = None, chunk: int = 1024 * 1024
+    ) -> None:
+        self.response = response
+        self.on_chunk = on_chunk
+        self._chunk = chunk
+
+    def __iter__(self) -> Iterator[memoryview]:
+        buffer = memoryview(bytearray(self._chunk))
+        try:
+            while n := self.response.readinto(buffer):
+                if self.on_chunk:
+                    self.on_chunk(n)
+                yield buffer[:n]
+        finally:
+            self.response.close()
+
+
 class Connection:
     """One TCP (or TLS) connection to a server; `broken` once anything went wrong on it."""
 
@@ -292,6 +385,7 @@ class Connection:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
         self.sock = sock
+        self.context_free = context is None
         self.reader = SocketReader(sock)
         self.usable = True
         self.busy = False
@@ -349,6 +443,13 @@ class Connection:
         return self._response(method)
 
     def _send_stream(self, stream: Iterable[bytes | memoryview], length: int) -> None:
+        if isinstance(stream, ResponseBody) and stream.response.can_splice and self.context_free:
+            if stream.response.remaining != length:
+                raise http.client.HTTPException(
+                    f"the body holds {stream.response.remaining} bytes, not the announced {length}"
+                )
+            stream.response.splice_to(self.sock, stream.on_chunk)
+            return
         sent = 0
         for chunk in stream:
             sent += len(chunk)

@@ -8,8 +8,10 @@ thread and endpoint, and answers in the same shape as boto3 (`Body`, `ContentLen
 `ClientError` with the store's code and message, connection failures as the standard library's
 `ConnectionError`/`http.client` exceptions, which the retry policy already treats as transient.
 
-Payloads are signed (`x-amz-content-sha256` is the real digest), so a body altered on the way is refused
-by the store. Credentials are used for signing only and never appear in an exception or a log line.
+Small payloads are signed (`x-amz-content-sha256` is the real digest), so a body altered on the way is
+refused by the store; streamed ones, parts and copies' PUTs are sent unsigned and their caller compares
+the ETag the store answers with the MD5 the bytes must have. Credentials are used for signing only and
+never appear in an exception or a log line.
 """
 
 from __future__ import annotations

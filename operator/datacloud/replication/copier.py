@@ -14,11 +14,12 @@ import contextlib
 import hashlib
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from datacloud.adapters.http11 import Response, ResponseBody
 from datacloud.adapters.s3_wire import WireClient
 
 from .errors import AlteredInTransit, PermanentS3Error, RetryPolicy, call_s3, error_code, is_missing_key, s3op
@@ -318,7 +319,11 @@ class Copier:
         return self.retry.call(attempt)
 
     def _stream(self, key: str, got: dict[str, Any], etag: str, size: int, wire: WireClient) -> Copied:
-        """Pipe the GET body into one PUT, a chunk at a time, and check what arrived by its MD5.
+        """Pipe the GET body into one PUT and check what arrived by its MD5.
+
+        When the source's ETag is its MD5, the body is handed over as it is (`_body_source`): between
+        two plain connections it goes from socket to socket through a kernel pipe. Otherwise it is read
+        here a chunk at a time, to compute the MD5 the target's ETag must equal.
 
         The PUT's payload is unsigned (its digest would need the whole body first), so integrity comes
         from the target's ETag, the MD5 of what it stored: it must equal the source's ETag when that is
@@ -349,7 +354,7 @@ class Copier:
             wire.put_object_stream,
             Bucket=self.target.bucket,
             Key=self.target.key(key),
-            Chunks=chunks(),
+            Chunks=self._body_source(got["Body"], digest is None, chunks),
             ContentLength=size,
             **target_metadata(got, etag),
         )
@@ -361,6 +366,22 @@ class Copier:
             self._remove_target(key)
             raise
         return Copied(size, etag, arrived, expected)
+
+    def _body_source(
+        self, body: Any, as_is: bool, chunks: Callable[[], Iterator[memoryview]]
+    ) -> Iterable[bytes | memoryview]:
+        """What the PUT sends: the GET's body handed over whole when nothing here needs its bytes
+        (between two plain connections it then goes socket to socket through a kernel pipe, never
+        copied into this process), the chunks read here otherwise (to hash them)."""
+        if as_is and isinstance(body, Response):
+
+            def counted(n: int) -> None:
+                self.throttle.take(n)
+                if self.on_bytes:
+                    self.on_bytes(n)
+
+            return ResponseBody(body, counted)
+        return chunks()
 
     def _remove_target(self, key: str) -> None:
         """Remove a copy that arrived altered, so no pass takes it for a good one (a retry or the next
