@@ -26,7 +26,7 @@ from ..builders.sync_account import SYNC_ACCOUNT
 from ..failover.topology import Flow
 from ..metrics import dr as dr_metrics
 from .centres import Centre
-from .dr_actions import api_refusal, refused
+from .dr_actions import api_refusal
 from .dr_context import ReplicaContext
 from .dr_flows import due_runs, epoch_now, in_window, next_run, seconds_between
 from .dr_sync_account import ensure as ensure_sync_account
@@ -93,7 +93,7 @@ def run(
             latest = due[-1]
             if in_window(window, now) and flow.src.centre in centres and flow.dst.centre in centres:
                 # A run the API server refuses (a quota, an admission policy) stays due: tried next tick.
-                if _try_launch(rt, body, flow, entry, latest):
+                if _trylaunch(rt, body, flow, entry, latest):
                     entry["missedIntervals"] = len(due) - 1
                     entry["lastScheduledTime"] = latest.isoformat()
             else:
@@ -158,11 +158,11 @@ def _jobs_condition(
     rt.status["conditions"] = merge_conditions(rt.status.get("conditions"), [cond], now)
 
 
-def _try_launch(
+def _trylaunch(
     rt: ReplicaContext, body: dict[str, Any], flow: Flow, entry: dict[str, Any], when: datetime
 ) -> bool:
     try:
-        _launch(rt, body, flow, _run_id(when))
+        launch(rt, body, flow, _run_id(when))
     except ApiException as e:
         entry["message"] = f"sync Job not created: {api_refusal(e)}"
         rt.emit("Warning", "SyncRefused", f"full sync of {flow.target}: {entry['message']}")
@@ -170,75 +170,6 @@ def _try_launch(
     entry.pop("message", None)
     rt.emit("Normal", "SyncScheduled", f"full sync of {flow.target} started for {when.isoformat()}")
     return True
-
-
-def seed(
-    rt: ReplicaContext,
-    body: dict[str, Any],
-    spec: DRReplicaSpec,
-    scheduled: list[Flow],
-    epoch: int,
-    centres: dict[str, Centre],
-) -> list[str]:
-    """After a change of active centre, one full sync Job per scheduled target from the new active
-    (named after the epoch, so a repeated step re-applies the same Job); StepBlocked when the API
-    server refuses it. Outside a target's window, or while paused, its next scheduled run does it. A
-    target whose centre is Down could not run the Job: it is owed (`rt.seeds_owed`) and created once the
-    centre answers again (`pay_owed_seeds`), so a mass failover from a dead centre creates no Job then."""
-    notes = []
-    cancelled = cancel_from_old_active(rt, f"seed-e{epoch}")
-    if cancelled:
-        notes.append(f"cancelled {', '.join(cancelled)} (from the old active)")
-    for flow in scheduled:
-        window = flow.spec.window if flow.spec else None
-        if spec.paused or not in_window(window, epoch_now()):
-            notes.append(f"{flow.dst.centre} at its next scheduled run")
-            continue
-        if _down(centres, flow):
-            rt.seeds_owed[flow.target] = epoch
-            notes.append(f"{flow.dst.centre} by seed Job once it answers (Down now)")
-            continue
-        try:
-            name = _launch(rt, body, flow, f"seed-e{epoch}")
-        except ApiException as e:
-            raise refused("Reseed", f"the seed Job of {flow.target}", e) from None
-        notes.append(f"{flow.dst.centre} by seed Job {name}")
-    return notes
-
-
-def _down(centres: dict[str, Centre], flow: Flow) -> bool:
-    return any(
-        c is None or c.health == "Down" for c in (centres.get(flow.src.centre), centres.get(flow.dst.centre))
-    )
-
-
-def pay_owed_seeds(
-    rt: ReplicaContext,
-    body: dict[str, Any],
-    spec: DRReplicaSpec,
-    scheduled: list[Flow],
-    centres: dict[str, Centre],
-) -> None:
-    """The seed Jobs owed to targets whose centre was Down at the failover, for those that answer now.
-    `scheduled` is what may be written into now (a returning copy with divergent writes not yet kept is
-    left out by the caller); an owed seed of an earlier epoch, or one now outside its window or paused, is
-    left to the next scheduled run."""
-    epoch = int(rt.status.get("fencingEpoch") or 0)
-    for flow in scheduled:
-        owed = rt.seeds_owed.get(flow.target)
-        if owed is None or _down(centres, flow):
-            continue
-        window = flow.spec.window if flow.spec else None
-        if owed != epoch or spec.paused or not in_window(window, epoch_now()):
-            del rt.seeds_owed[flow.target]
-            continue
-        try:
-            name = _launch(rt, body, flow, f"seed-e{epoch}")
-        except ApiException as e:
-            rt.emit("Warning", "SyncRefused", f"seed Job of {flow.target} not created: {api_refusal(e)}")
-            continue  # still owed: tried on the next run
-        del rt.seeds_owed[flow.target]
-        rt.emit("Normal", "SyncScheduled", f"seed Job {name}: {flow.dst.centre} answers again")
 
 
 STUCK_PREFIX = "sync Job "
@@ -283,10 +214,13 @@ def _finished(job: dict[str, Any]) -> bool:
     return bool(status.get("completionTime") or done & {"Complete", "Failed"})
 
 
-def cancel_from_old_active(rt: ReplicaContext, keep_run: str) -> list[str]:
-    """Delete (with their pods) this replica's unfinished sync Jobs other than run `keep_run`: they were
-    started from the centre that was active before, and one finishing after the seed would leave older
-    data on its target. A refusal is reported and does not hold the action up (those Jobs then run out)."""
+def cancel_from_old_active(rt: ReplicaContext, keep_run: str, cut: str) -> list[str]:
+    """Delete (with their pods) this replica's unfinished sync Jobs made no later than `cut` (the action's
+    start), other than run `keep_run`: they were started from the centre that was active before, and one
+    finishing after the seed would leave older data on its target. Jobs made since (from the new active)
+    are kept, so cancelling again after a restart is harmless. A refusal is reported and holds nothing up
+    (those Jobs then run out)."""
+    before = _parse_time(cut)
     label = f"{GROUP}/drreplica={rt.name}"
     try:
         # From the watch cache (milliseconds behind; the Jobs to cancel were made long before): in a mass
@@ -298,7 +232,9 @@ def cancel_from_old_active(rt: ReplicaContext, keep_run: str) -> list[str]:
     cancelled = []
     for job in jobs:
         meta = job["metadata"]
-        if meta["name"].endswith(f"-{keep_run}") or meta.get("deletionTimestamp") or _finished(job):
+        made = _parse_time(meta.get("creationTimestamp"))
+        late = before is not None and made is not None and made > before
+        if meta["name"].endswith(f"-{keep_run}") or meta.get("deletionTimestamp") or _finished(job) or late:
             continue
         try:
             removed = rt.kube.remove("batch/v1", "Job", meta["name"], rt.namespace, propagation="Background")
@@ -316,7 +252,7 @@ def _run_id(when: datetime) -> str:
     return re.sub(r"[^0-9a-z]", "", when.strftime("%Y%m%dt%H%M").lower())
 
 
-def _launch(rt: ReplicaContext, body: dict[str, Any], flow: Flow, run_id: str) -> str:
+def launch(rt: ReplicaContext, body: dict[str, Any], flow: Flow, run_id: str) -> str:
     shards = flow.spec.shards if flow.spec else 1
     # The Job's pods run as `datacloud-sync`: without the account they are never created.
     ensure_sync_account(rt.kube, rt.namespace, settings.current().namespace)
