@@ -16,7 +16,8 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from .. import GROUP, settings
+from .. import settings
+from ..adapters.kube import ApiError
 from ..api.conditions import ReplicaReason, ReplicaType, replica
 from ..api.drreplica import DRReplicaSpec
 from ..builders import dr as build
@@ -25,6 +26,7 @@ from ..builders.job_health import Stuck, retried, why_stuck
 from ..builders.sync_account import SYNC_ACCOUNT
 from ..failover.topology import Flow
 from ..metrics import dr as dr_metrics
+from . import dr_jobs
 from .centres import Centre
 from .dr_actions import api_refusal
 from .dr_context import ReplicaContext
@@ -180,18 +182,16 @@ def _check_latest_job(rt: ReplicaContext, entry: dict[str, Any], flow: Flow) -> 
     crash loop, its backoff spent), is named with the reason in the target's message and a Warning Event
     instead of a silent wait; the message goes once a later Job runs. Returns whether the Job could be
     looked at, and why it is stuck."""
-    label = f"{GROUP}/drreplica={rt.name},{GROUP}/target={flow.target}"
     try:
-        # From the watch cache: a thousand replicas each listing through to etcd read every Job (and Pod)
-        # of the namespace each time; a Job a moment old that the cache lacks is looked at next time.
-        jobs = rt.kube.read_all("batch/v1", "Job", rt.namespace, label_selector=label, cached=True)
+        # From the namespace's shared listing (dr_jobs): a Job a few seconds old that it lacks is looked at
+        # next time.
+        jobs = dr_jobs.jobs(rt.kube, rt.namespace, rt.name, flow.target)
         latest = max(jobs, key=lambda j: str(j["metadata"].get("creationTimestamp") or ""), default=None)
         stuck = retries = None
         if latest is not None and not _succeeded(latest):
-            selector = f"job-name={latest['metadata']['name']}"
-            pods = rt.kube.read_all("v1", "Pod", rt.namespace, label_selector=selector, cached=True)
+            pods = dr_jobs.pods(rt.kube, rt.namespace, latest["metadata"]["name"])
             stuck, retries = why_stuck(latest, pods, datetime.now(UTC)), retried(latest, pods)
-    except ApiException:
+    except (ApiException, ApiError):
         return False, None  # looked at again next tick; the Job's outcome still reaches status by its report
     if retries is not None:
         rt.emit("Warning", "SyncShardRetried", retries)  # once per new failure: the counts are in it
@@ -221,13 +221,14 @@ def cancel_from_old_active(rt: ReplicaContext, keep_run: str, cut: str) -> list[
     are kept, so cancelling again after a restart is harmless. A refusal is reported and holds nothing up
     (those Jobs then run out)."""
     before = _parse_time(cut)
-    label = f"{GROUP}/drreplica={rt.name}"
     try:
-        # From the watch cache (milliseconds behind; the Jobs to cancel were made long before): in a mass
-        # failover each replica listing through to etcd read every Job of the namespace, O(n²).
-        jobs = rt.kube.read_all("batch/v1", "Job", rt.namespace, label_selector=label, cached=True)
-    except ApiException as e:
-        rt.emit("Warning", "SyncNotCancelled", f"sync Jobs from the old active not listed: {api_refusal(e)}")
+        # From the namespace's shared listing (dr_jobs), taken after the cut's second ended: every Job made
+        # until then is in it. Each replica of a mass failover listing for itself read every Job, O(n²).
+        since = before.timestamp() + 1.0 if before is not None else time.time()
+        jobs = dr_jobs.jobs(rt.kube, rt.namespace, rt.name, since=since)
+    except (ApiException, ApiError) as e:
+        why = api_refusal(e) if isinstance(e, ApiException) else str(e)
+        rt.emit("Warning", "SyncNotCancelled", f"sync Jobs from the old active not listed: {why}")
         return []
     cancelled = []
     for job in jobs:
