@@ -110,7 +110,7 @@ class ReplicaRuntime:
         self.published_at = 0.0
         self.publication: dict[str, Any] | None = None  # the EndpointPublished condition, once known
         self.blocked_ticks = 0
-        self.finished_unwritten = False  # an action finished this run; its status is not yet written
+        self.finished_unwritten = False  # an action finished (or a step waits) this run; not yet written
         self.status: dict[str, Any] = {}
         self.full_for: tuple[Any, str, Any] | None = None  # (generation, active, epoch) of the last full run
         self.full_reachable: frozenset[str] = frozenset()  # the centres not Down at the last full run
@@ -376,7 +376,7 @@ class ReplicaRuntime:
             ),
             stored=(self.written.status.get("action") or {}).get("requestId") == action["requestId"],
         )
-        finished = advance(ctx, lambda a: self._record_action(body, a))
+        finished = advance(ctx, lambda a: self._record_action(body, a), lambda a: self._note_wait(body, a))
         if ctx.retry_in is not None:
             self.due_within(ctx.retry_in)
         if finished:
@@ -493,6 +493,13 @@ class ReplicaRuntime:
         self._take_action(action)
         self._note_progress(body)
         self.write_now(body)
+
+    def _note_wait(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Why a step waits, written at the end of this run with the rest of its status (two writes per
+        replica in the run that starts a failover waiting for the write lease, before)."""
+        self._take_action(action)
+        self._note_progress(body)
+        self.finished_unwritten = True
 
     def _note_progress(self, body: dict[str, Any]) -> None:
         """ActionProgressing and EndpointPublished written together with the step they describe."""
