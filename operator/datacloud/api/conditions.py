@@ -457,7 +457,7 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
             "after the last change of active centre, each Scheduled target has its seed Job from the new "
             "active (or waits for its next scheduled run); absent before any action",
             {_R.SEED_JOBS_CREATED: "every seed Job owed was created; the message names them"},
-            {_R.SEED_JOB_PENDING: "a seed Job is owed: created once the action's end is recorded, or once "
+            {_R.SEED_JOB_PENDING: "a seed Job is owed: made by the run after the action's end, or once "
                                   "the target's centre answers; the message says which",
              _R.RESEED_REFUSED: "the API server refused a seed Job (4xx); tried again on the next run",
              _R.RESEED_FAILED: "the API server failed to create a seed Job (5xx); tried again"},

@@ -29,7 +29,7 @@ from .dr_context import OwedSeeds, ReplicaContext
 from .dr_flows import epoch_now, in_window
 from .dr_scheduled import cancel_from_old_active, launch
 
-AFTER_RECORD = "created once the action's end is written"
+AFTER_RECORD = "made by the run after the action's end"
 
 
 def run_id(epoch: int) -> str:

@@ -72,6 +72,11 @@ FENCE_CHECK_S = 20.0  # fences checked against the stores at least this often, s
 # take 6 % of a core.
 IDLE_S = 120.0
 BUSY_S = 2.0  # while a follower has changes pending or a scheduled copy is running
+# The run after an action's end (the seed Jobs, the full run that fences the others at the new epoch and
+# probes the copies) comes no sooner than this: the runs of replicas still failing over have been due
+# since their write lease ended, at most a lease ago, so they go first. In a mass failover that work kept
+# the API server and the workers busy while later replicas waited to fail over.
+AFTER_ACTION_S = 12.0
 RETRY_REFUSED_S = 10.0  # a refused publication outside an action is tried again after this long
 BLOCKED_BACKOFF_MAX_S = 5.0  # a blocked action step is retried after 1, 2, 4, 5, 5... seconds
 AUDIT_BUCKET_SEEN: set[str] = set()  # the stores whose audit bucket this process found or made
@@ -122,6 +127,7 @@ class ReplicaRuntime:
         self.jobs_checked_at: dict[str, float] = {}  # scheduled target → when its newest Job was looked at
         self.jobs_stuck: dict[str, Any] = {}  # scheduled target → why its newest Job is stuck, as last seen
         self.reseed: OwedSeeds | None = None  # the seed Jobs owed since the last change of active centre
+        self.after_action = 0.0  # (monotonic) the next run after an action's end is not due before this
         self.parked_notices = ParkedNotices()
         # (spec, centres, active centre) of the last run with a settled writer: whose lease to drop.
         self.lease_holder: tuple[DRReplicaSpec, dict[str, Centre], str] | None = None
@@ -267,7 +273,7 @@ class ReplicaRuntime:
         wait = BUSY_S if busy else IDLE_S
         if self.waits_for is not None:
             wait = min(wait, max(0.5, self.waits_for))
-        return wait
+        return max(wait, self.after_action - time.monotonic())
 
     def due_within(self, seconds: float) -> None:
         """Something (an automatic failover, a scheduled run) is due in `seconds`: run by then."""
@@ -421,14 +427,11 @@ class ReplicaRuntime:
         centres: dict[str, Centre],
     ) -> None:
         """The seed Jobs owed, made only once the action's end is written (this run writes it at its end:
-        they are made by the next run, which is due at once but queues behind the replicas still failing
-        over, as those have been due longer)."""
+        they are made by the next run)."""
         if self._action_in_progress():
             return
         if self.finished_unwritten:
-            if self.reseed is not None and self.reseed.targets:
-                self.due_within(0.0)
-            return
+            return  # made by the next run, AFTER_ACTION_S from now
         dr_reseed.pay(self, body, spec, scheduled, writable, centres)
 
     def _start_action(
@@ -545,6 +548,7 @@ class ReplicaRuntime:
         # Written with the rest of this run's status at its end, in one write (two writes per replica at
         # the end of a mass failover kept the workers waiting on the API server).
         self.finished_unwritten = True
+        self.after_action = time.monotonic() + AFTER_ACTION_S
 
     def _archive(self, action: dict[str, Any], keep_current: bool = False) -> None:
         history = [action, *(self.status.get("history") or [])][:HISTORY]

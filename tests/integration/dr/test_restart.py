@@ -307,7 +307,7 @@ def test_a_refused_seed_job_holds_no_failover_and_is_made_after_a_restart(
     action(cluster, "reseed", "Failover", "fz-samecity-dr", "CHG-RESEED")
     # The seed Job is not needed for the failover: it completes, and Reseeded says what is owed and why.
     s = assert_finished_once(cluster, dr_centres, "reseed", bucket, "CHG-RESEED", "Failover")
-    assert "once the action's end is written" in the_step(s, "Reseeding")["message"]
+    assert "made by the run after the action's end" in the_step(s, "Reseeding")["message"]
     refusal = wait_until(
         lambda: (c := reseeded(cluster, "reseed")) and c[1] == "ReseedRefused" and c, 60, what="seed refused"
     )
