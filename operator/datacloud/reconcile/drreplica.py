@@ -537,11 +537,23 @@ class ReplicaRuntime:
             ),
             None,
         )
+        # The copy left behind, when it is away: checked for divergent writes once it answers.
+        unchecked = [
+            r["centre"]
+            for r in dr_divergent.pending(self.status)
+            if r.get("epoch") == action["fencingEpoch"]
+            and (centres.get(r["centre"]) is None or centres[r["centre"]].health == "Down")
+        ]
         self.emit(
             "Warning" if action["type"] == "Failover" else "Normal",
             f"{action['type']}Completed",
             f"{_headline(action)}: completed in {action['durationSeconds']:.1f}s"
-            + (f"; {waited['message']}" if waited else ""),
+            + (f"; {waited['message']}" if waited else "")
+            + "".join(
+                f"; {c} is checked for divergent writes once it answers, and nothing is copied into it "
+                "until then"
+                for c in unchecked
+            ),
         )
         self._archive(action, keep_current=True)
         self._note_progress(body)
