@@ -557,7 +557,7 @@ def run_failover(
     server = stack.control_plane.main
     requests_before = request_counts(server)
     stack.centres["fz-prod"].stop()
-    killed = time.perf_counter()
+    killed, killed_at = time.perf_counter(), time.time()
     done: dict[str, float] = {}
     while time.perf_counter() - killed < 300 and len(done) < n:
         for name, phase in phases(kube, ns).items():
@@ -565,6 +565,11 @@ def run_failover(
                 done[name] = time.perf_counter() - killed
         time.sleep(0.5)
     requests = per_zone(requests_before, request_counts(server), n)
+    # Where the time went: from the kill to each failover's start (detection, downFor, a worker), and the
+    # failover itself (the write lease's wait, then the steps), from what each replica recorded.
+    actions = [a for a in (action_of(i) for i in kube.list("drreplicas", ns)) if a.get("startedEpoch")]
+    started = [float(a["startedEpoch"]) - killed_at for a in actions]
+    took = [float(a["durationSeconds"]) for a in actions if a.get("durationSeconds") is not None]
     near = s3.client(endpoint(stack.centres["fz-samecity-dr"]), max_pool=32)
 
     def present(item: tuple[str, str]) -> bool:
@@ -583,7 +588,13 @@ def run_failover(
         "acknowledged_writes_checked": len(acked),
         "lost_acknowledged_writes": lost,
         "api_requests_per_replica": requests,  # from the kill until the last one failed over (or 300 s)
+        "action_started_after_kill_seconds": quantiles(started),
+        "action_duration_seconds": quantiles(took),
     }
+
+
+def action_of(item: dict[str, Any]) -> dict[str, Any]:
+    return dict((item.get("status") or {}).get("action") or {})
 
 
 def main() -> int:

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
+from datacloud.adapters.kube import ApiError
 from datacloud.api.drreplica import DRReplicaSpec
 from datacloud.failover.topology import flows
 from datacloud.metrics import REGISTRY
 from datacloud.metrics import dr as dr_metrics
-from datacloud.reconcile import dr_scheduled
+from datacloud.reconcile import dr_jobs, dr_scheduled
 from tests.support.jobs import job, pod
 
 SPEC = DRReplicaSpec.model_validate(
@@ -41,24 +40,34 @@ SCHEDULED = [f for f in flows(SPEC, "prod") if f.mode == "Scheduled"]
 
 
 class Kube:
-    """Jobs and pods by target; a target in `failing` answers 503."""
+    """The namespace's sync Jobs and pods, labelled as the operator and the Job controller label them; a
+    target in `failing` makes the listing answer 503."""
 
     def __init__(
         self, jobs: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]], failing: set[str]
     ) -> None:
         self.jobs, self.failing = jobs, failing
 
-    def read_all(
-        self, api_version: str, kind: str, namespace: str, label_selector: str, cached: bool = False
-    ) -> list[dict[str, Any]]:
+    def get_json(self, path: str, query: dict[str, str]) -> dict[str, Any]:
+        assert query["labelSelector"] == "datacloud.fujian.gov.cn/drreplica"
+        if self.failing:
+            raise ApiError("ServerError", "HTTP 503", 503)
+        items = []
         for target, (j, pods) in self.jobs.items():
-            if kind == "Job" and label_selector.endswith(f"/target={target}"):
-                if target in self.failing:
-                    raise ApiException(status=503)
-                return [j]
-            if kind == "Pod" and label_selector == f"job-name={j['metadata']['name']}":
-                return pods
-        return []
+            if path.endswith("/jobs"):
+                labels = {
+                    "datacloud.fujian.gov.cn/drreplica": "records",
+                    "datacloud.fujian.gov.cn/target": target,
+                }
+                items.append({**j, "metadata": {**j["metadata"], "labels": labels}})
+            else:
+                for p in pods:
+                    labels = {
+                        "datacloud.fujian.gov.cn/drreplica": "records",
+                        "job-name": j["metadata"]["name"],
+                    }
+                    items.append({**p, "metadata": {**p["metadata"], "labels": labels}})
+        return {"items": items}
 
 
 class Runtime:
@@ -72,6 +81,8 @@ class Runtime:
 
 
 def check(rt: Runtime) -> dict[str, Any] | None:
+    dr_jobs.JOBS.clear()  # each check is a later look, after the listings' age
+    dr_jobs.PODS.clear()
     stuck = {}
     for flow in SCHEDULED:
         looked, why = dr_scheduled._check_latest_job(rt, {"name": flow.target}, flow)  # type: ignore[arg-type]

@@ -93,6 +93,42 @@ def test_a_success_before_a_blocked_step_is_still_written(monkeypatch: pytest.Mo
     assert (last["Promoting"]["state"], last["Promoting"]["reason"]) == ("Running", "NewActiveUnreachable")
 
 
+def test_a_wait_is_handed_to_the_runs_own_write_and_the_next_run_writes_once_before_the_endpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The run that starts a failover waiting for the write lease wrote status twice (the wait, then the
+    run's own); the wait now rides on the run's write. The next run, once the lease has ended, opens the
+    new active without writing first (the wait stored the epoch) and writes once before the endpoint moves."""
+    lease_over = False
+
+    def fence(ctx: dr_actions.ActionContext) -> str:
+        if not lease_over:
+            raise dr_actions.StepBlocked("WriteLeaseRunning", "until 12:00:11", retry_in=3.0)
+        return "lease ended"
+
+    steps = dict.fromkeys(STEPS["Failover"], lambda ctx: "ok")
+    monkeypatch.setattr(dr_actions, "STEP_FUNCTIONS", {**steps, "Fencing": fence})
+    ctx, written, waits = context(), [], []
+    ctx.stored = False
+    assert not dr_actions.advance(ctx, written.append, waits.append)
+    assert written == []
+    assert len(waits) == 1
+    assert ctx.stored
+    assert ctx.retry_in == 3.0
+    waiting = {s["name"]: s for s in waits[0]["steps"]}["Fencing"]
+    assert (waiting["state"], waiting["reason"]) == ("Running", "WriteLeaseRunning")
+    assert not dr_actions.advance(ctx, written.append, waits.append)  # still waiting: nothing new to write
+    assert written == []
+    assert len(waits) == 1
+
+    lease_over = True
+    assert dr_actions.advance(ctx, lambda a: written.append({s["name"]: s["state"] for s in a["steps"]}))
+    assert written == [
+        {"Fencing": "Succeeded", "Promoting": "Succeeded", "Publishing": "Running", "Reseeding": "Pending",
+         "Done": "Pending"}
+    ]  # fmt: skip
+
+
 def test_a_dead_centre_is_tried_once_for_many_failovers(monkeypatch: pytest.MonkeyPatch) -> None:
     tried: list[str] = []
 

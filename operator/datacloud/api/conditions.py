@@ -154,6 +154,7 @@ class ReplicaType(StrEnum):
     LOCATIONS_EXCLUSIVE = "LocationsExclusive"
     SPEC_USABLE = "SpecUsable"
     JOBS_HEALTHY = "JobsHealthy"
+    RESEEDED = "Reseeded"
 
 
 class ReplicaReason(StrEnum):
@@ -205,6 +206,8 @@ class ReplicaReason(StrEnum):
     SYNC_POD_CANNOT_START = "SyncPodCannotStart"
     SYNC_POD_UNSCHEDULABLE = "SyncPodUnschedulable"
     SYNC_PODS_NOT_CREATED = "SyncPodsNotCreated"
+    SEED_JOBS_CREATED = "SeedJobsCreated"
+    SEED_JOB_PENDING = "SeedJobPending"
 
 
 # --- The catalogue: what each type means and when each reason is given --------------------------------
@@ -415,8 +418,6 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
              _R.FINAL_SYNC_INCOMPLETE: "the final sync is still copying after its passes",
              _R.FINAL_SYNC_MISMATCH: "objects differ after the final sync",
              _R.DIVERGENCE_CHECK_PENDING: "the copy must be compared with the active one first",
-             _R.RESEED_REFUSED: "the API server refused a seed Job (4xx)",
-             _R.RESEED_FAILED: "the API server failed a seed Job (5xx)",
              _R.PUBLICATION_REFUSED: "the API server refused the endpoint (4xx)",
              _R.PUBLICATION_FAILED: "the API server failed the endpoint (5xx)"},
         ),
@@ -451,6 +452,15 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
              _R.SYNC_POD_UNSCHEDULABLE: "no node takes a sync pod; the message names the Job and the pod",
              _R.SYNC_PODS_NOT_CREATED: "a sync Job created no pod within 2 minutes (quota, admission, Pod "
                                        "Security); the message names the Job"},
+        ),
+        ReplicaType.RESEEDED: Reasons(
+            "after the last change of active centre, each Scheduled target has its seed Job from the new "
+            "active (or waits for its next scheduled run); absent before any action",
+            {_R.SEED_JOBS_CREATED: "every seed Job owed was created; the message names them"},
+            {_R.SEED_JOB_PENDING: "a seed Job is owed: made by the run after the action's end, or once "
+                                  "the target's centre answers; the message says which",
+             _R.RESEED_REFUSED: "the API server refused a seed Job (4xx); tried again on the next run",
+             _R.RESEED_FAILED: "the API server failed to create a seed Job (5xx); tried again"},
         ),
     },
 }  # fmt: skip

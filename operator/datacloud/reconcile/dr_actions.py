@@ -242,12 +242,19 @@ def progress_condition(action: dict[str, Any], generation: int | None) -> dict[s
 RECORDED_BEFORE = frozenset({"FinalSync", "Publishing"})
 
 
-def advance(ctx: ActionContext, record: Callable[[dict[str, Any]], None]) -> bool:
+def advance(
+    ctx: ActionContext,
+    record: Callable[[dict[str, Any]], None],
+    waiting: Callable[[dict[str, Any]], None] | None = None,
+) -> bool:
     """Run steps until the action is done or a step is blocked. `record` persists status.action, and is
     called only where a write must precede an effect: before a step of RECORDED_BEFORE runs, before
     Promoting when the action (its fencing epoch) is not yet stored, and when a step waits (once per
     reason, so a step retried on every tick does not rewrite status every time). The end is written by
     the caller, with the action's result.
+
+    `waiting` (default: `record`) persists why a step waits: nothing of the action follows in this run,
+    so the caller may write it with the rest of the run's status, in one write.
 
     The other steps' progress rides on those writes (a thousand replicas failing over at once wrote
     status once per step each); a step that succeeded but was not yet recorded is simply run again after
@@ -269,7 +276,7 @@ def advance(ctx: ActionContext, record: Callable[[dict[str, Any]], None]) -> boo
             ctx.retry_in = e.retry_in
             if (step.get("reason"), step.get("message")) != (e.reason, str(e)) or unrecorded:
                 ctx.action["steps"] = mark(ctx.action["steps"], name, "Running", ctx.now, str(e), e.reason)
-                record(ctx.action)
+                (waiting or record)(ctx.action)
                 ctx.stored = True
                 log.warning("%s step %s blocked (%s): %s", ctx.action["type"], name, e.reason, e)
             return False

@@ -315,12 +315,8 @@ def run(
             continue
         found = preserve(rt.namespace, rt.name, spec, centres, active, record, int(rt.status["fencingEpoch"]))
         if found is None:
-            rt.emit(
-                "Warning",
-                "DivergenceCheckWaiting",
-                f"{record['centre']} (the copy active before epoch {record['epoch']}) is not reachable: "
-                "nothing is copied into it until its divergent writes have been checked",
-            )
+            # Not reachable yet: the record says Pending, the failover's outcome Event says it is checked
+            # once it answers (an Event here too doubled a mass failover's Events).
             continue
         settle(record, found, rt.namespace, rt.name, now)
         annotate_history(rt.status, record)

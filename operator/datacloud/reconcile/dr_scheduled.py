@@ -16,7 +16,8 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from .. import GROUP, settings
+from .. import settings
+from ..adapters.kube import ApiError
 from ..api.conditions import ReplicaReason, ReplicaType, replica
 from ..api.drreplica import DRReplicaSpec
 from ..builders import dr as build
@@ -25,8 +26,9 @@ from ..builders.job_health import Stuck, retried, why_stuck
 from ..builders.sync_account import SYNC_ACCOUNT
 from ..failover.topology import Flow
 from ..metrics import dr as dr_metrics
+from . import dr_jobs
 from .centres import Centre
-from .dr_actions import api_refusal, refused
+from .dr_actions import api_refusal
 from .dr_context import ReplicaContext
 from .dr_flows import due_runs, epoch_now, in_window, next_run, seconds_between
 from .dr_sync_account import ensure as ensure_sync_account
@@ -93,7 +95,7 @@ def run(
             latest = due[-1]
             if in_window(window, now) and flow.src.centre in centres and flow.dst.centre in centres:
                 # A run the API server refuses (a quota, an admission policy) stays due: tried next tick.
-                if _try_launch(rt, body, flow, entry, latest):
+                if _trylaunch(rt, body, flow, entry, latest):
                     entry["missedIntervals"] = len(due) - 1
                     entry["lastScheduledTime"] = latest.isoformat()
             else:
@@ -158,11 +160,11 @@ def _jobs_condition(
     rt.status["conditions"] = merge_conditions(rt.status.get("conditions"), [cond], now)
 
 
-def _try_launch(
+def _trylaunch(
     rt: ReplicaContext, body: dict[str, Any], flow: Flow, entry: dict[str, Any], when: datetime
 ) -> bool:
     try:
-        _launch(rt, body, flow, _run_id(when))
+        launch(rt, body, flow, _run_id(when))
     except ApiException as e:
         entry["message"] = f"sync Job not created: {api_refusal(e)}"
         rt.emit("Warning", "SyncRefused", f"full sync of {flow.target}: {entry['message']}")
@@ -170,75 +172,6 @@ def _try_launch(
     entry.pop("message", None)
     rt.emit("Normal", "SyncScheduled", f"full sync of {flow.target} started for {when.isoformat()}")
     return True
-
-
-def seed(
-    rt: ReplicaContext,
-    body: dict[str, Any],
-    spec: DRReplicaSpec,
-    scheduled: list[Flow],
-    epoch: int,
-    centres: dict[str, Centre],
-) -> list[str]:
-    """After a change of active centre, one full sync Job per scheduled target from the new active
-    (named after the epoch, so a repeated step re-applies the same Job); StepBlocked when the API
-    server refuses it. Outside a target's window, or while paused, its next scheduled run does it. A
-    target whose centre is Down could not run the Job: it is owed (`rt.seeds_owed`) and created once the
-    centre answers again (`pay_owed_seeds`), so a mass failover from a dead centre creates no Job then."""
-    notes = []
-    cancelled = cancel_from_old_active(rt, f"seed-e{epoch}")
-    if cancelled:
-        notes.append(f"cancelled {', '.join(cancelled)} (from the old active)")
-    for flow in scheduled:
-        window = flow.spec.window if flow.spec else None
-        if spec.paused or not in_window(window, epoch_now()):
-            notes.append(f"{flow.dst.centre} at its next scheduled run")
-            continue
-        if _down(centres, flow):
-            rt.seeds_owed[flow.target] = epoch
-            notes.append(f"{flow.dst.centre} by seed Job once it answers (Down now)")
-            continue
-        try:
-            name = _launch(rt, body, flow, f"seed-e{epoch}")
-        except ApiException as e:
-            raise refused("Reseed", f"the seed Job of {flow.target}", e) from None
-        notes.append(f"{flow.dst.centre} by seed Job {name}")
-    return notes
-
-
-def _down(centres: dict[str, Centre], flow: Flow) -> bool:
-    return any(
-        c is None or c.health == "Down" for c in (centres.get(flow.src.centre), centres.get(flow.dst.centre))
-    )
-
-
-def pay_owed_seeds(
-    rt: ReplicaContext,
-    body: dict[str, Any],
-    spec: DRReplicaSpec,
-    scheduled: list[Flow],
-    centres: dict[str, Centre],
-) -> None:
-    """The seed Jobs owed to targets whose centre was Down at the failover, for those that answer now.
-    `scheduled` is what may be written into now (a returning copy with divergent writes not yet kept is
-    left out by the caller); an owed seed of an earlier epoch, or one now outside its window or paused, is
-    left to the next scheduled run."""
-    epoch = int(rt.status.get("fencingEpoch") or 0)
-    for flow in scheduled:
-        owed = rt.seeds_owed.get(flow.target)
-        if owed is None or _down(centres, flow):
-            continue
-        window = flow.spec.window if flow.spec else None
-        if owed != epoch or spec.paused or not in_window(window, epoch_now()):
-            del rt.seeds_owed[flow.target]
-            continue
-        try:
-            name = _launch(rt, body, flow, f"seed-e{epoch}")
-        except ApiException as e:
-            rt.emit("Warning", "SyncRefused", f"seed Job of {flow.target} not created: {api_refusal(e)}")
-            continue  # still owed: tried on the next run
-        del rt.seeds_owed[flow.target]
-        rt.emit("Normal", "SyncScheduled", f"seed Job {name}: {flow.dst.centre} answers again")
 
 
 STUCK_PREFIX = "sync Job "
@@ -249,18 +182,16 @@ def _check_latest_job(rt: ReplicaContext, entry: dict[str, Any], flow: Flow) -> 
     crash loop, its backoff spent), is named with the reason in the target's message and a Warning Event
     instead of a silent wait; the message goes once a later Job runs. Returns whether the Job could be
     looked at, and why it is stuck."""
-    label = f"{GROUP}/drreplica={rt.name},{GROUP}/target={flow.target}"
     try:
-        # From the watch cache: a thousand replicas each listing through to etcd read every Job (and Pod)
-        # of the namespace each time; a Job a moment old that the cache lacks is looked at next time.
-        jobs = rt.kube.read_all("batch/v1", "Job", rt.namespace, label_selector=label, cached=True)
+        # From the namespace's shared listing (dr_jobs): a Job a few seconds old that it lacks is looked at
+        # next time.
+        jobs = dr_jobs.jobs(rt.kube, rt.namespace, rt.name, flow.target)
         latest = max(jobs, key=lambda j: str(j["metadata"].get("creationTimestamp") or ""), default=None)
         stuck = retries = None
         if latest is not None and not _succeeded(latest):
-            selector = f"job-name={latest['metadata']['name']}"
-            pods = rt.kube.read_all("v1", "Pod", rt.namespace, label_selector=selector, cached=True)
+            pods = dr_jobs.pods(rt.kube, rt.namespace, latest["metadata"]["name"])
             stuck, retries = why_stuck(latest, pods, datetime.now(UTC)), retried(latest, pods)
-    except ApiException:
+    except (ApiException, ApiError):
         return False, None  # looked at again next tick; the Job's outcome still reaches status by its report
     if retries is not None:
         rt.emit("Warning", "SyncShardRetried", retries)  # once per new failure: the counts are in it
@@ -283,22 +214,28 @@ def _finished(job: dict[str, Any]) -> bool:
     return bool(status.get("completionTime") or done & {"Complete", "Failed"})
 
 
-def cancel_from_old_active(rt: ReplicaContext, keep_run: str) -> list[str]:
-    """Delete (with their pods) this replica's unfinished sync Jobs other than run `keep_run`: they were
-    started from the centre that was active before, and one finishing after the seed would leave older
-    data on its target. A refusal is reported and does not hold the action up (those Jobs then run out)."""
-    label = f"{GROUP}/drreplica={rt.name}"
+def cancel_from_old_active(rt: ReplicaContext, keep_run: str, cut: str) -> list[str]:
+    """Delete (with their pods) this replica's unfinished sync Jobs made no later than `cut` (the action's
+    start), other than run `keep_run`: they were started from the centre that was active before, and one
+    finishing after the seed would leave older data on its target. Jobs made since (from the new active)
+    are kept, so cancelling again after a restart is harmless. A refusal is reported and holds nothing up
+    (those Jobs then run out)."""
+    before = _parse_time(cut)
     try:
-        # From the watch cache (milliseconds behind; the Jobs to cancel were made long before): in a mass
-        # failover each replica listing through to etcd read every Job of the namespace, O(n²).
-        jobs = rt.kube.read_all("batch/v1", "Job", rt.namespace, label_selector=label, cached=True)
-    except ApiException as e:
-        rt.emit("Warning", "SyncNotCancelled", f"sync Jobs from the old active not listed: {api_refusal(e)}")
+        # From the namespace's shared listing (dr_jobs), taken after the cut's second ended: every Job made
+        # until then is in it. Each replica of a mass failover listing for itself read every Job, O(n²).
+        since = before.timestamp() + 1.0 if before is not None else time.time()
+        jobs = dr_jobs.jobs(rt.kube, rt.namespace, rt.name, since=since)
+    except (ApiException, ApiError) as e:
+        why = api_refusal(e) if isinstance(e, ApiException) else str(e)
+        rt.emit("Warning", "SyncNotCancelled", f"sync Jobs from the old active not listed: {why}")
         return []
     cancelled = []
     for job in jobs:
         meta = job["metadata"]
-        if meta["name"].endswith(f"-{keep_run}") or meta.get("deletionTimestamp") or _finished(job):
+        made = _parse_time(meta.get("creationTimestamp"))
+        late = before is not None and made is not None and made > before
+        if meta["name"].endswith(f"-{keep_run}") or meta.get("deletionTimestamp") or _finished(job) or late:
             continue
         try:
             removed = rt.kube.remove("batch/v1", "Job", meta["name"], rt.namespace, propagation="Background")
@@ -316,7 +253,7 @@ def _run_id(when: datetime) -> str:
     return re.sub(r"[^0-9a-z]", "", when.strftime("%Y%m%dt%H%M").lower())
 
 
-def _launch(rt: ReplicaContext, body: dict[str, Any], flow: Flow, run_id: str) -> str:
+def launch(rt: ReplicaContext, body: dict[str, Any], flow: Flow, run_id: str) -> str:
     shards = flow.spec.shards if flow.spec else 1
     # The Job's pods run as `datacloud-sync`: without the account they are never created.
     ensure_sync_account(rt.kube, rt.namespace, settings.current().namespace)

@@ -46,9 +46,10 @@ from ..failover.lease import LEASES
 from ..failover.topology import Copy, Flow, active_copy, copies, flows
 from ..metrics import dr as dr_metrics
 from ..replication.events import EventReceiver
-from . import dr_divergent, dr_overlap, dr_scheduled, dr_specs, dr_status, dr_writers
+from . import dr_divergent, dr_overlap, dr_reseed, dr_scheduled, dr_specs, dr_status, dr_writers
 from .centres import Centre, CentreReader, CentreUnavailable, resolve
 from .dr_actions import ActionContext, StepBlocked, advance, progress_condition, refused
+from .dr_context import OwedSeeds
 from .dr_flows import FollowerHub, Followers, epoch_now, seconds_between
 from .dr_parked import ParkedNotices
 from .status_refusal import refused as status_refused
@@ -71,8 +72,14 @@ FENCE_CHECK_S = 20.0  # fences checked against the stores at least this often, s
 # take 6 % of a core.
 IDLE_S = 120.0
 BUSY_S = 2.0  # while a follower has changes pending or a scheduled copy is running
+# The run after an action's end (the seed Jobs, the full run that fences the others at the new epoch and
+# probes the copies) comes no sooner than this: the runs of replicas still failing over have been due
+# since their write lease ended, at most a lease ago, so they go first. In a mass failover that work kept
+# the API server and the workers busy while later replicas waited to fail over.
+AFTER_ACTION_S = 12.0
 RETRY_REFUSED_S = 10.0  # a refused publication outside an action is tried again after this long
 BLOCKED_BACKOFF_MAX_S = 5.0  # a blocked action step is retried after 1, 2, 4, 5, 5... seconds
+AUDIT_BUCKET_SEEN: set[str] = set()  # the stores whose audit bucket this process found or made
 ROLE_FOR_MODE = {"Continuous": "SameCityDR", "Scheduled": "RemoteDR"}
 
 Emit = Callable[[str, str, str], None]  # (type, reason, message) → an Event on the replica
@@ -108,7 +115,7 @@ class ReplicaRuntime:
         self.published_at = 0.0
         self.publication: dict[str, Any] | None = None  # the EndpointPublished condition, once known
         self.blocked_ticks = 0
-        self.finished_unwritten = False  # an action finished this run; its status is not yet written
+        self.finished_unwritten = False  # an action finished (or a step waits) this run; not yet written
         self.status: dict[str, Any] = {}
         self.full_for: tuple[Any, str, Any] | None = None  # (generation, active, epoch) of the last full run
         self.full_reachable: frozenset[str] = frozenset()  # the centres not Down at the last full run
@@ -119,9 +126,8 @@ class ReplicaRuntime:
         self.results_read_at: dict[str, float] = {}  # scheduled target → when its result was last read
         self.jobs_checked_at: dict[str, float] = {}  # scheduled target → when its newest Job was looked at
         self.jobs_stuck: dict[str, Any] = {}  # scheduled target → why its newest Job is stuck, as last seen
-        # scheduled target → epoch of a seed Job owed once its centre answers (kept in memory: after a
-        # restart, the target's next scheduled run copies it instead)
-        self.seeds_owed: dict[str, int] = {}
+        self.reseed: OwedSeeds | None = None  # the seed Jobs owed since the last change of active centre
+        self.after_action = 0.0  # (monotonic) the next run after an action's end is not due before this
         self.parked_notices = ParkedNotices()
         # (spec, centres, active centre) of the last run with a settled writer: whose lease to drop.
         self.lease_holder: tuple[DRReplicaSpec, dict[str, Centre], str] | None = None
@@ -216,8 +222,8 @@ class ReplicaRuntime:
             skipped = {p.target for p in unusable}
             scheduled = [f for f in wanted if f.mode == "Scheduled" and f.target not in skipped]
             writable = dr_divergent.gate(self.status, scheduled)
-            if self.seeds_owed and self._writer_settled():
-                dr_scheduled.pay_owed_seeds(self, body, spec, writable, centres)
+            self._pay_seeds(body, spec, scheduled, writable, centres)
+            dr_reseed.condition(self, generation, now)
             dr_scheduled.run(self, body, spec, writable, centres, now)
             self._target_status(spec, wanted, now)
             self._report_unusable(unusable, generation, now)
@@ -267,7 +273,7 @@ class ReplicaRuntime:
         wait = BUSY_S if busy else IDLE_S
         if self.waits_for is not None:
             wait = min(wait, max(0.5, self.waits_for))
-        return wait
+        return max(wait, self.after_action - time.monotonic())
 
     def due_within(self, seconds: float) -> None:
         """Something (an automatic failover, a scheduled run) is due in `seconds`: run by then."""
@@ -367,7 +373,7 @@ class ReplicaRuntime:
             centres,
             now,
             publish=lambda copy, epoch: self._publish_copy(body, centres, copy, epoch, force=True),
-            reseed=lambda copy, epoch: self._reseed(body, spec, centres, copy, epoch),
+            reseed=lambda copy, epoch: self._reseed(spec, centres, copy, epoch),
             owner=lambda copy: fencing.owner_id(self.namespace, self.name, copy.name),
             before_writing_into=lambda copy: self._divergence_checked(body, spec, centres, copy, now),
             lease=lambda copy: self._grant_lease(spec, centres, copy),
@@ -376,7 +382,7 @@ class ReplicaRuntime:
             ),
             stored=(self.written.status.get("action") or {}).get("requestId") == action["requestId"],
         )
-        finished = advance(ctx, lambda a: self._record_action(body, a))
+        finished = advance(ctx, lambda a: self._record_action(body, a), lambda a: self._note_wait(body, a))
         if ctx.retry_in is not None:
             self.due_within(ctx.retry_in)
         if finished:
@@ -384,7 +390,9 @@ class ReplicaRuntime:
             self._finish_action(body, spec, centres, now)
             return False
         step = current(self.status["action"]["steps"])
-        if step is not None and step.get("reason"):
+        # The write lease's wait is the expected part of an unplanned failover, bounded and ended by
+        # itself: ActionProgressing says it, and the outcome Event says how long it took.
+        if step is not None and step.get("reason") and step["reason"] != ReplicaReason.WRITE_LEASE_RUNNING:
             a = self.status["action"]
             self.emit(
                 "Warning",
@@ -395,21 +403,36 @@ class ReplicaRuntime:
             )
         return True
 
-    def _reseed(
-        self, body: dict[str, Any], spec: DRReplicaSpec, centres: dict[str, Centre], new: Copy, epoch: int
-    ) -> str:
-        """Replication from the new active: its continuous followers, and a seed Job per scheduled
-        target (so the remote copy holds the new active's data now, not at its next cron time)."""
+    def _reseed(self, spec: DRReplicaSpec, centres: dict[str, Centre], new: Copy, epoch: int) -> str:
+        """Replication from the new active: its continuous followers, and a seed Job owed to each
+        scheduled target (`dr_reseed`: made once the action's end is written)."""
         wanted = dr_divergent.gate(self.status, flows(spec, new.centre))
         continuous = [f for f in wanted if f.mode == "Continuous"]
         if not spec.paused:
             self.followers.match(continuous, centres)
         scheduled = [f for f in wanted if f.mode == "Scheduled"]
-        seeds = dr_scheduled.seed(self, body, spec, scheduled, epoch, centres)
+        cut = str((self.status.get("action") or {}).get("startedAt") or now_iso())
+        seeds = dr_reseed.owe(self, spec, scheduled, epoch, cut)
         parts = [f"{f.dst.centre} continuously" for f in continuous] + seeds
         if spec.paused:
             parts.insert(0, "paused: replication starts when resumed")
         return f"replicating {new.centre} → " + ("; ".join(parts) or "no other centre")
+
+    def _pay_seeds(
+        self,
+        body: dict[str, Any],
+        spec: DRReplicaSpec,
+        scheduled: list[Flow],
+        writable: list[Flow],
+        centres: dict[str, Centre],
+    ) -> None:
+        """The seed Jobs owed, made only once the action's end is written (this run writes it at its end:
+        they are made by the next run)."""
+        if self._action_in_progress():
+            return
+        if self.finished_unwritten:
+            return  # made by the next run, AFTER_ACTION_S from now
+        dr_reseed.pay(self, body, spec, scheduled, writable, centres)
 
     def _start_action(
         self, body: dict[str, Any], spec: DRReplicaSpec, requested: dict[str, Any], origin: str, now: str
@@ -452,16 +475,11 @@ class ReplicaRuntime:
         self.followers.stop_all()  # the writer changes: no flow may run from the old active from here on
         self.blocked_ticks = 0
         self.status["action"] = action
-        self.emit(
-            "Warning" if kind == "Failover" else "Normal",
-            f"{kind}Started",
-            f"{kind} {old} → {new} ({action['requestId']}), estimated data loss "
-            + (
-                "unknown (no lag measured)"
-                if action["estimatedDataLossSeconds"] is None
-                else f"{action['estimatedDataLossSeconds']:.1f}s"
-            ),
-        )
+        # A requested action is acknowledged at once; an automatic failover says everything in its one
+        # outcome Event (or in ActionBlocked, should a step wait on something): a thousand replicas failing
+        # over posted three or four Events each, on the API server the failovers wait on.
+        if origin != "automatic":
+            self.emit("Warning" if kind == "Failover" else "Normal", f"{kind}Started", _headline(action))
         # Not written here: advance() stores it before the new active opens, or with why a step waits.
 
     def _take_action(self, action: dict[str, Any]) -> None:
@@ -478,6 +496,13 @@ class ReplicaRuntime:
         self._take_action(action)
         self._note_progress(body)
         self.write_now(body)
+
+    def _note_wait(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Why a step waits, written at the end of this run with the rest of its status (two writes per
+        replica in the run that starts a failover waiting for the write lease, before)."""
+        self._take_action(action)
+        self._note_progress(body)
+        self.finished_unwritten = True
 
     def _note_progress(self, body: dict[str, Any]) -> None:
         """ActionProgressing and EndpointPublished written together with the step they describe."""
@@ -504,16 +529,38 @@ class ReplicaRuntime:
         )
         self.status["phase"] = self._phase(spec, ready)
         self._audit(spec, centres, action, now)
+        waited = next(
+            (
+                st
+                for st in action["steps"]
+                if st["name"] == "Fencing" and "write lease" in st.get("message", "")
+            ),
+            None,
+        )
+        # The copy left behind, when it is away: checked for divergent writes once it answers.
+        unchecked = [
+            r["centre"]
+            for r in dr_divergent.pending(self.status)
+            if r.get("epoch") == action["fencingEpoch"]
+            and (centres.get(r["centre"]) is None or centres[r["centre"]].health == "Down")
+        ]
         self.emit(
-            "Normal",
+            "Warning" if action["type"] == "Failover" else "Normal",
             f"{action['type']}Completed",
-            f"{action['type']} to {action['targetCentre']} completed in {action['durationSeconds']:.1f}s",
+            f"{_headline(action)}: completed in {action['durationSeconds']:.1f}s"
+            + (f"; {waited['message']}" if waited else "")
+            + "".join(
+                f"; {c} is checked for divergent writes once it answers, and nothing is copied into it "
+                "until then"
+                for c in unchecked
+            ),
         )
         self._archive(action, keep_current=True)
         self._note_progress(body)
         # Written with the rest of this run's status at its end, in one write (two writes per replica at
         # the end of a mass failover kept the workers waiting on the API server).
         self.finished_unwritten = True
+        self.after_action = time.monotonic() + AFTER_ACTION_S
 
     def _archive(self, action: dict[str, Any], keep_current: bool = False) -> None:
         history = [action, *(self.status.get("history") or [])][:HISTORY]
@@ -530,10 +577,12 @@ class ReplicaRuntime:
         for centre in ordered:
             client = s3.shared_client(centre.endpoint, connect_timeout=2, read_timeout=5)
             try:
-                try:
-                    client.head_bucket(Bucket=AUDIT_BUCKET)
-                except ClientError:
-                    client.create_bucket(Bucket=AUDIT_BUCKET)
+                if centre.endpoint.url not in AUDIT_BUCKET_SEEN:  # one HEAD per store, not per record
+                    try:
+                        client.head_bucket(Bucket=AUDIT_BUCKET)
+                    except ClientError:
+                        client.create_bucket(Bucket=AUDIT_BUCKET)
+                    AUDIT_BUCKET_SEEN.add(centre.endpoint.url)
                 client.put_object(
                     Bucket=AUDIT_BUCKET,
                     Key=key,
@@ -544,6 +593,7 @@ class ReplicaRuntime:
                 action["auditRecord"] = f"{centre.name}/{AUDIT_BUCKET}/{key}"
                 return
             except (BotoCoreError, ClientError) as e:
+                AUDIT_BUCKET_SEEN.discard(centre.endpoint.url)  # looked for again next time
                 log.warning("audit record not written to %s: %s", centre.name, e)
             finally:
                 client.close()
@@ -876,6 +926,15 @@ class ReplicaRuntime:
                     dr_writers.drop_lease(self.namespace, self.name, *self.lease_holder)
                 except (BotoCoreError, ClientError, fencing.PolicyContended) as e:
                     log.warning("write lease of %s/%s not removed: %s", self.namespace, self.name, e)
+
+
+def _headline(action: dict[str, Any]) -> str:
+    loss = action.get("estimatedDataLossSeconds")
+    return (
+        f"{action['type']} {action['fromCentre']} → {action['targetCentre']} ({action['requestId']}, "
+        f"{action.get('requestedBy')}), estimated data loss "
+        + ("unknown (no lag measured)" if loss is None else f"{float(loss):.1f}s")
+    )
 
 
 def _without_drifting(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -288,7 +288,12 @@ def test_failover_resumes_after_sigkill_in_publishing(
     assert can_write(app(dr_centres["fz-samecity-dr"]), bucket)
 
 
-def test_failover_resumes_after_sigkill_in_reseeding(
+def reseeded(cluster: Cluster, name: str) -> tuple[str, str, str] | None:
+    c = find(status(cluster, name).get("conditions"), "Reseeded")
+    return (str(c["status"]), str(c["reason"]), str(c["message"])) if c else None
+
+
+def test_a_refused_seed_job_holds_no_failover_and_is_made_after_a_restart(
     cluster: Cluster,
     operator: dict[str, Any],
     dr_centres: dict[str, Centre],
@@ -300,31 +305,34 @@ def test_failover_resumes_after_sigkill_in_reseeding(
     protected(cluster, dr_centres, "reseed", bucket, cleanup)
     refusals.no_room_for_jobs()  # the namespace's quota has no room for the remote target's seed Job
     action(cluster, "reseed", "Failover", "fz-samecity-dr", "CHG-RESEED")
-    s = wait_until(
-        lambda: blocked_in(cluster, "reseed", "CHG-RESEED", "Reseeding"), 60, what="refused in Reseeding"
+    # The seed Job is not needed for the failover: it completes, and Reseeded says what is owed and why.
+    s = assert_finished_once(cluster, dr_centres, "reseed", bucket, "CHG-RESEED", "Failover")
+    assert "made by the run after the action's end" in the_step(s, "Reseeding")["message"]
+    refusal = wait_until(
+        lambda: (c := reseeded(cluster, "reseed")) and c[1] == "ReseedRefused" and c, 60, what="seed refused"
     )
-    step = the_step(s, "Reseeding")
-    assert step["reason"] == "ReseedRefused"
-    assert "quota" in step["message"]
-    assert the_step(s, "Publishing")["state"] == "Succeeded"
-    cm = cluster.kube.read("v1", "ConfigMap", "reseed-endpoint", NAMESPACE)
-    assert cm["data"]["centre"] == "fz-samecity-dr"
-    blocked = wait_until(lambda: event_count(cluster, "reseed", "ActionBlocked"), 30, what="ActionBlocked")
+    assert refusal[0] == "False"
+    assert "quota" in refusal[2]
+    assert event_count(cluster, "reseed", "ReseedRefused") >= 1
+    refused_before = event_count(cluster, "reseed", "ReseedRefused")
 
-    restart_operator(cluster, operator)
+    restart_operator(cluster, operator)  # the owed seed is in memory only: the condition brings it back
     wait_until(
-        lambda: event_count(cluster, "reseed", "ActionBlocked") > blocked, 60, what="ActionBlocked again"
+        lambda: event_count(cluster, "reseed", "ReseedRefused") > refused_before, 60, what="refused again"
     )
-    assert the_step(status(cluster, "reseed"), "Reseeding")["state"] == "Running"
-
     refusals.lift()
-    assert_finished_once(cluster, dr_centres, "reseed", bucket, "CHG-RESEED", "Failover")
+    made = wait_until(
+        lambda: (c := reseeded(cluster, "reseed")) and c[0] == "True" and c, 60, what="seed Job made"
+    )
+    assert made[1] == "SeedJobsCreated"
+    assert "reseed-remote-seed-e2" in made[2]
     jobs = cluster.kube.read_all(
         "batch/v1", "Job", NAMESPACE, label_selector="datacloud.fujian.gov.cn/drreplica=reseed"
     )
     assert [j["metadata"]["name"] for j in jobs] == ["reseed-remote-seed-e2"]
     args = jobs[0]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[1:3] == [f"centre:fz-samecity-dr/{bucket}", f"centre:xm-remote-dr/{bucket}"]
+    assert [h["requestId"] for h in status(cluster, "reseed")["history"]].count("CHG-RESEED") == 1
     # Reseeding also restarted continuous replication from the new active, back to the old one.
     app(near).put_object(Bucket=bucket, Key="after-reseed", Body=b"1")
     wait_until(
@@ -347,6 +355,13 @@ def stale_job(cluster: Cluster, name: str, bucket: str) -> str:
     return str(job["metadata"]["name"])
 
 
+def job_names(cluster: Cluster, name: str) -> list[str]:
+    jobs = cluster.kube.read_all(
+        "batch/v1", "Job", NAMESPACE, label_selector=f"datacloud.fujian.gov.cn/drreplica={name}"
+    )
+    return sorted(j["metadata"]["name"] for j in jobs if not j["metadata"].get("deletionTimestamp"))
+
+
 def test_failover_cancels_a_sync_job_still_running_from_the_old_active(
     cluster: Cluster,
     operator: dict[str, Any],
@@ -358,13 +373,14 @@ def test_failover_cancels_a_sync_job_still_running_from_the_old_active(
     stale = stale_job(cluster, "stalejob", bucket)
 
     action(cluster, "stalejob", "Failover", "fz-samecity-dr", "CHG-STALE")
-    s = assert_finished_once(cluster, dr_centres, "stalejob", bucket, "CHG-STALE", "Failover")
-    jobs = cluster.kube.read_all(
-        "batch/v1", "Job", NAMESPACE, label_selector="datacloud.fujian.gov.cn/drreplica=stalejob"
+    assert_finished_once(cluster, dr_centres, "stalejob", bucket, "CHG-STALE", "Failover")
+    # The seed Job is made (and the old active's Jobs cancelled first) once the action's end is written.
+    wait_until(
+        lambda: job_names(cluster, "stalejob") == ["stalejob-remote-seed-e2"], 60, what="stale Job replaced"
     )
-    assert [j["metadata"]["name"] for j in jobs] == ["stalejob-remote-seed-e2"]
-    assert event_count(cluster, "stalejob", "SyncCancelled") == 1
-    assert stale in the_step(s, "Reseeding")["message"]
+    cancelled = [e["message"] for e in cluster.events_for("stalejob") if e["reason"] == "SyncCancelled"]
+    assert len(cancelled) == 1
+    assert stale in cancelled[0]
 
 
 def test_a_refused_cancellation_is_reported_and_does_not_hold_the_failover(
@@ -381,10 +397,8 @@ def test_a_refused_cancellation_is_reported_and_does_not_hold_the_failover(
 
     action(cluster, "heldjob", "Failover", "fz-samecity-dr", "CHG-HELD")
     assert_finished_once(cluster, dr_centres, "heldjob", bucket, "CHG-HELD", "Failover")
-    jobs = cluster.kube.read_all(
-        "batch/v1", "Job", NAMESPACE, label_selector="datacloud.fujian.gov.cn/drreplica=heldjob"
-    )
-    assert sorted(j["metadata"]["name"] for j in jobs) == sorted([stale, "heldjob-remote-seed-e2"])
+    both = sorted([stale, "heldjob-remote-seed-e2"])
+    wait_until(lambda: job_names(cluster, "heldjob") == both, 60, what="seed Job beside the held one")
     warnings = [e["message"] for e in cluster.events_for("heldjob") if e["reason"] == "SyncNotCancelled"]
     assert len(warnings) == 1
     assert stale in warnings[0]
