@@ -4,6 +4,7 @@ within a rate, and no full run for a centre going Down."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from typing import Any
@@ -291,3 +292,45 @@ def test_after_a_failover_a_dead_centre_is_tried_once_for_many_replicas_fences(
         assert out.unreachable == ["prod"]
         assert "policy not written" in next(m for w, m in out.unmeasured.items() if w.startswith("prod"))
     assert sum("prod" in url for url in tried) == 1
+
+
+def test_a_check_the_listing_answers_does_not_wait_behind_a_list_in_progress() -> None:
+    """While hundreds of replicas are applied, each new one needs a fresh LIST; the runs of replicas the
+    current listing already holds are answered from it, not queued behind that LIST."""
+    old = replica_body(0, ("prod", "a", ""), ("near", "a", ""))
+    new = replica_body(1, ("prod", "b", ""), ("near", "b", ""))
+    listing_started, release = threading.Event(), threading.Event()
+
+    class Kube:
+        def __init__(self) -> None:
+            self.lists = 0
+
+        def list(self, plural: str) -> list[dict[str, Any]]:
+            self.lists += 1
+            if self.lists == 1:
+                return [old]
+            listing_started.set()
+            release.wait()
+            return [old, new]
+
+    kube: Any = Kube()
+    replicas = dr_overlap.ReplicaList()
+    assert replicas.sharing(kube, ("ns", "r0"), frozenset({("prod", "a")})) == []
+    newcomer = threading.Thread(
+        target=replicas.sharing, args=(kube, ("ns", "r1"), frozenset({("prod", "b")}))
+    )
+    newcomer.start()
+    try:
+        assert listing_started.wait(10)
+        answered = threading.Event()
+        threading.Thread(
+            target=lambda: (replicas.sharing(kube, ("ns", "r0"), frozenset({("prod", "a")})), answered.set()),
+            daemon=True,
+        ).start()
+        # Not a timing bound: without the fix this never happens while the LIST is held up.
+        assert answered.wait(10), "a replica the listing holds waited behind another's LIST"
+    finally:
+        release.set()
+        newcomer.join()
+    assert kube.lists == 2
+    assert [b["metadata"]["name"] for b in replicas.items(kube, ("ns", "r1"))] == ["r0", "r1"]

@@ -586,3 +586,84 @@ def _policy_call(client: WireClient, operation: str, method: str, bucket: str, b
             raise error_from(response.status, data, operation)
         return data
     raise AssertionError("unreachable")
+
+
+# -- the protect path: buckets and fence policies (each replica's first reconcile, every fence check) ---
+
+_timed: dict[tuple[S3Endpoint, float, float], SharedWireClient] = {}
+
+
+def shared_wire_timed(endpoint: S3Endpoint, connect_timeout: float, read_timeout: float) -> SharedWireClient:
+    """`shared_wire` with the caller's timeouts: one client per endpoint and timeouts in the process (a
+    fence on a dead store must give up within its own timeout, not the replication's)."""
+    key = (endpoint, connect_timeout, read_timeout)
+    with _shared_lock:
+        found = _timed.get(key)
+        if found is None:
+            found = _timed[key] = SharedWireClient(
+                endpoint, connect_timeout=connect_timeout, read_timeout=read_timeout
+            )
+        return found
+
+
+def head_bucket(client: WireClient, bucket: str) -> None:
+    """Raises `ClientError` (code "404", HTTP 404, as boto3's) when the bucket does not exist."""
+    response = client._request("HeadBucket", "HEAD", "/" + quote(bucket, safe=""), {}, None)
+    response.read()
+
+
+# Answers to a CreateBucket meaning the bucket is there already (ours, or visible to the root account).
+BUCKET_EXISTS = ("BucketAlreadyOwnedByYou", "BucketAlreadyExists")
+
+
+def create_bucket(client: WireClient, bucket: str, region: str) -> bool:
+    """Create the bucket; False when it was there already. Tried straight away: a HEAD first costs a
+    request more whenever the bucket is missing, and saves none when it is there."""
+    from botocore.exceptions import ClientError  # see `error_from`
+
+    body = b""
+    if region != "us-east-1":  # as boto3 does: us-east-1 takes no location, any other region must be named
+        body = (
+            '<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+            f"<LocationConstraint>{escape(region)}</LocationConstraint></CreateBucketConfiguration>"
+        ).encode()
+    try:
+        response = client._request("CreateBucket", "PUT", "/" + quote(bucket, safe=""), {}, body or None)
+        response.read()
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") in BUCKET_EXISTS:
+            return False
+        raise
+    return True
+
+
+def put_probe(client: WireClient, bucket: str, key: str, content_md5: str) -> None:
+    """An empty PUT carrying the given Content-MD5 (the writability probe sends one that cannot match)."""
+    headers = {"content-md5": content_md5}
+    client._request("PutObject", "PUT", object_path(bucket, key), headers, None).read()
+
+
+class botocore_errors:  # a context manager named for its use: `with botocore_errors(url): ...`
+    """Transport failures of the lean client raised as botocore's, so callers written for boto3 keep their
+    verdicts: no answer (refused, timed out, cut off) is a `BotoCoreError` — the store is unreachable —
+    while any answer stays a `ClientError` with the store's code, untouched."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
+        if error is None or not isinstance(error, OSError | http.client.HTTPException):
+            return  # no failure, or an answer (ClientError) or another exception: left as it is
+        from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+
+        if isinstance(error, NotSent | ConnectionRefusedError) or not isinstance(
+            error, TimeoutError | ConnectionError | http.client.HTTPException
+        ):
+            # Nothing reached the store, or no way to it (network unreachable, name unknown, TLS refused).
+            raise EndpointConnectionError(endpoint_url=self.url, error=error) from None
+        if isinstance(error, TimeoutError):
+            raise ReadTimeoutError(endpoint_url=self.url, error=error) from None
+        raise ConnectionClosedError(endpoint_url=self.url, error=error) from None  # reset, cut off, garbled

@@ -166,12 +166,35 @@ def _settled_for(policy: str | None, wanted: dict[str, list[dict[str, Any]]]) ->
 
 
 def read_policy(client: Any, bucket: str) -> str | None:
+    """The bucket's policy, None when it has none; through the lean client or a boto3 one."""
+    if isinstance(client, s3_wire.WireClient):
+        return s3_wire.get_bucket_policy(client, bucket)
     try:
         return str(client.get_bucket_policy(Bucket=bucket)["Policy"])
     except ClientError as e:
         if e.response.get("Error", {}).get("Code") in ("NoSuchBucketPolicy", "NoSuchPolicy"):
             return None
         raise
+
+
+def _write_policy(client: Any, bucket: str, policy: str | None) -> None:
+    """Put the policy, or delete it when None."""
+    if isinstance(client, s3_wire.WireClient):
+        if policy is None:
+            s3_wire.delete_bucket_policy(client, bucket)
+        else:
+            s3_wire.put_bucket_policy(client, bucket, policy)
+    elif policy is None:
+        client.delete_bucket_policy(Bucket=bucket)
+    else:
+        client.put_bucket_policy(Bucket=bucket, Policy=policy)
+
+
+def wire(endpoint: s3.S3Endpoint, timeout_s: float) -> s3_wire.WireClient:
+    """The lean client the fences are read and written with: a policy call through boto3 costs several
+    times its CPU, and a thousand replicas protected at once make a dozen such calls each. Its transport
+    failures are raised as botocore's (`s3_wire.botocore_errors`) by the functions here."""
+    return s3_wire.shared_wire_timed(endpoint, timeout_s, timeout_s)
 
 
 def lock(endpoint: s3.S3Endpoint, bucket: str) -> threading.Lock:
@@ -219,10 +242,11 @@ def apply_many(
     """Several owners' statements on one bucket made what they should be in one read-modify-write.
     `wanted` may be a function, called once under the bucket's lock (the write leases are decided there).
     Without `confirm`, a write is not read back. The policy written (or found settled) is remembered for
-    the lease renewals (`renew_many`)."""
-    client = client or s3.shared_client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s)
+    the lease renewals (`renew_many`). A store that does not answer raises a `BotoCoreError`, an answer
+    (AccessDenied, NoSuchBucket, ...) a `ClientError`, whichever client is used."""
+    client = client or wire(endpoint, timeout_s)
     key = (endpoint.url, bucket)
-    with lock(endpoint, bucket):
+    with lock(endpoint, bucket), s3_wire.botocore_errors(endpoint.url):
         if callable(wanted):
             wanted = wanted()
         if not wanted:
@@ -235,10 +259,7 @@ def apply_many(
                 _known[key] = (current, 0)
                 return wrote
             policy = rewritten_for(current, wanted)
-            if policy is None:
-                client.delete_bucket_policy(Bucket=bucket)
-            else:
-                client.put_bucket_policy(Bucket=bucket, Policy=policy)
+            _write_policy(client, bucket, policy)
             wrote = True
             _known[key] = (policy, 0)
             if not confirm:
@@ -333,22 +354,17 @@ def in_place(
 ) -> bool:
     """Whether the owner's statements are as they should be (one read; a store that cannot be read
     counts as not in place, so the caller tries the full write and reports what fails)."""
-    client = s3.shared_client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s)
     try:
-        policy = read_policy(client, bucket)
+        with s3_wire.botocore_errors(endpoint.url):
+            policy = read_policy(wire(endpoint, timeout_s), bucket)
         observed(endpoint, bucket, policy)
         return _settled(policy, owner, desired(bucket, prefix, owner, epoch, principal))
     except (ClientError, BotoCoreError):
         return False
-    finally:
-        client.close()
 
 
 def is_fenced(endpoint: s3.S3Endpoint, bucket: str, owner: str, timeout_s: float = 5.0) -> int | None:
-    client = s3.shared_client(endpoint, connect_timeout=timeout_s, read_timeout=timeout_s)
-    try:
-        policy = read_policy(client, bucket)
-        observed(endpoint, bucket, policy)
-        return fence_epoch(policy, owner)
-    finally:
-        client.close()
+    with s3_wire.botocore_errors(endpoint.url):
+        policy = read_policy(wire(endpoint, timeout_s), bucket)
+    observed(endpoint, bucket, policy)
+    return fence_epoch(policy, owner)

@@ -9,6 +9,10 @@ answers BadDigest (the request passed authorisation, nothing is stored), a fence
 the data set never holds probe objects, and a store that checked the digest before the policy would
 read as writable (a false alarm), never as fenced. A store that ignored the digest and stored the
 object counts as writable too, and the object is removed at once by the root account.
+
+Sent through the lean client (`s3_wire`): every replica probes each of its copies when protected, and
+through boto3 a probe cost several times the CPU. Its transport failures come out as botocore's, so a
+store that does not answer reads as unknown, never as writable or fenced.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from enum import Enum
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..adapters import s3
+from ..adapters import s3, s3_wire
 from .fencing import probe_key
 from .probe import AUTH_ERRORS
 
@@ -42,10 +46,12 @@ def probe_write(
 ) -> tuple[Writable, str]:
     """Whether the store accepts a write by an ordinary account under `bucket/prefix`, and why not known."""
     as_probe = s3.S3Endpoint(root.url, root.region, probe)
-    client = s3.shared_client(as_probe, connect_timeout=timeout_s, read_timeout=timeout_s)
     key = probe_key(prefix, owner)
     try:
-        client.put_object(Bucket=bucket, Key=key, Body=b"", ContentMD5=NEVER_MATCHES)
+        with s3_wire.botocore_errors(root.url):
+            s3_wire.put_probe(
+                s3_wire.shared_wire_timed(as_probe, timeout_s, timeout_s), bucket, key, NEVER_MATCHES
+            )
     except ClientError as e:
         code = str(e.response.get("Error", {}).get("Code", ""))
         if code == "AccessDenied":
@@ -57,13 +63,9 @@ def probe_write(
         return Writable.UNKNOWN, f"S3 error {code}"
     except BotoCoreError as e:
         return Writable.UNKNOWN, f"unreachable: {type(e).__name__}"
-    finally:
-        client.close()
-    admin = s3.shared_client(root, connect_timeout=timeout_s, read_timeout=timeout_s)
     try:
-        admin.delete_object(Bucket=bucket, Key=key)
+        with s3_wire.botocore_errors(root.url):
+            s3_wire.shared_wire_timed(root, timeout_s, timeout_s).delete_object(Bucket=bucket, Key=key)
     except (BotoCoreError, ClientError):
         pass  # removed at the next probe; the answer stands
-    finally:
-        admin.close()
     return Writable.YES, ""

@@ -84,45 +84,62 @@ def between(me: dict[str, Any], spec: DRReplicaSpec, others: list[dict[str, Any]
     return None
 
 
+@dataclass(frozen=True)
+class _Listing:
+    items: list[dict[str, Any]]
+    keys: frozenset[tuple[str | None, str]]
+    at_place: dict[tuple[str, str], list[int]]  # (centre, bucket) → positions in items
+    at: float  # monotonic time the list was taken
+
+
 class ReplicaList:
     """All DRReplicas, listed at most every LIST_EVERY_S seconds and shared by the replicas' runtimes,
     with an index of the replicas naming each (centre, bucket): a check compares a replica with those
     sharing a bucket with it, not with all of them (a thousand replicas checking at once scanned a
-    thousand each)."""
+    thousand each).
+
+    A listing is replaced whole, never changed: a check the current listing can answer (it holds the
+    replica and is fresh) is answered at once, without waiting behind a LIST another replica started
+    (a replica just created needs one; while hundreds were applied at once, the replicas' second runs
+    queued behind those LISTs for a third of the replica workers' time). One LIST at a time."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: list[dict[str, Any]] = []
-        self._keys: set[tuple[str | None, str]] = set()
-        self._at_place: dict[tuple[str, str], list[int]] = {}  # (centre, bucket) → positions in _items
-        self._at = 0.0
+        self._listing = _Listing([], frozenset(), {}, 0.0)
+        self._refreshing = threading.Lock()
 
     def items(self, kube: Kube, me: tuple[str | None, str]) -> list[dict[str, Any]]:
         """The list, fresh enough to hold `me` (so it holds every replica created before `me`)."""
-        with self._lock:
-            self._refresh(kube, me)
-            return self._items
+        return self._holding(kube, me).items
 
     def sharing(
         self, kube: Kube, me: tuple[str | None, str], places: frozenset[tuple[str, str]]
     ) -> list[dict[str, Any]]:
         """The other replicas naming one of `places` (centre, bucket), in listing order, from a list
         fresh enough to hold `me`."""
-        with self._lock:
-            self._refresh(kube, me)
-            positions = sorted({i for p in places for i in self._at_place.get(p, ())})
-            return [self._items[i] for i in positions if _key(self._items[i]) != me]
+        listing = self._holding(kube, me)
+        positions = sorted({i for p in places for i in listing.at_place.get(p, ())})
+        return [listing.items[i] for i in positions if _key(listing.items[i]) != me]
 
-    def _refresh(self, kube: Kube, me: tuple[str | None, str]) -> None:  # caller holds _lock
-        if me in self._keys and time.monotonic() - self._at < LIST_EVERY_S:
-            return
-        self._items = kube.list(PLURAL)
-        self._at = time.monotonic()
-        self._keys = {_key(o) for o in self._items}
-        self._at_place = {}
-        for i, body in enumerate(self._items):
-            for pair in named_buckets(body):
-                self._at_place.setdefault(pair, []).append(i)
+    def _holding(self, kube: Kube, me: tuple[str | None, str]) -> _Listing:
+        listing = self._listing
+        if _answers(listing, me):
+            return listing
+        with self._refreshing:
+            listing = self._listing  # another replica's LIST, taken while this one waited, may do
+            if _answers(listing, me):
+                return listing
+            items = kube.list(PLURAL)
+            at_place: dict[tuple[str, str], list[int]] = {}
+            for i, body in enumerate(items):
+                for pair in named_buckets(body):
+                    at_place.setdefault(pair, []).append(i)
+            listing = _Listing(items, frozenset(_key(o) for o in items), at_place, time.monotonic())
+            self._listing = listing
+            return listing
+
+
+def _answers(listing: _Listing, me: tuple[str | None, str]) -> bool:
+    return me in listing.keys and time.monotonic() - listing.at < LIST_EVERY_S
 
 
 def named_buckets(body: dict[str, Any]) -> frozenset[tuple[str, str]]:

@@ -46,7 +46,7 @@ from ..failover.lease import LEASES
 from ..failover.topology import Copy, Flow, active_copy, copies, flows
 from ..metrics import dr as dr_metrics
 from ..replication.events import EventReceiver
-from . import dr_divergent, dr_overlap, dr_reseed, dr_scheduled, dr_specs, dr_status, dr_writers
+from . import dr_buckets, dr_divergent, dr_overlap, dr_reseed, dr_scheduled, dr_specs, dr_status, dr_writers
 from .centres import Centre, CentreReader, CentreUnavailable, resolve
 from .dr_actions import ActionContext, StepBlocked, advance, progress_condition, refused
 from .dr_context import OwedSeeds
@@ -175,7 +175,7 @@ class ReplicaRuntime:
         full = self._full_run_due(full_key, reachable)
         if full:
             self.bucket_problems = []
-            self._ensure_buckets(spec, centres, self.bucket_problems)
+            dr_buckets.ensure(spec, centres, self.bucket_problems)
         problems += self.bucket_problems
 
         try:
@@ -313,32 +313,6 @@ class ReplicaRuntime:
             return self.centre_reader.secret_data(ref["namespace"], ref["name"]).get("eventToken") or None
         except (LookupError, KeyError):
             return None
-
-    def _ensure_buckets(
-        self, spec: DRReplicaSpec, centres: dict[str, Centre], problems: list[tuple[str, str]]
-    ) -> None:
-        """Create missing target buckets (the operator owns them); a missing source is a problem to report."""
-        for copy in copies(spec):
-            centre = centres.get(copy.centre)
-            if centre is None or centre.health == "Down":
-                continue
-            client = s3.shared_client(centre.endpoint, connect_timeout=2, read_timeout=5)
-            try:
-                client.head_bucket(Bucket=copy.bucket)
-            except ClientError as e:
-                if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 404:
-                    continue
-                if copy.name == "source" and copy.centre == spec.active_centre:
-                    problems.append(
-                        (dr_status.SOURCE_MISSING, f"bucket {copy.bucket} does not exist in {copy.centre}")
-                    )
-                    continue
-                try:
-                    client.create_bucket(Bucket=copy.bucket)
-                except ClientError as err:
-                    problems.append(("BucketCreateFailed", f"{copy.centre}/{copy.bucket}: {err}"))
-            except BotoCoreError:
-                continue
 
     # -- actions -------------------------------------------------------------------------------------
     def _action_in_progress(self) -> bool:
