@@ -643,6 +643,14 @@ def put_probe(client: WireClient, bucket: str, key: str, content_md5: str) -> No
     client._request("PutObject", "PUT", object_path(bucket, key), headers, None).read()
 
 
+def list_buckets(client: WireClient, max_buckets: int) -> None:
+    """ListBuckets, at most `max_buckets` of them, the answer read and dropped: the centre probe's proof
+    that the store answers and takes the credentials (a refusal raises `ClientError` with its code)."""
+    client._request(
+        "ListBuckets", "GET", "/", {}, None, query=canonical_query({"max-buckets": str(max_buckets)})
+    ).read()
+
+
 class botocore_errors:  # a context manager named for its use: `with botocore_errors(url): ...`
     """Transport failures of the lean client raised as botocore's, so callers written for boto3 keep their
     verdicts: no answer (refused, timed out, cut off) is a `BotoCoreError` — the store is unreachable —
