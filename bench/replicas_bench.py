@@ -341,26 +341,24 @@ def run_operator(
 
     server = stack.control_plane.main
     requests_before = request_counts(server)
-    start = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(create, names))
-    created = time.perf_counter() - start
+    with PhaseWatch(kube, ns, "Protected") as watch:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(create, names))
+        created = time.perf_counter() - start
+        watch.wait(n, timeout)
+    everyone = len(watch.reached) == n
+    seconds = (max(watch.reached.values()) if everyone else time.perf_counter()) - start
+    seen = phases(kube, ns)
     counts: dict[str, int] = {}
-    while time.perf_counter() - start < timeout:
-        seen = phases(kube, ns)
-        counts = {}
-        for name in names:
-            counts[seen.get(name, "none")] = counts.get(seen.get(name, "none"), 0) + 1
-        if counts.get("Protected") == n:
-            break
-        time.sleep(1.0)
-    seconds = time.perf_counter() - start
+    for name in names:
+        counts[seen.get(name, "none")] = counts.get(seen.get(name, "none"), 0) + 1
     return {
         "seconds": round(seconds, 2),
         "create_seconds": round(created, 2),
         "protected": counts.get("Protected", 0),
         "phases": counts,
-        # Everyone's requests (the bench's creates and phase lists too), per replica.
+        # Everyone's requests (the bench's creates and its watch too), per replica.
         "api_requests_per_replica": per_zone(requests_before, request_counts(server), n),
     }
 
