@@ -17,6 +17,27 @@ class RoutineCancellation(logging.Filter):
         return True
 
 
+class RoutineWatchSuccess(logging.Filter):
+    """kopf logs "Handler '…' succeeded." at INFO after every run of a watching handler (`on.event`),
+    that is for every watch event of every object: a thousand replicas writing their status would fill the
+    log with them. Those records are local (kopf marks them `k8s_skip`, never posted as Events); they are
+    logged at DEBUG, and kept only when the logger is verbose. A watching handler that fails is still
+    logged as kopf logs it, and change handlers' successes (posted as Events) are left as they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.levelno == logging.INFO
+            and getattr(record, "k8s_skip", False)
+            and str(record.msg).startswith("Handler '")
+            and str(record.msg).endswith("' succeeded.")
+        ):
+            record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
 def install() -> None:
     """On kopf's per-object logger, whose records also become Events on the object."""
-    logging.getLogger("kopf.objects").addFilter(RoutineCancellation())
+    objects = logging.getLogger("kopf.objects")
+    objects.addFilter(RoutineCancellation())
+    objects.addFilter(RoutineWatchSuccess())

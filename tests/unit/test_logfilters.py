@@ -26,3 +26,44 @@ def test_a_cancelled_daemon_is_logged_at_info_and_other_warnings_stay(
         ("INFO", "Daemon 'dr_daemon' is cancelled. Will escalate."),
         ("WARNING", "Handler 'x' failed temporarily: boom"),
     ]
+
+
+@pytest.fixture
+def filtered() -> logging.Logger:
+    logger = logging.getLogger("kopf.objects")
+    logfilters.install()
+    yield logger
+    for f in list(logger.filters):
+        logger.removeFilter(f)
+
+
+def loggers() -> tuple[logging.LoggerAdapter[logging.Logger], logging.LoggerAdapter[logging.Logger]]:
+    """kopf's own per-object loggers: the local one of watching handlers, and the posting one."""
+    import kopf
+    from kopf._core.actions.loggers import LocalObjectLogger, ObjectLogger
+
+    body = kopf.Body(
+        {"apiVersion": "v1", "kind": "X", "metadata": {"name": "n", "namespace": "ns", "uid": "u"}}
+    )
+    settings = kopf.OperatorSettings()
+    return LocalObjectLogger(body=body, settings=settings), ObjectLogger(body=body, settings=settings)
+
+
+def test_a_watching_handlers_success_is_dropped_unless_verbose(
+    filtered: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    local, posting = loggers()
+    with caplog.at_level(logging.INFO, logger="kopf.objects"):
+        local.info("Handler 'drreplicas-wake' succeeded.")
+        local.error("Handler 'drreplicas-wake' failed with an exception. Will ignore.")
+        posting.info("Handler 'zone_deleted' succeeded.")
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("ERROR", "Handler 'drreplicas-wake' failed with an exception. Will ignore."),
+        ("INFO", "Handler 'zone_deleted' succeeded."),
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="kopf.objects"):
+        local.info("Handler 'drreplicas-wake' succeeded.")
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("DEBUG", "Handler 'drreplicas-wake' succeeded.")
+    ]
