@@ -114,9 +114,15 @@ async def replica_changed(
 
 # --- The zone daemon and deletion ------------------------------------------------------------------------
 @kopf.daemon(GROUP, VERSION, datazone.PLURAL, cancellation_timeout=30.0)
-async def zone_daemon(name: str, body: kopf.Body, stopped: kopf.DaemonStopped, **kwargs: Any) -> None:
+async def zone_daemon(
+    name: str,
+    body: kopf.Body,
+    stopped: kopf.DaemonStopped,
+    logger: kopf.Logger,
+    **kwargs: Any,
+) -> None:
     indices = {k: v for k, v in kwargs.items() if k.startswith("dz_")}
-    await zone_runtime.run(name, body, stopped, indices, emitter(body))
+    await zone_runtime.run(name, body, stopped, indices, emitter(body, logger))
 
 
 @kopf.on.delete(GROUP, VERSION, datazone.PLURAL)

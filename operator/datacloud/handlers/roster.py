@@ -10,6 +10,7 @@ kinds, an annotation) changes. kopf keeps the daemon's `body` current; the worke
 from __future__ import annotations
 
 import contextvars
+import logging
 from collections.abc import Callable, Hashable
 from typing import Any, cast
 
@@ -35,13 +36,17 @@ def thread_kube() -> Kube:
     return cast(Kube, ThreadKube())  # duck-typed: every attribute is the current thread's Kube's
 
 
-def emitter(body: kopf.Body) -> Emit:
+def emitter(body: kopf.Body, logger: kopf.Logger | None = None) -> Emit:
     """Events posted from a worker thread. kopf finds its event queue through context variables, which a
-    worker thread lacks: the daemon's context is carried over."""
+    worker thread lacks: the daemon's context is carried over. Each Event is also logged through the
+    daemon's `logger` (kopf's local per-object logger: the record names the object and is not posted
+    again), so the log keeps what Events, which the API server drops after an hour, said."""
     context = contextvars.copy_context()
 
     def emit(kind: str, reason: str, message: str) -> None:
         context.copy().run(kopf.event, body, type=kind, reason=reason, message=message)
+        if logger is not None:
+            logger.log(logging.WARNING if kind == "Warning" else logging.INFO, "%s: %s", reason, message)
 
     return emit
 
@@ -62,10 +67,15 @@ def serve(
 
     @kopf.daemon(GROUP, VERSION, plural, id=f"{plural}-roster", cancellation_timeout=10.0)
     async def attach(
-        stopped: kopf.DaemonStopped, name: str, namespace: str | None, body: kopf.Body, **_: Any
+        stopped: kopf.DaemonStopped,
+        name: str,
+        namespace: str | None,
+        body: kopf.Body,
+        logger: kopf.Logger,
+        **_: Any,
     ) -> None:
         key = (namespace or "", name)
-        emit = emitter(body)
+        emit = emitter(body, logger)
         seen[key] = wake_on(body)
         roster().attach(key, lambda: body, lambda: make(key, body, emit))
         try:
