@@ -11,7 +11,6 @@ import http.client
 import itertools
 import os
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,8 +21,9 @@ from hypothesis import strategies as st
 
 from datacloud.adapters import http11
 from datacloud.adapters.http11 import ResponseBody
-from datacloud.adapters.s3 import S3Credentials, S3Endpoint
+from datacloud.adapters.s3 import S3Endpoint
 from datacloud.adapters.s3_wire import WireClient
+from tests.support.servers import Listener
 
 
 def read_head(conn: socket.socket) -> tuple[bytes, bytes]:
@@ -37,61 +37,43 @@ def read_head(conn: socket.socket) -> tuple[bytes, bytes]:
     return head, rest
 
 
-class Source:
+class Source(Listener):
     """Answers each GET with `body`, sent in `pieces` with short pauses between them (so the client's
     first receive holds the head and part of the body, and the rest arrives later), or stops after
     `cut_at` bytes of the body and closes."""
 
     def __init__(self, body: bytes, pieces: list[int], cut_at: int | None = None, stall: float = 0) -> None:
         self.body, self.pieces, self.cut_at, self.stall = body, pieces, cut_at, stall
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn, contextlib.suppress(OSError):  # the client may go away at any point
-                while read_head(conn)[0]:
-                    head = b'HTTP/1.1 200 OK\r\nETag: "e"\r\nContent-Length: %d\r\n\r\n' % len(self.body)
-                    end = len(self.body) if self.cut_at is None else self.cut_at
-                    points = [0, *sorted({p % (end + 1) for p in self.pieces}), end]
-                    conn.sendall(head + self.body[: points[1]])
-                    for a, b in itertools.pairwise(points[1:]):
-                        time.sleep(0.002)
-                        conn.sendall(self.body[a:b])
-                    if self.stall:
-                        time.sleep(self.stall)
-                    if self.cut_at is not None:
-                        break
-
-    def close(self) -> None:
-        self.sock.close()
+    def handle(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):  # the client may go away at any point
+            while read_head(conn)[0]:
+                head = b'HTTP/1.1 200 OK\r\nETag: "e"\r\nContent-Length: %d\r\n\r\n' % len(self.body)
+                end = len(self.body) if self.cut_at is None else self.cut_at
+                points = [0, *sorted({p % (end + 1) for p in self.pieces}), end]
+                conn.sendall(head + self.body[: points[1]])
+                for a, b in itertools.pairwise(points[1:]):
+                    time.sleep(0.002)
+                    conn.sendall(self.body[a:b])
+                if self.stall:
+                    time.sleep(self.stall)
+                if self.cut_at is not None:
+                    break
 
 
-class Target:
+class Target(Listener):
     """Reads each PUT's head and `content-length` bytes and answers with their MD5 as the ETag; what it
     received whole (`bodies`) and whether a connection ended inside a body (`short`)."""
+
+    threaded = True
 
     def __init__(self) -> None:
         self.bodies: list[bytes] = []
         self.short = 0
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket) -> None:
         with conn, contextlib.suppress(OSError):
             while True:
                 head, body = read_head(conn)
@@ -108,13 +90,9 @@ class Target:
                 etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
                 conn.sendall(b'HTTP/1.1 200 OK\r\nETag: "%s"\r\nContent-Length: 0\r\n\r\n' % etag.encode())
 
-    def close(self) -> None:
-        self.sock.close()
-
 
 def endpoint(server: Source | Target) -> S3Endpoint:
-    port = server.sock.getsockname()[1]
-    return S3Endpoint(f"http://127.0.0.1:{port}", "us-east-1", S3Credentials("AK", "SK"))
+    return server.endpoint
 
 
 @contextmanager
