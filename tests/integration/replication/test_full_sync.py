@@ -388,3 +388,22 @@ def test_a_copy_altered_in_transit_is_removed_and_made_again(pair: BucketPair) -
     assert result.ok
     assert result.objects_copied == 1
     assert pair.dst.digests(pair.dst_bucket) == pair.src.digests(pair.src_bucket)
+
+
+def test_a_mid_size_object_is_streamed_whole_between_the_real_gateways(pair: BucketPair) -> None:
+    """Above STREAM_ABOVE and below the multipart threshold, a source whose ETag is its MD5 is handed
+    to the PUT as it arrives (socket to socket, `splice`): the target must hold every byte, its ETag the
+    source's MD5, with the metadata carried."""
+    body = os.urandom(5 * MIB + 12345)  # not a multiple of any chunk or pipe size
+    source_etag = pair.src.put(pair.src_bucket, "mid/键值.bin", body, Metadata={"owner": "fujian-dsj"})
+    assert source_etag == hashlib.md5(body, usedforsecurity=False).hexdigest()
+
+    result = full_sync(*pair.locations(), SyncOptions(verify="sha256", retry=FAST))
+
+    assert result.ok
+    assert result.objects_copied == 1
+    assert result.mismatch_count == 0
+    head = pair.dst.head(pair.dst_bucket, "mid/键值.bin")
+    assert head["ETag"].strip('"') == source_etag
+    assert head["Metadata"]["owner"] == "fujian-dsj"
+    assert pair.in_sync()
