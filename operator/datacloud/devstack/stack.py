@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 
 from .. import GROUP
 from ..adapters import s3
-from ..api.admission import finalizer_policy
+from ..api.admission import FINALIZER, finalizer_policy
 from ..api.peering import peering_object
 from ..api.render import rendered
 from ..builders.datazone import cluster_roles as zone_cluster_roles
@@ -238,10 +238,14 @@ class DevStack:
 
 
 def wait_until_admitted(kubeconfig: Path, timeout: float = 60.0) -> None:
-    """Wait until the API server can admit every kind under the finalizer policy. It resolves a kind's
-    schema for the policy a few seconds after the CRD is established (it refreshes every 5 s) and answers
-    503 "There can be a delay..." until then; each sample is created with `--dry-run=server` until one is
-    admitted."""
+    """Wait until the finalizer policy acts on every kind: each sample, without finalizers, is created
+    with `--dry-run=server` until the answer carries the policy's finalizer.
+
+    Two delays sit between installing the policy and its working, and a create made inside either is
+    refused with 503 "There can be a delay...": the API server loads the policy and its binding from a
+    watch, and resolves a kind's schema for it a few seconds after the CRD is established (it refreshes
+    every 5 s). A create admitted before the policy is loaded proves nothing about the second delay, so
+    the finalizer in the answer, not the answer alone, is what ends the wait."""
     firsts: dict[str, dict[str, Any]] = {}
     for path in sorted(SAMPLES.glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
@@ -249,21 +253,40 @@ def wait_until_admitted(kubeconfig: Path, timeout: float = 60.0) -> None:
                 firsts.setdefault(doc["kind"], doc)
     deadline = time.monotonic() + timeout
     for doc in firsts.values():
-        if "namespace" in doc["metadata"]:
-            doc = {**doc, "metadata": {**doc["metadata"], "namespace": "default"}}
+        metadata = {k: v for k, v in doc["metadata"].items() if k != "finalizers"}
+        if "namespace" in metadata:
+            metadata["namespace"] = "default"
+        doc = {**doc, "metadata": metadata}
         while True:
             done = subprocess.run(
-                [tool("kubectl"), "--kubeconfig", str(kubeconfig), "create", "--dry-run=server", "-f", "-"],
+                [
+                    tool("kubectl"),
+                    "--kubeconfig",
+                    str(kubeconfig),
+                    "create",
+                    "--dry-run=server",
+                    "-o",
+                    "json",
+                    "-f",
+                    "-",
+                ],
                 input=json.dumps(doc),
                 capture_output=True,
                 text=True,
                 check=False,
                 timeout=60,
             )
-            if done.returncode == 0:
+            if done.returncode == 0 and FINALIZER in json.loads(done.stdout)["metadata"].get(
+                "finalizers", []
+            ):
                 break
-            if "There can be a delay" not in done.stderr or time.monotonic() > deadline:
+            if done.returncode != 0 and "There can be a delay" not in done.stderr:
                 raise StackError(f"creating a {doc['kind']} was refused: {done.stderr.strip()}")
+            if time.monotonic() > deadline:
+                said = done.stderr.strip() or "admitted without the finalizer policy's finalizer"
+                raise StackError(
+                    f"the finalizer policy did not act on a {doc['kind']} within {timeout:.0f} s: {said}"
+                )
             time.sleep(0.5)
 
 
