@@ -111,10 +111,13 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
         "--multipart-threshold",
         metavar="SIZE",
         default="128Mi",
-        help="objects larger than this are copied in parts (default 128Mi)",
+        help="objects larger than this are copied in parts, at most 5Gi (default 128Mi)",
     )
     parser.add_argument(
-        "--part-size", metavar="SIZE", default="8Mi", help="size of each part, at least 5Mi (default 8Mi)"
+        "--part-size",
+        metavar="SIZE",
+        default="8Mi",
+        help="size of each part, 5Mi to 5Gi (default 8Mi); larger where an object needs over 10,000",
     )
     parser.add_argument("--page-size", metavar="N", default="1000", help="keys per listing request")
     parser.add_argument(

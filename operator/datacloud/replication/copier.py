@@ -85,6 +85,11 @@ class Side:
         return self.prefix + relative_key
 
 
+# S3's limits: a single PUT and a part hold at most 5 GiB, an upload at most 10,000 parts.
+MAX_PUT = 5 * 1024 * MIB
+MAX_PARTS = 10_000
+
+
 @dataclass(frozen=True)
 class CopySettings:
     multipart_threshold: int = 128 * MIB
@@ -93,8 +98,26 @@ class CopySettings:
     def __post_init__(self) -> None:
         if self.part_size < 5 * MIB:
             raise ValueError("part size must be at least 5 MiB (the S3 minimum for all but the last part)")
+        if self.part_size > MAX_PUT:
+            raise ValueError("part size must be at most 5 GiB (the S3 maximum)")
         if self.multipart_threshold < 1:
             raise ValueError("multipart threshold must be positive")
+        if self.multipart_threshold > MAX_PUT:
+            raise ValueError("multipart threshold must be at most 5 GiB (the largest single PUT S3 takes)")
+
+    def part_size_for(self, size: int) -> int:
+        """The configured part size, or the smallest whole MiB that keeps an object of `size` bytes within
+        S3's 10,000 parts (8 MiB parts reach only 78 GiB)."""
+        needed = -(-size // MAX_PARTS)
+        return max(self.part_size, -(-needed // MIB) * MIB)
+
+    def part_ranges(self, size: int) -> list[tuple[int, int, int]]:
+        """(part number, first byte, last byte) of each part of an object of `size` bytes."""
+        step = self.part_size_for(size)
+        return [
+            (number, start, min(start + step, size) - 1)
+            for number, start in enumerate(range(0, size, step), 1)
+        ]
 
 
 @dataclass(frozen=True)
@@ -402,16 +425,13 @@ class Copier:
             self.target.objects.create_multipart_upload,
             Bucket=self.target.bucket,
             Key=self.target.key(key),
-            **target_metadata(head, etag, {PART_SIZE_META: str(self.settings.part_size)}),
+            **target_metadata(head, etag, {PART_SIZE_META: str(self.settings.part_size_for(size))}),
         )
         upload_id = str(created["UploadId"])
         self.uploads.add(upload_id)
         futures: list[Future[dict[str, Any]]] = []
         try:
-            ranges = [
-                (number, start, min(start + self.settings.part_size, size) - 1)
-                for number, start in enumerate(range(0, size, self.settings.part_size), 1)
-            ]
+            ranges = self.settings.part_ranges(size)
             for number, first, last in ranges:
                 job = _PartJob(self, key, upload_id, etag, number, first, last)
                 if self.part_pool is not None:

@@ -37,6 +37,12 @@ def split_location(text: str) -> tuple[str, str, str]:
     A non-empty prefix is taken as a folder: it gets a trailing `/`, so `photos` never matches `photos2/`.
     """
     parts = urlsplit(text)
+    if "@" in parts.netloc:
+        # Said without echoing the location: what precedes the @ is likely a password.
+        host = parts.netloc.rpartition("@")[2]
+        raise LocationError(
+            f"the location on {host} has user information before an @; credentials go in a credentials file"
+        )
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise LocationError(f"{text!r} is not ENDPOINT_URL/BUCKET[/PREFIX] (e.g. https://s3.fz.example/data)")
     if parts.query or parts.fragment:

@@ -48,6 +48,8 @@ URLS = ("http://127.0.0.1:1/src-bucket", "http://127.0.0.1:1/dst-bucket")
         (["--concurrency", "0"], "concurrency"),
         (["--sample", "150"], "percentage"),
         (["--part-size", "1Mi"], "part size"),
+        (["--part-size", "6Gi"], "part size"),
+        (["--multipart-threshold", "6Gi"], "multipart threshold"),
         (["--page-size", "5000"], "page size"),
         (["--mode", "continuous"], "--token-file"),
         (["--mode", "continuous", "--token-file", "/tmp/x", "--listen", "nope"], "--listen"),
@@ -329,3 +331,20 @@ def test_a_report_run_made_of_key_characters_names_the_summary(run_id: str) -> N
     report = sync.reporter("ns/cm", Centres(), "1/3", run_id)  # type: ignore[arg-type]
     report({"copied": 1})
     assert list(written[0]["data"]) == [f"summary-{run_id}-1-3"]  # type: ignore[call-overload]
+
+
+def test_a_password_in_a_location_is_never_printed(capsys: pytest.CaptureFixture[str], creds: str) -> None:
+    code, err = run(
+        capsys,
+        "http://AK:pa55w0rd@127.0.0.1:1/src",
+        URLS[1],
+        "--src-credentials",
+        creds,
+        "--dst-credentials",
+        creds,
+    )
+    out = capsys.readouterr().out
+    assert code == 2
+    assert err.startswith("datacloud sync: error:")
+    assert err.count("\n") == 1
+    assert "pa55w0rd" not in err + out

@@ -29,6 +29,16 @@ def test_split_location_refuses(text: str) -> None:
         split_location(text)
 
 
+@pytest.mark.parametrize(
+    "netloc", ["AK:pa55w0rd@127.0.0.1:9000", "pa55w0rd@s3.fz.example", "AK:pa55w0rd@[::1]:9"]
+)
+def test_user_information_in_a_location_is_refused_without_being_repeated(netloc: str) -> None:
+    with pytest.raises(LocationError) as refused:
+        split_location(f"http://{netloc}/bucket/prefix")
+    assert "pa55w0rd" not in str(refused.value)
+    assert netloc.rpartition("@")[2] in str(refused.value)
+
+
 SECRET = "s3cr3t/very+secret=="
 
 
