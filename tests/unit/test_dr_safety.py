@@ -99,6 +99,50 @@ def test_a_target_inside_another_target_is_an_overlap_of_the_replica_itself() ->
     assert found.reason == "OverlapsItself"
 
 
+def stores(**by_centre: str) -> dr_overlap.StoreOf:
+    """Centre name → store, as the DataCentres' endpoints would say (others: their own store)."""
+    return lambda centre: by_centre.get(centre, dr_overlap.by_name(centre))
+
+
+def test_two_centres_on_one_store_make_a_target_in_its_own_source_an_overlap_named_as_such() -> None:
+    s = spec()  # prod/data → near/data and far/data
+    assert dr_overlap.within(s) is None
+    one = stores(prod="http://127.0.0.1:7070", near="http://127.0.0.1:7070")
+    found = dr_overlap.within(s, one)
+    assert found is not None
+    assert found.reason == "OverlapsItself"
+    assert "centres prod and near are one object store, http://127.0.0.1:7070" in found.message
+    # Centres on stores of their own stay apart.
+    assert dr_overlap.within(spec(), stores(prod="s", near="s2", far="s3")) is None
+
+
+def test_replicas_on_differently_named_centres_of_one_store_overlap() -> None:
+    first = body("first", "2026-01-01T00:00:00Z", spec(prefix="records"))
+    other = DRReplicaSpec.model_validate(
+        {
+            "source": {"centre": "alias", "bucket": "data", "prefix": "records/2026"},
+            "activeCentre": "alias",
+            "targets": [
+                {"name": "t", "centre": "elsewhere", "bucket": "xyz", "mode": "Continuous", "rpoTarget": "1m"}
+            ],
+        }
+    )
+    second = body("second", "2026-01-01T00:00:05Z", other)
+    assert dr_overlap.between(second, other, [first]) is None
+    found = dr_overlap.between(second, other, [first], stores(prod="http://s:1", alias="http://s:1"))
+    assert found is not None
+    assert found.reason == "OverlapsReplica"
+    assert "centres alias and prod are one object store" in found.message
+
+
+@given(url=st.sampled_from(["http://Host", "HTTP://host:80", "http://host:80/", "http://HOST/"]))
+def test_one_store_however_its_url_is_spelled(url: str) -> None:
+    from datacloud.api.overlap import store_name
+
+    assert store_name(url) == "http://host:80"
+    assert store_name("https://host") == "https://host:443" != store_name("http://host:443")
+
+
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 

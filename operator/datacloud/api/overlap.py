@@ -7,6 +7,7 @@ non-empty prefix is a folder: `photos` and `photos/` are the same location and n
 from __future__ import annotations
 
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 
 class Place(NamedTuple):
@@ -34,3 +35,12 @@ def contains(outer: Place, inner: Place) -> bool:
 def overlap(a: Place, b: Place) -> bool:
     """Some key can lie under both (one contains the other)."""
     return contains(a, b) or contains(b, a)
+
+
+def store_name(url: str) -> str:
+    """An endpoint URL as one name per store: scheme and host in lower case, the default port spelled
+    out (`HTTP://Host/` and `http://host:80` name one store). Names are compared as written: one store
+    reached by two host names, or two stores behind one address, are not recognised."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"

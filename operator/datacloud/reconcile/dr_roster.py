@@ -20,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from .. import settings
 from ..adapters.kube import Kube
 from ..api.drreplica import DRReplicaSpec
+from ..api.overlap import store_name
 from ..failover.topology import copies
 from . import dr_events, dr_flows, dr_overlap
 from .centres import HEALTH_CHANGES, CentreCache
@@ -117,14 +118,31 @@ class OverlapCheck:
 
 
 def overlap_conflict(kube: Kube, body: dict[str, Any], spec: DRReplicaSpec) -> dr_overlap.Conflict | None:
-    """`dr_overlap.conflict`, comparing only with the replicas that share a bucket with this one."""
-    found = dr_overlap.within(spec)
+    """`dr_overlap.conflict`, comparing only with the replicas that share a bucket with this one, and
+    comparing copies by the store their centres name."""
+    store_of = centre_stores(kube)
+    found = dr_overlap.within(spec, store_of)
     if found is not None:
         return found
     meta = body["metadata"]
     me = (meta.get("namespace"), str(meta["name"]))
     mine = frozenset((c.centre, c.bucket) for c in copies(spec))
-    return dr_overlap.between(body, spec, dr_overlap.REPLICAS.sharing(kube, me, mine))
+    return dr_overlap.between(body, spec, dr_overlap.REPLICAS.sharing(kube, me, mine), store_of)
+
+
+def centre_stores(kube: Kube) -> dr_overlap.StoreOf:
+    """Centre name → its object store's endpoint (normalised), read through the centre cache; a
+    centre that cannot be read counts as a store of its own (what its name alone says)."""
+    cache = centre_cache(kube)
+
+    def store_of(centre: str) -> str:
+        try:
+            endpoint = cache.get("datacentres", centre)["spec"]["objectStore"]["endpoint"]
+        except Exception:  # missing, unreadable or malformed: the comparison by name still holds
+            return dr_overlap.by_name(centre)
+        return store_name(str(endpoint))
+
+    return store_of
 
 
 def fence_every(replicas: int) -> float:

@@ -21,11 +21,10 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from datacloud import settings
 from datacloud.adapters.s3 import S3Endpoint
-from datacloud.api.overlap import Place, overlap
+from datacloud.api.overlap import Place, overlap, store_name
 from datacloud.api.reserved_names import RESERVED_BUCKETS, RESERVED_MESSAGE
 
 from .locations import Location, LocationError, load_credentials, split_location
@@ -186,18 +185,11 @@ def run_sync(
         return 1
 
 
-def store_name(endpoint: S3Endpoint) -> str:
-    """The endpoint as one name per store: scheme and host in lower case, the default port spelled out."""
-    parts = urlsplit(endpoint.url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
-
-
 def _refuse_overlap(source: Location, target: Location) -> None:
     """Copying a location into itself or into a part of itself would grow copies of copies (or, with
     --delete mirror, delete the source): refused before anything runs."""
-    a = Place(store_name(source.endpoint), source.bucket, source.prefix)
-    b = Place(store_name(target.endpoint), target.bucket, target.prefix)
+    a = Place(store_name(source.endpoint.url), source.bucket, source.prefix)
+    b = Place(store_name(target.endpoint.url), target.bucket, target.prefix)
     if overlap(a, b):
         raise UsageError(
             f"source {source} and target {target} overlap (one holds the other's keys); "

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from datacloud.adapters import s3
 from datacloud.builders.conditions import find
+from datacloud.devstack.manifests import datacentre
 from datacloud.devstack.objectstore import Centre
 from datacloud.failover import fencing
 from tests.support.cluster import Cluster, wait_until
@@ -166,3 +167,37 @@ def test_a_replica_overlapping_an_earlier_one_gets_a_condition_and_does_nothing_
     cluster.must_apply(moved)
     wait_until(lambda: status(cluster, "later").get("phase") == "Protected", 90, what="later runs once moved")
     assert accepted(account(prod, APP_KEY, APP_SECRET), bucket, "later/after-move")
+
+
+def test_a_target_on_another_name_for_its_source_store_is_refused_by_condition(
+    cluster: Cluster, dr_centres: dict[str, Centre], shared: str, operator: dict[str, Any]
+) -> None:
+    """A second DataCentre on the production centre's object store: a replica copying into it copies
+    into its own source bucket (and its fence would close the source), whatever the centres are called."""
+    bucket = shared
+    prod = dr_centres["fz-prod"]
+    alias = datacentre("fz-prod", prod.endpoint)
+    alias["metadata"]["name"] = "fz-prod-alias"  # the same store, its Secret the production centre's
+    cluster.must_apply(alias)
+    try:
+        doc = on_prefix("aliased", bucket, "aliased")
+        doc["spec"]["targets"][0]["centre"] = "fz-prod-alias"
+        doc["spec"]["targets"][0]["prefix"] = "aliased/copy"
+        cluster.must_apply(doc)
+        s = wait_until(
+            lambda: (st := status(cluster, "aliased")).get("phase") == "Overlapping" and st,
+            60,
+            what=f"aliased Overlapping (log: {operator['log']})",
+        )
+        cond = find(s["conditions"], "LocationsExclusive")
+        assert (cond["status"], cond["reason"]) == ("False", "OverlapsItself")
+        assert "centres fz-prod and fz-prod-alias are one object store" in cond["message"]
+        owner = fencing.owner_id(NAMESPACE, "aliased", "same-city")
+        policy = fencing.read_policy(root(prod), bucket)
+        assert not [st for st in fencing.statements(policy) if owner in st["Sid"]]  # it fenced nothing
+        assert accepted(account(prod, APP_KEY, APP_SECRET), bucket, "aliased/still-writable")
+    finally:
+        cluster.kubectl(
+            "-n", NAMESPACE, "delete", "drreplica", "aliased", "--ignore-not-found", "--timeout=60s"
+        )
+        cluster.kubectl("delete", "datacentre", "fz-prod-alias", "--ignore-not-found", "--timeout=60s")
