@@ -103,6 +103,11 @@ CASES = [
     case("DRReplica", "spec.targets.1.schedule", None, "a Scheduled target needs a cron schedule"),
     case("DRReplica", "spec.targets.0.rpoTarget", None, "a Continuous target needs rpoTarget"),
     case("DRReplica", "spec.targets.0.rpoTarget", "-30s", "spec.targets[0].rpoTarget"),
+    # Durations the pattern admits but no timer can hold: refused at the field, with the bound.
+    case("DRReplica", "spec.targets.0.rpoTarget", "8761h", "spec.targets[0].rpoTarget: Invalid value"),
+    case("DRReplica", "spec.targets.0.rpoTarget", "9" * 20 + "h", "spec.targets[0].rpoTarget"),
+    case("DRReplica", "spec.failover.downFor", "525601m", "at most 8760h"),
+    case("ComputeCensus", "spec.utilisation.window", "99999999h", "at most 8760h"),
     case("DRReplica", "spec.targets.1.bandwidthLimit", "fast", "spec.targets[1].bandwidthLimit"),
     case(
         "DRReplica",

@@ -5,6 +5,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from datacloud.api.crdgen import all_crds
 from datacloud.api.kinds import ALL_KINDS
@@ -69,3 +71,21 @@ def test_no_unions_or_refs_leak_into_schemas() -> None:
     assert "$ref" not in text
     assert "anyOf" not in text
     assert "'title'" not in text
+
+
+@given(st.from_regex(r"[0-9]{1,25}(\.[0-9]{1,5})?(ms|s|m|h)", fullmatch=True))
+def test_every_duration_the_model_admits_is_one_the_operator_can_use(text: str) -> None:
+    """A duration either parses to at most a year or is refused by the model: never an overflow later."""
+    from datetime import timedelta
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from datacloud.api.common import DURATION_MAX_S, Duration, parse_duration
+
+    try:
+        TypeAdapter(Duration).validate_python(text)
+    except ValidationError:
+        with pytest.raises(ValueError, match="at most"):
+            parse_duration(text)
+        return
+    assert parse_duration(text) <= timedelta(seconds=DURATION_MAX_S)

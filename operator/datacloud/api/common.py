@@ -72,7 +72,35 @@ _DURATION_MSG = "must be a duration such as 30s, 5m or 1h30m"
 _QUANTITY_MSG = "must be a non-negative quantity such as 500m, 2 or 4Gi"
 _CRON_MSG = "must be a cron schedule of five fields such as '0 2 * * *', or a macro like @daily"
 _BUCKET_MSG = "must be an S3 bucket name: 3 to 63 lower-case letters, digits, dots or hyphens"
-Duration = Annotated[str, _regex_field(DURATION, _DURATION_MSG, 32), _regex_check(DURATION, _DURATION_MSG)]
+# The longest duration any field takes. Without a bound the pattern admits `99999999999999999999h`,
+# which no clock or timer can hold (Python's timedelta and wait timeouts overflow).
+DURATION_MAX = "8760h"
+DURATION_MAX_S = 8760 * 3600.0
+_DURATION_MAX_MSG = f"must be at most {DURATION_MAX} (one year)"
+
+
+def _within_max(value: str) -> str:
+    parse_duration(value)  # ValueError beyond DURATION_MAX
+    return value
+
+
+Duration = Annotated[
+    str,
+    Field(
+        max_length=32,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": f"self.matches({DURATION!r})", "message": _DURATION_MSG},
+                {
+                    "rule": f"!self.matches({DURATION!r}) || duration(self) <= duration({DURATION_MAX!r})",
+                    "message": _DURATION_MAX_MSG,
+                },
+            ]
+        },
+    ),
+    _regex_check(DURATION, _DURATION_MSG),
+    AfterValidator(_within_max),
+]
 Quantity = Annotated[str, _regex_field(QUANTITY, _QUANTITY_MSG, 64), _regex_check(QUANTITY, _QUANTITY_MSG)]
 Cron = Annotated[
     str,
@@ -181,6 +209,8 @@ def parse_duration(text: str) -> timedelta:
     if not re.fullmatch(DURATION, text):
         raise ValueError(f"not a duration: {text!r} (expected e.g. 30s, 5m, 1h30m)")
     seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    if not seconds <= DURATION_MAX_S:
+        raise ValueError(f"{text!r} {_DURATION_MAX_MSG}")
     return timedelta(seconds=seconds)
 
 
