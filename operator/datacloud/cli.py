@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -160,7 +161,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _sync_parser() if argv[:1] == ["sync"] else build_parser()
     args = parser.parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except Exception as exc:
+        if "kubernetes" not in sys.modules:  # no cluster was asked: not a failure worded below
+            raise
+        from .commands.failures import describe
+
+        said = describe(exc)
+        if said is None:
+            raise
+        logging.getLogger("datacloud").debug("the command failed", exc_info=True)
+        command = " ".join(argv[:2] if argv[0] in {"dr", "census", "dev"} else argv[:1])
+        print(f"datacloud {command}: {said[1]}", file=sys.stderr)
+        return said[0]
     return code
 
 
