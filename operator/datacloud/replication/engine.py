@@ -377,15 +377,16 @@ class _Pass:
                 self._submit(self._delete, action)
             case Step.COPY:
                 self.progress.add(pending_objects=1, pending_bytes=action.size)
-                self._submit(self._copy, action)
-            case Step.CHECK:
-                self._submit(self._check, action)
+                self._submit(self._copy, action, weight=action.size)
+            case Step.CHECK:  # may turn into a copy
+                self._submit(self._check, action, weight=action.size)
 
     def _sampled(self, key: str) -> bool:
         return self.opts.verify != "none" and sampled(key, self.opts.sample_percent)
 
-    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
-        self.pool.submit(self._guarded, fn, *args)
+    def _submit(self, fn: Callable[..., None], *args: Any, weight: int = 0) -> None:
+        """Hand a task to the workers; `weight` is the bytes it copies (large copies are not batched)."""
+        self.pool.submit(self._guarded, fn, *args, weight=weight)
 
     def _drain(self) -> None:
         """Wait until every submitted task is done."""

@@ -83,3 +83,43 @@ def test_submitting_blocks_while_the_queue_is_full() -> None:
         feeder.join()
         workers.close()
     assert submitted.is_set()
+
+
+def test_large_copies_go_to_separate_workers_not_one_batch() -> None:
+    """Copies whose weight fills a batch are handed out one each: queued as one batch, three 64 MiB
+    copies would run one after the other in one worker while the others had nothing to do.
+
+    Every worker is first kept busy, so the queue holds the first large task when the next two are
+    submitted (the moment a batch is filled rather than sent at once); the three then wait for each
+    other at a barrier, which they reach only if they run at the same time.
+    """
+    threads = 3
+    gate = threading.Event()
+    busy = threading.Semaphore(0)
+    barrier = threading.Barrier(threads, timeout=20)
+    met: list[bool] = []
+
+    def hold() -> None:
+        busy.release()
+        gate.wait()
+
+    def large() -> None:
+        try:
+            barrier.wait()
+            met.append(True)
+        except threading.BrokenBarrierError:
+            met.append(False)
+
+    workers = BatchWorkers(threads, name="test", batch=8, batch_weight=1024 * 1024)
+    try:
+        for _ in range(threads):
+            workers.submit(hold)
+            assert busy.acquire(timeout=30)  # taken by a worker before the next is submitted
+        for _ in range(threads):
+            workers.submit(large, weight=64 * 1024 * 1024)
+        gate.set()
+        workers.drain()
+    finally:
+        gate.set()
+        workers.close()
+    assert met == [True] * threads, "the large copies were queued behind each other in one batch"
