@@ -649,6 +649,11 @@ def run_failover(
         "kube-apiserver": server.process.pid,
         "etcd": control.etcd.pid if control.etcd else None,
         "operator": operator_pid,
+        **{
+            f"gateway {name}": centre.process.pid if centre.process else None
+            for name, centre in stack.centres.items()
+        },
+        "bench": os.getpid(),
     }
     profile = os.environ.get("APISERVER_PPROF")
     with PhaseWatch(kube, ns, "FailedOver") as watch:
@@ -693,7 +698,10 @@ def run_failover(
         "action_started_after_kill_seconds": quantiles(started),
         "action_duration_seconds": quantiles(took),
         # From the kill until the last one failed over: where the machine's two cores went.
-        "cpu_seconds_by_process": {k: round(cpu_after[k] - cpu_before[k], 2) for k in pids},
+        # (None: the process was gone by the end, as the killed centre's gateway.)
+        "cpu_seconds_by_process": {
+            k: round(cpu_after[k] - cpu_before[k], 2) if cpu_after[k] >= cpu_before[k] else None for k in pids
+        },
         "cpu_window_seconds": round(elapsed, 2),
     }
 
