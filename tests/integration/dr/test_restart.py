@@ -323,10 +323,22 @@ def test_failover_resumes_after_sigkill_between_the_endpoint_moving_and_its_end_
 
     restart_operator(cluster, operator)
     refusals.lift()
-    s = assert_finished_once(cluster, dr_centres, "ending", bucket, "CHG-ENDING", "Failover")
+    s = wait_until(lambda: finished(cluster, "ending", "CHG-ENDING"), 120, what="failover finished")
+    assert s["action"]["result"] == "Succeeded"
+    assert (s["activeCentre"], s["fencingEpoch"]) == ("fz-samecity-dr", 2)  # no second epoch or target
+    assert all(st["state"] == "Succeeded" and "reason" not in st for st in s["action"]["steps"])
+    assert [h["requestId"] for h in s.get("history", [])].count("CHG-ENDING") == 1
+    assert event_count(cluster, "ending", "FailoverStarted") == 1
+    source = fencing.owner_id(NAMESPACE, "ending", "source")
+    prod = root(dr_centres["fz-prod"])
+    assert fencing.fence_epoch(fencing.read_policy(prod, bucket), source) == 2
+    cm = cluster.kube.read("v1", "ConfigMap", "ending-endpoint", NAMESPACE)
+    assert (cm["data"]["centre"], cm["data"]["fencingEpoch"]) == ("fz-samecity-dr", "2")
     assert condition_of(s, "EndpointPublished") == ("True", "Published")
+    # Written through the moved endpoint while the operator was away: kept by the steps it redid.
     assert "after-the-move" in keys_at(near, bucket)
     assert can_write(app(near), bucket)
+    # (Each finish before the end was stored wrote an audit record, as after any kill in that window.)
 
 
 def reseeded(cluster: Cluster, name: str) -> tuple[str, str, str] | None:
