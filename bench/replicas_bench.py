@@ -23,7 +23,10 @@ DataCentres), creates one source bucket per replica in production, then:
   0.5 s (so a figure can be up to that much above the true lag: an upper bound); then up to 60 s for the
   followers to catch up;
 - (e) mass failover: production is killed; time until each replica is FailedOver (p50, p99, max), and
-  the acknowledged writes of (d) missing from the new active copy afterwards.
+  the acknowledged writes of (d) missing from the new active copy afterwards, and the CPU seconds of the
+  API server, etcd, the operator, the gateways and the bench from the kill until the last one failed
+  over; with `APISERVER_PPROF=FILE` the API server's CPU profile over the first
+  `APISERVER_PPROF_SECONDS` (30) after the kill (`go tool pprof -top FILE`).
 JSON goes to bench/results/replicas.json (or --out).
 """
 
