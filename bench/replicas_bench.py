@@ -23,7 +23,10 @@ DataCentres), creates one source bucket per replica in production, then:
   0.5 s (so a figure can be up to that much above the true lag: an upper bound); then up to 60 s for the
   followers to catch up;
 - (e) mass failover: production is killed; time until each replica is FailedOver (p50, p99, max), and
-  the acknowledged writes of (d) missing from the new active copy afterwards.
+  the acknowledged writes of (d) missing from the new active copy afterwards, and the CPU seconds of the
+  API server, etcd, the operator, the gateways and the bench from the kill until the last one failed
+  over; with `APISERVER_PPROF=FILE` the API server's CPU profile over the first
+  `APISERVER_PPROF_SECONDS` (30) after the kill (`go tool pprof -top FILE`).
 JSON goes to bench/results/replicas.json (or --out).
 """
 
@@ -62,7 +65,7 @@ from datacloud.builders import dr as build  # noqa: E402
 from datacloud.devstack import manifests  # noqa: E402
 from datacloud.devstack.manifests import datacentre  # noqa: E402
 from datacloud.devstack.objectstore import Centre  # noqa: E402
-from datacloud.devstack.process import free_port  # noqa: E402
+from datacloud.devstack.process import free_port, tool  # noqa: E402
 from datacloud.devstack.stack import OPERATOR_NAMESPACE, DevStack, operator_process  # noqa: E402
 from datacloud.failover import fencing  # noqa: E402
 
@@ -612,15 +615,64 @@ def run_lag(
 
 
 # --- (e) mass failover ---------------------------------------------------------------------------------
+def cpu_seconds(pids: dict[str, int | None]) -> dict[str, float]:
+    """User+system CPU seconds of each named process so far (0 for one that is gone)."""
+    out: dict[str, float] = {}
+    for name, pid in pids.items():
+        try:
+            out[name] = float(sum(psutil.Process(pid).cpu_times()[:2])) if pid else 0.0
+        except psutil.Error:
+            out[name] = 0.0
+    return out
+
+
+def pprof(stack: DevStack, seconds: int, out: Path) -> threading.Thread:
+    """The API server's CPU profile over the next `seconds` (`APISERVER_PPROF`: where to keep it)."""
+
+    def fetch() -> None:
+        done = subprocess.run(
+            [tool("kubectl"), "--kubeconfig", str(stack.kubeconfig), "get", "--raw",
+             f"/debug/pprof/profile?seconds={seconds}"],
+            capture_output=True, check=False, timeout=seconds + 60,
+        )  # fmt: skip
+        out.write_bytes(done.stdout)
+
+    thread = threading.Thread(target=fetch, daemon=True)
+    thread.start()
+    return thread
+
+
 def run_failover(
-    stack: DevStack, kube: Kube, ns: str, n: int, acked: list[tuple[str, str]]
+    stack: DevStack, kube: Kube, ns: str, n: int, acked: list[tuple[str, str]], operator_pid: int
 ) -> dict[str, Any]:
     server = stack.control_plane.main
     requests_before = request_counts(server)
+    control = stack.control_plane
+    pids = {
+        "kube-apiserver": server.process.pid,
+        "etcd": control.etcd.pid if control.etcd else None,
+        "operator": operator_pid,
+        **{
+            f"gateway {name}": centre.process.pid if centre.process else None
+            for name, centre in stack.centres.items()
+        },
+        "bench": os.getpid(),
+    }
+    profile = os.environ.get("APISERVER_PPROF")
     with PhaseWatch(kube, ns, "FailedOver") as watch:
+        cpu_before = cpu_seconds(pids)
         stack.centres["fz-prod"].stop()
         killed, killed_at = time.perf_counter(), time.time()
+        profiling = (
+            pprof(stack, int(os.environ.get("APISERVER_PPROF_SECONDS", "30")), Path(profile))
+            if profile
+            else None
+        )
         watch.wait(n, 300)
+        cpu_after = cpu_seconds(pids)
+        elapsed = time.perf_counter() - killed
+    if profiling is not None:
+        profiling.join(120)
     done = {name: at - killed for name, at in watch.reached.items()}
     requests = per_zone(requests_before, request_counts(server), n)
     # Where the time went: from the kill to each failover's start (detection, downFor, a worker), and the
@@ -648,6 +700,12 @@ def run_failover(
         "api_requests_per_replica": requests,  # from the kill until the last one failed over (or 300 s)
         "action_started_after_kill_seconds": quantiles(started),
         "action_duration_seconds": quantiles(took),
+        # From the kill until the last one failed over: where the machine's two cores went.
+        # (None: the process was gone by the end, as the killed centre's gateway.)
+        "cpu_seconds_by_process": {
+            k: round(cpu_after[k] - cpu_before[k], 2) if cpu_after[k] >= cpu_before[k] else None for k in pids
+        },
+        "cpu_window_seconds": round(elapsed, 2),
     }
 
 
@@ -745,7 +803,7 @@ def main() -> int:
                 save(args.out, result)
             result["resources"] = sampler.resources()
             if "failover" not in skip:
-                result["failover"] = run_failover(stack, kube, ns, n, acked)
+                result["failover"] = run_failover(stack, kube, ns, n, acked, proc.pid)
                 result["load_average_1_5_15"]["failover"] = load_average()
                 print(json.dumps(result["failover"]), file=sys.stderr)
             result["resources"] = sampler.resources()

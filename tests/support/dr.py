@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
+from datacloud import GROUP, VERSION
 from datacloud.adapters import s3
 from datacloud.devstack import manifests
 from datacloud.devstack.manifests import datacentre
@@ -126,7 +127,13 @@ class Refusals:
         self.made += [(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace")) for d in docs]
 
     def _deny(
-        self, name: str, resource: tuple[str, str], operations: list[str], expression: str, message: str
+        self,
+        name: str,
+        resource: tuple[str, str],
+        operations: list[str],
+        expression: str,
+        message: str,
+        version: str = "v1",
     ) -> None:
         """A ValidatingAdmissionPolicy (CEL in the API server) refusing, in the replica namespace, the
         `operations` on `resource` (group, plural) where `expression` is false."""
@@ -144,7 +151,7 @@ class Refusals:
                         "resourceRules": [
                             {
                                 "apiGroups": [group],
-                                "apiVersions": ["v1"],
+                                "apiVersions": [version],
                                 "operations": operations,
                                 "resources": [plural],
                             }
@@ -176,6 +183,28 @@ class Refusals:
             30,
             what="the admission policy in force",
         )
+
+    def hold_end(self, replica_name: str) -> None:
+        """Status writes of the replica that finish an action refused: the operator is held after its
+        last step, before the action's end is written."""
+        self._deny(
+            f"hold-{replica_name}-end",
+            (GROUP, "drreplicas/status"),
+            ["UPDATE"],
+            f"object.metadata.name != '{replica_name}' || !has(object.status.action) "
+            "|| !has(object.status.action.finishedAt)",
+            f"change freeze: no action of {replica_name} may be recorded as finished",
+            version=VERSION,
+        )
+        probe = {"status": {"action": {"requestId": "probe", "finishedAt": "2026-01-01T00:00:00Z"}}}
+        wait_until(
+            lambda: "change freeze" in self._dry_run(
+                "patch", "drreplica", replica_name, "--subresource=status", "--type=merge",
+                "-p", json.dumps(probe),
+            ),
+            30,
+            what="the admission policy in force",
+        )  # fmt: skip
 
     def keep_jobs(self, replica_name: str, job: str) -> None:
         """Deleting the replica's Jobs refused; `job` is one that exists, to see the policy in force."""

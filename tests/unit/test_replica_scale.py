@@ -51,12 +51,13 @@ def context(action_type: str = "Failover", prod: str = "Down") -> dr_actions.Act
     )
 
 
-def test_a_failover_is_written_before_it_opens_the_new_active_and_before_it_moves_the_endpoint(
+def test_a_failover_is_written_before_it_opens_the_new_active_and_its_promotion_rides_on_the_end(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Status writes per failover step were the operator's per-replica cost in a mass failover. Before
-    the end (written by the caller) only two writes must come first: the action with its fencing epoch
-    before the new active opens, and the promotion before the endpoint moves."""
+    the end (written by the caller) only one write must come first: the action with its fencing epoch
+    before the new active opens. The promotion is not written before the endpoint moves: a Failover's
+    steps before Publishing move no data, so a restart redoes them unchanged (was a second write)."""
     events: list[Any] = []
 
     def effect(what: str) -> Any:
@@ -68,17 +69,52 @@ def test_a_failover_is_written_before_it_opens_the_new_active_and_before_it_move
     ctx = context()
     ctx.stored = False  # a fresh action: status does not hold it yet
     assert dr_actions.advance(ctx, lambda a: events.append({s["name"]: s["state"] for s in a["steps"]}))
-    assert len(events) == 4  # was one write per step and one at the start
-    before_open, opened, before_move, moved = events
+    assert len(events) == 3  # was one write per step and one at the start, then one before the move
+    before_open, opened, moved = events
     assert (opened, moved) == ("new active opened", "endpoint moved")
     assert (before_open["Fencing"], before_open["Promoting"]) == ("Succeeded", "Running")
-    assert before_move["Promoting"] == "Succeeded"  # the promotion is stored before the endpoint moves
-    assert (before_move["Publishing"], before_move["Reseeding"]) == ("Running", "Pending")  # nothing early
+    assert before_open["Publishing"] == "Pending"  # nothing early
 
     events.clear()
-    again = context()  # an action status already holds (written while a step waited): no write to open
+    again = context()  # an action status already holds (written while a step waited): no write at all
     assert dr_actions.advance(again, lambda a: events.append({s["name"]: s["state"] for s in a["steps"]}))
-    assert [e for e in events if isinstance(e, dict)] == [before_move]
+    assert [e for e in events if isinstance(e, dict)] == []
+
+
+def test_after_a_final_sync_the_promotion_is_written_before_the_endpoint_moves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A switchover's final sync mirrors the old copy onto the new one: redone after a restart once the
+    endpoint had moved, it would delete or overwrite what applications wrote into the new active. So the
+    promotion is stored before Publishing, and a restart resumes at Publishing."""
+    events: list[Any] = []
+
+    def effect(what: str) -> Any:
+        return lambda ctx: events.append(what) or "ok"
+
+    steps = dict.fromkeys(STEPS["Switchover"], lambda ctx: "ok")
+    effects = {
+        "FinalSync": effect("copied into the new copy"),
+        "Promoting": effect("new active opened"),
+        "Publishing": effect("endpoint moved"),
+    }
+    monkeypatch.setattr(dr_actions, "STEP_FUNCTIONS", {**steps, **effects})
+    action = {"type": "Switchover", "fromCentre": "prod", "targetCentre": "near", "fencingEpoch": 2}
+    action["steps"] = fresh_steps("Switchover")
+    ctx = dr_actions.ActionContext(
+        SPEC,
+        action,
+        {"prod": centre("prod", "Up"), "near": centre("near", "Up")},
+        "now",
+        publish=lambda copy, epoch: None,
+        reseed=lambda copy, epoch: "reseeded",
+        stored=False,
+    )
+    assert dr_actions.advance(ctx, lambda a: events.append({s["name"]: s["state"] for s in a["steps"]}))
+    before_sync, synced, opened, before_move, moved = events
+    assert (synced, opened, moved) == ("copied into the new copy", "new active opened", "endpoint moved")
+    assert (before_sync["Fencing"], before_sync["FinalSync"]) == ("Succeeded", "Running")
+    assert (before_move["Promoting"], before_move["Publishing"]) == ("Succeeded", "Running")
 
 
 def test_a_success_before_a_blocked_step_is_still_written(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -94,12 +130,13 @@ def test_a_success_before_a_blocked_step_is_still_written(monkeypatch: pytest.Mo
     assert (last["Promoting"]["state"], last["Promoting"]["reason"]) == ("Running", "NewActiveUnreachable")
 
 
-def test_a_wait_is_handed_to_the_runs_own_write_and_the_next_run_writes_once_before_the_endpoint(
+def test_a_wait_is_handed_to_the_runs_own_write_and_the_next_run_leaves_its_one_write_to_the_end(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The run that starts a failover waiting for the write lease wrote status twice (the wait, then the
     run's own); the wait now rides on the run's write. The next run, once the lease has ended, opens the
-    new active without writing first (the wait stored the epoch) and writes once before the endpoint moves."""
+    new active without writing first (the wait stored the epoch), moves the endpoint, and leaves the one write
+    to the end."""
     lease_over = False
 
     def fence(ctx: dr_actions.ActionContext) -> str:
@@ -124,10 +161,8 @@ def test_a_wait_is_handed_to_the_runs_own_write_and_the_next_run_writes_once_bef
 
     lease_over = True
     assert dr_actions.advance(ctx, lambda a: written.append({s["name"]: s["state"] for s in a["steps"]}))
-    assert written == [
-        {"Fencing": "Succeeded", "Promoting": "Succeeded", "Publishing": "Running", "Reseeding": "Pending",
-         "Done": "Pending"}
-    ]  # fmt: skip
+    assert written == []  # the end, written by the caller, is the run's one write
+    assert all(s["state"] == "Succeeded" for s in ctx.action["steps"])
 
 
 def test_a_dead_centre_is_tried_once_for_many_failovers(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -54,6 +54,7 @@ _REQUEST_HEADERS = {
     "ContentEncoding": "content-encoding",
     "ContentDisposition": "content-disposition",
     "ContentLanguage": "content-language",
+    "IfNoneMatch": "if-none-match",  # "*": created only if no object has the key (an audit record)
 }
 _META = "x-amz-meta-"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()

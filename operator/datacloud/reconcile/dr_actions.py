@@ -236,10 +236,23 @@ def progress_condition(action: dict[str, Any], generation: int | None) -> dict[s
 
 
 # Steps whose start is written before they run: what they do outside must not get ahead of status.
-# Publishing moves the endpoint, so the promotion (activeCentre, fencingEpoch) is stored first; a final
-# sync can take long, so status shows that it runs. Promoting opens the new active, so the action's
-# fencing epoch is stored first (when no earlier write of this action did: ActionContext.stored).
-RECORDED_BEFORE = frozenset({"FinalSync", "Publishing"})
+# A final sync can take long, so status shows that it runs. Promoting opens the new active, so the
+# action's fencing epoch is stored first (when no earlier write of this action did: ActionContext.stored).
+RECORDED_BEFORE = frozenset({"FinalSync"})
+
+
+def _recorded_before(name: str, steps: list[dict[str, Any]]) -> bool:
+    """Whether a step's start must be written before it runs. Publishing moves the endpoint, and
+    applications write into the new active from then on: where an earlier step of the action copied
+    data into the new copy (a final sync mirrors the old copy onto it, deleting what the old one lacks),
+    the promotion is stored first, so an operator restarted after the endpoint moved never redoes that
+    step over those writes. A Failover's earlier steps (fencing the old copy, opening the new one) move
+    no data and are redone unchanged after a restart, to the same target and epoch the stored action
+    names, so its promotion rides on the end's write (one status write per replica fewer in a mass
+    failover)."""
+    if name in RECORDED_BEFORE:
+        return True
+    return name == "Publishing" and any(s["name"] in RECORDED_BEFORE for s in steps)
 
 
 def advance(
@@ -248,7 +261,7 @@ def advance(
     waiting: Callable[[dict[str, Any]], None] | None = None,
 ) -> bool:
     """Run steps until the action is done or a step is blocked. `record` persists status.action, and is
-    called only where a write must precede an effect: before a step of RECORDED_BEFORE runs, before
+    called only where a write must precede an effect: before a step `_recorded_before` names runs, before
     Promoting when the action (its fencing epoch) is not yet stored, and when a step waits (once per
     reason, so a step retried on every tick does not rewrite status every time). The end is written by
     the caller, with the action's result.
@@ -267,7 +280,9 @@ def advance(
         if step.get("state") != "Running":
             ctx.action["steps"] = mark(ctx.action["steps"], name, "Running", ctx.now)
             unrecorded = True
-        if unrecorded and (name in RECORDED_BEFORE or (name == "Promoting" and not ctx.stored)):
+        if unrecorded and (
+            _recorded_before(name, ctx.action["steps"]) or (name == "Promoting" and not ctx.stored)
+        ):
             record(ctx.action)
             unrecorded, ctx.stored = False, True
         try:

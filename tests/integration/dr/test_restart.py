@@ -288,6 +288,59 @@ def test_failover_resumes_after_sigkill_in_publishing(
     assert can_write(app(dr_centres["fz-samecity-dr"]), bucket)
 
 
+def test_failover_resumes_after_sigkill_between_the_endpoint_moving_and_its_end_written(
+    cluster: Cluster,
+    operator: dict[str, Any],
+    dr_centres: dict[str, Centre],
+    refusals: Refusals,
+    bucket: str,
+    cleanup: list[str],
+) -> None:
+    """A Failover's promotion is not written before its endpoint moves; it rides on the end's write. Killed
+    after the endpoint moved and before the end was written (the API server refusing that write), the
+    operator resumes the action stored with its epoch: the same target, the same epoch, and nothing
+    written through the moved endpoint is undone by the steps it redoes."""
+    near = dr_centres["fz-samecity-dr"]
+    protected(cluster, dr_centres, "ending", bucket, cleanup)
+    refusals.hold_end("ending")
+    action(cluster, "ending", "Failover", "fz-samecity-dr", "CHG-ENDING")
+    wait_until(
+        lambda: (
+            cluster.kube.read("v1", "ConfigMap", "ending-endpoint", NAMESPACE)["data"]["centre"]
+            == "fz-samecity-dr"
+        ),
+        60,
+        what="the endpoint moved",
+    )
+    s = status(cluster, "ending")
+    assert s["action"]["requestId"] == "CHG-ENDING"
+    assert not s["action"].get("finishedAt")
+    assert the_step(s, "Promoting")["state"] == "Running"  # the promotion is not stored before the move
+    assert s["activeCentre"] == "fz-prod"
+    # An application follows the moved endpoint and writes into the new active.
+    wait_until(lambda: can_write(app(near), bucket), 30, what="the new active open")
+    app(near).put_object(Bucket=bucket, Key="after-the-move", Body=b"acknowledged")
+
+    restart_operator(cluster, operator)
+    refusals.lift()
+    s = wait_until(lambda: finished(cluster, "ending", "CHG-ENDING"), 120, what="failover finished")
+    assert s["action"]["result"] == "Succeeded"
+    assert (s["activeCentre"], s["fencingEpoch"]) == ("fz-samecity-dr", 2)  # no second epoch or target
+    assert all(st["state"] == "Succeeded" and "reason" not in st for st in s["action"]["steps"])
+    assert [h["requestId"] for h in s.get("history", [])].count("CHG-ENDING") == 1
+    assert event_count(cluster, "ending", "FailoverStarted") == 1
+    source = fencing.owner_id(NAMESPACE, "ending", "source")
+    prod = root(dr_centres["fz-prod"])
+    assert fencing.fence_epoch(fencing.read_policy(prod, bucket), source) == 2
+    cm = cluster.kube.read("v1", "ConfigMap", "ending-endpoint", NAMESPACE)
+    assert (cm["data"]["centre"], cm["data"]["fencingEpoch"]) == ("fz-samecity-dr", "2")
+    assert condition_of(s, "EndpointPublished") == ("True", "Published")
+    # Written through the moved endpoint while the operator was away: kept by the steps it redid.
+    assert "after-the-move" in keys_at(near, bucket)
+    assert can_write(app(near), bucket)
+    # (Each finish before the end was stored wrote an audit record, as after any kill in that window.)
+
+
 def reseeded(cluster: Cluster, name: str) -> tuple[str, str, str] | None:
     c = find(status(cluster, name).get("conditions"), "Reseeded")
     return (str(c["status"]), str(c["reason"]), str(c["message"])) if c else None

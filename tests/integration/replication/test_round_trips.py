@@ -130,3 +130,16 @@ def test_non_ascii_metadata_survives_streamed_and_multipart_copies(buckets: Buck
     assert_same(buckets, f"big-{size}/obj.bin", f"big-{size}/obj.bin")
     head = buckets.dst_wire.head_object(Bucket=buckets.dst_bucket, Key=f"big-{size}/obj.bin")
     assert ("-" in head["ETag"]) == (size > 5 * MIB)
+
+
+def test_a_put_with_if_none_match_never_replaces_an_object(buckets: Buckets) -> None:
+    """The audit records are written with If-None-Match: * through the lean client: the gateway refuses
+    (412) a second PUT of the same key, so a record is never overwritten."""
+    from botocore.exceptions import ClientError
+
+    key = f"audit/{next(buckets.counter)}.json"
+    buckets.src_wire.put_object(Bucket=buckets.src_bucket, Key=key, Body=b"first", IfNoneMatch="*")
+    with pytest.raises(ClientError) as refused:
+        buckets.src_wire.put_object(Bucket=buckets.src_bucket, Key=key, Body=b"second", IfNoneMatch="*")
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    assert read(buckets.src_wire, buckets.src_bucket, key)[0] == b"first"
