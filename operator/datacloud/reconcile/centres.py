@@ -134,21 +134,29 @@ class CentreCache:
     """DataCentres and their Secrets as read lately, for readers that need them on every run: a thousand
     DRReplicas must not each read the same three centres from the API server every time. An entry is
     read again after `ttl` seconds (a rotated Secret, a changed role), and everything is read again after
-    a health change (the probe writes the new health before it announces the change)."""
+    a health change (the probe writes the new health before it announces the change).
+
+    A read that was in flight when the cache was cleared is returned to its caller but not kept: it may
+    hold the health from before the change, and kept it would be served for `ttl` seconds to the runs
+    the change woke (a replica created while its target centre came back then saw the centre Down
+    until a timer ran it again, a minute later)."""
 
     def __init__(self, kube: Kube, ttl: float = 10.0) -> None:
         self.kube, self.ttl = kube, ttl
         self._lock = threading.Lock()
         self._entries: dict[tuple[str, str, str], tuple[float, Any]] = {}
+        self._cleared = 0  # how many times the cache was cleared: a read started before a clear is not kept
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._cleared += 1
 
     def _cached(self, key: tuple[str, str, str], read: Callable[[], Any]) -> Any:
         now = time.monotonic()
         with self._lock:
             hit = self._entries.get(key)
+            cleared = self._cleared
         if hit is not None and now - hit[0] < self.ttl:
             if isinstance(hit[1], LookupError):
                 raise hit[1]
@@ -158,7 +166,8 @@ class CentreCache:
         except LookupError as e:  # NotFound, remembered too: a missing centre is asked about every ttl
             value = e
         with self._lock:
-            self._entries[key] = (now, value)
+            if self._cleared == cleared:
+                self._entries[key] = (now, value)
         if isinstance(value, LookupError):
             raise value
         return value
