@@ -165,6 +165,7 @@ class ContinuousReplicator:
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._scan_now = threading.Event()
+        self._scan_failures = 0  # scans failed in a row
         self._tally = _Tally()
         self._started_at = time.time()
         self.driver = driver
@@ -291,8 +292,10 @@ class ContinuousReplicator:
 
     def _scan_loop(self) -> None:
         while not self._stop.is_set():
-            self.scan_once()
-            self._scan_now.wait(self.interval)
+            delay = self.scan_once()
+            if delay is None:
+                break
+            self._scan_now.wait(delay)
             self._scan_now.clear()
 
     def scan_once(self) -> float | None:
@@ -310,6 +313,12 @@ class ContinuousReplicator:
             self._scan()
         except Exception as exc:
             self._note_error(f"scan: {describe(exc)}")
+            # Tried again soon, backing off to the interval: at the interval alone, a replica created
+            # while its target centre was away (no target bucket yet) waited five minutes for the scan
+            # that makes it Protected.
+            self._scan_failures += 1
+            return min(self.interval, self.retry_delay * float(2 ** min(self._scan_failures, 16)))
+        self._scan_failures = 0
         return self.interval
 
     def _scan(self) -> None:

@@ -117,3 +117,28 @@ def test_role_mismatch_is_explained(
 
     cond = wait_until(refs, 60, what="RoleMismatch")
     assert "Continuous targets belong on a SameCityDR centre" in cond["message"]
+
+
+def test_a_replica_created_while_its_target_centre_is_away_is_protected_soon_after_it_returns(
+    cluster: Cluster, dr_centres: dict[str, Centre], near_restored: Centre, bucket: str, cleanup: list[str]
+) -> None:
+    """Its follower's first scans fail (no target bucket, no store): they are tried again within seconds,
+    not at the five-minute safety-net interval."""
+    prod, near = dr_centres["fz-prod"], near_restored
+    allow_app(prod, bucket)
+    app(prod).put_object(Bucket=bucket, Key="written-while-away", Body=b"1")
+    near.stop()
+    wait_until(
+        lambda: (cluster.get("datacentres", "fz-samecity-dr").get("status") or {}).get("health") == "Down",
+        30,
+        what="fz-samecity-dr Down",
+    )
+    cleanup.append("away")
+    cluster.must_apply(replica("away", bucket))
+    wait_until(lambda: status(cluster, "away").get("phase"), 30, what="a status while the target is away")
+    assert status(cluster, "away")["phase"] != "Protected"
+    near.restart()
+    wait_until(
+        lambda: "written-while-away" in keys(root(near), bucket), 45, what="the copy once the centre is back"
+    )
+    wait_until(lambda: status(cluster, "away").get("phase") == "Protected", 45, what="Protected")

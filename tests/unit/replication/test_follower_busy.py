@@ -4,6 +4,7 @@ seldom, soon after its follower falls behind, and not after every change copied 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import pytest
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 from datacloud.adapters.s3 import S3Credentials, S3Endpoint
 from datacloud.replication import continuous
 from datacloud.replication.continuous import ContinuousReplicator
-from datacloud.replication.engine import KeyOutcome
+from datacloud.replication.engine import KeyOutcome, SyncOptions
+from datacloud.replication.errors import RetryPolicy
 from datacloud.replication.events import Change
 from datacloud.replication.locations import Location
 
@@ -105,3 +107,22 @@ def test_a_spell_becomes_news_by_the_timer_without_another_change(monkeypatch: p
     age_spell(f)
     assert f.dispatch_once() is None
     assert told == [1]
+
+
+def test_a_failed_scan_is_tried_again_soon_backing_off_to_the_interval() -> None:
+    """Nothing listens on the endpoint's port: every scan fails with the connection refused."""
+    f = ContinuousReplicator(
+        Location(ENDPOINT, "src"),
+        Location(ENDPOINT, "dst"),
+        SyncOptions(retry=RetryPolicy(attempts=1)),
+        driver=Driver(),
+        poll_interval=300.0,  # no receiver: the follower polls, a scan every poll_interval
+    )
+    f._swept = True  # only the scan itself
+    delays = [f.scan_once() for _ in range(10)]
+    assert delays[:4] == [2.0, 4.0, 8.0, 16.0]
+    assert delays[-1] == 300.0
+    assert all(a is not None and b is not None and a <= b for a, b in itertools.pairwise(delays))
+    error = f.stats().last_error
+    assert error is not None
+    assert "scan:" in error
