@@ -51,10 +51,19 @@ Name = Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=253)]
 Label = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 
 
-def _regex_field(pattern: str, message: str, max_length: int) -> Any:
-    """Schema part of a regex-checked string: a CEL rule, so `kubectl apply` shows `message`."""
+def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, Any]:
+    """One `x-kubernetes-validations` rule; the message is what a person sees when it fails."""
+    out: dict[str, Any] = {"rule": rule, "message": message}
+    if field_path:
+        out["fieldPath"] = field_path
+    return out
+
+
+def regex_field(pattern: str, message: str, max_length: int, *more: dict[str, Any]) -> Any:
+    """Schema part of a regex-checked string: a CEL rule, so `kubectl apply` shows `message`, then any
+    `more` rules (each guarded by the pattern where it needs a well-formed value)."""
     rule: dict[str, Any] = {"rule": f"self.matches({pattern!r})", "message": message}
-    return Field(max_length=max_length, json_schema_extra={"x-kubernetes-validations": [rule]})
+    return Field(max_length=max_length, json_schema_extra={"x-kubernetes-validations": [rule, *more]})
 
 
 def _regex_check(pattern: str, message: str) -> AfterValidator:
@@ -86,45 +95,25 @@ def _within_max(value: str) -> str:
 
 Duration = Annotated[
     str,
-    Field(
-        max_length=32,
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {"rule": f"self.matches({DURATION!r})", "message": _DURATION_MSG},
-                {
-                    "rule": f"!self.matches({DURATION!r}) || duration(self) <= duration({DURATION_MAX!r})",
-                    "message": _DURATION_MAX_MSG,
-                },
-            ]
-        },
+    regex_field(
+        DURATION,
+        _DURATION_MSG,
+        32,
+        cel(
+            f"!self.matches({DURATION!r}) || duration(self) <= duration({DURATION_MAX!r})", _DURATION_MAX_MSG
+        ),
     ),
     _regex_check(DURATION, _DURATION_MSG),
     AfterValidator(_within_max),
 ]
-Quantity = Annotated[str, _regex_field(QUANTITY, _QUANTITY_MSG, 64), _regex_check(QUANTITY, _QUANTITY_MSG)]
+Quantity = Annotated[str, regex_field(QUANTITY, _QUANTITY_MSG, 64), _regex_check(QUANTITY, _QUANTITY_MSG)]
 Cron = Annotated[
     str,
-    Field(
-        max_length=128,
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {"rule": f"self.matches({CRON!r})", "message": _CRON_MSG},
-                *cron.cel_rules(),  # each field in its range, named in the message
-            ]
-        },
-    ),
+    regex_field(CRON, _CRON_MSG, 128, *cron.cel_rules()),  # then each field in its range, named
     _regex_check(CRON, _CRON_MSG),
     AfterValidator(cron.check),
 ]
-Bucket = Annotated[str, _regex_field(BUCKET, _BUCKET_MSG, 63), _regex_check(BUCKET, _BUCKET_MSG)]
-
-
-def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, Any]:
-    """One `x-kubernetes-validations` rule; the message is what a person sees when it fails."""
-    out: dict[str, Any] = {"rule": rule, "message": message}
-    if field_path:
-        out["fieldPath"] = field_path
-    return out
+Bucket = Annotated[str, regex_field(BUCKET, _BUCKET_MSG, 63), _regex_check(BUCKET, _BUCKET_MSG)]
 
 
 class Model(BaseModel):

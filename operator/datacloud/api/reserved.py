@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator
 
-from .common import BUCKET
+from .common import BUCKET, cel, regex_field
 from .reserved_names import AUDIT_BUCKET, QUARANTINE_BUCKET, RESERVED_BUCKETS, RESERVED_MESSAGE
 
 __all__ = [
@@ -42,15 +42,7 @@ def _bucket_name(bucket: str) -> str:
 
 ReplicaBucket = Annotated[
     str,
-    Field(
-        max_length=63,
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {"rule": f"self.matches({BUCKET!r})", "message": _BUCKET_MESSAGE},
-                {"rule": f"!(self in {list(RESERVED_BUCKETS)!r})", "message": RESERVED_MESSAGE},
-            ]
-        },
-    ),
+    regex_field(BUCKET, _BUCKET_MESSAGE, 63, cel(f"!(self in {list(RESERVED_BUCKETS)!r})", RESERVED_MESSAGE)),
     AfterValidator(_bucket_name),
     AfterValidator(not_reserved),
 ]
