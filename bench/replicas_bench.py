@@ -26,7 +26,9 @@ DataCentres), creates one source bucket per replica in production, then:
   the acknowledged writes of (d) missing from the new active copy afterwards, and the CPU seconds of the
   API server, etcd, the operator, the gateways and the bench from the kill until the last one failed
   over; with `APISERVER_PPROF=FILE` the API server's CPU profile over the first
-  `APISERVER_PPROF_SECONDS` (30) after the kill (`go tool pprof -top FILE`).
+  `APISERVER_PPROF_SECONDS` (30) after the kill (`go tool pprof -top FILE`), with `OPERATOR_PYSPY=FILE`
+  the operator's Python stacks over the same seconds (py-spy's raw format), and always the operator's CPU
+  per thread over the failover.
 JSON goes to bench/results/replicas.json (or --out).
 """
 
@@ -642,6 +644,20 @@ def pprof(stack: DevStack, seconds: int, out: Path) -> threading.Thread:
     return thread
 
 
+def py_spy_record(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes] | None:
+    """The operator's Python stacks while it holds the GIL (its own CPU, roughly) over the next `seconds`
+    (`OPERATOR_PYSPY`: where to keep them, as
+    py-spy's raw collapsed stacks), sampled without pausing it; None without py-spy."""
+    py_spy = os.environ.get("PY_SPY") or shutil.which("py-spy")
+    if not py_spy:
+        return None
+    return subprocess.Popen(
+        [py_spy, "record", "--pid", str(pid), "--rate", "100", "--nonblocking", "--gil", "--format", "raw",
+         "--duration", str(seconds), "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def run_failover(
     stack: DevStack, kube: Kube, ns: str, n: int, acked: list[tuple[str, str]], operator_pid: int
 ) -> dict[str, Any]:
@@ -659,8 +675,10 @@ def run_failover(
         "bench": os.getpid(),
     }
     profile = os.environ.get("APISERVER_PPROF")
+    stacks = os.environ.get("OPERATOR_PYSPY")
     with PhaseWatch(kube, ns, "FailedOver") as watch:
         cpu_before = cpu_seconds(pids)
+        ticks_before = thread_ticks(operator_pid)
         stack.centres["fz-prod"].stop()
         killed, killed_at = time.perf_counter(), time.time()
         profiling = (
@@ -668,11 +686,19 @@ def run_failover(
             if profile
             else None
         )
+        recording = (
+            py_spy_record(operator_pid, int(os.environ.get("APISERVER_PPROF_SECONDS", "30")), Path(stacks))
+            if stacks
+            else None
+        )
         watch.wait(n, 300)
         cpu_after = cpu_seconds(pids)
+        ticks_after = thread_ticks(operator_pid)
         elapsed = time.perf_counter() - killed
     if profiling is not None:
         profiling.join(120)
+    if recording is not None:
+        recording.wait(120)
     done = {name: at - killed for name, at in watch.reached.items()}
     requests = per_zone(requests_before, request_counts(server), n)
     # Where the time went: from the kill to each failover's start (detection, downFor, a worker), and the
@@ -706,6 +732,7 @@ def run_failover(
             k: round(cpu_after[k] - cpu_before[k], 2) if cpu_after[k] >= cpu_before[k] else None for k in pids
         },
         "cpu_window_seconds": round(elapsed, 2),
+        "operator_cpu_percent_by_thread": cpu_by_thread(operator_pid, ticks_before, ticks_after, elapsed),
     }
 
 
