@@ -139,6 +139,12 @@ CASES = [
         "spec.action.type",
     ),
     multi("DRReplica", [("spec.targets.1", dict(TARGET_COPY))], "Duplicate value", "duplicate-target-names"),
+    # Names the operator cannot name the endpoint Service after (`<name>-endpoint`, a DNS-1035 label).
+    case("DRReplica", "metadata.name", "orders.v2", "metadata.name must match"),
+    case("DRReplica", "metadata.name", "2024-orders", "metadata.name must match"),
+    case("DRReplica", "metadata.name", "r" * 55, "at most 54 characters"),
+    # A target's name labels its sync Jobs: at most 63 characters.
+    case("DRReplica", "spec.targets.0.name", "t" * 64, "spec.targets[0].name"),
     # ComputeCensus
     case("ComputeCensus", "spec.schedule", "weekly", "spec.schedule"),
     case("ComputeCensus", "spec.retain", 0, "spec.retain"),
@@ -182,3 +188,16 @@ def test_samples_are_accepted_as_is(cluster: Cluster) -> None:
         assert done.returncode == 0, f"{path.name}: {done.stderr}"
         # "created" on a fresh cluster; "configured"/"unchanged" when another test made the same names.
         assert "(server dry run)" in done.stdout
+
+
+def test_longest_usable_replica_name_is_accepted(cluster: Cluster) -> None:
+    """The bound of the name rule: 54 characters, a dotted target name of 63."""
+    doc = _sample("DRReplica")
+    doc["metadata"]["name"] = "r" + "-x" * 26 + "z"
+    doc["spec"]["targets"][0]["name"] = "near.copy-" + "n" * 53
+    assert len(doc["metadata"]["name"]) == 54
+    assert len(doc["spec"]["targets"][0]["name"]) == 63
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "datacloud-dr"}}
+    assert cluster.apply(namespace).returncode == 0
+    done = cluster.kubectl("apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(doc))
+    assert done.returncode == 0, done.stderr

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from .common import (
+    DNS_SUBDOMAIN,
     HHMM,
     Cron,
     Duration,
@@ -66,6 +67,10 @@ class Verification(Model):
     sample_percent: int = Field(default=10, ge=0, le=100, description="Percentage of objects verified.")
 
 
+# A target's name is a label value on its sync Jobs (at most 63 characters); dots are allowed there.
+TargetName = Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=63)]
+
+
 class Target(Model):
     """One replication target."""
 
@@ -80,7 +85,9 @@ class Target(Model):
         ),
     )
 
-    name: Name = Field(description="Target name, unique within the replica.")
+    name: TargetName = Field(
+        description="Target name, unique within the replica; at most 63 characters (a sync Job label)."
+    )
     centre: Name = Field(description="Name of the DataCentre receiving the copy.")
     bucket: ReplicaBucket = Field(description="Bucket receiving the copy.")
     prefix: str = Field(default="", max_length=512, pattern=PREFIX, description="Key prefix at the target.")

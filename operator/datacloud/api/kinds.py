@@ -23,6 +23,22 @@ class Column:
 
 
 @dataclass(frozen=True)
+class NameRule:
+    """What a kind's names must be beyond what Kubernetes asks of every custom resource (a DNS subdomain
+    of up to 253 characters), because the operator names other objects after them. Checked when an
+    object is created: a name never changes, and an object made before the rule keeps working."""
+
+    pattern: str
+    max_length: int
+    why: str
+
+    @property
+    def message(self) -> str:
+        limit = f"at most {self.max_length} characters"
+        return f"metadata.name must match {self.pattern} and have {limit}: {self.why}"
+
+
+@dataclass(frozen=True)
 class Kind:
     kind: str
     plural: str
@@ -32,6 +48,7 @@ class Kind:
     status: type[BaseModel]
     description: str
     columns: tuple[Column, ...] = field(default_factory=tuple)
+    name_rule: NameRule | None = None
 
     @property
     def singular(self) -> str:
@@ -123,6 +140,14 @@ DRREPLICA = Kind(
         Column("Reason", '.status.conditions[?(@.type=="Ready")].reason', priority=1),
         Column("Paused", ".spec.paused", "boolean", priority=1),
         AGE,
+    ),
+    # The endpoint Service `<name>-endpoint` must be a DNS-1035 label of at most 63 characters; a name
+    # with a dot, or longer than 54, was admitted and its endpoint then refused by the API server for good.
+    NameRule(
+        "^[a-z]([-a-z0-9]*[a-z0-9])?$",
+        63 - len("-endpoint"),
+        "lower-case letters, digits and '-', starting with a letter, because the endpoint Service "
+        "<name>-endpoint is named after it",
     ),
 )
 COMPUTECENSUS = Kind(
