@@ -1,8 +1,12 @@
 """Pure DR renderers: endpoint publication, sync Jobs, audit records."""
 
 import json
+import re
 
-from datacloud.builders.dr import audit_record, endpoint_configmap, endpoint_service, sync_job
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from datacloud.builders.dr import audit_record, endpoint_configmap, endpoint_service, job_name, sync_job
 
 BODY = {"metadata": {"name": "records", "namespace": "dr", "uid": "u-1"}}
 
@@ -45,3 +49,32 @@ def test_audit_keys_sort_by_time_and_carry_the_request() -> None:
     assert key1 < key2
     assert "CHG-1" in key1
     assert json.loads(body)["fencingEpoch"] == 2
+
+
+REPLICA_NAMES = st.from_regex(r"[a-z]([-a-z0-9]{0,52}[a-z0-9])?", fullmatch=True)
+TARGET_NAMES = st.from_regex(r"[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?", fullmatch=True).filter(
+    lambda t: ".." not in t and ".-" not in t and "-." not in t
+)
+RUN_IDS = st.datetimes().map(lambda t: t.strftime("%Y%m%dt%H%M"))
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+@settings(max_examples=400)
+@given(REPLICA_NAMES, TARGET_NAMES, RUN_IDS, RUN_IDS)
+def test_job_names_are_valid_and_every_run_has_its_own(replica: str, target: str, one: str, two: str) -> None:
+    """Any replica and target name the API admits: a valid Job name of at most 63 characters, ending in
+    the run, so two runs never share one (the second would be refused as a change to the first)."""
+    first, second = job_name(replica, target, one), job_name(replica, target, two)
+    for name in (first, second):
+        assert len(name) <= 63, name
+        assert DNS_SUBDOMAIN.match(name), name
+    assert (first == second) == (one == two)
+    assert first.endswith(one)
+
+
+def test_long_names_of_two_targets_stay_apart() -> None:
+    replica = "r" * 54
+    near = job_name(replica, "n" * 60 + "-a", "20260101t0200")
+    far = job_name(replica, "n" * 60 + "-b", "20260101t0200")
+    assert near != far
+    assert len(near) == len(far) == 63

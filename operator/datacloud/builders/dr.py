@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 from urllib.parse import urlsplit
@@ -83,6 +84,18 @@ def endpoint_service(body: dict[str, Any], url: str) -> dict[str, Any]:
     }
 
 
+def job_name(replica: str, target: str, run_id: str) -> str:
+    """`<replica>-<target>-<run>`, at most 63 characters (the Job's pods carry it in a label). When that is
+    too long the replica-and-target part is shortened and a digest of it added, never the run cut off: two
+    runs of one target must not share a name (the second would be refused as a change to the first)."""
+    name = f"{replica}-{target}-{run_id}"
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha256(f"{replica}/{target}".encode()).hexdigest()[:8]
+    head = f"{replica}-{target}"[: 63 - len(digest) - len(run_id) - 2].rstrip("-.")
+    return f"{head}-{digest}-{run_id}"
+
+
 SYNC_RETRIES = 3  # a sync pod that fails is started again this many times (per shard when sharded)
 
 
@@ -141,7 +154,7 @@ def sync_job(
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": f"{meta['name']}-{target}-{run_id}"[:63].rstrip("-"),
+            "name": job_name(meta["name"], target, run_id),
             "namespace": meta["namespace"],
             "labels": labels,
             "ownerReferences": [owner(body)],
