@@ -194,7 +194,7 @@ class ReplicaRuntime:
                 self.followers.stop_all()
                 if self._writer_settled():
                     dr_writers.keep_lease(self.namespace, self.name, spec, centres, active)
-                    self.lease_holder = (spec, centres, active)
+                    self._hold_lease(spec, centres, active)
             else:
                 # Once promoted, the new topology is the right one even while the last steps finish.
                 epoch = int(self.status["fencingEpoch"])
@@ -210,7 +210,7 @@ class ReplicaRuntime:
                     self._fence_others(spec, centres, active)
                 if fence_due:
                     self.fence_at = time.monotonic() + self.fence_every() * random.uniform(0.8, 1.0)
-                self.lease_holder = (spec, centres, active)
+                self._hold_lease(spec, centres, active)
                 self.due_within(max(0.0, self.fence_at - time.monotonic()))
                 # Nothing flows into a copy whose divergent writes are not yet kept (checked on every run).
                 dr_divergent.run(self, body, spec, centres, now)
@@ -244,6 +244,34 @@ class ReplicaRuntime:
             self.full_for, self.full_reachable = full_key, reachable
             self.resync_at = time.monotonic() + RESYNC_S * random.uniform(0.8, 1.0)
         return self._next_wait()
+
+    def _hold_lease(self, spec: DRReplicaSpec, centres: dict[str, Centre], active: str) -> None:
+        """Remember whose lease the replica holds; when a spec change took the active copy out of the
+        replica, leave that copy open (`dr_writers.release_removed_active`) and say so."""
+        before, self.lease_holder = self.lease_holder, (spec, centres, active)
+        if before is None or before[0] is spec:
+            return  # the same spec as the last run (parsed once): nothing moved
+        try:
+            released = dr_writers.release_removed_active(self.namespace, self.name, before, spec, active)
+        except (BotoCoreError, ClientError, OSError, fencing.PolicyContended) as e:
+            old = active_copy(before[0], before[2])
+            owner = fencing.owner_id(self.namespace, self.name, old.name)
+            self.emit(
+                "Warning",
+                "OldActiveCopyNotReleased",
+                f"{dr_writers.where(old)} is no longer a copy of this replica, but its write lease could not "
+                f"be removed ({type(e).__name__}): it refuses writes once the lease ends, until the "
+                f"statements {fencing.LEASE_SID_PREFIX}{owner} and {fencing.PROBE_SID_PREFIX}{owner} are "
+                "removed from its bucket policy",
+            )
+            return
+        if released is not None:
+            self.emit(
+                "Normal",
+                "OldActiveCopyReleased",
+                f"{dr_writers.where(released)} is no longer a copy of this replica: its write lease was "
+                "removed, so it takes writes as before the replica (nothing is replicated from it now)",
+            )
 
     def _spec(self, raw: dict[str, Any]) -> DRReplicaSpec:
         if self.parsed is None or self.parsed[0] != raw:
