@@ -107,6 +107,24 @@ Duration = Annotated[
     AfterValidator(_within_max),
 ]
 Quantity = Annotated[str, regex_field(QUANTITY, _QUANTITY_MSG, 64), _regex_check(QUANTITY, _QUANTITY_MSG)]
+
+
+def _usable_exponent(value: str) -> str:
+    if re.search(quantity.LONG_EXPONENT, value):
+        raise ValueError(quantity.EXPONENT_MSG)
+    return value
+
+
+# A quantity the operator computes with and writes into Kubernetes objects (zone quotas and limits): the
+# exponent at most two digits, which the API server can hold (`1e999999999` times its request out).
+LimitQuantity = Annotated[
+    str,
+    regex_field(
+        QUANTITY, _QUANTITY_MSG, 64, cel(f"!self.matches({quantity.LONG_EXPONENT!r})", quantity.EXPONENT_MSG)
+    ),
+    _regex_check(QUANTITY, _QUANTITY_MSG),
+    AfterValidator(_usable_exponent),
+]
 Cron = Annotated[
     str,
     regex_field(CRON, _CRON_MSG, 128, *cron.cel_rules()),  # then each field in its range, named
