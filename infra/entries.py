@@ -18,6 +18,7 @@ from datacloud.api.census import ComputeCensusSpec
 from datacloud.api.citydatacloud import CityDataCloudSpec
 from datacloud.api.common import DNS_LABEL, DNS_SUBDOMAIN, Bucket, Label, Model, Name
 from datacloud.api.datacentre import DataCentreSpec, ObjectStore
+from datacloud.api.datazone import NAME_MAX as ZONE_NAME_MAX
 from datacloud.api.datazone import DataZoneSpec
 from datacloud.api.drreplica import DRReplicaSpec
 
@@ -65,7 +66,8 @@ class CityEntry(CityDataCloudSpec):
 class ZoneEntry(DataZoneSpec):
     """A DataZone."""
 
-    name: Name = Field(description="The DataZone's name.")
+    # The CRD's rule on metadata.name: the zone's name is a label value.
+    name: Name = Field(max_length=ZONE_NAME_MAX, description="The DataZone's name (at most 63 characters).")
 
     def spec(self) -> DataZoneSpec:
         return _spec_of(self, DataZoneSpec, {"name"})

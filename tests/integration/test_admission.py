@@ -95,6 +95,9 @@ CASES = [
         "spec.network.egress[0].ports[0]",
     ),
     case("DataZone", "spec.access.admins", ["bad group!"], "spec.access.admins[0]"),
+    # Label values: a department code must start and end with a letter or digit, a zone name fit in 63.
+    case("DataZone", "spec.department.code", "-FJ-", "spec.department.code"),
+    case("DataZone", "metadata.name", "z" * 64, "metadata.name of a DataZone must be at most 63 characters"),
     # DRReplica
     case(
         "DRReplica", "spec.targets.0.mode", "Realtime", 'spec.targets[0].mode: Unsupported value: "Realtime"'

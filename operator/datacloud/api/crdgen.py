@@ -104,6 +104,7 @@ def crd(kind: Kind) -> dict[str, Any]:
                                 "spec": spec_schema,
                                 "status": status_schema,
                             },
+                            **({"x-kubernetes-validations": list(kind.rules)} if kind.rules else {}),
                         }
                     },
                 }

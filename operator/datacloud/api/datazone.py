@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .common import Label, LooseModel, Model, Name, Quantity, StatusBase, cel
+from .common import Label, LimitQuantity, LooseModel, Model, Name, StatusBase, cel
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 # Group names as identity providers issue them: letters, digits and : . _ @ -. Kubernetes' own `system:`
@@ -25,6 +25,21 @@ Group = Annotated[
     ),
 ]
 Classification = Literal["Core", "Important", "General"]
+# A zone's name is the value of the zone label on every namespace and child it owns, and label values are at
+# most 63 characters; a longer name (metadata.name admits 253) could own nothing, nor be deleted by label.
+NAME_MAX = 63
+NAME_MSG = f"metadata.name of a DataZone must be at most {NAME_MAX} characters: it is a label value"
+# Checked on create only (names are immutable): on update it would refuse even the finalizer's removal of a
+# zone admitted before the rule, which could then never go.
+NAME_RULES = (
+    {
+        **cel(f"oldSelf.hasValue() || self.metadata.name.size() <= {NAME_MAX}", NAME_MSG),
+        "optionalOldSelf": True,
+    },
+)
+# The department code is a label value too: letters, digits and inner hyphens, starting and ending with a
+# letter or digit (`-x-` would make every namespace create fail).
+DEPARTMENT_CODE = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?$"
 
 
 class Department(Model):
@@ -32,14 +47,16 @@ class Department(Model):
 
     name: str = Field(min_length=1, max_length=128, description="Department name, e.g. 省大数据管理局.")
     code: str | None = Field(
-        default=None, pattern=r"^[A-Za-z0-9-]{1,32}$", description="Short department code used in labels."
+        default=None,
+        pattern=DEPARTMENT_CODE,
+        description="Short department code used in labels: letters, digits and inner hyphens, 1 to 32.",
     )
 
 
 class Quota(Model):
     """Zone-wide hard limits, summed over all the zone's namespaces."""
 
-    hard: dict[str, Quantity] = Field(
+    hard: dict[str, LimitQuantity] = Field(
         default_factory=dict,
         max_length=32,
         description="Resource name to quantity, as in a ResourceQuota (requests.cpu, pods, ...).",
@@ -49,13 +66,13 @@ class Quota(Model):
 class Limits(Model):
     """Container defaults written into each namespace's LimitRange."""
 
-    default_request: dict[str, Quantity] = Field(
+    default_request: dict[str, LimitQuantity] = Field(
         default_factory=dict, max_length=32, description="Default container requests, e.g. cpu: 100m."
     )
-    default: dict[str, Quantity] = Field(
+    default: dict[str, LimitQuantity] = Field(
         default_factory=dict, max_length=32, description="Default container limits."
     )
-    max: dict[str, Quantity] = Field(
+    max: dict[str, LimitQuantity] = Field(
         default_factory=dict, max_length=32, description="Largest container limits allowed."
     )
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel
 
 from .census import ComputeCensusSpec, ComputeCensusStatus
 from .citydatacloud import CityDataCloudSpec, CityDataCloudStatus
 from .datacentre import DataCentreSpec, DataCentreStatus
+from .datazone import NAME_RULES as ZONE_NAME_RULES
 from .datazone import DataZoneSpec, DataZoneStatus
 from .drreplica import DRReplicaSpec, DRReplicaStatus
 
@@ -32,6 +34,7 @@ class Kind:
     status: type[BaseModel]
     description: str
     columns: tuple[Column, ...] = field(default_factory=tuple)
+    rules: tuple[dict[str, Any], ...] = ()  # CEL rules on the whole object (metadata.name)
 
     @property
     def singular(self) -> str:
@@ -101,6 +104,7 @@ DATAZONE = Kind(
         PHASE,
         AGE,
     ),
+    ZONE_NAME_RULES,
 )
 DRREPLICA = Kind(
     "DRReplica",
