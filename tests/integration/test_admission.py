@@ -81,6 +81,8 @@ CASES = [
     case("CityDataCloud", "spec.heartbeat.grace", "10s", "heartbeat.grace must be at least heartbeat.period"),
     case("CityDataCloud", "spec.baseline.version", "one", "spec.baseline.version"),
     case("CityDataCloud", "spec.cluster.kubeconfigSecretRef", None, "spec.cluster.kubeconfigSecretRef"),
+    # A display name goes into CSV rows and terminal tables: no control characters.
+    case("CityDataCloud", "spec.displayName.zh", "厦门\r", "spec.displayName.zh"),
     # DataZone
     case("DataZone", "spec.classification", "Secret", 'spec.classification: Unsupported value: "Secret"'),
     case("DataZone", "spec.namespaces", [], "spec.namespaces"),

@@ -9,6 +9,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from datacloud.census import report, report_rows
 from datacloud.census.aggregate import project_node, project_pod
@@ -256,3 +258,24 @@ def test_a_schedule_that_never_fires_names_the_field_and_gets_one_event() -> Non
     assert [(e.type, e.reason) for e in events] == [("Warning", "InvalidSpec")]
     assert "never fires" in events[0].message
     assert spec_events(patch, patch) == []  # the same problem again: no second Event
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    zh=st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=20).map(
+        lambda t: "=" + t
+    )
+    | st.sampled_from(['=HYPERLINK("http://x","厦门")', "+1+1", "-2+3", "@SUM(A1)", "＝1+1", "\t=1", "厦门"]),
+)
+def test_a_display_name_never_reaches_a_spreadsheet_as_a_formula(zh: str) -> None:
+    """City display names are free text from the CityDataCloud spec and go into the CSV as they are: one
+    starting with = + - @ (or their full-width forms) is written with a leading apostrophe."""
+    snapshot, _ = _fleet_rows()
+    for row in snapshot.rows:
+        if row["level"] == "city":
+            row["city_zh"] = zh
+    parsed = list(csv.DictReader(io.StringIO(report.to_csv(snapshot))))
+    cell = next(r for r in parsed if r["level"] == "city")["city_zh"]
+    assert not cell.startswith(report.FORMULA_START)
+    assert cell in (zh, "'" + zh)
+    assert float(next(r for r in parsed if r["level"] == "city")["cpu_allocatable"]) > 0  # numbers untouched

@@ -27,6 +27,9 @@ CRON = (
     r"|([0-9A-Za-z*/,?-]+\s+){4}[0-9A-Za-z*/,?-]+)$"
 )
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+# Names shown in reports and tables: any script, but no control characters (a carriage return split a CSV
+# row, a tab or escape sequence garbles a terminal).
+NO_CONTROL = r"^[^\x00-\x1F\x7F]*$"
 # S3 bucket names as the S3 rules allow them (lower case, digits, dots, hyphens; 3 to 63 characters).
 BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 
@@ -176,8 +179,18 @@ class SecretRef(Model):
 class LocalizedName(Model):
     """A display name in Chinese and English; reports show both."""
 
-    zh: str = Field(min_length=1, max_length=64, description="Chinese name, e.g. 厦门.")
-    en: str = Field(min_length=1, max_length=128, description="English name, e.g. Xiamen.")
+    zh: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=NO_CONTROL,
+        description="Chinese name, e.g. 厦门 (no control characters).",
+    )
+    en: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=NO_CONTROL,
+        description="English name, e.g. Xiamen (no control characters).",
+    )
 
 
 class Condition(LooseModel):
