@@ -71,6 +71,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         # bad input fails before anything is contacted
         request = _request(args) if args.census_command == "place" else None
+        if args.census_command == "report":
+            _check_output(args.output)
         kube = client(args)
         if args.census_command == "run":
             return run_now(kube, args, err)
@@ -85,6 +87,17 @@ def main(args: argparse.Namespace) -> int:
 
 class _UsageError(Exception):
     pass
+
+
+def _check_output(output: str) -> None:
+    """A report goes where it can be written: said before collecting from every city, not after."""
+    if output == "-":
+        return
+    path = Path(output)
+    if path.is_dir():
+        raise _UsageError(f"-o {output} is a directory; name a file in it")
+    if not path.parent.is_dir():
+        raise _UsageError(f"-o {output}: directory {path.parent} does not exist")
 
 
 def _request(args: argparse.Namespace) -> Request:
@@ -168,7 +181,10 @@ def report(kube: Kube, args: argparse.Namespace, err: Console) -> int:
     if args.output == "-":
         sys.stdout.buffer.write(body)
     else:
-        Path(args.output).write_bytes(body)
+        try:
+            Path(args.output).write_bytes(body)
+        except OSError as e:  # e.g. no permission, disk full: the report is lost, say so plainly
+            raise _UsageError(f"could not write {args.output}: {e.strerror or e}") from None
         err.print(
             f"wrote {args.output} ({len(body):,} bytes, {args.format}); {len(snapshot.problems)} problem(s)",
             markup=False,
