@@ -79,6 +79,12 @@ CASES = [
     case("CityDataCloud", "spec.cityCode", "350999", 'spec.cityCode: Unsupported value: "350999"'),
     case("CityDataCloud", "spec.heartbeat.period", "30 seconds", "spec.heartbeat.period"),
     case("CityDataCloud", "spec.heartbeat.grace", "10s", "heartbeat.grace must be at least heartbeat.period"),
+    case(
+        "CityDataCloud",
+        "spec.heartbeat",
+        {"period": "0s", "grace": "0s"},
+        "heartbeat.period must be at least 1s",
+    ),
     case("CityDataCloud", "spec.baseline.version", "one", "spec.baseline.version"),
     case("CityDataCloud", "spec.cluster.kubeconfigSecretRef", None, "spec.cluster.kubeconfigSecretRef"),
     # A display name goes into CSV rows and terminal tables: no control characters.

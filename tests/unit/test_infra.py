@@ -554,6 +554,7 @@ def test_every_cel_rule_of_the_crds_is_mirrored_by_the_topology_checks() -> None
         "objectStore.credentialsSecretRef",
         "probe.timeout must not be longer than probe.interval",
         "probe.interval must be at least 1s",
+        "heartbeat.period must be at least 1s",
         "heartbeat.grace must be at least heartbeat.period",
         "must not be a system: group other than system:authenticated",
         "must be a CIDR block such as 10.20.0.0/16",
