@@ -105,6 +105,7 @@ CASES = [
     case("DataZone", "spec.access.admins", ["bad group!"], "spec.access.admins[0]"),
     # Label values: a department code must start and end with a letter or digit, a zone name fit in 63.
     case("DataZone", "spec.department.code", "-FJ-", "spec.department.code"),
+    case("DataZone", "spec.department.name", "省\u202e局", "spec.department.name"),
     case("DataZone", "metadata.name", "z" * 64, "metadata.name of a DataZone must be at most 63 characters"),
     # DRReplica
     case(

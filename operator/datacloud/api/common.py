@@ -28,8 +28,10 @@ CRON = (
 )
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 # Names shown in reports and tables: any script, but no control characters (a carriage return split a CSV
-# row, a tab or escape sequence garbles a terminal).
-NO_CONTROL = r"^[^\x00-\x1F\x7F]*$"
+# row, a tab or escape sequence garbles a terminal) and no bidirectional embedding, override or isolate
+# (U+202A-U+202E, U+2066-U+2069: one in a name reversed the rest of its `kubectl get` line). Marks such as
+# U+200F, which right-to-left text may need, stay allowed.
+NO_CONTROL = r"^[^\x00-\x1F\x7F\x{202A}-\x{202E}\x{2066}-\x{2069}]*$"
 # S3 bucket names as the S3 rules allow them (lower case, digits, dots, hyphens; 3 to 63 characters).
 BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .common import Label, LimitQuantity, LooseModel, Model, Name, StatusBase, cel
+from .common import NO_CONTROL, Label, LimitQuantity, LooseModel, Model, Name, StatusBase, cel
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 # Group names as identity providers issue them: letters, digits and : . _ @ -. Kubernetes' own `system:`
@@ -45,7 +45,12 @@ DEPARTMENT_CODE = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?$"
 class Department(Model):
     """The department or data domain that owns the zone."""
 
-    name: str = Field(min_length=1, max_length=128, description="Department name, e.g. 省大数据管理局.")
+    name: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=NO_CONTROL,
+        description="Department name, e.g. 省大数据管理局 (no control or bidirectional override characters).",
+    )
     code: str | None = Field(
         default=None,
         pattern=DEPARTMENT_CODE,
