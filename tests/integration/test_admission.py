@@ -157,6 +157,8 @@ CASES = [
     case("ComputeCensus", "spec.scope", {"cities": ["999999"]}, "spec.scope.cities[0]"),
     case("ComputeCensus", "spec.reports.formats", ["pdf"], "spec.reports.formats[0]"),
     case("ComputeCensus", "spec.prometheusUrl", "prometheus:9090", "spec.prometheusUrl"),
+    # The census's name labels its report and snapshot ConfigMaps: a label value.
+    case("ComputeCensus", "metadata.name", "c" * 64, "metadata.name of a ComputeCensus must be at most 63"),
 ]
 
 

@@ -279,3 +279,25 @@ def test_a_display_name_never_reaches_a_spreadsheet_as_a_formula(zh: str) -> Non
     assert not cell.startswith(report.FORMULA_START)
     assert cell in (zh, "'" + zh)
     assert float(next(r for r in parsed if r["level"] == "city")["cpu_allocatable"]) > 0  # numbers untouched
+
+
+def test_a_run_that_failed_on_an_api_error_says_the_servers_message() -> None:
+    """The condition kept the first 200 characters of the ApiException's text, which are its response
+    headers: the reason (here, a label value too long) was cut off."""
+    from kubernetes.client.exceptions import ApiException
+
+    from datacloud.reconcile import census as census_reconcile
+
+    error = ApiException(status=422, reason="Unprocessable Entity")
+    error.headers = {"Audit-Id": "0" * 36, "Cache-Control": "no-cache, private", "X-Kubernetes-Pf": "x" * 80}
+    error.body = json.dumps(
+        {"message": 'ConfigMap "census-x-snapshots" is invalid: metadata.labels: Too long'}
+    )
+    decision = census_reconcile.Decision(reason="Scheduled", request=None, next_run=None)
+    patch = census_reconcile.failed_status({}, decision, error)
+    message = patch["conditions"][0]["message"]
+    assert message == (
+        'ApiException: 422 Unprocessable Entity: ConfigMap "census-x-snapshots" is invalid: '
+        "metadata.labels: Too long"
+    )
+    assert "Audit-Id" not in message

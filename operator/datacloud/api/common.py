@@ -64,6 +64,21 @@ def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, Any
     return out
 
 
+LABEL_VALUE_MAX = 63
+
+
+def name_label_msg(kind: str) -> str:
+    return f"metadata.name of a {kind} must be at most {LABEL_VALUE_MAX} characters: it is a label value"
+
+
+def name_label_rules(kind: str) -> tuple[dict[str, Any], ...]:
+    """A root rule for a kind whose name labels what the operator writes for it (label values are at most
+    63 characters; metadata.name admits 253). Checked on create only (names are immutable): on update it
+    would refuse even the finalizer's removal of an object admitted before the rule."""
+    rule = f"oldSelf.hasValue() || self.metadata.name.size() <= {LABEL_VALUE_MAX}"
+    return ({**cel(rule, name_label_msg(kind)), "optionalOldSelf": True},)
+
+
 def regex_field(pattern: str, message: str, max_length: int, *more: dict[str, Any]) -> Any:
     """Schema part of a regex-checked string: a CEL rule, so `kubectl apply` shows `message`, then any
     `more` rules (each guarded by the pattern where it needs a well-formed value)."""

@@ -6,7 +6,19 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .common import NO_CONTROL, Label, LimitQuantity, LooseModel, Model, Name, StatusBase, cel
+from .common import (
+    LABEL_VALUE_MAX,
+    NO_CONTROL,
+    Label,
+    LimitQuantity,
+    LooseModel,
+    Model,
+    Name,
+    StatusBase,
+    cel,
+    name_label_msg,
+    name_label_rules,
+)
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 # Group names as identity providers issue them: letters, digits and : . _ @ -. Kubernetes' own `system:`
@@ -27,16 +39,9 @@ Group = Annotated[
 Classification = Literal["Core", "Important", "General"]
 # A zone's name is the value of the zone label on every namespace and child it owns, and label values are at
 # most 63 characters; a longer name (metadata.name admits 253) could own nothing, nor be deleted by label.
-NAME_MAX = 63
-NAME_MSG = f"metadata.name of a DataZone must be at most {NAME_MAX} characters: it is a label value"
-# Checked on create only (names are immutable): on update it would refuse even the finalizer's removal of a
-# zone admitted before the rule, which could then never go.
-NAME_RULES = (
-    {
-        **cel(f"oldSelf.hasValue() || self.metadata.name.size() <= {NAME_MAX}", NAME_MSG),
-        "optionalOldSelf": True,
-    },
-)
+NAME_MAX = LABEL_VALUE_MAX
+NAME_MSG = name_label_msg("DataZone")
+NAME_RULES = name_label_rules("DataZone")
 # The department code is a label value too: letters, digits and inner hyphens, starting and ending with a
 # letter or digit (`-x-` would make every namespace create fail).
 DEPARTMENT_CODE = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?$"

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .census import NAME_RULES as CENSUS_NAME_RULES
 from .census import ComputeCensusSpec, ComputeCensusStatus
 from .citydatacloud import CityDataCloudSpec, CityDataCloudStatus
 from .datacentre import DataCentreSpec, DataCentreStatus
@@ -145,6 +146,7 @@ COMPUTECENSUS = Kind(
         PHASE,
         AGE,
     ),
+    CENSUS_NAME_RULES,
 )
 
 ALL_KINDS: tuple[Kind, ...] = (DATACENTRE, CITYDATACLOUD, DATAZONE, DRREPLICA, COMPUTECENSUS)

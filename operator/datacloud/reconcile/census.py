@@ -195,6 +195,12 @@ class Stored:
     problems: list[str] = field(default_factory=list)
 
 
+def why(error: Exception) -> str:
+    """A failed run's cause for its condition and Event: an API error's status and message (its text as a
+    whole starts with response headers, which took the 200 characters kept), else the error's text."""
+    return failure(error) if isinstance(getattr(error, "status", None), int) else str(error)[:200]
+
+
 def failure(e: Exception) -> str:
     """Why a report write failed, in words fit for a condition: the API server's status and message, or
     the S3 error code. Never the exception's text as a whole (it carries headers and bodies)."""
@@ -587,7 +593,7 @@ def failed_status(old: Mapping[str, Any], decision: Decision, error: Exception) 
         CensusType.LAST_RUN_SUCCEEDED,
         False,
         CensusReason.RUN_FAILED,
-        f"{type(error).__name__}: {str(error)[:200]}",
+        f"{type(error).__name__}: {why(error)}",
     )
     patch: dict[str, Any] = {
         "phase": "Failed",
