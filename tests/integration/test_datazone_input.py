@@ -243,3 +243,61 @@ def test_a_zone_name_too_long_for_a_label_is_deleted_without_a_selector(cluster:
     assert datazone.owned_namespaces(cluster.kube, name, [ns]) == [ns]
     datazone.delete_zone(cluster.kube, name, [ns])
     wait_until(lambda: read(cluster, "Namespace", ns) is None, 60, what="namespace gone")
+
+
+def test_an_api_error_that_stops_a_reconcile_is_an_event(cluster: Cluster, operator: dict[str, Any]) -> None:
+    """A namespace the zone releases (no longer listed, empty) whose deletion an admission policy refuses:
+    the reconcile stops on the 403, which only the operator log said; now a Warning ReconcileFailed Event
+    on the zone quotes the server, and the zone goes on once the policy is gone."""
+    z = f"dz-stop-{uid()}"
+    keep, release = f"{z}-keep", f"{z}-release"
+    cluster.must_apply(zone(z, [keep, release], "General"))
+    wait_until(lambda: ready(cluster, z), 60, what="Ready")
+    policy = f"nodelete-{z}"
+    vap = "admissionregistration.k8s.io/v1"
+    cluster.must_apply(
+        {
+            "apiVersion": vap,
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": policy},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": [""],
+                            "apiVersions": ["v1"],
+                            "operations": ["DELETE"],
+                            "resources": ["namespaces"],
+                        }
+                    ]
+                },
+                "validations": [
+                    {"expression": f"oldObject.metadata.name != '{release}'", "message": "kept by the test"}
+                ],
+            },
+        },
+        {
+            "apiVersion": vap,
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": policy},
+            "spec": {"policyName": policy, "validationActions": ["Deny"]},
+        },
+    )
+    wait_until(
+        lambda: cluster.kubectl("delete", "namespace", release, "--dry-run=server").returncode != 0,
+        30,
+        what="the policy in force",
+    )
+    try:
+        cluster.must_apply(zone(z, [keep], "General"))
+        events = wait_until(
+            lambda: [e for e in cluster.events_for(z) if e["reason"] == "ReconcileFailed"], 60, what="Event"
+        )
+        assert events[0]["type"] == "Warning"
+        assert "kept by the test" in events[0]["message"]
+        assert read(cluster, "Namespace", release) is not None
+    finally:
+        cluster.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", policy)
+    wait_until(lambda: read(cluster, "Namespace", release) is None, 120, what="released once allowed")
+    delete_zone(cluster, z)
