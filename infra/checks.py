@@ -141,6 +141,12 @@ def _cities(t: Topology) -> Iterator[Problem]:
             city.heartbeat.grace,
             "grace must be at least period",
         )
+        period = _seconds(city.heartbeat.period)
+        if period is not None and period < 1:
+            yield (
+                ("cities", i, "heartbeat", "period"),
+                f"must be at least 1s (got {city.heartbeat.period!r})",
+            )
     missing = [f"{code} ({CITIES[code][0]})" for code in CITIES if code not in first]
     if missing:
         yield ("cities",), f"every Fujian city needs its city data cloud; missing {', '.join(missing)}"

@@ -16,8 +16,9 @@ from pydantic_core import ErrorDetails
 
 from datacloud.api.census import ComputeCensusSpec
 from datacloud.api.citydatacloud import CityDataCloudSpec
-from datacloud.api.common import DNS_LABEL, DNS_SUBDOMAIN, Bucket, Label, Model, Name
+from datacloud.api.common import DNS_LABEL, DNS_SUBDOMAIN, LABEL_VALUE_MAX, Bucket, Label, Model, Name
 from datacloud.api.datacentre import DataCentreSpec, ObjectStore
+from datacloud.api.datazone import NAME_MAX as ZONE_NAME_MAX
 from datacloud.api.datazone import DataZoneSpec
 from datacloud.api.drreplica import DRReplicaSpec
 
@@ -65,7 +66,8 @@ class CityEntry(CityDataCloudSpec):
 class ZoneEntry(DataZoneSpec):
     """A DataZone."""
 
-    name: Name = Field(description="The DataZone's name.")
+    # The CRD's rule on metadata.name: the zone's name is a label value.
+    name: Name = Field(max_length=ZONE_NAME_MAX, description="The DataZone's name (at most 63 characters).")
 
     def spec(self) -> DataZoneSpec:
         return _spec_of(self, DataZoneSpec, {"name"})
@@ -85,7 +87,10 @@ class ReplicaEntry(DRReplicaSpec):
 class CensusEntry(ComputeCensusSpec):
     """A ComputeCensus."""
 
-    name: Name = Field(description="The ComputeCensus's name.")
+    # The CRD's rule on metadata.name: the census's name labels its ConfigMaps.
+    name: Name = Field(
+        max_length=LABEL_VALUE_MAX, description="The ComputeCensus's name (at most 63 characters)."
+    )
 
     def spec(self) -> ComputeCensusSpec:
         return _spec_of(self, ComputeCensusSpec, {"name"})

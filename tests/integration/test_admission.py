@@ -79,8 +79,16 @@ CASES = [
     case("CityDataCloud", "spec.cityCode", "350999", 'spec.cityCode: Unsupported value: "350999"'),
     case("CityDataCloud", "spec.heartbeat.period", "30 seconds", "spec.heartbeat.period"),
     case("CityDataCloud", "spec.heartbeat.grace", "10s", "heartbeat.grace must be at least heartbeat.period"),
+    case(
+        "CityDataCloud",
+        "spec.heartbeat",
+        {"period": "0s", "grace": "0s"},
+        "heartbeat.period must be at least 1s",
+    ),
     case("CityDataCloud", "spec.baseline.version", "one", "spec.baseline.version"),
     case("CityDataCloud", "spec.cluster.kubeconfigSecretRef", None, "spec.cluster.kubeconfigSecretRef"),
+    # A display name goes into CSV rows and terminal tables: no control characters.
+    case("CityDataCloud", "spec.displayName.zh", "厦门\r", "spec.displayName.zh"),
     # DataZone
     case("DataZone", "spec.classification", "Secret", 'spec.classification: Unsupported value: "Secret"'),
     case("DataZone", "spec.namespaces", [], "spec.namespaces"),
@@ -95,6 +103,10 @@ CASES = [
         "spec.network.egress[0].ports[0]",
     ),
     case("DataZone", "spec.access.admins", ["bad group!"], "spec.access.admins[0]"),
+    # Label values: a department code must start and end with a letter or digit, a zone name fit in 63.
+    case("DataZone", "spec.department.code", "-FJ-", "spec.department.code"),
+    case("DataZone", "spec.department.name", "省\u202e局", "spec.department.name"),
+    case("DataZone", "metadata.name", "z" * 64, "metadata.name of a DataZone must be at most 63 characters"),
     # DRReplica
     case(
         "DRReplica", "spec.targets.0.mode", "Realtime", 'spec.targets[0].mode: Unsupported value: "Realtime"'
@@ -140,8 +152,8 @@ CASES = [
     ),
     multi("DRReplica", [("spec.targets.1", dict(TARGET_COPY))], "Duplicate value", "duplicate-target-names"),
     # Names the operator cannot name the endpoint Service after (`<name>-endpoint`, a DNS-1035 label).
-    case("DRReplica", "metadata.name", "orders.v2", "metadata.name must match"),
-    case("DRReplica", "metadata.name", "2024-orders", "metadata.name must match"),
+    case("DRReplica", "metadata.name", "orders.v2", "metadata.name of a DRReplica must be a DNS-1035 label"),
+    case("DRReplica", "metadata.name", "2024-orders", "metadata.name of a DRReplica must be a DNS-1035"),
     case("DRReplica", "metadata.name", "r" * 55, "at most 54 characters"),
     # A target's name labels its sync Jobs: at most 63 characters.
     case("DRReplica", "spec.targets.0.name", "t" * 64, "spec.targets[0].name"),
@@ -151,6 +163,8 @@ CASES = [
     case("ComputeCensus", "spec.scope", {"cities": ["999999"]}, "spec.scope.cities[0]"),
     case("ComputeCensus", "spec.reports.formats", ["pdf"], "spec.reports.formats[0]"),
     case("ComputeCensus", "spec.prometheusUrl", "prometheus:9090", "spec.prometheusUrl"),
+    # The census's name labels its report and snapshot ConfigMaps: a label value.
+    case("ComputeCensus", "metadata.name", "c" * 64, "metadata.name of a ComputeCensus must be at most 63"),
 ]
 
 

@@ -24,10 +24,12 @@ from urllib.parse import urlparse
 import boto3
 import pytest
 
+from datacloud.api.census import ComputeCensusSpec
 from datacloud.devstack.controlplane import ApiServer
 from datacloud.devstack.objectstore import Centre
 from datacloud.devstack.prometheus import Prometheus
 from datacloud.devstack.stack import OPERATOR_NAMESPACE
+from datacloud.reconcile import census as census_reconcile
 from tests.integration.census_browser import chromium, open_page
 from tests.support.cluster import Cluster, wait_until
 from tests.support.fleet import (
@@ -477,3 +479,15 @@ def test_an_unreachable_prometheus_is_a_condition_not_a_failed_census(
     assert int(city["nodes_total"]) == want["nodes"]["total"]
     assert city["cpu_used_avg"] == ""
     cluster.kubectl("delete", "computecensus", name, "--wait=false")
+
+
+def test_a_report_the_api_server_refuses_says_why(cluster: Cluster) -> None:
+    """A ConfigMap target in a namespace that does not exist: ReportsStored said only 'ApiException'; now
+    the API server's status and message (which namespace is missing)."""
+    spec = ComputeCensusSpec.model_validate(
+        {"schedule": "@weekly", "reports": {"configMap": {"name": "r", "namespace": "no-such-ns-census"}}}
+    )
+    stored = census_reconcile.publish(cluster.kube, "c", spec, None, {"json": b"{}"}, "2026-01-01T00:00:00Z")
+    assert len(stored.problems) == 1
+    assert stored.problems[0].startswith("ConfigMap no-such-ns-census/r: 404 Not Found: ")
+    assert 'namespaces "no-such-ns-census" not found' in stored.problems[0]

@@ -87,6 +87,9 @@ def test_template_renders_a_restricted_deployment_and_the_rules() -> None:
         (["--set", "sync.namespaces={数据}"], "at '/sync/namespaces/0'"),
         (["--set", f"sync.namespaces={{{'n' * 64}}}"], "at '/sync/namespaces/0'"),
         (["--set", "sync.namespaces={dr,dr}"], "at '/sync/namespaces': items at 0 and 1 are equal"),
+        # Three servers, three ports: a shared one fails the second bind at start (a crash loop).
+        (["--set", "events.port=8000"], "metrics.port (8000), events.port (8000) and the health port 8080"),
+        (["--set", "metrics.port=8080"], "must all differ"),
     ],
 )
 def test_values_schema_refuses_malformed_values(values: list[str], message: str) -> None:

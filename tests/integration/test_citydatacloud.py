@@ -390,3 +390,26 @@ def test_deleted_city_series_are_dropped(
     assert cluster.kubectl("delete", "citydatacloud", name).returncode == 0
     wait_until(lambda: metric(url, "datacloud_city_available", city=name) is None, 30, what="series dropped")
     assert metric(url, "datacloud_city_nodes", city=name, state="total") is None
+
+
+def test_a_binary_value_beside_the_kubeconfig_does_not_stop_the_city(
+    cluster: Cluster, operator: dict[str, Any], cities: dict[str, City]
+) -> None:
+    """A kubeconfig Secret that also holds a binary file (a .p12 bundle): every read of it raised
+    UnicodeDecodeError, so the city's heartbeat failed in the log only and its status stood still. Binary
+    in the kubeconfig key itself is KubeconfigInvalid."""
+    city = cities["xiamen"]
+    name, broken = f"cdc-binary-{SUFFIX}", f"cdc-binarykc-{SUFFIX}"
+    blob = base64.b64encode(b"\xff\xfe\x00PKCS12\x80\x81").decode()
+    good = kubeconfig_secret(f"{name}-kc", embedded_kubeconfig(city.server))
+    good["data"]["bundle.p12"] = blob
+    cluster.must_apply(good, {**kubeconfig_secret(f"{broken}-kc", ""), "data": {"kubeconfig": blob}})
+    cluster.must_apply(
+        citydatacloud(name, city.code, f"{name}-kc"), citydatacloud(broken, city.code, f"{broken}-kc")
+    )
+    try:
+        wait_until(lambda: cond(cluster, name, "Available").get("status") == "True", 60, what="Available")
+        got = wait_until(lambda: cond(cluster, broken, "Available").get("reason"), 60, what="a reason")
+        assert got == "KubeconfigInvalid", cond(cluster, broken, "Available")
+    finally:
+        cluster.kubectl("delete", "citydatacloud", name, broken, "--wait=false")

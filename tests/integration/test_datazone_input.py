@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
+from datacloud.reconcile import datazone
 from tests.support.cluster import Cluster, wait_until
 from tests.support.zones import G, cond, delete_zone, read, ready, status, uid, zone
 
@@ -30,6 +32,9 @@ pytestmark = pytest.mark.integration
         ({"network": {"egress": [{"cidr": "10.0.0.0/8", "ports": [0]}]}}, "spec.network.egress[0].ports[0]"),
         ({"network": {"allowFrom": ["Bad_Zone"]}}, "spec.network.allowFrom[0]"),
         ({"namespaces": ["a", "a"]}, "Duplicate value"),
+        # Exponents the API server cannot finish a request with (it times out on 1e999999999).
+        ({"quota": {"hard": {"pods": "1e999999999"}}}, "exponent of at most two digits"),
+        ({"limits": {"max": {"memory": "0.1e-100"}}}, "spec.limits.max[memory]"),
     ],
     ids=lambda v: str(v)[:60],
 )
@@ -159,4 +164,140 @@ def test_values_the_api_server_refuses_become_conditions(cluster: Cluster, opera
     # Fixing the spec clears it.
     cluster.must_apply(zone(z, [ns], quota={"hard": {"cpu": "4"}}, limits={"default": {"cpu": "1"}}))
     wait_until(lambda: ready(cluster, z), 60, what="Ready after the fix")
+    delete_zone(cluster, z)
+
+
+def test_namespace_the_api_server_refuses_to_create_becomes_a_condition(
+    cluster: Cluster, operator: dict[str, Any]
+) -> None:
+    """An admission policy refusing one listed namespace: the zone says so (NamespaceRejected, the policy's
+    message quoted), keeps its other namespace, and takes the refused one once the policy is gone."""
+    z = f"dz-vap-{uid()}"
+    refused, fine = f"{z}-refused", f"{z}-fine"
+    policy = f"deny-{z}"
+    vap = "admissionregistration.k8s.io/v1"
+    cluster.must_apply(
+        {
+            "apiVersion": vap,
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": policy},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": [""],
+                            "apiVersions": ["v1"],
+                            "operations": ["CREATE"],
+                            "resources": ["namespaces"],
+                        }
+                    ]
+                },
+                "validations": [
+                    {"expression": f"object.metadata.name != '{refused}'", "message": "refused by the test"}
+                ],
+            },
+        },
+        {
+            "apiVersion": vap,
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": policy},
+            "spec": {"policyName": policy, "validationActions": ["Deny"]},
+        },
+    )
+    # The policy takes effect once the API server has loaded it.
+    probe = yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": refused}})
+    wait_until(
+        lambda: cluster.kubectl("apply", "--dry-run=server", "-f", "-", stdin=probe).returncode != 0,
+        30,
+        what="the policy in force",
+    )
+    try:
+        cluster.must_apply(zone(z, [refused, fine], "General"))
+        wait_until(
+            lambda: cond(cluster, z, "NamespacesSynced").get("reason") == "NamespaceRejected",
+            60,
+            what="NamespaceRejected",
+        )
+        c = cond(cluster, z, "NamespacesSynced")
+        assert c["status"] == "False"
+        assert refused in c["message"]
+        assert "refused by the test" in c["message"]
+        assert cond(cluster, z, "Ready")["status"] == "False"
+        assert status(cluster, z)["namespaces"] == [fine]
+        assert any(e["reason"] == "NamespaceRejected" for e in cluster.events_for(z))
+    finally:
+        cluster.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", policy)
+    wait_until(lambda: ready(cluster, z), 90, what="Ready once the policy is gone")
+    assert status(cluster, z)["namespaces"] == sorted([fine, refused])
+    delete_zone(cluster, z)
+
+
+def test_a_zone_name_too_long_for_a_label_is_deleted_without_a_selector(cluster: Cluster) -> None:
+    """A zone admitted before the name rule (64+ characters) labels nothing; deleting it must not ask the API
+    server for a label selector it refuses (that kept the finalizer forever), and still deletes the
+    namespaces its status records."""
+    name = "z" * 64
+    ns = f"dz-long-{uid()}"
+    cluster.must_apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    assert datazone.owned_namespaces(cluster.kube, name, [ns]) == [ns]
+    datazone.delete_zone(cluster.kube, name, [ns])
+    wait_until(lambda: read(cluster, "Namespace", ns) is None, 60, what="namespace gone")
+
+
+def test_an_api_error_that_stops_a_reconcile_is_an_event(cluster: Cluster, operator: dict[str, Any]) -> None:
+    """A namespace the zone releases (no longer listed, empty) whose deletion an admission policy refuses:
+    the reconcile stops on the 403, which only the operator log said; now a Warning ReconcileFailed Event
+    on the zone quotes the server, and the zone goes on once the policy is gone."""
+    z = f"dz-stop-{uid()}"
+    keep, release = f"{z}-keep", f"{z}-release"
+    cluster.must_apply(zone(z, [keep, release], "General"))
+    wait_until(lambda: ready(cluster, z), 60, what="Ready")
+    policy = f"nodelete-{z}"
+    vap = "admissionregistration.k8s.io/v1"
+    cluster.must_apply(
+        {
+            "apiVersion": vap,
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": policy},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": [""],
+                            "apiVersions": ["v1"],
+                            "operations": ["DELETE"],
+                            "resources": ["namespaces"],
+                        }
+                    ]
+                },
+                "validations": [
+                    {"expression": f"oldObject.metadata.name != '{release}'", "message": "kept by the test"}
+                ],
+            },
+        },
+        {
+            "apiVersion": vap,
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": policy},
+            "spec": {"policyName": policy, "validationActions": ["Deny"]},
+        },
+    )
+    wait_until(
+        lambda: cluster.kubectl("delete", "namespace", release, "--dry-run=server").returncode != 0,
+        30,
+        what="the policy in force",
+    )
+    try:
+        cluster.must_apply(zone(z, [keep], "General"))
+        events = wait_until(
+            lambda: [e for e in cluster.events_for(z) if e["reason"] == "ReconcileFailed"], 60, what="Event"
+        )
+        assert events[0]["type"] == "Warning"
+        assert "kept by the test" in events[0]["message"]
+        assert read(cluster, "Namespace", release) is not None
+    finally:
+        cluster.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", policy)
+    wait_until(lambda: read(cluster, "Namespace", release) is None, 120, what="released once allowed")
     delete_zone(cluster, z)

@@ -9,6 +9,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from datacloud.census import report, report_rows
 from datacloud.census.aggregate import project_node, project_pod
@@ -256,3 +258,46 @@ def test_a_schedule_that_never_fires_names_the_field_and_gets_one_event() -> Non
     assert [(e.type, e.reason) for e in events] == [("Warning", "InvalidSpec")]
     assert "never fires" in events[0].message
     assert spec_events(patch, patch) == []  # the same problem again: no second Event
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    zh=st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=20).map(
+        lambda t: "=" + t
+    )
+    | st.sampled_from(['=HYPERLINK("http://x","厦门")', "+1+1", "-2+3", "@SUM(A1)", "＝1+1", "\t=1", "厦门"]),
+)
+def test_a_display_name_never_reaches_a_spreadsheet_as_a_formula(zh: str) -> None:
+    """City display names are free text from the CityDataCloud spec and go into the CSV as they are: one
+    starting with = + - @ (or their full-width forms) is written with a leading apostrophe."""
+    snapshot, _ = _fleet_rows()
+    for row in snapshot.rows:
+        if row["level"] == "city":
+            row["city_zh"] = zh
+    parsed = list(csv.DictReader(io.StringIO(report.to_csv(snapshot))))
+    cell = next(r for r in parsed if r["level"] == "city")["city_zh"]
+    assert not cell.startswith(report.FORMULA_START)
+    assert cell in (zh, "'" + zh)
+    assert float(next(r for r in parsed if r["level"] == "city")["cpu_allocatable"]) > 0  # numbers untouched
+
+
+def test_a_run_that_failed_on_an_api_error_says_the_servers_message() -> None:
+    """The condition kept the first 200 characters of the ApiException's text, which are its response
+    headers: the reason (here, a label value too long) was cut off."""
+    from kubernetes.client.exceptions import ApiException
+
+    from datacloud.reconcile import census as census_reconcile
+
+    error = ApiException(status=422, reason="Unprocessable Entity")
+    error.headers = {"Audit-Id": "0" * 36, "Cache-Control": "no-cache, private", "X-Kubernetes-Pf": "x" * 80}
+    error.body = json.dumps(
+        {"message": 'ConfigMap "census-x-snapshots" is invalid: metadata.labels: Too long'}
+    )
+    decision = census_reconcile.Decision(reason="Scheduled", request=None, next_run=None)
+    patch = census_reconcile.failed_status({}, decision, error)
+    message = patch["conditions"][0]["message"]
+    assert message == (
+        'ApiException: 422 Unprocessable Entity: ConfigMap "census-x-snapshots" is invalid: '
+        "metadata.labels: Too long"
+    )
+    assert "Audit-Id" not in message

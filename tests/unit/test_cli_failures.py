@@ -113,3 +113,20 @@ def test_a_refusal_says_the_status_and_the_api_servers_message(
     line = one_line(capsys)
     assert line.startswith("datacloud dr status: the API server answered 403 Forbidden: ")
     assert "cannot get" in line
+
+
+@pytest.mark.parametrize("where", ["missing-dir/report.html", "."])
+def test_census_report_to_a_path_it_cannot_write_says_so_before_collecting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    """A report to a directory that does not exist (or to a directory) was collected from every city
+    first and then ended in a FileNotFoundError traceback; now one line, before the cluster is asked
+    (the kubeconfig names a closed port, so asking it would say 'cannot reach')."""
+    config = kubeconfig(tmp_path, f"https://127.0.0.1:{free_port()}")
+    out = str(tmp_path / where)
+    code = main(["census", "report", "--kubeconfig", config, "-o", out])
+    err = capsys.readouterr().err.replace("\n", "")  # rich wraps stderr at 80 columns
+    assert code == 2
+    assert out in err
+    assert "cannot reach" not in err
+    assert "Traceback" not in err

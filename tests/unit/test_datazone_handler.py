@@ -152,3 +152,42 @@ def test_what_changed_while_a_zone_reconciled_is_known_to_it_or_wakes_it_again()
         assert not explained("y", [counted], own)  # a zone with nothing written
     finally:
         zone_runtime.written.pop("z", None)
+
+
+def test_a_zone_name_too_long_for_a_label_is_invalid_not_retried_forever() -> None:
+    """A zone admitted before the name rule: its name cannot label a namespace, so the reconcile says so
+    (Invalid, the rule's message) before writing anything."""
+    body = {
+        "metadata": {"name": "z" * 64, "generation": 3},
+        "spec": {"department": {"name": "省"}, "classification": "General", "namespaces": ["a"]},
+    }
+    report = datazone.reconcile(cast(Kube, None), body, datazone.Observed())
+    assert report.status["phase"] == "Invalid"
+    ready = report.status["conditions"][0]
+    assert (ready["reason"], ready["status"]) == ("InvalidSpec", "False")
+    assert "at most 63 characters" in ready["message"]
+    assert report.events[0][:2] == ("Warning", "InvalidSpec")
+
+
+def test_a_quota_exponent_no_one_can_compute_is_invalid_not_a_crash() -> None:
+    """`1e999999999` crashed the zone daemon (decimal.InvalidOperation) every minute; now it is Invalid."""
+    spec = {
+        "department": {"name": "省"},
+        "classification": "General",
+        "namespaces": ["a"],
+        "quota": {"hard": {"pods": "1e999999999"}},
+    }
+    report = datazone.reconcile(
+        cast(Kube, None), {"metadata": {"name": "z"}, "spec": spec}, datazone.Observed()
+    )
+    assert report.status["phase"] == "Invalid"
+    assert "exponent" in report.status["conditions"][0]["message"]
+
+
+def test_a_department_code_that_is_no_label_value_is_invalid() -> None:
+    for code in ("-x", "x-", "-"):
+        spec = {"department": {"name": "省", "code": code}, "classification": "General", "namespaces": ["a"]}
+        report = datazone.reconcile(
+            cast(Kube, None), {"metadata": {"name": "z"}, "spec": spec}, datazone.Observed()
+        )
+        assert report.status["phase"] == "Invalid", code

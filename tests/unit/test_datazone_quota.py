@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import random
+from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from datacloud.api.quantity import parse_quantity
 from datacloud.builders.datazone_quota import (
     from_units,
     plan_rebalance,
@@ -104,3 +109,31 @@ def test_summed() -> None:
         "pods": "2",
         "requests.cpu": "2",
     }
+
+
+_DIGITS = st.text("0123456789", min_size=1, max_size=40).map(lambda d: d.lstrip("0") or "0")
+_QUANTITIES = st.one_of(
+    st.builds(
+        lambda d, s: d + s, _DIGITS, st.sampled_from(["", "k", "M", "G", "T", "P", "E", "Ki", "Gi", "Ei"])
+    ),
+    st.builds(lambda d, e: f"{d}e{e}", _DIGITS, st.integers(0, 99)),
+    st.builds(lambda d, f, s: f"{d}.{f}{s}", _DIGITS, _DIGITS, st.sampled_from(["", "m", "Mi", "T"])),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    q=_QUANTITIES,
+    resource=st.sampled_from(["requests.cpu", "limits.memory", "pods", "requests.nvidia.com/gpu"]),
+    n=st.integers(1, 7),
+)
+def test_any_admitted_quantity_is_split_and_reported_exactly(q: str, resource: str, n: int) -> None:
+    """Whatever size the schema admits: the shares sum to the zone limit exactly, and the status reports the
+    limit the spec set (through floats, 1e100 and 2^53+1 came back as other numbers)."""
+    exact = Fraction(parse_quantity(q)) * (1000 if resource.endswith("cpu") else 1)
+    units = to_units(resource, q)
+    assert units == (math.ceil(exact) if resource.endswith("cpu") else math.floor(exact))
+    shares = split({resource: q}, {}, [f"ns{i}" for i in range(n)])
+    assert total(shares, resource) == units
+    assert to_units(resource, summed([{resource: q}])[resource]) == units
+    assert same_quantities({resource: q}, {resource: from_units(resource, units)}) or exact != units

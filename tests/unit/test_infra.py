@@ -554,6 +554,7 @@ def test_every_cel_rule_of_the_crds_is_mirrored_by_the_topology_checks() -> None
         "objectStore.credentialsSecretRef",
         "probe.timeout must not be longer than probe.interval",
         "probe.interval must be at least 1s",
+        "heartbeat.period must be at least 1s",
         "heartbeat.grace must be at least heartbeat.period",
         "must not be a system: group other than system:authenticated",
         "must be a CIDR block such as 10.20.0.0/16",
@@ -567,6 +568,8 @@ def test_every_cel_rule_of_the_crds_is_mirrored_by_the_topology_checks() -> None
         RESERVED_MESSAGE,
         # A pydantic validator on the Duration type (api/common.py), which the topology's models use.
         "must be at most 8760h (one year)",
+        # A pydantic validator on the LimitQuantity type (api/common.py) of the zone quota and limits.
+        "must have an exponent of at most two digits (e99)",
     }
 
     def rules(node: Any) -> Iterator[dict[str, Any]]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -29,7 +31,21 @@ quantities = st.builds(lambda sign, n, s: f"{sign}{n}{s}", st.sampled_from(["", 
 
 @given(quantities)
 def test_every_quantity_of_the_grammar_has_the_client_s_value(text: str) -> None:
-    assert parse_quantity(text) == client_parse_quantity(text)
+    """The client computes in Python's default 28 digits; ours is exact, and the same once rounded so."""
+    assert +parse_quantity(text) == client_parse_quantity(text)  # unary plus: rounded to 28 digits
+
+
+@given(st.text("123456789", min_size=29, max_size=60), st.sampled_from(["", "m", "Ei", "k", "e40"]))
+def test_quantities_beyond_28_digits_are_exact(digits: str, suffix: str) -> None:
+    factor = {"": 1, "m": Fraction(1, 1000), "Ei": 2**60, "k": 1000, "e40": 10**40}[suffix]
+    assert Fraction(parse_quantity(digits + suffix)) == int(digits) * factor
+    assert milli(digits + suffix) == math.ceil(int(digits) * factor * 1000)
+
+
+@pytest.mark.parametrize("text", ["1e100", "1e999999999", "1E-100", "5e+123"])
+def test_an_exponent_beyond_two_digits_is_refused_not_computed(text: str) -> None:
+    with pytest.raises(ValueError, match="exponent"):
+        parse_quantity(text)
 
 
 @given(st.text(max_size=12))
@@ -43,7 +59,7 @@ def test_what_the_parser_accepts_the_client_reads_the_same(text: str) -> None:
 
 @given(quantities.filter(lambda t: not t.startswith("-")))
 def test_milli_is_the_value_in_thousandths_rounded_up(text: str) -> None:
-    exact = client_parse_quantity(text) * 1000
+    exact = Fraction(parse_quantity(text)) * 1000
     assert milli(text) >= exact > milli(text) - 1
 
 

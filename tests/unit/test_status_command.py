@@ -115,6 +115,28 @@ def test_every_line_fits_in_120_columns_whatever_the_messages(message: str, name
     assert max(cell_len(line) for line in lines) <= 120
 
 
+_MARKUP_LIKE = st.lists(
+    st.sampled_from(
+        ["[/]", "[bold]", "[/bold]", "[cpuz]", "spec.hard[cpuz]", "[link=x]", "厦门", "\u0301", "x"]
+    ),
+    min_size=1,
+    max_size=6,
+).map("".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(message=_MARKUP_LIKE, display=_MARKUP_LIKE)
+def test_text_that_looks_like_markup_is_shown_as_written(message: str, display: str) -> None:
+    """Condition messages quote servers (`spec.hard[cpuz]`) and display names are free text: rich markup
+    in them dropped words (`[cpuz]`) or stopped the command (`[/]`: MarkupError)."""
+    dc = centre("fz", "Down", cond("Ready", "False", "ProbeFailed", message))
+    cdc = city("putian", message)
+    cdc["spec"]["displayName"]["zh"] = display
+    lines = render(600, centres=[dc], cities=[cdc])
+    assert any(f"ProbeFailed: {message}" in line for line in lines)
+    assert any(f"350300 {display}" in line for line in lines)
+
+
 def write_kubeconfig(path: Path, namespace: str | None) -> Path:
     context: dict[str, Any] = {"cluster": "c", "user": "u"}
     if namespace:

@@ -317,14 +317,16 @@ class Kube:
 
     # --- Secrets -------------------------------------------------------------------------------
     def secret_data(self, namespace: str, name: str) -> dict[str, str]:
-        """The decoded data of a Secret; NotFound when it does not exist."""
+        """The decoded data of a Secret; NotFound when it does not exist. A value that is not UTF-8 (a
+        binary key beside the one wanted, e.g. a .p12 bundle) is decoded with U+FFFD replacements: it
+        cannot be a kubeconfig or an access key anyway, and raising here failed every read of the Secret."""
         try:
             secret = self.core.read_namespaced_secret(name, namespace)
         except ApiException as e:
             if e.status == 404:
                 raise NotFound(f"Secret {namespace}/{name} not found") from None
             raise
-        return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+        return {k: base64.b64decode(v).decode(errors="replace") for k, v in (secret.data or {}).items()}
 
     def config_map_data(self, namespace: str, name: str) -> dict[str, str]:
         """The data of a ConfigMap; NotFound when it does not exist."""

@@ -6,10 +6,23 @@ from typing import Literal
 
 from pydantic import Field
 
-from .common import Bucket, CityCode, Cron, Duration, Label, LooseModel, Model, Name, StatusBase
+from .common import (
+    Bucket,
+    CityCode,
+    Cron,
+    Duration,
+    Label,
+    LooseModel,
+    Model,
+    Name,
+    StatusBase,
+    name_label_rules,
+)
 
 ReportFormat = Literal["json", "csv", "html"]
 Phase = Literal["Scheduled", "Suspended", "Succeeded", "Degraded", "Failed", "Invalid"]
+# The census's name labels its report and snapshot ConfigMaps: a longer one made every run fail to store.
+NAME_RULES = name_label_rules("ComputeCensus")
 
 
 class Scope(Model):

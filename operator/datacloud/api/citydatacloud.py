@@ -50,6 +50,10 @@ class Baseline(Model):
     )
 
 
+PERIOD_MIN = "1s"
+PERIOD_MIN_S = 1.0
+
+
 class Heartbeat(Model):
     """How often the city is contacted and how long it may stay silent before it is unavailable."""
 
@@ -58,7 +62,13 @@ class Heartbeat(Model):
             durations_valid("self.grace", "self.period")
             + " || duration(self.grace) >= duration(self.period)",
             "heartbeat.grace must be at least heartbeat.period",
-        )
+        ),
+        # A period of 0s (or 1ms) ran the heartbeat back to back: the city's API server asked and the
+        # status written as fast as one worker could.
+        cel(
+            durations_valid("self.period") + f" || duration(self.period) >= duration('{PERIOD_MIN}')",
+            f"heartbeat.period must be at least {PERIOD_MIN}",
+        ),
     )
 
     period: Duration = Field(default="30s", description="Time between heartbeats.")

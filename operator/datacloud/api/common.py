@@ -27,6 +27,11 @@ CRON = (
     r"|([0-9A-Za-z*/,?-]+\s+){4}[0-9A-Za-z*/,?-]+)$"
 )
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+# Names shown in reports and tables: any script, but no control characters (a carriage return split a CSV
+# row, a tab or escape sequence garbles a terminal) and no bidirectional embedding, override or isolate
+# (U+202A-U+202E, U+2066-U+2069: one in a name reversed the rest of its `kubectl get` line). Marks such as
+# U+200F, which right-to-left text may need, stay allowed.
+NO_CONTROL = r"^[^\x00-\x1F\x7F\x{202A}-\x{202E}\x{2066}-\x{2069}]*$"
 # S3 bucket names as the S3 rules allow them (lower case, digits, dots, hyphens; 3 to 63 characters).
 BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 
@@ -57,6 +62,26 @@ def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, Any
     if field_path:
         out["fieldPath"] = field_path
     return out
+
+
+LABEL_VALUE_MAX = 63
+
+
+def name_label_msg(kind: str) -> str:
+    return f"metadata.name of a {kind} must be at most {LABEL_VALUE_MAX} characters: it is a label value"
+
+
+def name_rules(check: str, message: str) -> tuple[dict[str, Any], ...]:
+    """A rule on metadata.name, for a kind the operator names other objects after (metadata.name admits a
+    DNS subdomain of 253 characters). At the root, the only place CEL sees the name; checked on create
+    only (names are immutable): on update it would refuse even the finalizer's removal, or any status
+    write, of an object admitted before the rule."""
+    return ({**cel(f"oldSelf.hasValue() || ({check})", message), "optionalOldSelf": True},)
+
+
+def name_label_rules(kind: str) -> tuple[dict[str, Any], ...]:
+    """For a kind whose name labels what the operator writes for it (label values are at most 63)."""
+    return name_rules(f"self.metadata.name.size() <= {LABEL_VALUE_MAX}", name_label_msg(kind))
 
 
 def regex_field(pattern: str, message: str, max_length: int, *more: dict[str, Any]) -> Any:
@@ -107,6 +132,24 @@ Duration = Annotated[
     AfterValidator(_within_max),
 ]
 Quantity = Annotated[str, regex_field(QUANTITY, _QUANTITY_MSG, 64), _regex_check(QUANTITY, _QUANTITY_MSG)]
+
+
+def _usable_exponent(value: str) -> str:
+    if re.search(quantity.LONG_EXPONENT, value):
+        raise ValueError(quantity.EXPONENT_MSG)
+    return value
+
+
+# A quantity the operator computes with and writes into Kubernetes objects (zone quotas and limits): the
+# exponent at most two digits, which the API server can hold (`1e999999999` times its request out).
+LimitQuantity = Annotated[
+    str,
+    regex_field(
+        QUANTITY, _QUANTITY_MSG, 64, cel(f"!self.matches({quantity.LONG_EXPONENT!r})", quantity.EXPONENT_MSG)
+    ),
+    _regex_check(QUANTITY, _QUANTITY_MSG),
+    AfterValidator(_usable_exponent),
+]
 Cron = Annotated[
     str,
     regex_field(CRON, _CRON_MSG, 128, *cron.cel_rules()),  # then each field in its range, named
@@ -158,8 +201,18 @@ class SecretRef(Model):
 class LocalizedName(Model):
     """A display name in Chinese and English; reports show both."""
 
-    zh: str = Field(min_length=1, max_length=64, description="Chinese name, e.g. 厦门.")
-    en: str = Field(min_length=1, max_length=128, description="English name, e.g. Xiamen.")
+    zh: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=NO_CONTROL,
+        description="Chinese name, e.g. 厦门 (no control characters).",
+    )
+    en: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=NO_CONTROL,
+        description="English name, e.g. Xiamen (no control characters).",
+    )
 
 
 class Condition(LooseModel):

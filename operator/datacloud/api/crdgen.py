@@ -104,32 +104,12 @@ def crd(kind: Kind) -> dict[str, Any]:
                                 "spec": spec_schema,
                                 "status": status_schema,
                             },
-                            **_name_rules(kind),
+                            **({"x-kubernetes-validations": list(kind.rules)} if kind.rules else {}),
                         }
                     },
                 }
             ],
         },
-    }
-
-
-def _name_rules(kind: Kind) -> dict[str, Any]:
-    """The kind's rule for names, at the root (the only place CEL sees metadata.name), on create only:
-    with `optionalOldSelf` an update always passes, so objects made before the rule can still be written
-    (their status too) and deleted."""
-    rule = kind.name_rule
-    if rule is None:
-        return {}
-    check = f"self.metadata.name.matches('{rule.pattern}') && size(self.metadata.name) <= {rule.max_length}"
-    return {
-        "x-kubernetes-validations": [
-            {
-                "rule": f"oldSelf.hasValue() || ({check})",
-                "optionalOldSelf": True,
-                "message": rule.message,
-                "reason": "FieldValueInvalid",
-            }
-        ]
     }
 
 

@@ -6,7 +6,19 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .common import Label, LooseModel, Model, Name, Quantity, StatusBase, cel
+from .common import (
+    LABEL_VALUE_MAX,
+    NO_CONTROL,
+    Label,
+    LimitQuantity,
+    LooseModel,
+    Model,
+    Name,
+    StatusBase,
+    cel,
+    name_label_msg,
+    name_label_rules,
+)
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 # Group names as identity providers issue them: letters, digits and : . _ @ -. Kubernetes' own `system:`
@@ -25,21 +37,36 @@ Group = Annotated[
     ),
 ]
 Classification = Literal["Core", "Important", "General"]
+# A zone's name is the value of the zone label on every namespace and child it owns, and label values are at
+# most 63 characters; a longer name (metadata.name admits 253) could own nothing, nor be deleted by label.
+NAME_MAX = LABEL_VALUE_MAX
+NAME_MSG = name_label_msg("DataZone")
+NAME_RULES = name_label_rules("DataZone")
+# The department code is a label value too: letters, digits and inner hyphens, starting and ending with a
+# letter or digit (`-x-` would make every namespace create fail).
+DEPARTMENT_CODE = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?$"
 
 
 class Department(Model):
     """The department or data domain that owns the zone."""
 
-    name: str = Field(min_length=1, max_length=128, description="Department name, e.g. 省大数据管理局.")
+    name: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=NO_CONTROL,
+        description="Department name, e.g. 省大数据管理局 (no control or bidirectional override characters).",
+    )
     code: str | None = Field(
-        default=None, pattern=r"^[A-Za-z0-9-]{1,32}$", description="Short department code used in labels."
+        default=None,
+        pattern=DEPARTMENT_CODE,
+        description="Short department code used in labels: letters, digits and inner hyphens, 1 to 32.",
     )
 
 
 class Quota(Model):
     """Zone-wide hard limits, summed over all the zone's namespaces."""
 
-    hard: dict[str, Quantity] = Field(
+    hard: dict[str, LimitQuantity] = Field(
         default_factory=dict,
         max_length=32,
         description="Resource name to quantity, as in a ResourceQuota (requests.cpu, pods, ...).",
@@ -49,13 +76,13 @@ class Quota(Model):
 class Limits(Model):
     """Container defaults written into each namespace's LimitRange."""
 
-    default_request: dict[str, Quantity] = Field(
+    default_request: dict[str, LimitQuantity] = Field(
         default_factory=dict, max_length=32, description="Default container requests, e.g. cpu: 100m."
     )
-    default: dict[str, Quantity] = Field(
+    default: dict[str, LimitQuantity] = Field(
         default_factory=dict, max_length=32, description="Default container limits."
     )
-    max: dict[str, Quantity] = Field(
+    max: dict[str, LimitQuantity] = Field(
         default_factory=dict, max_length=32, description="Largest container limits allowed."
     )
 

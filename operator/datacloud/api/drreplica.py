@@ -9,6 +9,7 @@ from pydantic import Field
 from .common import (
     DNS_SUBDOMAIN,
     HHMM,
+    LABEL_VALUE_MAX,
     Cron,
     Duration,
     LooseModel,
@@ -17,6 +18,7 @@ from .common import (
     Quantity,
     StatusBase,
     cel,
+    name_rules,
     with_rules,
 )
 from .reserved import ReplicaBucket
@@ -67,6 +69,16 @@ class Verification(Model):
     sample_percent: int = Field(default=10, ge=0, le=100, description="Percentage of objects verified.")
 
 
+# The endpoint Service `<name>-endpoint` (builders.dr.endpoint_name) must be a DNS-1035 label of at most 63
+# characters: a replica named with a dot, a leading digit or over 54 characters was admitted, and then its
+# endpoint was refused for good (nothing published, a failover's Publishing step stuck).
+NAME_MAX = LABEL_VALUE_MAX - len("-endpoint")
+NAME_RULES = name_rules(
+    f"self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && self.metadata.name.size() <= {NAME_MAX}",
+    f"metadata.name of a DRReplica must be a DNS-1035 label of at most {NAME_MAX} characters (lower-case "
+    "letters, digits and '-', starting with a letter): the endpoint Service <name>-endpoint is named "
+    "after it",
+)
 # A target's name is a label value on its sync Jobs (at most 63 characters); dots are allowed there.
 TargetName = Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=63)]
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel
 
+from .census import NAME_RULES as CENSUS_NAME_RULES
 from .census import ComputeCensusSpec, ComputeCensusStatus
 from .citydatacloud import CityDataCloudSpec, CityDataCloudStatus
 from .datacentre import DataCentreSpec, DataCentreStatus
+from .datazone import NAME_RULES as ZONE_NAME_RULES
 from .datazone import DataZoneSpec, DataZoneStatus
+from .drreplica import NAME_RULES as REPLICA_NAME_RULES
 from .drreplica import DRReplicaSpec, DRReplicaStatus
 
 
@@ -23,22 +27,6 @@ class Column:
 
 
 @dataclass(frozen=True)
-class NameRule:
-    """What a kind's names must be beyond what Kubernetes asks of every custom resource (a DNS subdomain
-    of up to 253 characters), because the operator names other objects after them. Checked when an
-    object is created: a name never changes, and an object made before the rule keeps working."""
-
-    pattern: str
-    max_length: int
-    why: str
-
-    @property
-    def message(self) -> str:
-        limit = f"at most {self.max_length} characters"
-        return f"metadata.name must match {self.pattern} and have {limit}: {self.why}"
-
-
-@dataclass(frozen=True)
 class Kind:
     kind: str
     plural: str
@@ -48,7 +36,7 @@ class Kind:
     status: type[BaseModel]
     description: str
     columns: tuple[Column, ...] = field(default_factory=tuple)
-    name_rule: NameRule | None = None
+    rules: tuple[dict[str, Any], ...] = ()  # CEL rules on the whole object (metadata.name)
 
     @property
     def singular(self) -> str:
@@ -118,6 +106,7 @@ DATAZONE = Kind(
         PHASE,
         AGE,
     ),
+    ZONE_NAME_RULES,
 )
 DRREPLICA = Kind(
     "DRReplica",
@@ -141,14 +130,7 @@ DRREPLICA = Kind(
         Column("Paused", ".spec.paused", "boolean", priority=1),
         AGE,
     ),
-    # The endpoint Service `<name>-endpoint` must be a DNS-1035 label of at most 63 characters; a name
-    # with a dot, or longer than 54, was admitted and its endpoint then refused by the API server for good.
-    NameRule(
-        "^[a-z]([-a-z0-9]*[a-z0-9])?$",
-        63 - len("-endpoint"),
-        "lower-case letters, digits and '-', starting with a letter, because the endpoint Service "
-        "<name>-endpoint is named after it",
-    ),
+    REPLICA_NAME_RULES,
 )
 COMPUTECENSUS = Kind(
     "ComputeCensus",
@@ -166,6 +148,7 @@ COMPUTECENSUS = Kind(
         PHASE,
         AGE,
     ),
+    CENSUS_NAME_RULES,
 )
 
 ALL_KINDS: tuple[Kind, ...] = (DATACENTRE, CITYDATACLOUD, DATAZONE, DRREPLICA, COMPUTECENSUS)

@@ -68,8 +68,8 @@ def _kind_section(kind: Kind) -> str:
         f"`{GROUP}/{VERSION}`, {scope}, plural `{kind.plural}`. {kind.description}",
         "",
     ]
-    if kind.name_rule is not None:
-        lines += [f"Names: {kind.name_rule.message} (checked on create).", ""]
+    for rule in kind.rules:  # on the whole object: what its name must be
+        lines += [f"{rule['message']} (checked on create).", ""]
     for part in ("spec", "status"):
         lines += [f"### {part}", "", "| field | type | description |", "|---|---|---|"]
         top = schema["properties"][part]

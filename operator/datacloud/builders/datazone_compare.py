@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api.common import parse_quantity
+from ..api.quantity import parse_quantity
 from .datazone_quota import same_quantities
 
 
@@ -20,7 +20,7 @@ def _same_scalar(want: Any, have: Any) -> bool:
         return True
     if isinstance(want, str) and isinstance(have, str):
         try:
-            return abs(parse_quantity(want) - parse_quantity(have)) < 1e-9
+            return parse_quantity(want) == parse_quantity(have)  # exact: floats merge large values
         except ValueError:
             return False
     return False

@@ -14,11 +14,11 @@ makes the write fail and the rebalance start again from fresh usage; only then a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import ROUND_FLOOR
 
-from ..api.common import parse_quantity
+from ..api.quantity import milli, parse_quantity
 
 _BINARY_SUFFIXES = (("Ei", 2**60), ("Pi", 2**50), ("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10))
 
@@ -32,12 +32,13 @@ def _is_bytes(resource: str) -> bool:
 
 
 def to_units(resource: str, quantity: str | int | float) -> int:
-    """An integer in the resource's smallest sensible unit: millicores for CPU, else whole units (bytes,
-    pods, GPUs) — integer arithmetic keeps the namespace shares summing exactly to the zone limit."""
-    value = parse_quantity(str(quantity))
+    """An integer in the resource's smallest sensible unit: millicores for CPU (rounded up, as the API
+    server does), else whole units (bytes, pods, GPUs) — integer arithmetic keeps the namespace shares
+    summing exactly to the zone limit. Exact at any size: through a float, `1e100` came back as
+    1000...19156750857346687362159551272651920111528035145993793242039887559612361451081803235328m."""
     if _is_cpu(resource):
-        return round(value * 1000)
-    return math.floor(value + 1e-9)
+        return milli(str(quantity))
+    return int(parse_quantity(str(quantity)).to_integral_value(rounding=ROUND_FLOOR))
 
 
 def from_units(resource: str, units: int) -> str:

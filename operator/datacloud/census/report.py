@@ -11,18 +11,26 @@ from typing import Any
 from .report_rows import COLUMNS, trend_series, with_age
 from .snapshots import Snapshot
 
+# A spreadsheet runs a cell starting with one of these as a formula (full-width forms too, which some
+# locales' spreadsheets take as the ASCII ones). Text from specs (a city's displayName) is data: such a
+# cell is written with a leading apostrophe, as OWASP advises. Numbers are written as they are.
+FORMULA_START = tuple("=+-@\t\r＝＋－＠")
+
 
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
     return str(value)
 
 
 def to_csv(snapshot: Snapshot) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    # RFC 4180's CRLF: the writer then also quotes a field holding a lone CR, which "\n" left bare.
+    writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow([c.id for c in COLUMNS])
     for row in with_age(snapshot):
         writer.writerow([_cell(row.get(c.id)) for c in COLUMNS])

@@ -20,8 +20,10 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ..adapters.kube import Kube, NotFound
 from ..api.census import ComputeCensusSpec
@@ -69,6 +71,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         # bad input fails before anything is contacted
         request = _request(args) if args.census_command == "place" else None
+        if args.census_command == "report":
+            _check_output(args.output)
         kube = client(args)
         if args.census_command == "run":
             return run_now(kube, args, err)
@@ -83,6 +87,17 @@ def main(args: argparse.Namespace) -> int:
 
 class _UsageError(Exception):
     pass
+
+
+def _check_output(output: str) -> None:
+    """A report goes where it can be written: said before collecting from every city, not after."""
+    if output == "-":
+        return
+    path = Path(output)
+    if path.is_dir():
+        raise _UsageError(f"-o {output} is a directory; name a file in it")
+    if not path.parent.is_dir():
+        raise _UsageError(f"-o {output}: directory {path.parent} does not exist")
 
 
 def _request(args: argparse.Namespace) -> Request:
@@ -126,10 +141,11 @@ def progress_bar(err: Console, total: int) -> Iterator[Any]:
         task = bar.add_task("collecting", total=total)
 
         def step(stage: str, name: str, outcome: str) -> None:
+            # Outcomes quote servers (`spec.hard[cpuz]`): escaped, the description is text, not markup.
             if outcome:
-                bar.update(task, advance=1, description=f"{stage} {name}: {outcome}")
+                bar.update(task, advance=1, description=escape(f"{stage} {name}: {outcome}"))
             else:
-                bar.update(task, description=f"{stage} {name} …")
+                bar.update(task, description=escape(f"{stage} {name} …"))
 
         yield step
 
@@ -165,7 +181,10 @@ def report(kube: Kube, args: argparse.Namespace, err: Console) -> int:
     if args.output == "-":
         sys.stdout.buffer.write(body)
     else:
-        Path(args.output).write_bytes(body)
+        try:
+            Path(args.output).write_bytes(body)
+        except OSError as e:  # e.g. no permission, disk full: the report is lost, say so plainly
+            raise _UsageError(f"could not write {args.output}: {e.strerror or e}") from None
         err.print(
             f"wrote {args.output} ({len(body):,} bytes, {args.format}); {len(snapshot.problems)} problem(s)",
             markup=False,
@@ -225,19 +244,19 @@ def _print_advice(advice: Advice, r: Request, problems: list[str]) -> None:
     out = Console()
     gpu = f", {r.gpu}× GPU {r.gpu_model}".rstrip() if r.gpu else ""
     ranked = Table(
-        title=f"可承接的数据中心 Centres that can take {r.cpu:g} cores, {r.memory / 2**30:g}Gi{gpu}",
+        title=escape(f"可承接的数据中心 Centres that can take {r.cpu:g} cores, {r.memory / 2**30:g}Gi{gpu}"),
         title_justify="left",
     )
     for col in ("#", "城市 city", "中心 centre", "可放置 fits", "原因 why"):
         ranked.add_column(col)
     for i, c in enumerate(advice.ranked, 1):
-        ranked.add_row(str(i), _city(c.city_code), c.centre, str(c.fits), c.why)
+        ranked.add_row(*map(Text, (str(i), _city(c.city_code), c.centre, str(c.fits), c.why)))
     out.print(ranked)
     excluded = Table(title="排除 Excluded", title_justify="left")
     for col in ("城市 city", "中心 centre", "原因 reason"):
         excluded.add_column(col)
     for city, centre, reason in advice.excluded:
-        excluded.add_row(_city(city), centre, reason)
+        excluded.add_row(*map(Text, (_city(city), centre, reason)))
     out.print(excluded)
     for line in problems:
         out.print(f"problem: {line}", markup=False)

@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .kubecontext import add_kube_arguments, client, namespace
 
@@ -82,6 +83,12 @@ def _table(title: str, columns: Sequence[str]) -> Table:
     return table
 
 
+def _row(table: Table, *cells: str) -> None:
+    """Cells as plain text: names, city names and condition messages are data, not rich markup (a message
+    quoting `spec.hard[cpuz]` lost `[cpuz]`; a display name holding `[/]` stopped the command)."""
+    table.add_row(*(Text(cell) for cell in cells))
+
+
 # -- one table per kind --------------------------------------------------------------------------------
 
 
@@ -90,7 +97,8 @@ def centres_table(items: list[Obj]) -> Table:
     for dc in sorted(items, key=lambda o: o["metadata"]["name"]):
         s, spec = dc.get("status") or {}, dc["spec"]
         latency = s.get("lastProbeLatencyMs")
-        table.add_row(
+        _row(
+            table,
             dc["metadata"]["name"],
             spec["city"],
             spec["role"],
@@ -109,7 +117,8 @@ def cities_table(items: list[Obj]) -> Table:
         s, spec = cdc.get("status") or {}, cdc["spec"]
         nodes = s.get("nodes") or {}
         score = (s.get("compliance") or {}).get("score")
-        table.add_row(
+        _row(
+            table,
             cdc["metadata"]["name"],
             f"{spec['cityCode']} {spec['displayName']['zh']}",
             conditions(cdc).get("Available", {}).get("status", "-"),
@@ -124,7 +133,8 @@ def zones_table(items: list[Obj]) -> Table:
     table = _table("Data zones 数据区", ("NAME", "CLASS", "PHASE", "NAMESPACES", "DR", "REASON"))
     for dz in sorted(items, key=lambda o: o["metadata"]["name"]):
         s, spec = dz.get("status") or {}, dz["spec"]
-        table.add_row(
+        _row(
+            table,
             dz["metadata"]["name"],
             spec["classification"],
             s.get("phase", "-"),
@@ -163,7 +173,8 @@ def replicas_table(items: list[Obj], all_namespaces: bool) -> Table:
     for drr in sorted(items, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"])):
         s, meta = drr.get("status") or {}, drr["metadata"]
         target, lag = worst_target(drr)
-        table.add_row(
+        _row(
+            table,
             f"{meta['namespace']}/{meta['name']}" if all_namespaces else meta["name"],
             s.get("phase", "-"),
             s.get("activeCentre", "-"),
@@ -195,7 +206,8 @@ def censuses_table(items: list[Obj]) -> Table:
     table = _table("Compute census 算力普查", ("NAME", "SCHEDULE", "LAST RUN", "NEXT RUN", "NODES", "REASON"))
     for cc in sorted(items, key=lambda o: o["metadata"]["name"]):
         s = cc.get("status") or {}
-        table.add_row(
+        _row(
+            table,
             cc["metadata"]["name"],
             cc["spec"]["schedule"],
             age(s.get("lastRunTime")),
@@ -223,7 +235,7 @@ def behind(kinds: dict[str, list[Obj]]) -> Table | None:
                 why = f"status names no generation; the spec is at {generation}"
             else:
                 continue
-            table.add_row(kind, name, why)
+            _row(table, kind, name, why)
             rows += 1
     return table if rows else None
 

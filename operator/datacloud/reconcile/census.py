@@ -195,6 +195,27 @@ class Stored:
     problems: list[str] = field(default_factory=list)
 
 
+def why(error: Exception) -> str:
+    """A failed run's cause for its condition and Event: an API error's status and message (its text as a
+    whole starts with response headers, which took the 200 characters kept), else the error's text."""
+    return failure(error) if isinstance(getattr(error, "status", None), int) else str(error)[:200]
+
+
+def failure(e: Exception) -> str:
+    """Why a report write failed, in words fit for a condition: the API server's status and message, or
+    the S3 error code. Never the exception's text as a whole (it carries headers and bodies)."""
+    status = getattr(e, "status", None)
+    if isinstance(status, int):  # the Kubernetes client's ApiException
+        try:
+            message = json.loads(getattr(e, "body", None) or "{}").get("message")
+        except (ValueError, AttributeError):
+            message = None
+        return f"{status} {getattr(e, 'reason', '')}: {message or 'no message'}"
+    response = getattr(e, "response", None)
+    code = (response.get("Error") or {}).get("Code") if isinstance(response, dict) else None
+    return f"{type(e).__name__} {code}" if code else type(e).__name__
+
+
 def publish(
     kube: Kube,
     census: str,
@@ -214,7 +235,7 @@ def publish(
                 url = bucket.put(f"{census}/latest/report.{fmt}", body, CONTENT_TYPES[fmt])
                 out.locations.append({"format": fmt, "location": url, "bytes": len(body)})
         except Exception as e:  # botocore errors of every kind: say so, keep the cluster copy
-            out.problems.append(f"object store {bucket.centre}: {type(e).__name__}")
+            out.problems.append(f"object store {bucket.centre}: {failure(e)}")
     target = spec.reports.config_map
     if target is not None:
         data: dict[str, str] = {}
@@ -259,7 +280,7 @@ def publish(
         try:
             kube.apply(manifest)
         except Exception as e:
-            out.problems.append(f"ConfigMap {target.namespace}/{target.name}: {type(e).__name__}")
+            out.problems.append(f"ConfigMap {target.namespace}/{target.name}: {failure(e)}")
     return out
 
 
@@ -572,7 +593,7 @@ def failed_status(old: Mapping[str, Any], decision: Decision, error: Exception) 
         CensusType.LAST_RUN_SUCCEEDED,
         False,
         CensusReason.RUN_FAILED,
-        f"{type(error).__name__}: {str(error)[:200]}",
+        f"{type(error).__name__}: {why(error)}",
     )
     patch: dict[str, Any] = {
         "phase": "Failed",

@@ -61,7 +61,7 @@ class CensusRuntime:
                 log.exception("census %s run failed", self.name)
                 patch = census.failed_status(self.status, decision, e)
                 wait = BACKOFF_S
-                self.emit("Warning", "CensusFailed", f"{type(e).__name__}")
+                self.emit("Warning", "CensusFailed", f"{type(e).__name__}: {census.why(e)}")
             else:
                 patch = report.status
                 if report.snapshot is not None:

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from .. import settings
 from ..adapters.kube import ApiError, Kube, KubeconfigError, NotFound
-from ..api.citydatacloud import CityDataCloudSpec
+from ..api.citydatacloud import PERIOD_MIN_S, CityDataCloudSpec
 from ..api.common import parse_duration
 from ..api.conditions import CityReason, CityType, city, reason_of
 from ..builders.conditions import find, merge_conditions, now_iso
@@ -182,7 +182,8 @@ def heartbeat(
                    "conditions": merge_conditions(old.get("conditions"), conds, stamp)}  # fmt: skip
         return HeartbeatReport(invalid, 60.0, [Event("Warning", "InvalidSpec", msg)])
 
-    period = parse_duration(spec.heartbeat.period).total_seconds()
+    # Never back to back, even for a spec admitted before the rule on heartbeat.period.
+    period = max(PERIOD_MIN_S, parse_duration(spec.heartbeat.period).total_seconds())
     grace = parse_duration(spec.heartbeat.grace)
     contact, version = _contact(kube, spec, link, timeout_s=min(10.0, max(2.0, period)))
     if not contact.ok and not contact.transient:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from .. import API_VERSION, GROUP
 from ..adapters.kube import Kube, NotFound
 from ..api.conditions import ZoneReason, ZoneType, zone
-from ..api.datazone import DataZoneSpec
+from ..api.datazone import NAME_MAX, NAME_MSG, DataZoneSpec
 from ..builders import datazone as build
 from ..builders.conditions import merge_conditions, now_iso
 from ..builders.datazone_compare import foreign_hard_keys, in_line
@@ -141,6 +141,11 @@ def missing_cluster_roles(kube: Kube) -> list[str]:
                     missing.append(role["metadata"]["name"])
             _roles_missing, _roles_checked_at = missing, time.monotonic()
         return list(_roles_missing)
+
+
+def api_error(e: ApiException) -> str:
+    """What a person reads when a reconcile stopped on an API error: status, reason, the server's message."""
+    return f"reconcile stopped on API error {e.status} {e.reason}: {_api_message(e)}; retrying"
 
 
 def _api_message(e: ApiException) -> str:
@@ -297,6 +302,11 @@ class _Run:
             self.wrote(manifest, self.kube.create(manifest))
             self.made.append((ns, "Namespace", ns))
         except ApiException as e:
+            if e.status in (400, 403, 422):  # invalid, or refused by an admission policy or RBAC
+                self.conflict(
+                    ns, "NamespaceRejected", f"the API server refused namespace {ns}: {_api_message(e)}"
+                )
+                return None
             if e.status != 409:
                 raise
             try:
@@ -536,8 +546,10 @@ def reconcile(
     old = dict(body.get("status") or {})
     try:
         spec = DataZoneSpec.model_validate(body.get("spec") or {})
+        msg = "" if len(str(meta.get("name") or "")) <= NAME_MAX else NAME_MSG  # admitted before the rule
     except ValidationError as e:
         msg = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+    if msg:
         conds = merge_conditions(
             old.get("conditions"),
             [zone(ZoneType.READY, False, ZoneReason.INVALID_SPEC, msg, generation)],
@@ -568,12 +580,17 @@ def reconcile(
 def owned_namespaces(kube: Kube, zone: str, recorded: list[str]) -> list[str]:
     """Namespaces to delete with the zone: labelled with it, or recorded in its status and not labelled for
     another zone."""
-    found = {
-        i["metadata"]["name"]: i
-        for i in kube.read_all(
-            "v1", "Namespace", label_selector=f"{LABEL_ZONE}={zone},{LABEL_MANAGED_BY}={MANAGER}"
-        )
-    }
+    # A name too long for a label value labels nothing (and the API server refuses it in a selector).
+    found = (
+        {
+            i["metadata"]["name"]: i
+            for i in kube.read_all(
+                "v1", "Namespace", label_selector=f"{LABEL_ZONE}={zone},{LABEL_MANAGED_BY}={MANAGER}"
+            )
+        }
+        if len(zone) <= NAME_MAX
+        else {}
+    )
     for name in recorded:
         if name in found:
             continue

@@ -333,6 +333,8 @@ async def run(
                     refused(log, emit, f"zone {name}", e)
                 else:
                     log.warning("zone %s: API error %s %s; retrying", name, e.status, e.reason)
+                    if failures == 1:  # once per streak: the object says why it makes no progress
+                        emit("Warning", "ReconcileFailed", datazone.api_error(e))
                 await _sleep(wake, min(60.0, 2.0**failures))
                 continue
             failures = 0
