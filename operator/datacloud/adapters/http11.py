@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import http.client
 import os
 import socket
 import ssl
 import struct
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from types import ModuleType
 
 MAX_LINE = 65536
 MAX_HEADERS = 200
@@ -38,6 +38,14 @@ SPLICE_PIPE = 1024 * 1024
 # byte for byte, and signed as those same bytes (`HEADER_ENCODING` is what the signer encodes with too).
 HEADER_ENCODING = "utf-8"
 HEADER_ERRORS = "surrogateescape"
+
+
+def stdlib_http() -> ModuleType:
+    """`http.client`, whose exception classes this layer raises, imported when first needed: with the
+    `email` package it loads, its import is 10-15 ms of a sync's start-up, and only a failure needs it."""
+    import http.client
+
+    return http.client
 
 
 def header_bytes(text: str) -> bytes:
@@ -55,7 +63,7 @@ def request_head(method: str, target: str, headers: dict[str, str], length: int 
 def parse_status(line: bytes) -> int:
     parts = line.split(None, 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-        raise http.client.BadStatusLine(repr(line[:100]))
+        raise stdlib_http().BadStatusLine(repr(line[:100]))
     return int(parts[1])
 
 
@@ -69,7 +77,7 @@ def parse_head(head: bytes) -> tuple[int, list[tuple[str, str]]]:
         if line:
             name, sep, value = line.partition(":")
             if not sep:
-                raise http.client.HTTPException(f"malformed header line {line[:100]!r}")
+                raise stdlib_http().HTTPException(f"malformed header line {line[:100]!r}")
             headers.append((name.strip().lower(), value.strip(" \t")))
     return status, headers
 
@@ -184,7 +192,7 @@ class Response:
         else:
             length = self.headers.get("content-length")
             if length is None or not length.isdigit():
-                raise http.client.HTTPException(f"response without a usable length ({length!r})")
+                raise stdlib_http().HTTPException(f"response without a usable length ({length!r})")
             self._left = int(length)
             self._done = self._left == 0
         if self._done:
@@ -216,7 +224,7 @@ class Response:
             n = self._conn.reader.readinto(buffer[got:want])
             if not n:
                 self._conn.broken()
-                raise http.client.IncompleteRead(bytes(buffer[:got]), want - got)
+                raise stdlib_http().IncompleteRead(bytes(buffer[:got]), want - got)
             got += n
         self._left -= got
         if self._left == 0:
@@ -262,7 +270,7 @@ class Response:
                     raise TimeoutError("timed out reading from the server") from None
                 if not n:
                     self._conn.broken()
-                    raise http.client.IncompleteRead(b"", self._left)
+                    raise stdlib_http().IncompleteRead(b"", self._left)
                 if on_chunk:
                     on_chunk(n)
                 self._left -= n
@@ -293,7 +301,7 @@ class Response:
         data = self._conn.reader.read(want)
         if len(data) < want:
             self._conn.broken()
-            raise http.client.IncompleteRead(data, want - len(data))
+            raise stdlib_http().IncompleteRead(data, want - len(data))
         self._left -= len(data)
         self._done = self._left == 0
         return data
@@ -310,7 +318,7 @@ class Response:
                     size = int(size_text, 16)
                 except ValueError:
                     self._conn.broken()
-                    raise http.client.IncompleteRead(b"".join(out)) from None
+                    raise stdlib_http().IncompleteRead(b"".join(out)) from None
                 if size == 0:
                     while reader.readline(MAX_LINE) not in (b"\r\n", b"\n", b""):
                         pass  # trailers
@@ -321,7 +329,7 @@ class Response:
             data = reader.read(take)
             if len(data) < take:
                 self._conn.broken()
-                raise http.client.IncompleteRead(b"".join([*out, data]))
+                raise stdlib_http().IncompleteRead(b"".join([*out, data]))
             out.append(data)
             self._chunk_left -= take
             if wanted > 0:
@@ -406,7 +414,7 @@ class Connection:
         error, and the connection is closed so the server never takes a short body for a whole one).
         """
         if self.busy:
-            raise http.client.CannotSendRequest("the previous response was not read to its end")
+            raise stdlib_http().CannotSendRequest("the previous response was not read to its end")
         if stream is not None:
             head = request_head(method, target, headers, length)
         elif body is not None or method in {"PUT", "POST"}:
@@ -445,7 +453,7 @@ class Connection:
     def _send_stream(self, stream: Iterable[bytes | memoryview], length: int) -> None:
         if isinstance(stream, ResponseBody) and stream.response.can_splice and self.context_free:
             if stream.response.remaining != length:
-                raise http.client.HTTPException(
+                raise stdlib_http().HTTPException(
                     f"the body holds {stream.response.remaining} bytes, not the announced {length}"
                 )
             stream.response.splice_to(self.sock, stream.on_chunk)
@@ -454,15 +462,15 @@ class Connection:
         for chunk in stream:
             sent += len(chunk)
             if sent > length:
-                raise http.client.HTTPException(f"the body grew past its announced {length} bytes")
+                raise stdlib_http().HTTPException(f"the body grew past its announced {length} bytes")
             self.sock.sendall(chunk)
         if sent != length:
-            raise http.client.HTTPException(f"the body ended after {sent} of {length} bytes")
+            raise stdlib_http().HTTPException(f"the body ended after {sent} of {length} bytes")
 
     def _response(self, method: str) -> Response:
         status, headers = parse_head(self._read_head())
         if len(headers) > MAX_HEADERS:
-            raise http.client.HTTPException("response headers too long")
+            raise stdlib_http().HTTPException("response headers too long")
         if status == 100:  # an interim answer; the real one follows
             return self._response(method)
         no_body = method == "HEAD" or status in (204, 304)
@@ -475,7 +483,7 @@ class Connection:
         """The status line and headers up to the blank line, taken from the read buffer in one piece
         when they arrived together (nearly always), line by line otherwise."""
         if not self.reader.fill():
-            raise http.client.RemoteDisconnected("the server closed the connection without answering")
+            raise stdlib_http().RemoteDisconnected("the server closed the connection without answering")
         head = self.reader.take_through(b"\r\n\r\n")
         if head is not None:
             return head
@@ -483,9 +491,9 @@ class Connection:
         while True:
             raw = self.reader.readline(MAX_LINE + 1)
             if not raw:
-                raise http.client.RemoteDisconnected("the connection closed inside the headers")
+                raise stdlib_http().RemoteDisconnected("the connection closed inside the headers")
             if len(raw) > MAX_LINE or len(lines) > MAX_HEADERS:
-                raise http.client.HTTPException("response headers too long")
+                raise stdlib_http().HTTPException("response headers too long")
             lines.append(raw.rstrip(b"\r\n") + b"\r\n")
             if len(lines) > 1 and raw in (b"\r\n", b"\n"):
                 return b"".join(lines)
@@ -567,7 +575,7 @@ class ThreadConnections:
             conn, reused = self.connection()
             try:
                 return conn.request(method, target, headers, body, stream=stream, length=length)
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            except (stdlib_http().RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self.drop()
                 if not reused or attempt == 2 or stream is not None:
                     raise

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import http.client
 import os
 import re
 import ssl
@@ -30,9 +29,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote_plus, urlsplit
-from xml.sax.saxutils import escape
 
-from .http11 import Response, ThreadConnections, header_bytes
+from .http11 import Response, ThreadConnections, header_bytes, stdlib_http
 from .s3 import S3Endpoint
 
 if TYPE_CHECKING:
@@ -170,6 +168,11 @@ def object_path(bucket: str, key: str) -> str:
     return "/" + quote(bucket, safe="") + "/" + quote(key, safe="/~")
 
 
+def escape(text: str) -> str:
+    """XML text escaping (`xml.sax.saxutils.escape`, whose import costs more than the three replaces)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def canonical_query(params: dict[str, str]) -> str:
     """Names and values escaped except unreserved characters, sorted by escaped name (SigV4's form:
     sorting the raw names puts `~` before `é`, whose escape `%C3%A9` sorts first)."""
@@ -178,7 +181,7 @@ def canonical_query(params: dict[str, str]) -> str:
 
 
 def error_from(status: int, body: bytes, operation: str) -> ClientError:
-    code, message = str(status), http.client.responses.get(status, "")
+    code, message = str(status), stdlib_http().responses.get(status, "")
     if body:
         try:
             root = ET.fromstring(body)  # noqa: S314 - the store's own error document
@@ -331,7 +334,7 @@ class WireClient:
         root, ns = _document(response.read(), "multipart upload")
         upload_id = root.findtext(ns + "UploadId")
         if not upload_id:
-            raise http.client.HTTPException("the store started a multipart upload without an UploadId")
+            raise stdlib_http().HTTPException("the store started a multipart upload without an UploadId")
         return {"UploadId": upload_id}
 
     def upload_part(
@@ -463,7 +466,7 @@ def _document(body: bytes, what: str) -> tuple[ET.Element, str]:
     try:
         root = ET.fromstring(body)  # noqa: S314 - the store's own answer
     except ET.ParseError as exc:
-        raise http.client.HTTPException(f"unreadable {what} from the store: {exc}") from None
+        raise stdlib_http().HTTPException(f"unreadable {what} from the store: {exc}") from None
     ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
     return root, ns
 
@@ -574,7 +577,7 @@ def _policy_call(client: WireClient, operation: str, method: str, bucket: str, b
         try:
             response = conn.request(method, f"{path}?{query}", headers, body)
             data = response.read()
-        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+        except (stdlib_http().RemoteDisconnected, BrokenPipeError, ConnectionResetError):
             conns.drop()
             maybe_sent = True
             if not reused or attempt == 2:
@@ -664,12 +667,12 @@ class botocore_errors:  # a context manager named for its use: `with botocore_er
         return None
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
-        if error is None or not isinstance(error, OSError | http.client.HTTPException):
+        if error is None or not isinstance(error, OSError | stdlib_http().HTTPException):
             return  # no failure, or an answer (ClientError) or another exception: left as it is
         from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
         if isinstance(error, NotSent | ConnectionRefusedError) or not isinstance(
-            error, TimeoutError | ConnectionError | http.client.HTTPException
+            error, TimeoutError | ConnectionError | stdlib_http().HTTPException
         ):
             # Nothing reached the store, or no way to it (network unreachable, name unknown, TLS refused).
             raise EndpointConnectionError(endpoint_url=self.url, error=error) from None

@@ -10,26 +10,51 @@ Three kinds of failure reach the engine:
 
 from __future__ import annotations
 
-import http.client
 import random
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, TypeVar
 
-import tenacity
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    HTTPClientError,
-    IncompleteReadError,
-    ResponseStreamingError,
-)
-from botocore.exceptions import ConnectionError as BotoConnectionError
-from urllib3.exceptions import HTTPError as Urllib3Error
-
 T = TypeVar("T")
+
+
+# The exception classes of botocore, urllib3 and http.client are looked up where they are loaded, not
+# imported here: an exception of a library can only exist once the library is loaded, and importing
+# them cost a sync about 50 ms of start-up (urllib3 alone 30-40 ms), before its first byte moves.
+def _loaded(name: str) -> ModuleType | None:
+    return sys.modules.get(name)
+
+
+def _is_client_error(exc: BaseException) -> bool:
+    boto = _loaded("botocore.exceptions")
+    return boto is not None and isinstance(exc, boto.ClientError)
+
+
+def _is_http_exception(exc: BaseException) -> bool:
+    http_client = _loaded("http.client")
+    return http_client is not None and isinstance(exc, http_client.HTTPException)
+
+
+def _library_transient(exc: BaseException) -> bool:
+    """A transport failure raised by botocore, urllib3 or http.client (whichever are loaded)."""
+    boto = _loaded("botocore.exceptions")
+    if boto is not None and isinstance(
+        exc,
+        boto.ConnectionError  # EndpointConnectionError, ConnectionClosedError, timeouts on connect
+        | boto.HTTPClientError  # ConnectionClosedError, ReadTimeoutError
+        | boto.ResponseStreamingError
+        | boto.IncompleteReadError,
+    ):
+        return True
+    urllib3 = _loaded("urllib3.exceptions")
+    if urllib3 is not None and isinstance(exc, urllib3.HTTPError):
+        return True
+    return _is_http_exception(exc)
+
 
 # Codes after which no other request to the same bucket can succeed either.
 PERMANENT_CODES = frozenset(
@@ -116,29 +141,28 @@ class ListingOrderError(ReplicationError):
 
 
 def error_code(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
+    if _is_client_error(exc):
+        return str(exc.response.get("Error", {}).get("Code", ""))  # type: ignore[attr-defined]
     return ""
 
 
 def http_status(exc: BaseException) -> int:
-    if isinstance(exc, ClientError):
-        return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    if _is_client_error(exc):
+        metadata = exc.response.get("ResponseMetadata", {})  # type: ignore[attr-defined]
+        return int(metadata.get("HTTPStatusCode", 0) or 0)
     return 0
 
 
 def is_missing_key(exc: BaseException) -> bool:
-    return isinstance(exc, ClientError) and error_code(exc) in MISSING_KEY_CODES
+    return _is_client_error(exc) and error_code(exc) in MISSING_KEY_CODES
 
 
 def is_permanent(exc: BaseException) -> bool:
-    return isinstance(exc, PermanentS3Error) or (
-        isinstance(exc, ClientError) and error_code(exc) in PERMANENT_CODES
-    )
+    return isinstance(exc, PermanentS3Error) or (_is_client_error(exc) and error_code(exc) in PERMANENT_CODES)
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, ClientError):
+    if _is_client_error(exc):
         code = error_code(exc)
         if code in PERMANENT_CODES:
             return False
@@ -146,23 +170,19 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(
         exc,
         AlteredInTransit
-        | BotoConnectionError  # EndpointConnectionError, ConnectionClosedError, timeouts on connect
-        | HTTPClientError  # ConnectionClosedError, ReadTimeoutError
-        | ResponseStreamingError
-        | IncompleteReadError
-        | Urllib3Error
-        | http.client.HTTPException
         | ConnectionError  # resets, refused, broken pipe
         | TimeoutError
         | socket.timeout,
-    )
+    ) or _library_transient(exc)
 
 
 def describe(exc: BaseException) -> str:
     """A one-line description of a failure that is safe to log (botocore messages hold no secrets)."""
-    if isinstance(exc, ClientError):
-        return f"{error_code(exc) or http_status(exc)}: {exc.response.get('Error', {}).get('Message', '')}"
-    if isinstance(exc, BotoCoreError | ReplicationError):
+    if _is_client_error(exc):
+        message = exc.response.get("Error", {}).get("Message", "")  # type: ignore[attr-defined]
+        return f"{error_code(exc) or http_status(exc)}: {message}"
+    boto = _loaded("botocore.exceptions")
+    if isinstance(exc, ReplicationError) or (boto is not None and isinstance(exc, boto.BotoCoreError)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
@@ -171,7 +191,7 @@ def as_permanent(exc: BaseException, operation: str, where: str) -> PermanentS3E
     """Wrap a permanent S3 failure in `PermanentS3Error`; None when the failure is not permanent."""
     if isinstance(exc, PermanentS3Error):
         return exc
-    if not isinstance(exc, ClientError):
+    if not _is_client_error(exc):
         return None
     code = error_code(exc)
     # HEAD has no body, so a missing bucket or a refusal only shows as a bare status.
@@ -205,6 +225,8 @@ class RetryPolicy:
                 raise
             first_wait = random.uniform(0, min(self.maximum, self.initial))
         time.sleep(first_wait)
+        import tenacity  # only when a request failed: most runs never retry
+
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.attempts - 1),
             # The series goes on where the bare attempt left it: up to initial·2ⁿ after attempt n+1.
@@ -219,7 +241,9 @@ def s3op(operation: str, where: str, fn: Callable[..., T], **kwargs: Any) -> T:
     """One S3 request, with permanent failures turned into `PermanentS3Error` (no retry here)."""
     try:
         return fn(**kwargs)
-    except ClientError as exc:
+    except Exception as exc:
+        if not _is_client_error(exc):
+            raise
         permanent = as_permanent(exc, operation, where)
         if permanent is not None:
             raise permanent from None
@@ -231,5 +255,7 @@ def call_s3(policy: RetryPolicy, operation: str, where: str, fn: Callable[..., T
     a store that stayed out of reach as `Unreachable` (both name the operation and the endpoint)."""
     try:
         return policy.call(lambda: s3op(operation, where, fn, **kwargs))
-    except (OSError, http.client.HTTPException) as exc:
-        raise Unreachable(operation, where, exc) from None
+    except Exception as exc:
+        if isinstance(exc, OSError) or _is_http_exception(exc):
+            raise Unreachable(operation, where, exc) from None
+        raise

@@ -111,3 +111,37 @@ def test_per_object_failures_are_not_retried() -> None:
     with pytest.raises(ClientError):
         call_s3(INSTANT, "PutObject", "http://x/b", flaky)
     assert flaky.calls == 1
+
+
+def test_failures_are_classified_without_loading_botocore_or_urllib3() -> None:
+    """The classification looks botocore's and urllib3's exceptions up only where those are loaded (an
+    exception of theirs cannot exist before): in a process that never loaded them, network failures
+    are still transient, an unknown failure is not, and a transient one is retried (tenacity loaded
+    then, at the first retry)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from datacloud.replication.errors import RetryPolicy, call_s3, describe, is_transient, Unreachable\n"
+        "assert is_transient(ConnectionResetError()) and is_transient(TimeoutError())\n"
+        "assert not is_transient(ValueError('no'))\n"
+        "assert describe(ValueError('no')) == 'ValueError: no'\n"
+        "loaded = sorted(m for m in ('botocore', 'urllib3', 'tenacity') if m in sys.modules)\n"
+        "calls = []\n"
+        "def flaky():\n"
+        "    calls.append(1)\n"
+        "    if len(calls) < 3:\n"
+        "        raise ConnectionResetError('reset')\n"
+        "    return 'done'\n"
+        "assert RetryPolicy(attempts=4, initial=0.001).call(flaky) == 'done' and len(calls) == 3\n"
+        "def refused():\n"
+        "    raise ConnectionRefusedError('refused')\n"
+        "try:\n"
+        "    call_s3(RetryPolicy(attempts=2, initial=0.001), 'GetObject', 'http://h/b', refused)\n"
+        "except Unreachable as exc:\n"
+        "    assert 'GetObject' in str(exc) and 'connection refused' in str(exc), exc\n"
+        "print(loaded, 'tenacity' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[] True"
