@@ -121,6 +121,10 @@ CASES = [
     case("DRReplica", "spec.failover.downFor", "525601m", "at most 8760h"),
     case("ComputeCensus", "spec.utilisation.window", "99999999h", "at most 8760h"),
     case("DRReplica", "spec.targets.1.bandwidthLimit", "fast", "spec.targets[1].bandwidthLimit"),
+    # Under one byte a second once made whole bytes, these were taken as no limit at all.
+    case("DRReplica", "spec.targets.1.bandwidthLimit", "0", "must be at least 1Ki"),
+    case("DRReplica", "spec.targets.1.bandwidthLimit", "500m", "must be at least 1Ki"),
+    case("DRReplica", "spec.targets.1.bandwidthLimit", "1e999999999", "spec.targets[1].bandwidthLimit"),
     case(
         "DRReplica",
         "spec.targets.1.window",

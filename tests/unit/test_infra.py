@@ -570,6 +570,8 @@ def test_every_cel_rule_of_the_crds_is_mirrored_by_the_topology_checks() -> None
         "must be at most 8760h (one year)",
         # A pydantic validator on the LimitQuantity type (api/common.py) of the zone quota and limits.
         "must have an exponent of at most two digits (e99)",
+        # A pydantic validator on the Bandwidth type (api/common.py) of a target's bandwidthLimit.
+        "must be at least 1Ki (bytes per second); leave it unset for no limit",
     }
 
     def rules(node: Any) -> Iterator[dict[str, Any]]:

@@ -150,6 +150,33 @@ LimitQuantity = Annotated[
     _regex_check(QUANTITY, _QUANTITY_MSG),
     AfterValidator(_usable_exponent),
 ]
+_BANDWIDTH_MIN_MSG = "must be at least 1Ki (bytes per second); leave it unset for no limit"
+
+
+def _at_least_1ki(value: str) -> str:
+    if quantity.parse_quantity(value) < 1024:
+        raise ValueError(_BANDWIDTH_MIN_MSG)
+    return value
+
+
+# Bytes per second. Below 1Ki it was taken as no limit at all: 0 and 500m are falsy once made whole bytes.
+Bandwidth = Annotated[
+    str,
+    regex_field(
+        QUANTITY,
+        _QUANTITY_MSG,
+        64,
+        cel(f"!self.matches({quantity.LONG_EXPONENT!r})", quantity.EXPONENT_MSG),
+        cel(
+            f"!self.matches({QUANTITY!r}) || self.matches({quantity.LONG_EXPONENT!r}) || !isQuantity(self) "
+            "|| quantity(self).compareTo(quantity('1Ki')) >= 0",
+            _BANDWIDTH_MIN_MSG,
+        ),
+    ),
+    _regex_check(QUANTITY, _QUANTITY_MSG),
+    AfterValidator(_usable_exponent),
+    AfterValidator(_at_least_1ki),
+]
 Cron = Annotated[
     str,
     regex_field(CRON, _CRON_MSG, 128, *cron.cel_rules()),  # then each field in its range, named

@@ -10,12 +10,12 @@ from .common import (
     DNS_SUBDOMAIN,
     HHMM,
     LABEL_VALUE_MAX,
+    Bandwidth,
     Cron,
     Duration,
     LooseModel,
     Model,
     Name,
-    Quantity,
     StatusBase,
     cel,
     name_rules,
@@ -109,7 +109,7 @@ class Target(Model):
     )
     schedule: Cron | None = Field(default=None, description="Cron schedule of full syncs, e.g. '0 2 * * *'.")
     window: Window | None = Field(default=None, description="Daily transfer window for Scheduled syncs.")
-    bandwidth_limit: Quantity | None = Field(
+    bandwidth_limit: Bandwidth | None = Field(
         default=None, description="Bytes per second at most, e.g. 100Mi; unset means unlimited."
     )
     delete_policy: DeletePolicy = Field(

@@ -235,7 +235,7 @@ def _options(args: argparse.Namespace) -> SyncOptions:
             multipart_threshold=_size(args.multipart_threshold, "--multipart-threshold"),
             part_size=_size(args.part_size, "--part-size"),
             page_size=_int(args.page_size, "--page-size"),
-            bandwidth=_size(args.bandwidth, "--bandwidth") if args.bandwidth else None,
+            bandwidth=_bandwidth(args.bandwidth) if args.bandwidth else None,
             shard=shard,
             retry=RetryPolicy(attempts=max(1, _int(args.retries, "--retries"))),
         )
@@ -268,6 +268,14 @@ def _size(text: str, flag: str) -> int:
         return parse_size(text)
     except ValueError as exc:
         raise UsageError(f"{flag}: {exc}") from None
+
+
+def _bandwidth(text: str) -> int:
+    """At least 1Ki: below that the limit was taken as none at all (0, or 500m made whole bytes)."""
+    found = _size(text, "--bandwidth")
+    if found < 1024:
+        raise UsageError(f"--bandwidth: {text!r} is under 1Ki bytes per second; leave it out for no limit")
+    return found
 
 
 def _run_full(

@@ -44,6 +44,7 @@ URLS = ("http://127.0.0.1:1/src-bucket", "http://127.0.0.1:1/dst-bucket")
         (["--shard", "x"], "--shard"),
         (["--bandwidth", "abc"], "--bandwidth"),
         (["--bandwidth", "0"], "--bandwidth"),
+        (["--bandwidth", "500"], "under 1Ki"),
         (["--concurrency", "lots"], "--concurrency"),
         (["--concurrency", "0"], "concurrency"),
         (["--sample", "150"], "percentage"),
