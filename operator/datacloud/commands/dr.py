@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -19,6 +20,15 @@ from . import dr_divergent
 from .kubecontext import add_kube_arguments, client, namespace
 
 PLURAL = "drreplicas"
+
+
+def requester() -> str:
+    """Who asks, for the audit record: the login name, or the user id where there is none (a container
+    running as an id without a passwd entry, where getpass raises)."""
+    try:
+        return getpass.getuser()[:128]  # the field's bound
+    except (KeyError, OSError):
+        return f"uid-{os.getuid()}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +87,7 @@ def request(kube: Kube, args: argparse.Namespace, body: dict[str, Any]) -> int:
         "type": args.action_type,
         "targetCentre": args.to,
         "requestId": request_id,
-        "requestedBy": getpass.getuser(),
+        "requestedBy": requester(),
         "dryRun": bool(args.dry_run),
     }
     try:
