@@ -167,15 +167,11 @@ def test_values_the_api_server_refuses_become_conditions(cluster: Cluster, opera
     delete_zone(cluster, z)
 
 
-def test_namespace_the_api_server_refuses_to_create_becomes_a_condition(
-    cluster: Cluster, operator: dict[str, Any]
-) -> None:
-    """An admission policy refusing one listed namespace: the zone says so (NamespaceRejected, the policy's
-    message quoted), keeps its other namespace, and takes the refused one once the policy is gone."""
-    z = f"dz-vap-{uid()}"
-    refused, fine = f"{z}-refused", f"{z}-fine"
-    policy = f"deny-{z}"
+def refuse_namespace(cluster: Cluster, policy: str, operation: str, expression: str, message: str) -> None:
+    """A ValidatingAdmissionPolicy (and its binding) refusing the namespace `operation` where `expression`
+    is false, with `message`; the caller deletes both when done."""
     vap = "admissionregistration.k8s.io/v1"
+    rule = {"apiGroups": [""], "apiVersions": ["v1"], "operations": [operation], "resources": ["namespaces"]}
     cluster.must_apply(
         {
             "apiVersion": vap,
@@ -183,19 +179,8 @@ def test_namespace_the_api_server_refuses_to_create_becomes_a_condition(
             "metadata": {"name": policy},
             "spec": {
                 "failurePolicy": "Fail",
-                "matchConstraints": {
-                    "resourceRules": [
-                        {
-                            "apiGroups": [""],
-                            "apiVersions": ["v1"],
-                            "operations": ["CREATE"],
-                            "resources": ["namespaces"],
-                        }
-                    ]
-                },
-                "validations": [
-                    {"expression": f"object.metadata.name != '{refused}'", "message": "refused by the test"}
-                ],
+                "matchConstraints": {"resourceRules": [rule]},
+                "validations": [{"expression": expression, "message": message}],
             },
         },
         {
@@ -205,6 +190,17 @@ def test_namespace_the_api_server_refuses_to_create_becomes_a_condition(
             "spec": {"policyName": policy, "validationActions": ["Deny"]},
         },
     )
+
+
+def test_namespace_the_api_server_refuses_to_create_becomes_a_condition(
+    cluster: Cluster, operator: dict[str, Any]
+) -> None:
+    """An admission policy refusing one listed namespace: the zone says so (NamespaceRejected, the policy's
+    message quoted), keeps its other namespace, and takes the refused one once the policy is gone."""
+    z = f"dz-vap-{uid()}"
+    refused, fine = f"{z}-refused", f"{z}-fine"
+    policy = f"deny-{z}"
+    refuse_namespace(cluster, policy, "CREATE", f"object.metadata.name != '{refused}'", "refused by the test")
     # The policy takes effect once the API server has loaded it.
     probe = yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": refused}})
     wait_until(
@@ -254,36 +250,7 @@ def test_an_api_error_that_stops_a_reconcile_is_an_event(cluster: Cluster, opera
     cluster.must_apply(zone(z, [keep, release], "General"))
     wait_until(lambda: ready(cluster, z), 60, what="Ready")
     policy = f"nodelete-{z}"
-    vap = "admissionregistration.k8s.io/v1"
-    cluster.must_apply(
-        {
-            "apiVersion": vap,
-            "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": policy},
-            "spec": {
-                "failurePolicy": "Fail",
-                "matchConstraints": {
-                    "resourceRules": [
-                        {
-                            "apiGroups": [""],
-                            "apiVersions": ["v1"],
-                            "operations": ["DELETE"],
-                            "resources": ["namespaces"],
-                        }
-                    ]
-                },
-                "validations": [
-                    {"expression": f"oldObject.metadata.name != '{release}'", "message": "kept by the test"}
-                ],
-            },
-        },
-        {
-            "apiVersion": vap,
-            "kind": "ValidatingAdmissionPolicyBinding",
-            "metadata": {"name": policy},
-            "spec": {"policyName": policy, "validationActions": ["Deny"]},
-        },
-    )
+    refuse_namespace(cluster, policy, "DELETE", f"oldObject.metadata.name != '{release}'", "kept by the test")
     wait_until(
         lambda: cluster.kubectl("delete", "namespace", release, "--dry-run=server").returncode != 0,
         30,

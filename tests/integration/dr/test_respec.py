@@ -18,11 +18,6 @@ from tests.support.dr import allow_app, app, can_write, event_count, patch, repl
 pytestmark = pytest.mark.integration
 
 
-def phase(cluster: Cluster, name: str) -> str | None:
-    found: str | None = status(cluster, name).get("phase")
-    return found
-
-
 def test_a_source_moved_to_another_bucket_leaves_the_old_one_open(
     cluster: Cluster, dr_centres: dict[str, Centre], bucket: str, cleanup: list[str]
 ) -> None:
@@ -35,14 +30,16 @@ def test_a_source_moved_to_another_bucket_leaves_the_old_one_open(
     doc = replica(name, old)
     doc["spec"]["targets"] = doc["spec"]["targets"][:1]
     cluster.must_apply(doc)
-    wait_until(lambda: phase(cluster, name) == "Protected", 90, what="protected on the old bucket")
+    wait_until(
+        lambda: status(cluster, name).get("phase") == "Protected", 90, what="protected on the old bucket"
+    )
     assert can_write(app(prod), old)
 
     patch(cluster, name, {"source": {"centre": "fz-prod", "bucket": new, "prefix": ""}})
     wait_until(
         lambda: (
             status(cluster, name).get("endpoint", {}).get("bucket") == new
-            and phase(cluster, name) == "Protected"
+            and status(cluster, name).get("phase") == "Protected"
         ),
         90,
         what="protected on the new bucket",
