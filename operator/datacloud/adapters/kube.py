@@ -23,9 +23,25 @@ import yaml
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.discovery import LazyDiscoverer
 from kubernetes.dynamic.exceptions import NotFoundError
 
 from .. import GROUP, VERSION
+
+
+class MemoryDiscoverer(LazyDiscoverer):
+    """The dynamic client's discovery, kept in memory only. The client's default cache is one file per
+    API server in the temporary directory, shared by every process and thread that talks to it and
+    rewritten in place without a lock: a worker reading it while another wrote it logged
+    `load cache error` at ERROR (harmless, it then discovered afresh), dozens of alarming lines each
+    time the operator started its workers. Discovery costs each client a few requests instead."""
+
+    def _write_cache(self) -> None:
+        """Nothing is written: the cache of this client lives as long as the client."""
+
+
+# Never created (MemoryDiscoverer writes nothing), so every client discovers afresh.
+_NO_CACHE_FILE = "/nonexistent/datacloud-discovery.json"
 
 
 class NotFound(LookupError):
@@ -112,7 +128,7 @@ class Kube:
     def dynamic(self) -> DynamicClient:
         """Discovery-backed client for any kind; created on first use (discovery costs a few requests)."""
         if self._dynamic is None:
-            self._dynamic = DynamicClient(self.api)
+            self._dynamic = DynamicClient(self.api, cache_file=_NO_CACHE_FILE, discoverer=MemoryDiscoverer)
         return self._dynamic
 
     @classmethod
