@@ -51,6 +51,18 @@ def test_audit_keys_sort_by_time_and_carry_the_request() -> None:
     assert json.loads(body)["fencingEpoch"] == 2
 
 
+def test_every_attempt_to_record_one_action_writes_the_same_key() -> None:
+    """A finish retried after a kill or a refused status write finds its record (put if absent), so
+    the key is the action's, not the attempt's: its start, type, request and epoch."""
+    action = {"type": "Failover", "requestId": "CHG-9", "startedAt": "2026-01-01T00:00:00Z"}
+    first, body1 = audit_record("records", "dr", action, 4, "2026-01-01T00:00:09Z")
+    again, body2 = audit_record("records", "dr", action, 4, "2026-01-01T00:01:30Z")
+    assert first == again
+    assert "2026-01-01T00:00:00Z-Failover-CHG-9-4" in first
+    assert json.loads(body1)["recordedAt"] != json.loads(body2)["recordedAt"]
+    assert audit_record("records", "dr", action, 5, "2026-01-01T00:01:30Z")[0] != first
+
+
 REPLICA_NAMES = st.from_regex(r"[a-z]([-a-z0-9]{0,52}[a-z0-9])?", fullmatch=True)
 TARGET_NAMES = st.from_regex(r"[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?", fullmatch=True).filter(
     lambda t: ".." not in t and ".-" not in t and "-." not in t

@@ -166,10 +166,11 @@ def sync_job(
 def audit_record(
     replica: str, namespace: str, action: dict[str, Any], epoch: int, when: str
 ) -> tuple[str, bytes]:
-    """An append-only audit object: a key that sorts by time and is never reused, and its JSON body."""
+    """An append-only audit object and its JSON body. The key sorts by the action's start and is the same
+    for every attempt to record one action: an operator killed, or refused its status write, after the
+    record was stored records the action again, and finds it there instead of adding a second one."""
     request = action.get("requestId", "unknown")
-    key = (
-        f".datacloud/audit/{namespace}/{replica}/{when}-{action.get('type', 'Action')}-{request}-{epoch}.json"
-    )
+    started, kind = action.get("startedAt") or when, action.get("type", "Action")
+    key = f".datacloud/audit/{namespace}/{replica}/{started}-{kind}-{request}-{epoch}.json"
     body = {"replica": f"{namespace}/{replica}", "fencingEpoch": epoch, "recordedAt": when, **action}
     return key, json.dumps(body, sort_keys=True, ensure_ascii=False, indent=1).encode()

@@ -606,6 +606,14 @@ class ReplicaRuntime:
                 action["auditRecord"] = f"{centre.name}/{AUDIT_BUCKET}/{key}"
                 return
             except (BotoCoreError, ClientError) as e:
+                if isinstance(e, ClientError) and e.response.get("Error", {}).get("Code") in (
+                    "PreconditionFailed",
+                    "412",
+                ):
+                    # Stored by an earlier attempt to record this action whose end was not written (an
+                    # operator killed, or its status write refused): the record is there, once.
+                    action["auditRecord"] = f"{centre.name}/{AUDIT_BUCKET}/{key}"
+                    return
                 AUDIT_BUCKET_SEEN.discard(centre.endpoint.url)  # looked for again next time
                 log.warning("audit record not written to %s: %s", centre.name, e)
         self.emit(

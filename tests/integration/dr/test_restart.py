@@ -338,7 +338,13 @@ def test_failover_resumes_after_sigkill_between_the_endpoint_moving_and_its_end_
     # Written through the moved endpoint while the operator was away: kept by the steps it redid.
     assert "after-the-move" in keys_at(near, bucket)
     assert can_write(app(near), bucket)
-    # (Each finish before the end was stored wrote an audit record, as after any kill in that window.)
+    # Finished again after the restart, and again at every refused end before it: one audit record.
+    records = root(dr_centres["xm-remote-dr"]).list_objects_v2(
+        Bucket="datacloud-audit", Prefix=f".datacloud/audit/{NAMESPACE}/ending/"
+    )
+    keys = [o["Key"] for o in records.get("Contents", []) if "CHG-ENDING" in o["Key"]]
+    assert len(keys) == 1, keys
+    assert s["action"]["auditRecord"] == f"xm-remote-dr/datacloud-audit/{keys[0]}"
 
 
 def reseeded(cluster: Cluster, name: str) -> tuple[str, str, str] | None:
