@@ -251,6 +251,12 @@ class Endpoint(LooseModel):
     centre: str | None = Field(default=None, description="Active centre.")
     url: str | None = Field(default=None, description="S3 endpoint of the active centre.")
     bucket: str | None = Field(default=None, description="Active bucket.")
+    prefix: str | None = Field(default=None, description="Key prefix of the active copy in its bucket.")
+    copy_name: str | None = Field(
+        default=None,
+        description="The active copy (source or a target's name), whose write lease its bucket carries: "
+        "released by an operator that finds, on starting, that the spec no longer has this copy.",
+    )
     config_map: str | None = Field(default=None, description="ConfigMap publishing the endpoint.")
     service: str | None = Field(default=None, description="ExternalName Service publishing the endpoint.")
     stale: str | None = Field(

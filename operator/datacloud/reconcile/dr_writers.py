@@ -86,32 +86,32 @@ def drop_lease(
         fencing.apply_many(centre.endpoint, writer.bucket, {owner: []}, 2.0)
 
 
-def release_removed_active(
-    namespace: str,
-    name: str,
-    before: tuple[DRReplicaSpec, dict[str, Centre], str],
-    spec: DRReplicaSpec,
-    active: str,
-) -> Copy | None:
-    """A spec change took the active copy out of the replica (another bucket or prefix as its source,
-    say): that copy is left open, as at deletion, instead of refusing every write once the last lease
-    the operator sent it ran out. The copy released, or None when the old active copy is still one of
-    the replica's (a failover made it passive: its fence is the fencing's business) or shares its
-    bucket with the new one (the new lease replaced its statements). Raises when its store does not
-    answer."""
-    old_spec, old_centres, old_active = before
-    old, new = active_copy(old_spec, old_active), active_copy(spec, active)
+def removed(old: Copy, spec: DRReplicaSpec, active: str) -> Copy | None:
+    """`old`, an active copy the replica had, when `spec` no longer has it and it is not in the bucket
+    of the new active copy (whose lease replaced its statements); else None."""
+    new = active_copy(spec, active)
     kept = {(c.centre, c.bucket, c.prefix) for c in copies(spec)}
     if (old.centre, old.bucket, old.prefix) in kept or (old.centre, old.bucket) == (new.centre, new.bucket):
         return None
-    centre = old_centres.get(old.centre)
-    if centre is None:
+    return old
+
+
+def published_copy(endpoint: dict[str, Any] | None) -> Copy | None:
+    """The active copy `status.endpoint` says was published last; None when status does not say which
+    copy it was (nothing published yet, or published by an operator that did not record the copy)."""
+    endpoint = endpoint or {}
+    name, centre, bucket = (endpoint.get(k) for k in ("copyName", "centre", "bucket"))
+    if not (name and centre and bucket):
         return None
+    return Copy(str(name), str(centre), str(bucket), str(endpoint.get("prefix") or ""))
+
+
+def release(namespace: str, name: str, old: Copy, spec: DRReplicaSpec, active: str, centre: Centre) -> None:
+    """The old active copy's statements removed from its bucket policy (left open, as at deletion)."""
     owner = fencing.owner_id(namespace, name, old.name)
-    if owner != fencing.owner_id(namespace, name, new.name):
+    if owner != fencing.owner_id(namespace, name, active_copy(spec, active).name):
         LEASES.release(owner, 0.0)  # a lease of its own: no longer renewed (the same owner was re-granted)
     fencing.apply_many(centre.endpoint, old.bucket, {owner: []}, 2.0)
-    return old
 
 
 def fence_and_measure(

@@ -247,15 +247,25 @@ class ReplicaRuntime:
 
     def _hold_lease(self, spec: DRReplicaSpec, centres: dict[str, Centre], active: str) -> None:
         """Remember whose lease the replica holds; when a spec change took the active copy out of the
-        replica, leave that copy open (`dr_writers.release_removed_active`) and say so."""
+        replica, leave that copy open (`dr_writers.removed`) and say so. On this process's first run of
+        the replica the old copy is the one status says was published last: a spec changed while no
+        operator ran, which the new process never saw."""
         before, self.lease_holder = self.lease_holder, (spec, centres, active)
-        if before is None or before[0] is spec:
+        if before is not None and before[0] is spec:
             return  # the same spec as the last run (parsed once): nothing moved
+        if before is None:
+            published = dr_writers.published_copy(self.status.get("endpoint"))
+            old = dr_writers.removed(published, spec, active) if published is not None else None
+        else:
+            old = dr_writers.removed(active_copy(before[0], before[2]), spec, active)
+        if old is None:
+            return
+        owner = fencing.owner_id(self.namespace, self.name, old.name)
         try:
-            released = dr_writers.release_removed_active(self.namespace, self.name, before, spec, active)
-        except (BotoCoreError, ClientError, OSError, fencing.PolicyContended) as e:
-            old = active_copy(before[0], before[2])
-            owner = fencing.owner_id(self.namespace, self.name, old.name)
+            centre = (before[1] if before is not None else centres).get(old.centre)
+            centre = centre or resolve(self.centre_reader, old.centre)
+            dr_writers.release(self.namespace, self.name, old, spec, active, centre)
+        except (BotoCoreError, ClientError, OSError, fencing.PolicyContended, CentreUnavailable) as e:
             self.emit(
                 "Warning",
                 "OldActiveCopyNotReleased",
@@ -265,13 +275,12 @@ class ReplicaRuntime:
                 "removed from its bucket policy",
             )
             return
-        if released is not None:
-            self.emit(
-                "Normal",
-                "OldActiveCopyReleased",
-                f"{dr_writers.where(released)} is no longer a copy of this replica: its write lease was "
-                "removed, so it takes writes as before the replica (nothing is replicated from it now)",
-            )
+        self.emit(
+            "Normal",
+            "OldActiveCopyReleased",
+            f"{dr_writers.where(old)} is no longer a copy of this replica: its write lease was "
+            "removed, so it takes writes as before the replica (nothing is replicated from it now)",
+        )
 
     def _spec(self, raw: dict[str, Any]) -> DRReplicaSpec:
         if self.parsed is None or self.parsed[0] != raw:
@@ -811,6 +820,8 @@ class ReplicaRuntime:
             "centre": copy.centre,
             "url": centre.endpoint.url,
             "bucket": copy.bucket,
+            "prefix": copy.prefix,
+            "copyName": copy.name,
             "configMap": build.endpoint_name(self.name),
             "service": build.endpoint_name(self.name),
         }

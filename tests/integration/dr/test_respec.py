@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,42 @@ def test_a_source_moved_to_another_bucket_leaves_the_old_one_open(
     # The new source is under the lease now.
     new_policy = json.loads(root(prod).get_bucket_policy(Bucket=new)["Policy"])
     assert any(s["Sid"].startswith(fencing.LEASE_SID_PREFIX) for s in new_policy["Statement"])
+
+
+def test_a_source_moved_while_no_operator_ran_leaves_the_old_one_open(
+    cluster: Cluster, operator: dict[str, Any], dr_centres: dict[str, Centre], bucket: str, cleanup: list[str]
+) -> None:
+    """The same move made while the operator was stopped: the process that starts never saw the old spec,
+    and finds the old copy from what status says was published last."""
+    name = "moved-stopped"
+    cleanup.append(name)
+    prod = dr_centres["fz-prod"]
+    old, new = bucket, f"{bucket}-new"
+    allow_app(prod, old)
+    allow_app(prod, new)
+    doc = replica(name, old)
+    doc["spec"]["targets"] = doc["spec"]["targets"][:1]
+    cluster.must_apply(doc)
+    wait_until(
+        lambda: status(cluster, name).get("phase") == "Protected", 90, what="protected on the old bucket"
+    )
+    assert status(cluster, name)["endpoint"]["copyName"] == "source"
+
+    operator["process"].kill()
+    try:
+        patch(cluster, name, {"source": {"centre": "fz-prod", "bucket": new, "prefix": ""}})
+    finally:
+        operator["process"].start()
+    wait_until(
+        lambda: (
+            status(cluster, name).get("endpoint", {}).get("bucket") == new
+            and status(cluster, name).get("phase") == "Protected"
+        ),
+        90,
+        what="protected on the new bucket",
+    )
+    time.sleep(LEASE_MIN_S + SKEW_S)
+    assert can_write(app(prod), old)
+    assert event_count(cluster, name, "OldActiveCopyReleased") == 1
+    policy = json.loads(root(prod).get_bucket_policy(Bucket=old)["Policy"])
+    assert [s["Sid"] for s in policy["Statement"]] == ["app"]
