@@ -676,6 +676,9 @@ def run_failover(
             f"gateway {name}": centre.process.pid if centre.process else None
             for name, centre in stack.centres.items()
         },
+        # kube-controller-manager: its garbage collector follows every object with an owner (the
+        # endpoint ConfigMaps and Services) and the Jobs controller the sync Jobs.
+        **{component.name: component.pid for component in server.extra},
         "bench": os.getpid(),
     }
     profile = os.environ.get("APISERVER_PPROF")
