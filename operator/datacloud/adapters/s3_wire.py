@@ -66,29 +66,34 @@ class Signer:
         self._access = endpoint.credentials.access_key_id
         self._secret = endpoint.credentials.secret_access_key
         self._region = endpoint.region
-        self._day = ""
-        self._pads: tuple[Any, Any] = (None, None)
+        self._cached: tuple[str, Any, Any, str] = ("", None, None, "")  # day, pads, scope
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Signer(region={self._region!r})"
 
-    def _signing_pads(self, day: str) -> tuple[Any, Any]:
-        """The day's signing key as HMAC-SHA256's two padded hash states, ready to be copied.
+    def _signing_pads(self, day: str) -> tuple[Any, Any, str]:
+        """The day's signing key as HMAC-SHA256's two padded hash states, ready to be copied, and the
+        credential scope.
 
         Copying a started SHA-256 is a few times cheaper than `hmac.digest`, which sets the key up again
-        (and, with OpenSSL 3, looks the digest up again) for every request.
+        (and, with OpenSSL 3, looks the digest up again) for every request. The day's entry is one
+        tuple, read without the lock once made.
         """
+        cached = self._cached
+        if cached[0] == day:
+            return cached[1], cached[2], cached[3]
         with self._lock:
-            if day != self._day:
+            if self._cached[0] != day:
                 key = ("AWS4" + self._secret).encode()
                 for part in (day, self._region, "s3", "aws4_request"):
                     key = hmac.new(key, part.encode(), hashlib.sha256).digest()
                 block = key.ljust(64, b"\0")
                 inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
                 outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
-                self._day, self._pads = day, (inner, outer)
-            return self._pads
+                self._cached = (day, inner, outer, f"{day}/{self._region}/s3/aws4_request")
+            cached = self._cached
+            return cached[1], cached[2], cached[3]
 
     def sign(
         self,
@@ -106,31 +111,20 @@ class Signer:
         signs as the store will read it.
         """
         stamp = stamp or _stamp()
-        day = stamp[:8]
         headers["x-amz-date"] = stamp
         headers["x-amz-content-sha256"] = payload_sha256
         names = sorted(headers)
-        canonical = "\n".join(
-            (
-                method,
-                path,
-                query,
-                "".join(f"{name}:{canonical_value(headers[name])}\n" for name in names),
-                ";".join(names),
-                payload_sha256,
-            )
-        )
-        scope = f"{day}/{self._region}/s3/aws4_request"
+        signed = ";".join(names)
+        lines = "".join([f"{name}:{canonical_value(headers[name])}\n" for name in names])
+        canonical = f"{method}\n{path}\n{query}\n{lines}\n{signed}\n{payload_sha256}"
+        inner, outer, scope = self._signing_pads(stamp[:8])
         digest = hashlib.sha256(header_bytes(canonical)).hexdigest()
-        to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{digest}"
-        inner, outer = self._signing_pads(day)
         inner, outer = inner.copy(), outer.copy()
-        inner.update(to_sign.encode())
+        inner.update(f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{digest}".encode())
         outer.update(inner.digest())
-        signature = outer.hexdigest()
         headers["authorization"] = (
             f"AWS4-HMAC-SHA256 Credential={self._access}/{scope}, "
-            f"SignedHeaders={';'.join(names)}, Signature={signature}"
+            f"SignedHeaders={signed}, Signature={outer.hexdigest()}"
         )
 
 
@@ -163,8 +157,18 @@ def _stamp() -> str:
     return text
 
 
+# What `quote(text, safe="/~")` leaves as it is: a name made only of these needs no escaping.
+_UNESCAPED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/")
+
+
 def object_path(bucket: str, key: str) -> str:
-    """The path-style request path, encoded once as SigV4 wants it for S3 (`/` kept, all else escaped)."""
+    """The path-style request path, encoded once as SigV4 wants it for S3 (`/` kept, all else escaped).
+
+    Bucket names and most keys need no escaping; they are checked with a set operation in C, and only
+    the others go through `quote` (several times as slow, and run for every request).
+    """
+    if _UNESCAPED.issuperset(key) and _UNESCAPED.issuperset(bucket) and "/" not in bucket:
+        return f"/{bucket}/{key}"
     return "/" + quote(bucket, safe="") + "/" + quote(key, safe="/~")
 
 
@@ -424,7 +428,7 @@ def parse_listing(body: bytes) -> dict[str, Any]:
         modified = item.findtext(ns + "LastModified")
         contents.append(
             {
-                "Key": unquote_plus(key) if encoded else key,
+                "Key": unquote_key(key) if encoded else key,
                 "Size": int(item.findtext(ns + "Size") or 0),
                 "ETag": item.findtext(ns + "ETag") or "",
                 "LastModified": datetime.fromisoformat(modified) if modified else None,
@@ -435,6 +439,16 @@ def parse_listing(body: bytes) -> dict[str, Any]:
         "IsTruncated": root.findtext(ns + "IsTruncated") == "true",
         "NextContinuationToken": root.findtext(ns + "NextContinuationToken"),
     }
+
+
+def unquote_key(text: str) -> str:
+    """`unquote_plus` for a key of a listing asked for URL-encoded: a key whose only escapes are the
+    `%2F` of its slashes (nearly all) is decoded by one replace, several times faster."""
+    if "+" not in text:
+        plain = text.replace("%2F", "/")
+        if "%" not in plain:
+            return plain
+    return unquote_plus(text)
 
 
 def parse_uploads(body: bytes) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -48,12 +47,15 @@ STREAM_CHUNK = 1024 * 1024
 MIB = 1024 * 1024
 
 
-_MD5 = re.compile(r"^[0-9a-f]{32}$")
+_HEX = "0123456789abcdef"
 
 
 def is_md5(etag: str) -> bool:
-    """A single-part ETag (the content's MD5), not a multipart one (`md5-of-md5s-N`) or opaque."""
-    return bool(_MD5.match(etag))
+    """A single-part ETag (the content's MD5), not a multipart one (`md5-of-md5s-N`) or opaque.
+
+    (Two string operations in C, not a regular expression: it runs three times per copied object.)
+    """
+    return len(etag) == 32 and not etag.strip(_HEX)
 
 
 class SourceVanished(Exception):

@@ -361,6 +361,12 @@ class _Pass:
         return only_owned(pages, owns)
 
     def _dispatch(self, action: Action, marker_deletes: list[str]) -> None:
+        if action.step is Step.COPY:  # the common case of a first pass: one progress update, not two
+            self.progress.add(
+                listed_objects=1, listed_bytes=action.size, pending_objects=1, pending_bytes=action.size
+            )
+            self._submit(self._copy, action, weight=action.size)
+            return
         if action.source is not None:
             self.progress.add(listed_objects=1, listed_bytes=action.source.size)
         match action.step:
@@ -375,9 +381,6 @@ class _Pass:
                 marker_deletes.append(action.key)
             case Step.DELETE:
                 self._submit(self._delete, action)
-            case Step.COPY:
-                self.progress.add(pending_objects=1, pending_bytes=action.size)
-                self._submit(self._copy, action, weight=action.size)
             case Step.CHECK:  # may turn into a copy
                 self._submit(self._check, action, weight=action.size)
 

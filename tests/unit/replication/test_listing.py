@@ -118,3 +118,15 @@ def test_prefetched_stops_when_asked() -> None:
     assert next(items) == 0
     stop.set()
     assert len(list(items)) <= 4  # drains what was buffered, then ends instead of blocking
+
+
+def test_prefetched_hands_items_over_in_batches_in_order() -> None:
+    def failing_mid_batch() -> Any:
+        yield from range(250)
+        raise RuntimeError("listing broke")
+
+    seen: list[int] = []
+    with pytest.raises(RuntimeError, match="listing broke"):
+        seen.extend(prefetched(failing_mid_batch(), depth=1000, batch=100))
+    assert seen == list(range(250))  # the half batch before the failure too
+    assert list(prefetched(iter(range(1234)), depth=300, batch=100)) == list(range(1234))

@@ -108,3 +108,31 @@ def test_a_value_that_would_break_the_header_is_refused() -> None:
     for bad in ("a\r\nx-amz-meta-evil: 1", "a\nb", "nul\0"):
         with pytest.raises(ValueError, match="line break or NUL"):
             put_headers({"x": bad}, {})
+
+
+# Keys and buckets drawn mostly from what needs no escaping, so both ways of building a path are tried:
+# one character of another kind among them is enough to need `quote`.
+path_text = st.text(st.sampled_from("abcXYZ019_.-~/"), max_size=12).flatmap(
+    lambda plain: st.sampled_from(
+        ["", " ", "%", "+", "?", "#", "é", "中", "\u3000", ":", "@", "!", "*", "'", "(", "&", "=", "\x7f"]
+    ).map(lambda odd: plain[: len(plain) // 2] + odd + plain[len(plain) // 2 :])
+) | st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
+
+
+@settings(max_examples=500)
+@given(bucket=path_text, key=path_text)
+def test_a_path_is_escaped_as_quote_escapes_it(bucket: str, key: str) -> None:
+    from urllib.parse import quote
+
+    assert object_path(bucket, key) == "/" + quote(bucket, safe="") + "/" + quote(key, safe="/~")
+
+
+@settings(max_examples=500)
+@given(key=path_text)
+def test_a_listed_key_is_decoded_as_unquote_plus_decodes_it(key: str) -> None:
+    from urllib.parse import quote, quote_plus, unquote_plus
+
+    from datacloud.adapters.s3_wire import unquote_key
+
+    for encoded in (quote(key, safe=""), quote_plus(key, safe="/"), key, quote(key, safe="/~%+")):
+        assert unquote_key(encoded) == unquote_plus(encoded)

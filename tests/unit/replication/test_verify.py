@@ -58,3 +58,20 @@ def test_verification_shows_progress() -> None:
     assert "verified" not in reporter.line()
     reporter.progress.add(verify_pending=4, verify_done=1, verify_bytes=3 * 1024 * 1024)
     assert "verified 1/4 objects (3.0 MiB read)" in reporter.line()
+
+
+def test_only_32_lower_case_hex_digits_are_an_md5() -> None:
+    from datacloud.replication.copier import is_md5
+
+    assert is_md5("0123456789abcdef0123456789abcdef")
+    for other in (
+        "",
+        "0123456789abcdef0123456789abcde",  # 31
+        "0123456789abcdef0123456789abcdef0",  # 33
+        "0123456789ABCDEF0123456789ABCDEF",
+        "0123456789abcdef-123456789abcdef",
+        "0123456789abcdef0123456789abcde\n",
+        "0123456789abcdef0123456789abcdef-2",
+        "0123456789abcdeg0123456789abcdef",
+    ):
+        assert not is_md5(other), other
