@@ -59,6 +59,14 @@ CASES = [
     case("DataCentre", "spec.role", "Primary", 'spec.role: Unsupported value: "Primary"'),
     case("DataCentre", "spec.city", "110000", "spec.city"),
     case("DataCentre", "spec.objectStore.endpoint", "oss.example", "spec.objectStore.endpoint"),
+    # Endpoints the pattern admitted but the probe could not use (it raised on each probe), or that would
+    # show a password wherever the endpoint is shown.
+    case("DataCentre", "spec.objectStore.endpoint", "http://127.0.0.1:abc", "must be a URL"),
+    case("DataCentre", "spec.objectStore.endpoint", "http://127.0.0.1:99999", "port from 1 to 65535"),
+    case("DataCentre", "spec.objectStore.endpoint", "http://127.0.0.1:0", "port from 1 to 65535"),
+    case("DataCentre", "spec.objectStore.endpoint", "http://:7070", "must name a host"),
+    case("DataCentre", "spec.objectStore.endpoint", "http://k:hunter2@h:7070", "must not carry a user"),
+    case("DataCentre", "spec.objectStore.endpoint", "http://h:7070/?x=1", "query or fragment"),
     case("DataCentre", "spec.probe.interval", "-5s", "spec.probe.interval"),
     case("DataCentre", "spec.probe.interval", "ten seconds", "spec.probe.interval"),
     case("DataCentre", "spec.probe.failureThreshold", 0, "spec.probe.failureThreshold"),
@@ -219,3 +227,20 @@ def test_longest_usable_replica_name_is_accepted(cluster: Cluster) -> None:
     assert cluster.apply(namespace).returncode == 0
     done = cluster.kubectl("apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(doc))
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["http://[::1]:7070", "http://127.0.0.1:07070/", "https://例子.中国/s3", "http://localhost"]
+)
+def test_usable_endpoints_are_accepted(cluster: Cluster, endpoint: str) -> None:
+    doc = _set(_sample("DataCentre"), "spec.objectStore.endpoint", endpoint)
+    done = cluster.kubectl("apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(doc))
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_refused_endpoint_password_is_not_echoed(cluster: Cluster) -> None:
+    doc = _set(_sample("DataCentre"), "spec.objectStore.endpoint", "http://k:hunter2@h:7070")
+    done = cluster.kubectl("apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(doc))
+    assert done.returncode != 0
+    assert "spec.objectStore.endpoint" in done.stderr
+    assert "hunter2" not in done.stderr

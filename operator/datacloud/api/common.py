@@ -79,6 +79,16 @@ def name_rules(check: str, message: str) -> tuple[dict[str, Any], ...]:
     return ({**cel(f"oldSelf.hasValue() || ({check})", message), "optionalOldSelf": True},)
 
 
+def new_value_rule(check: str, message: str) -> dict[str, Any]:
+    """A field rule a value is held to when it is set or changed; a value admitted before the rule is left
+    alone (the operator reports it) so that an update of another field, or the finalizer's removal, is
+    not refused for it."""
+    return {
+        **cel(f"(oldSelf.hasValue() && oldSelf.value() == self) || ({check})", message),
+        "optionalOldSelf": True,
+    }
+
+
 def name_label_rules(kind: str) -> tuple[dict[str, Any], ...]:
     """For a kind whose name labels what the operator writes for it (label values are at most 63)."""
     return name_rules(f"self.metadata.name.size() <= {LABEL_VALUE_MAX}", name_label_msg(kind))
