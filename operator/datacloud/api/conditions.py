@@ -42,6 +42,8 @@ class CityType(StrEnum):
     AVAILABLE = "Available"
     CENSUS_FRESH = "CensusFresh"
     BASELINE_COMPLIANT = "BaselineCompliant"
+    CENTRES_RESOLVED = "CentresResolved"
+    CITY_CODE_UNIQUE = "CityCodeUnique"
 
 
 class CityReason(StrEnum):
@@ -67,6 +69,14 @@ class CityReason(StrEnum):
     PROFILE_INVALID = "ProfileInvalid"
     CHECKS_NOT_RUN = "ChecksNotRun"
     NOT_EVALUATED = "NotEvaluated"
+    RESOLVED = "Resolved"
+    NO_CENTRES = "NoCentres"
+    CENTRE_NOT_FOUND = "CentreNotFound"
+    CENTRE_IN_OTHER_CITY = "CentreInOtherCity"
+    CENTRE_INVALID = "CentreInvalid"
+    UNIQUE = "Unique"
+    CITY_CODE_TAKEN = "CityCodeTaken"
+    NOT_CHECKED = "NotChecked"
 
 
 # --- ComputeCensus ----------------------------------------------------------------------------------
@@ -279,6 +289,21 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
             {_C.PROFILE_INVALID: "the profile ConfigMap is missing or malformed",
              _C.CHECKS_NOT_RUN: "the city's API could not be read for the checks",
              _C.NOT_EVALUATED: "the city has not been reached yet"},
+        ),
+        CityType.CENTRES_RESOLVED: Reasons(
+            "every DataCentre in spec.centres exists and stands in this city (spec.city is the city code)",
+            {_C.RESOLVED: "every listed centre exists and stands in this city",
+             _C.NO_CENTRES: "spec.centres lists none"},
+            {_C.CENTRE_NOT_FOUND: "a listed DataCentre does not exist; the message names each",
+             _C.CENTRE_IN_OTHER_CITY: "a listed DataCentre stands in another city; the message says which",
+             _C.CENTRE_INVALID: "a listed DataCentre's spec does not validate"},
+            {_C.NOT_CHECKED: "the DataCentres or CityDataClouds could not be listed"},
+        ),
+        CityType.CITY_CODE_UNIQUE: Reasons(
+            "no older CityDataCloud has the same spec.cityCode (the census counts one cloud per city)",
+            {_C.UNIQUE: "the only CityDataCloud of its city, or the oldest"},
+            {_C.CITY_CODE_TAKEN: "an older CityDataCloud is this city: the census leaves this one out"},
+            {_C.NOT_CHECKED: "the DataCentres or CityDataClouds could not be listed"},
         ),
     },
     "ComputeCensus": {

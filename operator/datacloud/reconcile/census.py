@@ -24,6 +24,7 @@ from ..api.citydatacloud import CityDataCloudSpec
 from ..api.common import CITIES, parse_duration, parse_quantity
 from ..api.conditions import CensusReason, CensusType, census, reason_of
 from ..builders.conditions import merge_conditions, now_iso
+from ..census.federation import city_owners, code_verdict
 from ..census.report import CONTENT_TYPES, render
 from ..census.run import CentreTarget, CityTarget, Collected, Progress, PrometheusSource, Zone, run
 from ..census.snapshots import Bucket, Row, Snapshot, SnapshotStore
@@ -151,12 +152,18 @@ def observe(kube: Kube, spec: ComputeCensusSpec) -> Scope:
     problems: list[str] = []
     wanted = set(spec.scope.cities)
     cities = []
-    for body in sorted(kube.list("citydataclouds"), key=lambda b: str(b["metadata"]["name"])):
+    bodies = sorted(kube.list("citydataclouds"), key=lambda b: str(b["metadata"]["name"]))
+    owners = city_owners(bodies)  # two clouds with one city code would count the city twice
+    for body in bodies:
         name = str(body["metadata"]["name"])
         try:
             cdc = CityDataCloudSpec.model_validate(body.get("spec") or {})
         except ValidationError:
             problems.append(f"city {name}: invalid CityDataCloud spec")
+            continue
+        if owners.get(cdc.city_code, name) != name:
+            if not wanted or cdc.city_code in wanted:
+                problems.append(f"city {name}: {code_verdict(name, cdc.city_code, owners).message}")
             continue
         if not wanted or cdc.city_code in wanted:
             cities.append(_city_target(kube, name, cdc))
