@@ -246,13 +246,13 @@ PROFILE_KEY = "profile.yaml"
 # Each check's parameters and what each must be. A profile is YAML a person writes: `min: 1.30` unquoted is
 # the number 1.3 (Kubernetes 1.3), `exclude: kube-system` a string the check read letter by letter, `levels:
 # 5` raised in the middle of a heartbeat, and a misspelt name (`exlude`) was silently the default.
-_TEXT, _TEXTS, _VERSION, _DIRECTIONS = "text", "list of text", "version", "directions"
+_TEXT, _TEXTS, _SOME, _VERSION, _DIRECTIONS = "text", "list of text", "some text", "version", "directions"
 PARAMS: dict[str, dict[str, str]] = {
     "kubernetes-version": {"min": _VERSION, "max": _VERSION},
-    "pod-security-enforced": {"exclude": _TEXTS, "levels": _TEXTS},
+    "pod-security-enforced": {"exclude": _TEXTS, "levels": _SOME},
     "zone-default-deny": {"zoneLabel": _TEXT, "directions": _DIRECTIONS},
     "monitoring-namespace": {"namespace": _TEXT},
-    "scrape-config": {"namespace": _TEXT, "configMapKeys": _TEXTS},
+    "scrape-config": {"namespace": _TEXT, "configMapKeys": _SOME},
     "node-labels": {"labels": _TEXTS, "cityLabel": _TEXT},
 }
 
@@ -269,6 +269,8 @@ def _param_problem(kind: str, value: Any) -> str | None:
         return "must be a list of text, e.g. [a, b]"
     elif kind == _DIRECTIONS and (not value or not set(value) <= {"Ingress", "Egress"}):
         return "must list Ingress, Egress or both"
+    elif kind == _SOME and not value:
+        return "must list at least one"
     return None
 
 
