@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from croniter import CroniterBadDateError, croniter
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from .. import GROUP, settings
@@ -29,7 +30,7 @@ from ..census.report import CONTENT_TYPES, render
 from ..census.run import CentreTarget, CityTarget, Collected, Progress, PrometheusSource, Zone, run
 from ..census.snapshots import Bucket, Row, Snapshot, SnapshotStore
 from ..census.trends import NOT_GROWING
-from .centres import CentreUnavailable, resolve
+from .centres import CentreUnavailable, resolve, secret_refused
 
 PLURAL = "computecensuses"
 RUN_NOW = f"{GROUP}/run-now"  # any new value asks for a run now (`datacloud census run NAME` sets it)
@@ -122,6 +123,15 @@ def _city_target(kube: Kube, name: str, spec: CityDataCloudSpec) -> CityTarget:
         text = kube.secret_data(ref.namespace, ref.name).get(ref.key)
     except NotFound:
         return CityTarget(name, spec.city_code, zh, en, None, f"SecretNotFound: kubeconfig {where} not found")
+    except ApiException as e:
+        return CityTarget(
+            name,
+            spec.city_code,
+            zh,
+            en,
+            None,
+            f"SecretUnreadable: {secret_refused(f'kubeconfig {where}', e)}",
+        )
     if not text:
         return CityTarget(
             name, spec.city_code, zh, en, None, f"SecretKeyMissing: {where} has no key {ref.key}"

@@ -37,6 +37,7 @@ from ..census.federation import (
     city_owners,
     code_verdict,
 )
+from .centres import secret_refused
 
 PLURAL = "citydataclouds"
 # Where baseline-profile ConfigMaps live: the operator's own namespace.
@@ -106,6 +107,13 @@ def _contact(kube: Kube, spec: CityDataCloudSpec, link: CityLink, timeout_s: flo
         data = kube.secret_data(ref.namespace, ref.name)
     except NotFound:
         return Contact(False, "SecretNotFound", f"kubeconfig {where} not found"), ""
+    except ApiException as e:  # 403 for a namespace the operator may not read: a condition, not a traceback
+        return Contact(
+            False,
+            "SecretUnreadable",
+            secret_refused(f"kubeconfig {where}", e),
+            e.status in (None, 0) or e.status >= 500,
+        ), ""
     if not data.get(ref.key):
         return Contact(False, "SecretKeyMissing", f"{where} has no key {ref.key}"), ""
     try:
