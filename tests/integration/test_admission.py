@@ -110,7 +110,7 @@ CASES = [
         [{"cidr": "10.0.0.0/8", "ports": [70000]}],
         "spec.network.egress[0].ports[0]",
     ),
-    case("DataZone", "spec.access.admins", ["bad group!"], "spec.access.admins[0]"),
+    case("DataZone", "spec.access.admins", ["bad group\n"], "spec.access.admins[0]"),
     # Label values: a department code must start and end with a letter or digit, a zone name fit in 63.
     case("DataZone", "spec.department.code", "-FJ-", "spec.department.code"),
     case("DataZone", "spec.department.name", "省\u202e局", "spec.department.name"),

@@ -40,6 +40,8 @@ class CredentialsRef(SecretRef):
 
 ENDPOINT = r"^https?://[^\s/]+(/.*)?$"
 PORT = r"^0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"
+# An endpoint whose port, if any, is 1 to 65535 (the host is judged by the host rule).
+WITH_PORT = r"^https?://(\[[^\]/]*\]|[^/:\[\]]*)(:" + PORT[1:-1] + r")?(/.*)?$"
 PORT_MSG = "must have a port from 1 to 65535, e.g. http://127.0.0.1:7070"
 URL_MSG = "must be a URL: a host name or address and an optional port, e.g. http://127.0.0.1:7070"
 HOST_MSG = "must name a host, e.g. https://oss.fz-prod.fj.gov.cn"
@@ -89,9 +91,9 @@ Endpoint = Annotated[
                     URL_MSG,
                 ),
                 new_value_rule("!isURL(self) || url(self).getHostname() != ''", HOST_MSG),
+                # On the whole text: a regex on url(self).getPort(), of no known length, cost too much.
                 new_value_rule(
-                    "!isURL(self) || url(self).getPort() == '' && !self.matches('^https?://[^/]*:(/|$)') "
-                    f"|| url(self).getPort().matches({PORT!r})",
+                    f"!isURL(self) || self.matches('^https?://[^/]*@|[?#]') || self.matches({WITH_PORT!r})",
                     PORT_MSG,
                 ),
             ]
