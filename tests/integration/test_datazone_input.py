@@ -38,6 +38,7 @@ pytestmark = pytest.mark.integration
         ({"network": {"egress": [{"cidr": "not-a-cidr"}]}}, "must be a CIDR block"),
         ({"network": {"egress": [{"cidr": "10.0.0.0/8", "ports": [0]}]}}, "spec.network.egress[0].ports[0]"),
         ({"network": {"allowFrom": ["Bad_Zone"]}}, "spec.network.allowFrom[0]"),
+        ({"network": {"allowFrom": ["z" * 64]}}, "spec.network.allowFrom[0]"),
         ({"namespaces": ["a", "a"]}, "Duplicate value"),
         # Exponents the API server cannot finish a request with (it times out on 1e999999999).
         ({"quota": {"hard": {"pods": "1e999999999"}}}, "exponent of at most two digits"),

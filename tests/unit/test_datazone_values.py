@@ -96,3 +96,11 @@ def test_a_group_is_admitted_exactly_when_it_can_be_bound_as_meant(group: str) -
 def test_groups_that_would_bind_nothing_or_everything_are_refused(group: str, said: str) -> None:
     with pytest.raises(ValidationError, match=said):
         spec(access={"admins": [group]})
+
+
+def test_allow_from_names_only_what_a_zone_can_be_named() -> None:
+    """A longer name matched no zone and made the API server refuse the zone's whole allow policy (its own
+    namespaces then could not reach each other); it is refused naming the field."""
+    assert spec(network={"allowFrom": ["z" * 63]}).network.allow_from == ["z" * 63]
+    with pytest.raises(ValidationError, match=r"network\.allowFrom\.0"):
+        spec(network={"allowFrom": ["z" * 64]})

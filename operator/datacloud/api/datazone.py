@@ -7,13 +7,13 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from .common import (
+    DNS_SUBDOMAIN,
     LABEL_VALUE_MAX,
     NO_CONTROL,
     IntOrLimitQuantity,
     Label,
     LooseModel,
     Model,
-    Name,
     StatusBase,
     cel,
     name_label_msg,
@@ -125,10 +125,16 @@ class EgressRule(Model):
     )
 
 
+# A zone named in allowFrom is matched by the zone label's value in a NetworkPolicy selector: a name longer
+# than a label value (no zone can have one) made the API server refuse the whole allow policy, cutting the
+# zone's own namespaces off from each other.
+ZoneName = Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=LABEL_VALUE_MAX)]
+
+
 class Network(Model):
     """Who may reach the zone and where it may reach."""
 
-    allow_from: list[Name] = Field(
+    allow_from: list[ZoneName] = Field(
         default_factory=list,
         max_length=64,
         description="Names of other DataZones whose namespaces may open connections into this zone.",
