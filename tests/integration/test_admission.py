@@ -175,6 +175,9 @@ CASES = [
     case("ComputeCensus", "spec.scope", {"cities": ["999999"]}, "spec.scope.cities[0]"),
     case("ComputeCensus", "spec.reports.formats", ["pdf"], "spec.reports.formats[0]"),
     case("ComputeCensus", "spec.prometheusUrl", "prometheus:9090", "spec.prometheusUrl"),
+    # Shown in UtilisationMeasured when Prometheus fails: no password in it; a port that is one.
+    case("ComputeCensus", "spec.prometheusUrl", "http://u:hunter2@prom:9090", "must not carry a user"),
+    case("ComputeCensus", "spec.prometheusUrl", "http://prom:99999", "port from 1 to 65535"),
     # The census's name labels its report and snapshot ConfigMaps: a label value.
     case("ComputeCensus", "metadata.name", "c" * 64, "metadata.name of a ComputeCensus must be at most 63"),
 ]

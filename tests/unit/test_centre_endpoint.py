@@ -82,3 +82,18 @@ def test_any_endpoint_text_is_either_admitted_with_a_port_the_probe_can_use_or_r
         assert parts.hostname
         assert parts.port is None or 1 <= parts.port <= 65535
         assert "@" not in parts.netloc
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [("http://u:hunter2@prom:9090", "must not carry a user or password"), ("http://prom:abc", "port")],
+)
+def test_a_census_prometheus_url_follows_the_same_rules(url: str, said: str) -> None:
+    """Its URL is quoted in UtilisationMeasured when Prometheus does not answer."""
+    from pydantic import ValidationError
+
+    from datacloud.api.census import ComputeCensusSpec
+
+    with pytest.raises(ValidationError, match=said):
+        ComputeCensusSpec.model_validate({"schedule": "@daily", "prometheusUrl": url})
+    assert ComputeCensusSpec.model_validate({"schedule": "@daily", "prometheusUrl": "http://prom:9090/p"})

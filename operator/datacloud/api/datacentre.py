@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
 from .common import (
     Duration,
@@ -16,9 +14,9 @@ from .common import (
     StatusBase,
     cel,
     durations_valid,
-    new_value_rule,
     with_rules,
 )
+from .urls import EXTRA_MSG, HOST_MSG, PORT_MSG, URL_MSG, url_check, url_field
 
 Role = Literal["Production", "SameCityDR", "RemoteDR", "Compute"]
 Health = Literal["Up", "Degraded", "Down", "Unknown"]
@@ -38,69 +36,11 @@ class CredentialsRef(SecretRef):
     )
 
 
-ENDPOINT = r"^https?://[^\s/]+(/.*)?$"
-PORT = r"^0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"
-# An endpoint whose port, if any, is 1 to 65535 (the host is judged by the host rule).
-WITH_PORT = r"^https?://(\[[^\]/]*\]|[^/:\[\]]*)(:" + PORT[1:-1] + r")?(/.*)?$"
-PORT_MSG = "must have a port from 1 to 65535, e.g. http://127.0.0.1:7070"
-URL_MSG = "must be a URL: a host name or address and an optional port, e.g. http://127.0.0.1:7070"
-HOST_MSG = "must name a host, e.g. https://oss.fz-prod.fj.gov.cn"
 # A user and password in the URL would be shown wherever the endpoint is (status, Events, logs).
 USER_MSG = (
     "must not carry a user or password: put credentials in the Secret named by "
     "objectStore.credentialsSecretRef"
 )
-EXTRA_MSG = "must not carry a query or fragment (? or #)"
-
-
-def _usable_endpoint(url: str) -> str:
-    """What the schema's rules hold, checked again when the operator reads a centre admitted before them:
-    the port was read first by the probe (`http://h:abc` raised on every probe, with no status)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # an unclosed IPv6 bracket
-        raise ValueError(URL_MSG) from None
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(PORT_MSG) from None
-    if "@" in parts.netloc:
-        raise ValueError(USER_MSG)
-    if parts.netloc.endswith(":") or (
-        port is not None and not re.fullmatch(PORT, parts.netloc.rpartition(":")[2])
-    ):
-        raise ValueError(PORT_MSG)
-    if not parts.hostname:
-        raise ValueError(HOST_MSG)
-    if parts.query or parts.fragment or "?" in url or "#" in url:
-        raise ValueError(EXTRA_MSG)
-    return url
-
-
-Endpoint = Annotated[
-    str,
-    Field(
-        pattern=ENDPOINT,
-        max_length=512,
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                new_value_rule("!self.matches('^https?://[^/]*@')", USER_MSG),
-                new_value_rule("!self.matches('[?#]')", EXTRA_MSG),
-                new_value_rule(
-                    f"!self.matches({ENDPOINT!r}) || self.matches('^https?://[^/]*@') || isURL(self)",
-                    URL_MSG,
-                ),
-                new_value_rule("!isURL(self) || url(self).getHostname() != ''", HOST_MSG),
-                # On the whole text: a regex on url(self).getPort(), of no known length, cost too much.
-                new_value_rule(
-                    f"!isURL(self) || self.matches('^https?://[^/]*@|[?#]') || self.matches({WITH_PORT!r})",
-                    PORT_MSG,
-                ),
-            ]
-        },
-    ),
-    AfterValidator(_usable_endpoint),
-]
 
 
 class ObjectStore(Model):
@@ -114,10 +54,15 @@ class ObjectStore(Model):
         )
     )
 
-    endpoint: Endpoint = Field(
-        description="S3 endpoint URL, e.g. https://oss.fz-prod.fj.gov.cn or http://127.0.0.1:7070: a host "
-        "and optional port (1 to 65535), no user, password, query or fragment.",
-    )
+    endpoint: Annotated[
+        str,
+        url_field(
+            USER_MSG,
+            "S3 endpoint URL, e.g. https://oss.fz-prod.fj.gov.cn or http://127.0.0.1:7070: a host and "
+            "optional port (1 to 65535), no user, password, query or fragment.",
+        ),
+        url_check(USER_MSG),
+    ]
     region: str = Field(default="us-east-1", min_length=1, max_length=64, description="S3 signing region.")
     credentials_secret_ref: CredentialsRef = Field(
         description="Secret with the access key pair (keys accessKeyId and secretAccessKey by default)."
@@ -183,4 +128,15 @@ class DataCentreStatus(StatusBase):
     last_transition_time: str | None = Field(default=None, description="When health last changed.")
 
 
-__all__ = ["DataCentreSpec", "DataCentreStatus", "Health", "Phase", "Role"]
+__all__ = [
+    "EXTRA_MSG",
+    "HOST_MSG",
+    "PORT_MSG",
+    "URL_MSG",
+    "USER_MSG",
+    "DataCentreSpec",
+    "DataCentreStatus",
+    "Health",
+    "Phase",
+    "Role",
+]
