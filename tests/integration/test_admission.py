@@ -59,6 +59,14 @@ CASES = [
     case("DataCentre", "spec.role", "Primary", 'spec.role: Unsupported value: "Primary"'),
     case("DataCentre", "spec.city", "110000", "spec.city"),
     case("DataCentre", "spec.objectStore.endpoint", "oss.example", "spec.objectStore.endpoint"),
+    # Endpoints the pattern admitted but the probe could not use (it raised on each probe), or that would
+    # show a password wherever the endpoint is shown.
+    case("DataCentre", "spec.objectStore.endpoint", "http://127.0.0.1:abc", "must be a URL"),
+    case("DataCentre", "spec.objectStore.endpoint", "http://127.0.0.1:99999", "port from 1 to 65535"),
+    case("DataCentre", "spec.objectStore.endpoint", "http://127.0.0.1:0", "port from 1 to 65535"),
+    case("DataCentre", "spec.objectStore.endpoint", "http://:7070", "must name a host"),
+    case("DataCentre", "spec.objectStore.endpoint", "http://k:hunter2@h:7070", "must not carry a user"),
+    case("DataCentre", "spec.objectStore.endpoint", "http://h:7070/?x=1", "query or fragment"),
     case("DataCentre", "spec.probe.interval", "-5s", "spec.probe.interval"),
     case("DataCentre", "spec.probe.interval", "ten seconds", "spec.probe.interval"),
     case("DataCentre", "spec.probe.failureThreshold", 0, "spec.probe.failureThreshold"),
@@ -102,7 +110,7 @@ CASES = [
         [{"cidr": "10.0.0.0/8", "ports": [70000]}],
         "spec.network.egress[0].ports[0]",
     ),
-    case("DataZone", "spec.access.admins", ["bad group!"], "spec.access.admins[0]"),
+    case("DataZone", "spec.access.admins", ["bad group\n"], "spec.access.admins[0]"),
     # Label values: a department code must start and end with a letter or digit, a zone name fit in 63.
     case("DataZone", "spec.department.code", "-FJ-", "spec.department.code"),
     case("DataZone", "spec.department.name", "省\u202e局", "spec.department.name"),
@@ -167,6 +175,9 @@ CASES = [
     case("ComputeCensus", "spec.scope", {"cities": ["999999"]}, "spec.scope.cities[0]"),
     case("ComputeCensus", "spec.reports.formats", ["pdf"], "spec.reports.formats[0]"),
     case("ComputeCensus", "spec.prometheusUrl", "prometheus:9090", "spec.prometheusUrl"),
+    # Shown in UtilisationMeasured when Prometheus fails: no password in it; a port that is one.
+    case("ComputeCensus", "spec.prometheusUrl", "http://u:hunter2@prom:9090", "must not carry a user"),
+    case("ComputeCensus", "spec.prometheusUrl", "http://prom:99999", "port from 1 to 65535"),
     # The census's name labels its report and snapshot ConfigMaps: a label value.
     case("ComputeCensus", "metadata.name", "c" * 64, "metadata.name of a ComputeCensus must be at most 63"),
 ]
@@ -219,3 +230,20 @@ def test_longest_usable_replica_name_is_accepted(cluster: Cluster) -> None:
     assert cluster.apply(namespace).returncode == 0
     done = cluster.kubectl("apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(doc))
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["http://[::1]:7070", "http://127.0.0.1:07070/", "https://例子.中国/s3", "http://localhost"]
+)
+def test_usable_endpoints_are_accepted(cluster: Cluster, endpoint: str) -> None:
+    doc = _set(_sample("DataCentre"), "spec.objectStore.endpoint", endpoint)
+    done = cluster.kubectl("apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(doc))
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_refused_endpoint_password_is_not_echoed(cluster: Cluster) -> None:
+    doc = _set(_sample("DataCentre"), "spec.objectStore.endpoint", "http://k:hunter2@h:7070")
+    done = cluster.kubectl("apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(doc))
+    assert done.returncode != 0
+    assert "spec.objectStore.endpoint" in done.stderr
+    assert "hunter2" not in done.stderr

@@ -72,6 +72,25 @@ def test_template_renders_a_restricted_deployment_and_the_rules() -> None:
 
 
 @pytest.mark.parametrize(
+    ("namespace", "values", "expect"),
+    [("team-ops", [], "team-ops"), ("team-ops", ["--set", "operatorNamespace=dc-secrets"], "dc-secrets")],
+)
+def test_the_operator_looks_for_its_secrets_where_the_chart_lets_it_read_them(
+    namespace: str, values: list[str], expect: str
+) -> None:
+    """The credentials Role is in operatorNamespace (default: the release's); the operator's own
+    namespace setting must be the same, or it reads Secrets, baseline profiles and census snapshots in
+    datacloud-system, where it may not."""
+    done = helm("template", "datacloud", str(CHART), "-n", namespace, *values)
+    assert done.returncode == 0, done.stderr
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(done.stdout) if d}
+    role = docs[("Role", "datacloud-operator-credentials")]
+    assert role["metadata"]["namespace"] == expect
+    env = docs[("Deployment", "datacloud-operator")]["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "DATACLOUD_NAMESPACE", "value": expect} in env
+
+
+@pytest.mark.parametrize(
     ("values", "message"),
     [
         (["--set", "replicaCount=-1"], "replicaCount"),

@@ -413,3 +413,48 @@ def test_a_binary_value_beside_the_kubeconfig_does_not_stop_the_city(
         assert got == "KubeconfigInvalid", cond(cluster, broken, "Available")
     finally:
         cluster.kubectl("delete", "citydatacloud", name, broken, "--wait=false")
+
+
+def test_what_a_city_names_is_checked_against_what_exists(cluster: Cluster, operator: dict[str, Any]) -> None:
+    """spec.centres naming a centre that does not exist and one in another city, and a second cloud
+    with the same city code: each named in a condition and an Event, even with the city unreachable."""
+    centre = f"dc-xm-{SUFFIX}"
+    first, second = f"sanming-{SUFFIX}", f"sanming-again-{SUFFIX}"
+    cluster.must_apply(
+        {
+            "apiVersion": "datacloud.fujian.gov.cn/v1alpha1",
+            "kind": "DataCentre",
+            "metadata": {"name": centre},
+            "spec": {
+                "city": "350200",
+                "role": "Compute",
+                "objectStore": {
+                    "endpoint": "http://127.0.0.1:9",
+                    "credentialsSecretRef": {"name": "none", "namespace": OPERATOR_NAMESPACE},
+                },
+            },
+        }
+    )
+    doc = citydatacloud(first, "350400", "no-such-secret")
+    doc["spec"]["centres"] = [centre, f"gone-{SUFFIX}"]
+    cluster.must_apply(doc)
+    try:
+        wait_until(lambda: cond(cluster, first, "CentresResolved").get("status") == "False", 60, what="False")
+        c = cond(cluster, first, "CentresResolved")
+        assert c["reason"] == "CentreNotFound"
+        assert f"DataCentre gone-{SUFFIX} does not exist" in c["message"]
+        assert f"DataCentre {centre} stands in 350200 (Xiamen), not in 350400 (Sanming)" in c["message"]
+        wait_until(
+            lambda: any(e["reason"] == "CentreNotFound" for e in cluster.events_for(first)), 30, what="Event"
+        )
+        time.sleep(1.1)  # a later creation time
+        cluster.must_apply(citydatacloud(second, "350400", "no-such-secret"))
+        wait_until(lambda: cond(cluster, second, "CityCodeUnique").get("status") == "False", 60, what="taken")
+        taken = cond(cluster, second, "CityCodeUnique")
+        assert taken["reason"] == "CityCodeTaken"
+        assert "created earlier, is 350400 (Sanming)" in taken["message"]
+        assert cond(cluster, second, "CentresResolved")["reason"] == "NoCentres"
+    finally:
+        for name in (first, second):
+            cluster.kubectl("delete", "citydatacloud", name, "--wait=false")
+        cluster.kubectl("delete", "datacentre", centre, "--wait=false")

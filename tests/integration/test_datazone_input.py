@@ -26,11 +26,19 @@ pytestmark = pytest.mark.integration
             "must not be a system: group other than system:authenticated",
         ),
         ({"access": {"viewers": ["system:unauthenticated"]}}, "spec.access.viewers[0]"),
-        ({"access": {"editors": ["fj editors"]}}, "spec.access.editors[0]"),
+        ({"access": {"editors": [" fj-editors"]}}, "must not begin or end with a space"),
+        ({"access": {"editors": ["fj\teditors"]}}, "spec.access.editors[0]"),
+        ({"access": {"editors": ["fj\u202eeditors"]}}, "spec.access.editors[0]"),
+        # A whole number may go unquoted (as in a ResourceQuota); a negative one, a boolean, a bare
+        # fraction may not.
+        ({"quota": {"hard": {"pods": -1}}}, "spec.quota.hard[pods]"),
+        ({"quota": {"hard": {"pods": True}}}, "spec.quota.hard.pods"),
+        ({"quota": {"hard": {"requests.cpu": 0.5}}}, "spec.quota.hard.requests.cpu"),
         ({"access": {"admins": ["a", "a"]}}, "Duplicate value"),
         ({"network": {"egress": [{"cidr": "not-a-cidr"}]}}, "must be a CIDR block"),
         ({"network": {"egress": [{"cidr": "10.0.0.0/8", "ports": [0]}]}}, "spec.network.egress[0].ports[0]"),
         ({"network": {"allowFrom": ["Bad_Zone"]}}, "spec.network.allowFrom[0]"),
+        ({"network": {"allowFrom": ["z" * 64]}}, "spec.network.allowFrom[0]"),
         ({"namespaces": ["a", "a"]}, "Duplicate value"),
         # Exponents the API server cannot finish a request with (it times out on 1e999999999).
         ({"quota": {"hard": {"pods": "1e999999999"}}}, "exponent of at most two digits"),
@@ -136,6 +144,55 @@ def test_reference_to_missing_zone(cluster: Cluster, operator: dict[str, Any]) -
     wait_until(lambda: ready(cluster, z), 60, what="Ready once the peer exists")
     delete_zone(cluster, z)
     delete_zone(cluster, missing)
+
+
+ZONE_AS_WRITTEN = """
+apiVersion: datacloud.fujian.gov.cn/v1alpha1
+kind: DataZone
+metadata: {name: NAME}
+spec:
+  department: {name: 福建省大数据管理局, code: FJ-DSJ}
+  classification: General
+  namespaces: [NAME-a]
+  quota:
+    hard: {pods: 10, requests.cpu: 4, requests.memory: 8Gi}
+  limits:
+    max: {cpu: 2}
+  access:
+    admins: [福建省大数据管理局-管理员]
+    viewers: [Domain Users, system:authenticated]
+"""
+
+
+def test_zone_as_a_user_writes_it_unquoted_numbers_and_chinese_groups(
+    cluster: Cluster, operator: dict[str, Any]
+) -> None:
+    """`pods: 10` unquoted, as a ResourceQuota takes it, and a department's group in Chinese, as RBAC
+    takes any string: admitted, rendered into the quota and the bindings, the zone Ready."""
+    z = f"dz-written-{uid()}"
+    ns = f"{z}-a"
+    done = cluster.kubectl("apply", "-f", "-", stdin=ZONE_AS_WRITTEN.replace("NAME", z))
+    assert done.returncode == 0, done.stderr
+    wait_until(lambda: ready(cluster, z), 60, what="Ready")
+    quota = read(cluster, "ResourceQuota", "datacloud-zone-quota", ns)
+    assert quota is not None
+    assert quota["spec"]["hard"] == {"pods": "10", "requests.cpu": "4", "requests.memory": "8Gi"}
+    limits = read(cluster, "LimitRange", "datacloud-zone-limits", ns)
+    assert limits is not None
+    assert limits["spec"]["limits"][0]["max"] == {"cpu": "2"}
+    rbac = "rbac.authorization.k8s.io/v1"
+    admin = read(cluster, "RoleBinding", "datacloud-zone-admin", ns, rbac)
+    viewer = read(cluster, "RoleBinding", "datacloud-zone-viewer", ns, rbac)
+    assert admin is not None
+    assert viewer is not None
+    assert [s["name"] for s in admin["subjects"]] == ["福建省大数据管理局-管理员"]
+    assert [s["name"] for s in viewer["subjects"]] == ["Domain Users", "system:authenticated"]
+    assert status(cluster, z)["quota"]["hard"]["pods"] == "10"
+    # The group's rights are real: the API server's authorizer grants a member of it what the role gives.
+    can = cluster.kubectl("auth", "can-i", "create", "deployments", "-n", ns, "--as", "u",
+                          "--as-group", "福建省大数据管理局-管理员")  # fmt: skip
+    assert can.stdout.strip() == "yes", can.stdout + can.stderr
+    delete_zone(cluster, z)
 
 
 def test_values_the_api_server_refuses_become_conditions(cluster: Cluster, operator: dict[str, Any]) -> None:

@@ -14,6 +14,9 @@ class NoSecret:
     def secret_data(self, namespace: str, name: str) -> dict[str, str]:
         raise NotFound(f"Secret {namespace}/{name} not found")
 
+    def list(self, plural: str) -> list[dict[str, Any]]:
+        return []
+
 
 def city(period: str) -> dict[str, Any]:
     return {

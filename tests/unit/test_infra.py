@@ -549,6 +549,10 @@ def test_the_program_stops_on_a_malformed_topology_before_declaring_anything(tmp
 def test_every_cel_rule_of_the_crds_is_mirrored_by_the_topology_checks() -> None:
     """The API server runs CEL rules the pydantic models cannot; topology.py mirrors each one. A new rule
     in operator/datacloud/api fails this test until topology.py checks it too (then list it here)."""
+    from datacloud.api import census as census_api
+    from datacloud.api import datacentre as datacentre_api
+    from datacloud.api import datazone as datazone_api
+
     mirrored = {
         "credentials must not be written inline: put them in a Secret and name it in "
         "objectStore.credentialsSecretRef",
@@ -572,6 +576,18 @@ def test_every_cel_rule_of_the_crds_is_mirrored_by_the_topology_checks() -> None
         "must have an exponent of at most two digits (e99)",
         # A pydantic validator on the Bandwidth type (api/common.py) of a target's bandwidthLimit.
         "must be at least 1Ki (bytes per second); leave it unset for no limit",
+        # Pydantic validators on the Endpoint type (api/datacentre.py) of a centre's object store.
+        datacentre_api.USER_MSG,
+        datacentre_api.EXTRA_MSG,
+        datacentre_api.URL_MSG,
+        datacentre_api.HOST_MSG,
+        datacentre_api.PORT_MSG,
+        # The same URL validators (api/urls.py) on a census's prometheusUrl.
+        census_api.PROMETHEUS_USER_MSG,
+        # A pydantic validator on the Group type (api/datazone.py) of a zone's access groups.
+        datazone_api.GROUP_SPACE_MSG,
+        # The quantity pattern of the int-or-string IntOrLimitQuantity (api/common.py), read as text.
+        "must be a non-negative quantity such as 500m, 2 or 4Gi",
     }
 
     def rules(node: Any) -> Iterator[dict[str, Any]]:

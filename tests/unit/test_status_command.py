@@ -89,6 +89,35 @@ def test_a_city_that_is_not_available_says_why_and_that_it_is_behind() -> None:
     assert max(cell_len(line) for line in lines) <= 120
 
 
+def test_every_condition_the_operator_writes_can_be_the_reason_shown() -> None:
+    """A census whose reports could not be stored, a city whose centre does not exist, a zone whose
+    quota was refused: each says why, whatever condition type it is (a type the table did not list was
+    never shown: ReportsStored was looked up as ReportsWritten)."""
+    census = {
+        "metadata": {"name": "weekly", "generation": 1},
+        "spec": {"schedule": "@weekly"},
+        "status": {
+            "observedGeneration": 1,
+            "conditions": [
+                cond("Ready", "True", "ScheduleValid", ""),
+                cond("LastRunSucceeded", "True", "Succeeded", ""),
+                cond("ReportsStored", "False", "StoreFailed", "ConfigMap ns/x: 404 Not Found"),
+            ],
+        },
+    }
+    fuzhou = city("fuzhou", "")
+    fuzhou["status"]["conditions"] = [
+        cond("Available", "True", "HeartbeatSucceeded", ""),
+        cond("CentresResolved", "False", "CentreNotFound", "DataCentre gone does not exist"),
+    ]
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(cmd.censuses_table([census]))
+    console.print(cmd.cities_table([fuzhou]))
+    text = words(console.export_text().splitlines())
+    assert "StoreFailed: ConfigMap ns/x: 404 Not Found" in text
+    assert "CentreNotFound: DataCentre gone does not exist" in text
+
+
 def test_a_replica_shows_its_worst_lag_and_the_first_problem() -> None:
     targets = [{"name": "same-city", "lagSeconds": 0.4}, {"name": "remote", "lagSeconds": 7200.0}]
     text = words(render(120, replicas=[replica("r", targets)]))

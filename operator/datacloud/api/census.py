@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -18,6 +18,7 @@ from .common import (
     StatusBase,
     name_label_rules,
 )
+from .urls import url_check, url_field
 
 ReportFormat = Literal["json", "csv", "html"]
 Phase = Literal["Scheduled", "Suspended", "Succeeded", "Degraded", "Failed", "Invalid"]
@@ -101,6 +102,9 @@ class Utilisation(Model):
     )
 
 
+PROMETHEUS_USER_MSG = "must not carry a user or password: the census reads Prometheus without credentials"
+
+
 class ComputeCensusSpec(Model):
     """A scheduled compute census."""
 
@@ -108,11 +112,18 @@ class ComputeCensusSpec(Model):
     scope: Scope = Field(default_factory=Scope, description="Cities and centres covered.")
     retain: int = Field(default=12, ge=1, le=365, description="Snapshots kept for trends.")
     reports: Reports = Field(default_factory=Reports, description="Report destinations.")
-    prometheus_url: str | None = Field(
-        default=None,
-        pattern=r"^https?://[^\s/]+(/.*)?$",
-        description="Prometheus base URL for measured utilisation; unset means requests only.",
-    )
+    # A user and password in it would be shown in the UtilisationMeasured condition when Prometheus fails.
+    prometheus_url: (
+        Annotated[
+            str,
+            url_field(
+                PROMETHEUS_USER_MSG,
+                "Prometheus base URL for measured utilisation; unset means requests only.",
+            ),
+            url_check(PROMETHEUS_USER_MSG),
+        ]
+        | None
+    ) = None
     utilisation: Utilisation = Field(
         default_factory=Utilisation, description="How utilisation is read from prometheusUrl."
     )

@@ -10,7 +10,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 from . import cron, quantity
@@ -77,6 +77,16 @@ def name_rules(check: str, message: str) -> tuple[dict[str, Any], ...]:
     only (names are immutable): on update it would refuse even the finalizer's removal, or any status
     write, of an object admitted before the rule."""
     return ({**cel(f"oldSelf.hasValue() || ({check})", message), "optionalOldSelf": True},)
+
+
+def new_value_rule(check: str, message: str) -> dict[str, Any]:
+    """A field rule a value is held to when it is set or changed; a value admitted before the rule is left
+    alone (the operator reports it) so that an update of another field, or the finalizer's removal, is
+    not refused for it."""
+    return {
+        **cel(f"(oldSelf.hasValue() && oldSelf.value() == self) || ({check})", message),
+        "optionalOldSelf": True,
+    }
 
 
 def name_label_rules(kind: str) -> tuple[dict[str, Any], ...]:
@@ -146,6 +156,37 @@ LimitQuantity = Annotated[
     str,
     regex_field(
         QUANTITY, _QUANTITY_MSG, 64, cel(f"!self.matches({quantity.LONG_EXPONENT!r})", quantity.EXPONENT_MSG)
+    ),
+    _regex_check(QUANTITY, _QUANTITY_MSG),
+    AfterValidator(_usable_exponent),
+]
+
+
+def _number_as_text(value: Any) -> Any:
+    """A whole number written unquoted (`pods: 10`) as the quantity text it means; `yes`/`no` (YAML
+    booleans) are not numbers."""
+    if isinstance(value, bool):
+        raise ValueError(_QUANTITY_MSG)
+    return str(value) if isinstance(value, int) else value
+
+
+# A LimitQuantity that may also be written as a bare whole number, as Kubernetes' own ResourceQuota and
+# LimitRange take it (`pods: 10`, `cpu: 2`): the schema is int-or-string and the rules read either as text.
+# A fraction written bare (`cpu: 0.5`) is refused by the API server as neither (quote it: "0.5" or 500m).
+IntOrLimitQuantity = Annotated[
+    str,
+    BeforeValidator(_number_as_text),
+    WithJsonSchema(
+        {
+            "x-kubernetes-int-or-string": True,
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "maxLength": 64,
+            "x-kubernetes-validations": [
+                cel(f"string(self).matches({QUANTITY!r})", _QUANTITY_MSG),
+                cel(f"!string(self).matches({quantity.LONG_EXPONENT!r})", quantity.EXPONENT_MSG),
+            ],
+        },
+        mode="validation",
     ),
     _regex_check(QUANTITY, _QUANTITY_MSG),
     AfterValidator(_usable_exponent),

@@ -30,6 +30,7 @@ class DataCentreReason(StrEnum):
     PROBING = "Probing"
     SECRET_NOT_FOUND = "SecretNotFound"
     SECRET_KEY_MISSING = "SecretKeyMissing"
+    SECRET_UNREADABLE = "SecretUnreadable"
     AUTHENTICATION_FAILED = "AuthenticationFailed"
     S3_ERROR = "S3Error"
     UNREACHABLE = "Unreachable"
@@ -42,6 +43,8 @@ class CityType(StrEnum):
     AVAILABLE = "Available"
     CENSUS_FRESH = "CensusFresh"
     BASELINE_COMPLIANT = "BaselineCompliant"
+    CENTRES_RESOLVED = "CentresResolved"
+    CITY_CODE_UNIQUE = "CityCodeUnique"
 
 
 class CityReason(StrEnum):
@@ -50,6 +53,7 @@ class CityReason(StrEnum):
     HEARTBEAT_MISSED = "HeartbeatMissed"
     SECRET_NOT_FOUND = "SecretNotFound"
     SECRET_KEY_MISSING = "SecretKeyMissing"
+    SECRET_UNREADABLE = "SecretUnreadable"
     KUBECONFIG_INVALID = "KubeconfigInvalid"
     CERTIFICATE_INVALID = "CertificateInvalid"
     UNAUTHORIZED = "Unauthorized"
@@ -67,6 +71,14 @@ class CityReason(StrEnum):
     PROFILE_INVALID = "ProfileInvalid"
     CHECKS_NOT_RUN = "ChecksNotRun"
     NOT_EVALUATED = "NotEvaluated"
+    RESOLVED = "Resolved"
+    NO_CENTRES = "NoCentres"
+    CENTRE_NOT_FOUND = "CentreNotFound"
+    CENTRE_IN_OTHER_CITY = "CentreInOtherCity"
+    CENTRE_INVALID = "CentreInvalid"
+    UNIQUE = "Unique"
+    CITY_CODE_TAKEN = "CityCodeTaken"
+    NOT_CHECKED = "NotChecked"
 
 
 # --- ComputeCensus ----------------------------------------------------------------------------------
@@ -167,6 +179,7 @@ class ReplicaReason(StrEnum):
     CENTRE_INVALID = "CentreInvalid"
     SECRET_NOT_FOUND = "SecretNotFound"
     SECRET_KEY_MISSING = "SecretKeyMissing"
+    SECRET_UNREADABLE = "SecretUnreadable"
     ROLE_MISMATCH = "RoleMismatch"
     SOURCE_BUCKET_MISSING = "SourceBucketMissing"
     BUCKET_CREATE_FAILED = "BucketCreateFailed"
@@ -240,13 +253,15 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
              _D.S3_ERROR: "the store answered with another S3 error",
              _D.UNREACHABLE: "the store did not answer within spec.probe.timeout"},
             {_D.SECRET_NOT_FOUND: "no probe was made: the credentials Secret does not exist",
-             _D.SECRET_KEY_MISSING: "no probe was made: the Secret lacks a key"},
+             _D.SECRET_KEY_MISSING: "no probe was made: the Secret lacks a key",
+             _D.SECRET_UNREADABLE: "no probe was made: the API server refused to give the Secret"},
         ),
         DataCentreType.PROBING: Reasons(
             "the operator can probe the centre (its credentials are readable)",
             {_D.PROBING: "probing spec.objectStore.endpoint every spec.probe.interval"},
             {_D.SECRET_NOT_FOUND: "the credentials Secret does not exist",
-             _D.SECRET_KEY_MISSING: "the credentials Secret lacks the access or secret key"},
+             _D.SECRET_KEY_MISSING: "the credentials Secret lacks the access or secret key",
+             _D.SECRET_UNREADABLE: "the API server refused to give the Secret (e.g. 403: another namespace)"},
         ),
     },
     "CityDataCloud": {
@@ -257,6 +272,7 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
             {_C.INVALID_SPEC: "the spec does not validate",
              _C.SECRET_NOT_FOUND: "the kubeconfig Secret does not exist (at once)",
              _C.SECRET_KEY_MISSING: "the Secret lacks the kubeconfig key (at once)",
+             _C.SECRET_UNREADABLE: "the API server refused to give the Secret, e.g. 403 (at once)",
              _C.KUBECONFIG_INVALID: "the kubeconfig is unusable or asks to run a credential plugin (at once)",
              _C.CERTIFICATE_INVALID: "the server's certificate is not from the kubeconfig's CA (at once)",
              _C.UNAUTHORIZED: "the credentials are expired or rejected (at once)",
@@ -279,6 +295,21 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
             {_C.PROFILE_INVALID: "the profile ConfigMap is missing or malformed",
              _C.CHECKS_NOT_RUN: "the city's API could not be read for the checks",
              _C.NOT_EVALUATED: "the city has not been reached yet"},
+        ),
+        CityType.CENTRES_RESOLVED: Reasons(
+            "every DataCentre in spec.centres exists and stands in this city (spec.city is the city code)",
+            {_C.RESOLVED: "every listed centre exists and stands in this city",
+             _C.NO_CENTRES: "spec.centres lists none"},
+            {_C.CENTRE_NOT_FOUND: "a listed DataCentre does not exist; the message names each",
+             _C.CENTRE_IN_OTHER_CITY: "a listed DataCentre stands in another city; the message says which",
+             _C.CENTRE_INVALID: "a listed DataCentre's spec does not validate"},
+            {_C.NOT_CHECKED: "the DataCentres or CityDataClouds could not be listed"},
+        ),
+        CityType.CITY_CODE_UNIQUE: Reasons(
+            "no older CityDataCloud has the same spec.cityCode (the census counts one cloud per city)",
+            {_C.UNIQUE: "the only CityDataCloud of its city, or the oldest"},
+            {_C.CITY_CODE_TAKEN: "an older CityDataCloud is this city: the census leaves this one out"},
+            {_C.NOT_CHECKED: "the DataCentres or CityDataClouds could not be listed"},
         ),
     },
     "ComputeCensus": {
@@ -375,6 +406,7 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
              _R.SEEDING: "a Continuous target's first scan has not finished: the initial copy is running",
              **{r: "as ReferencesValid, LocationsExclusive or SpecUsable says" for r in (
                  _R.CENTRE_NOT_FOUND, _R.CENTRE_INVALID, _R.SECRET_NOT_FOUND, _R.SECRET_KEY_MISSING,
+                 _R.SECRET_UNREADABLE,
                  _R.ROLE_MISMATCH, _R.SOURCE_BUCKET_MISSING, _R.BUCKET_CREATE_FAILED, _R.OVERLAPS_REPLICA,
                  _R.OVERLAPS_ITSELF, _R.SCHEDULE_INVALID, _R.SCHEDULE_NEVER_FIRES, _R.WINDOW_NEVER_OPENS)}},
         ),
@@ -385,6 +417,7 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
              _R.CENTRE_INVALID: "a DataCentre's spec does not validate",
              _R.SECRET_NOT_FOUND: "a centre's credentials Secret does not exist",
              _R.SECRET_KEY_MISSING: "a centre's credentials Secret lacks a key",
+             _R.SECRET_UNREADABLE: "the API server refused to give a centre's credentials Secret (e.g. 403)",
              _R.ROLE_MISMATCH: "a Continuous target not on SameCityDR, or a Scheduled one not on RemoteDR",
              _R.SOURCE_BUCKET_MISSING: "the source bucket does not exist",
              _R.BUCKET_CREATE_FAILED: "a target bucket could not be created"},

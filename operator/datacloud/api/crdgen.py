@@ -25,7 +25,7 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
         target = defs[node.pop("$ref").rsplit("/", 1)[-1]]
         merged = {**target, **node}  # the field's own description wins over the class docstring
         return _structural(merged, defs)
-    if "anyOf" in node:
+    if "anyOf" in node and not node.get("x-kubernetes-int-or-string"):
         options = [o for o in node.pop("anyOf") if o.get("type") != "null"]
         if len(options) != 1:
             raise ValueError(f"unions are not structural: {options}")

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .common import Duration, LocalizedName, Model, SecretRef, StatusBase, cel, durations_valid, with_rules
+from .common import (
+    Duration,
+    LocalizedName,
+    Model,
+    SecretRef,
+    StatusBase,
+    cel,
+    durations_valid,
+    with_rules,
+)
+from .urls import EXTRA_MSG, HOST_MSG, PORT_MSG, URL_MSG, url_check, url_field
 
 Role = Literal["Production", "SameCityDR", "RemoteDR", "Compute"]
 Health = Literal["Up", "Degraded", "Down", "Unknown"]
@@ -26,6 +36,13 @@ class CredentialsRef(SecretRef):
     )
 
 
+# A user and password in the URL would be shown wherever the endpoint is (status, Events, logs).
+USER_MSG = (
+    "must not carry a user or password: put credentials in the Secret named by "
+    "objectStore.credentialsSecretRef"
+)
+
+
 class ObjectStore(Model):
     """The centre's S3-compatible object store."""
 
@@ -37,11 +54,15 @@ class ObjectStore(Model):
         )
     )
 
-    endpoint: str = Field(
-        pattern=r"^https?://[^\s/]+(/.*)?$",
-        max_length=512,
-        description="S3 endpoint URL, e.g. https://oss.fz-prod.fj.gov.cn or http://127.0.0.1:7070.",
-    )
+    endpoint: Annotated[
+        str,
+        url_field(
+            USER_MSG,
+            "S3 endpoint URL, e.g. https://oss.fz-prod.fj.gov.cn or http://127.0.0.1:7070: a host and "
+            "optional port (1 to 65535), no user, password, query or fragment.",
+        ),
+        url_check(USER_MSG),
+    ]
     region: str = Field(default="us-east-1", min_length=1, max_length=64, description="S3 signing region.")
     credentials_secret_ref: CredentialsRef = Field(
         description="Secret with the access key pair (keys accessKeyId and secretAccessKey by default)."
@@ -107,4 +128,15 @@ class DataCentreStatus(StatusBase):
     last_transition_time: str | None = Field(default=None, description="When health last changed.")
 
 
-__all__ = ["DataCentreSpec", "DataCentreStatus", "Health", "Phase", "Role"]
+__all__ = [
+    "EXTRA_MSG",
+    "HOST_MSG",
+    "PORT_MSG",
+    "URL_MSG",
+    "USER_MSG",
+    "DataCentreSpec",
+    "DataCentreStatus",
+    "Health",
+    "Phase",
+    "Role",
+]

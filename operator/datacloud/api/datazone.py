@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from .common import (
+    DNS_SUBDOMAIN,
     LABEL_VALUE_MAX,
     NO_CONTROL,
+    IntOrLimitQuantity,
     Label,
-    LimitQuantity,
     LooseModel,
     Model,
-    Name,
     StatusBase,
     cel,
     name_label_msg,
@@ -21,20 +21,43 @@ from .common import (
 )
 
 Port = Annotated[int, Field(ge=1, le=65535)]
-# Group names as identity providers issue them: letters, digits and : . _ @ -. Kubernetes' own `system:`
-# groups are refused (binding zone roles to system:unauthenticated or system:masters would open the zone or
-# mean nothing), except system:authenticated, the usual "every signed-in user" viewer group.
+# Group names as identity providers issue them, in any script (RBAC takes any string as a Group subject, and
+# Fujian's departments name theirs in Chinese, e.g. 省大数据管理局-管理员): no control or bidirectional
+# override characters (as in display names), and no space at either end (a binding to " admins" would grant
+# nothing, silently). Kubernetes' own `system:` groups are refused (binding zone roles to
+# system:unauthenticated or system:masters would open the zone or mean nothing), except
+# system:authenticated, the usual "every signed-in user" viewer group.
 GROUP_MSG = "must not be a system: group other than system:authenticated"
+GROUP_SPACE_MSG = "must not begin or end with a space"
+
+
+def _no_outer_space(value: str) -> str:
+    if value.strip() != value:
+        raise ValueError(GROUP_SPACE_MSG)
+    return value
+
+
+def _not_system(value: str) -> str:
+    if value.startswith("system:") and value != "system:authenticated":
+        raise ValueError(GROUP_MSG)
+    return value
+
+
 Group = Annotated[
     str,
     Field(
-        pattern=r"^[A-Za-z0-9:._@-]{1,128}$",
+        min_length=1,
+        max_length=128,
+        pattern=NO_CONTROL,
         json_schema_extra={
             "x-kubernetes-validations": [
-                cel("!self.startsWith('system:') || self == 'system:authenticated'", GROUP_MSG)
+                cel("self.trim() == self", GROUP_SPACE_MSG),
+                cel("!self.startsWith('system:') || self == 'system:authenticated'", GROUP_MSG),
             ]
         },
     ),
+    AfterValidator(_no_outer_space),
+    AfterValidator(_not_system),
 ]
 Classification = Literal["Core", "Important", "General"]
 # A zone's name is the value of the zone label on every namespace and child it owns, and label values are at
@@ -66,7 +89,7 @@ class Department(Model):
 class Quota(Model):
     """Zone-wide hard limits, summed over all the zone's namespaces."""
 
-    hard: dict[str, LimitQuantity] = Field(
+    hard: dict[str, IntOrLimitQuantity] = Field(
         default_factory=dict,
         max_length=32,
         description="Resource name to quantity, as in a ResourceQuota (requests.cpu, pods, ...).",
@@ -76,13 +99,13 @@ class Quota(Model):
 class Limits(Model):
     """Container defaults written into each namespace's LimitRange."""
 
-    default_request: dict[str, LimitQuantity] = Field(
+    default_request: dict[str, IntOrLimitQuantity] = Field(
         default_factory=dict, max_length=32, description="Default container requests, e.g. cpu: 100m."
     )
-    default: dict[str, LimitQuantity] = Field(
+    default: dict[str, IntOrLimitQuantity] = Field(
         default_factory=dict, max_length=32, description="Default container limits."
     )
-    max: dict[str, LimitQuantity] = Field(
+    max: dict[str, IntOrLimitQuantity] = Field(
         default_factory=dict, max_length=32, description="Largest container limits allowed."
     )
 
@@ -102,10 +125,16 @@ class EgressRule(Model):
     )
 
 
+# A zone named in allowFrom is matched by the zone label's value in a NetworkPolicy selector: a name longer
+# than a label value (no zone can have one) made the API server refuse the whole allow policy, cutting the
+# zone's own namespaces off from each other.
+ZoneName = Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=LABEL_VALUE_MAX)]
+
+
 class Network(Model):
     """Who may reach the zone and where it may reach."""
 
-    allow_from: list[Name] = Field(
+    allow_from: list[ZoneName] = Field(
         default_factory=list,
         max_length=64,
         description="Names of other DataZones whose namespaces may open connections into this zone.",

@@ -243,6 +243,46 @@ def evaluate(profile: Profile, facts: BaselineFacts) -> Evaluation:
 # --- Profiles from ConfigMaps ------------------------------------------------------------------
 PROFILE_KEY = "profile.yaml"
 
+# Each check's parameters and what each must be. A profile is YAML a person writes: `min: 1.30` unquoted is
+# the number 1.3 (Kubernetes 1.3), `exclude: kube-system` a string the check read letter by letter, `levels:
+# 5` raised in the middle of a heartbeat, and a misspelt name (`exlude`) was silently the default.
+_TEXT, _TEXTS, _SOME, _VERSION, _DIRECTIONS = "text", "list of text", "some text", "version", "directions"
+PARAMS: dict[str, dict[str, str]] = {
+    "kubernetes-version": {"min": _VERSION, "max": _VERSION},
+    "pod-security-enforced": {"exclude": _TEXTS, "levels": _SOME},
+    "zone-default-deny": {"zoneLabel": _TEXT, "directions": _DIRECTIONS},
+    "monitoring-namespace": {"namespace": _TEXT},
+    "scrape-config": {"namespace": _TEXT, "configMapKeys": _SOME},
+    "node-labels": {"labels": _TEXTS, "cityLabel": _TEXT},
+}
+
+
+def _param_problem(kind: str, value: Any) -> str | None:
+    """Why `value` cannot be a parameter of that kind; None when it can."""
+    if kind == _VERSION:
+        if not isinstance(value, str) or _minor(value) is None:
+            return 'must be a quoted version such as "1.32" (unquoted, 1.30 is the number 1.3)'
+    elif kind == _TEXT:
+        if not isinstance(value, str):
+            return "must be text"
+    elif not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return "must be a list of text, e.g. [a, b]"
+    elif kind == _DIRECTIONS and (not value or not set(value) <= {"Ingress", "Egress"}):
+        return "must list Ingress, Egress or both"
+    elif kind == _SOME and not value:
+        return "must list at least one"
+    return None
+
+
+def _check_params(where: str, kind: str, params: Mapping[str, Any]) -> None:
+    known = PARAMS[kind]
+    for key, value in params.items():
+        if key not in known:
+            raise ProfileError(f"{where}.params.{key}: not a parameter of {kind} ({', '.join(known)})")
+        problem = _param_problem(known[key], value)
+        if problem:
+            raise ProfileError(f"{where}.params.{key}: {problem}")
+
 
 def parse_profile(text: str) -> Profile:
     """A profile from the YAML of a ConfigMap's `profile.yaml`; ProfileError says what is wrong."""
@@ -274,6 +314,7 @@ def parse_profile(text: str) -> Profile:
         params = c.get("params") or {}
         if not isinstance(params, dict):
             raise ProfileError(f"{where}.params: must be a mapping")
+        _check_params(where, str(kind), params)
         if any(o.id == cid for o in out):
             raise ProfileError(f"{where}.id: {cid} appears twice")
         out.append(Check(cid, str(kind), str(severity), str(c.get("description", "")), params))

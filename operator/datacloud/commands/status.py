@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..api.conditions import CensusType, CityType, DataCentreType, ZoneType
 from .kubecontext import add_kube_arguments, client, namespace
 
 Obj = dict[str, Any]
@@ -104,7 +105,7 @@ def centres_table(items: list[Obj]) -> Table:
             spec["role"],
             s.get("health", "Unknown"),
             "-" if latency is None else f"{latency}ms",
-            reason(dc, ("Ready", "Probing")),
+            reason(dc, tuple(DataCentreType)),
         )
     return table
 
@@ -124,7 +125,7 @@ def cities_table(items: list[Obj]) -> Table:
             conditions(cdc).get("Available", {}).get("status", "-"),
             f"{nodes.get('ready', '-')}/{nodes.get('total', '-')}",
             "-" if score is None else f"{score}%",
-            reason(cdc, ("Available", "CensusFresh", "BaselineCompliant")),
+            reason(cdc, tuple(CityType)),
         )
     return table
 
@@ -140,9 +141,7 @@ def zones_table(items: list[Obj]) -> Table:
             s.get("phase", "-"),
             f"{len(s.get('namespaces') or [])}/{len(spec.get('namespaces') or [])}",
             conditions(dz).get("DRProtected", {}).get("status", "-"),
-            reason(
-                dz, ("Ready", "NamespacesSynced", "Isolated", "QuotaEnforced", "AccessSynced", "DRProtected")
-            ),
+            reason(dz, tuple(ZoneType)),
         )
     return table
 
@@ -213,7 +212,9 @@ def censuses_table(items: list[Obj]) -> Table:
             age(s.get("lastRunTime")),
             age(s.get("nextRunTime")),
             str((s.get("totals") or {}).get("nodes", "-")),
-            reason(cc, ("Ready", "LastRunSucceeded", "ReportsWritten", "UtilisationMeasured")),
+            # Every type the kind's catalogue lists, in its order: a name typed here went stale
+            # (ReportsWritten, where the operator writes ReportsStored) and hid a failed report write.
+            reason(cc, tuple(CensusType)),
         )
     return table
 

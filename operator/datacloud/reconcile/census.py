@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from croniter import CroniterBadDateError, croniter
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from .. import GROUP, settings
@@ -24,11 +25,12 @@ from ..api.citydatacloud import CityDataCloudSpec
 from ..api.common import CITIES, parse_duration, parse_quantity
 from ..api.conditions import CensusReason, CensusType, census, reason_of
 from ..builders.conditions import merge_conditions, now_iso
+from ..census.federation import city_owners, code_verdict
 from ..census.report import CONTENT_TYPES, render
 from ..census.run import CentreTarget, CityTarget, Collected, Progress, PrometheusSource, Zone, run
 from ..census.snapshots import Bucket, Row, Snapshot, SnapshotStore
 from ..census.trends import NOT_GROWING
-from .centres import CentreUnavailable, resolve
+from .centres import CentreUnavailable, resolve, secret_refused
 
 PLURAL = "computecensuses"
 RUN_NOW = f"{GROUP}/run-now"  # any new value asks for a run now (`datacloud census run NAME` sets it)
@@ -121,6 +123,15 @@ def _city_target(kube: Kube, name: str, spec: CityDataCloudSpec) -> CityTarget:
         text = kube.secret_data(ref.namespace, ref.name).get(ref.key)
     except NotFound:
         return CityTarget(name, spec.city_code, zh, en, None, f"SecretNotFound: kubeconfig {where} not found")
+    except ApiException as e:
+        return CityTarget(
+            name,
+            spec.city_code,
+            zh,
+            en,
+            None,
+            f"SecretUnreadable: {secret_refused(f'kubeconfig {where}', e)}",
+        )
     if not text:
         return CityTarget(
             name, spec.city_code, zh, en, None, f"SecretKeyMissing: {where} has no key {ref.key}"
@@ -151,12 +162,18 @@ def observe(kube: Kube, spec: ComputeCensusSpec) -> Scope:
     problems: list[str] = []
     wanted = set(spec.scope.cities)
     cities = []
-    for body in sorted(kube.list("citydataclouds"), key=lambda b: str(b["metadata"]["name"])):
+    bodies = sorted(kube.list("citydataclouds"), key=lambda b: str(b["metadata"]["name"]))
+    owners = city_owners(bodies)  # two clouds with one city code would count the city twice
+    for body in bodies:
         name = str(body["metadata"]["name"])
         try:
             cdc = CityDataCloudSpec.model_validate(body.get("spec") or {})
         except ValidationError:
             problems.append(f"city {name}: invalid CityDataCloud spec")
+            continue
+        if owners.get(cdc.city_code, name) != name:
+            if not wanted or cdc.city_code in wanted:
+                problems.append(f"city {name}: {code_verdict(name, cdc.city_code, owners).message}")
             continue
         if not wanted or cdc.city_code in wanted:
             cities.append(_city_target(kube, name, cdc))

@@ -8,8 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from .. import settings
 from ..adapters import s3
 from ..adapters.kube import Kube, NotFound
 from ..api.datacentre import DataCentreSpec
@@ -48,6 +50,17 @@ class CentreReader(Protocol):
     def secret_data(self, namespace: str, name: str) -> dict[str, str]: ...
 
 
+def secret_refused(where: str, e: ApiException) -> str:
+    """Why the API server would not give a Secret, in words fit for a condition: its status and, for a
+    403, the likely cause (the chart lets the operator read Secrets in its own namespace only)."""
+    said = f"{where} could not be read: {e.status} {e.reason}"
+    if e.status == 403:
+        said += (
+            f" (the operator reads Secrets in its namespace, {settings.current().namespace}: put it there)"
+        )
+    return said
+
+
 def credentials(kube: CentreReader, spec: DataCentreSpec) -> s3.S3Credentials:
     ref = spec.object_store.credentials_secret_ref
     try:
@@ -55,6 +68,10 @@ def credentials(kube: CentreReader, spec: DataCentreSpec) -> s3.S3Credentials:
     except NotFound:
         raise CentreUnavailable(
             "SecretNotFound", f"credentials Secret {ref.namespace}/{ref.name} not found"
+        ) from None
+    except ApiException as e:  # 403 for a namespace the operator may not read, 5xx: never a traceback
+        raise CentreUnavailable(
+            "SecretUnreadable", secret_refused(f"credentials Secret {ref.namespace}/{ref.name}", e)
         ) from None
     missing = [k for k in (ref.access_key_id_key, ref.secret_access_key_key) if not data.get(k)]
     if missing:
@@ -69,7 +86,7 @@ def probe_credentials(kube: CentreReader, spec: DataCentreSpec) -> s3.S3Credenti
     ref = spec.object_store.credentials_secret_ref
     try:
         data = kube.secret_data(ref.namespace, ref.name)
-    except NotFound:
+    except (NotFound, ApiException):
         return None
     if not all(data.get(k) for k in PROBE_KEYS):
         return None

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
+from urllib3.exceptions import HTTPError
 
 from .. import settings
 from ..adapters.kube import ApiError, Kube, KubeconfigError, NotFound
@@ -26,7 +28,16 @@ from ..builders.conditions import find, merge_conditions, now_iso
 from ..census.aggregate import CitySummary
 from ..census.baseline import PROFILE_KEY, Evaluation, Profile, ProfileError, choose_profile, evaluate
 from ..census.collect import CityCollector, baseline_facts
-from ..census.federation import Contact, Verdict, availability, census_freshness
+from ..census.federation import (
+    Contact,
+    Verdict,
+    availability,
+    census_freshness,
+    centres_verdict,
+    city_owners,
+    code_verdict,
+)
+from .centres import secret_refused
 
 PLURAL = "citydataclouds"
 # Where baseline-profile ConfigMaps live: the operator's own namespace.
@@ -96,6 +107,13 @@ def _contact(kube: Kube, spec: CityDataCloudSpec, link: CityLink, timeout_s: flo
         data = kube.secret_data(ref.namespace, ref.name)
     except NotFound:
         return Contact(False, "SecretNotFound", f"kubeconfig {where} not found"), ""
+    except ApiException as e:  # 403 for a namespace the operator may not read: a condition, not a traceback
+        return Contact(
+            False,
+            "SecretUnreadable",
+            secret_refused(f"kubeconfig {where}", e),
+            e.status in (None, 0) or e.status >= 500,
+        ), ""
     if not data.get(ref.key):
         return Contact(False, "SecretKeyMissing", f"{where} has no key {ref.key}"), ""
     try:
@@ -165,6 +183,56 @@ def _summary_status(summary: CitySummary, old: Mapping[str, Any]) -> dict[str, A
     }
 
 
+def centre_cities(bodies: list[dict[str, Any]]) -> dict[str, str | None]:
+    """DataCentre name → the city it stands in, None when its spec does not validate."""
+    out: dict[str, str | None] = {}
+    for body in bodies:
+        spec = body.get("spec")
+        city = spec.get("city") if isinstance(spec, dict) else None
+        out[str(body["metadata"]["name"])] = city if isinstance(city, str) and city else None
+    return out
+
+
+def _placement(
+    kube: Kube, name: str, spec: CityDataCloudSpec, generation: int | None
+) -> list[dict[str, Any]]:
+    """CentresResolved and CityCodeUnique: what the city names (its centres, its code) against the
+    DataCentres and the other CityDataClouds. Unknown when they cannot be listed (not False: nothing
+    was found wrong)."""
+    try:
+        centres = centre_cities(kube.list("datacentres"))
+        owners = city_owners(kube.list(PLURAL))
+    except (ApiException, HTTPError, OSError) as e:
+        why = (
+            f"could not list DataCentres and CityDataClouds: {getattr(e, 'reason', None) or type(e).__name__}"
+        )
+        return [
+            city(CityType.CENTRES_RESOLVED, None, CityReason.NOT_CHECKED, why, generation),
+            city(CityType.CITY_CODE_UNIQUE, None, CityReason.NOT_CHECKED, why, generation),
+        ]
+    return [
+        _verdict_condition(
+            CityType.CENTRES_RESOLVED, centres_verdict(spec.city_code, spec.centres, centres), generation
+        ),
+        _verdict_condition(CityType.CITY_CODE_UNIQUE, code_verdict(name, spec.city_code, owners), generation),
+    ]
+
+
+def _placement_events(old: Any, new: list[dict[str, Any]]) -> list[Event]:
+    """A Warning when a placement condition turns False or says something new while False; Normal when it
+    is True again after being False."""
+    out = []
+    for cond in new:
+        was = find(old, cond["type"])
+        if cond["status"] == "False" and (
+            not was or was.get("status") != "False" or was.get("message") != cond["message"]
+        ):
+            out.append(Event("Warning", cond["reason"], cond["message"]))
+        elif cond["status"] == "True" and was and was.get("status") == "False":
+            out.append(Event("Normal", cond["type"], cond["message"]))
+    return out
+
+
 def heartbeat(
     kube: Kube, body: Mapping[str, Any], link: CityLink, now: datetime | None = None
 ) -> HeartbeatReport:
@@ -211,7 +279,9 @@ def heartbeat(
     fresh = census_freshness(summary_time, now, grace, problem)
     conds = [_verdict_condition(CityType.AVAILABLE, available, generation),
              _verdict_condition(CityType.CENSUS_FRESH, fresh, generation)]  # fmt: skip
-    events: list[Event] = []
+    placement = _placement(kube, str(meta.get("name") or ""), spec, generation)
+    conds += placement
+    events: list[Event] = _placement_events(old.get("conditions"), placement)
 
     old_compliant = find(old.get("conditions"), "BaselineCompliant")
     if contact.ok and summary is not None:
