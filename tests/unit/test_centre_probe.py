@@ -72,3 +72,23 @@ def test_a_listing_is_up() -> None:
     finally:
         server.close()
     assert outcome.ok, outcome.error
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        b"<!DOCTYPE HTML><html><head><title>Directory listing for /</title></head><body></body></html>",
+        b"",
+        b'{"status": "ok"}',
+        b"<?xml version='1.0'?><Error><Code>OK</Code></Error>",
+    ],
+)
+def test_a_200_that_is_no_bucket_listing_is_not_up(page: bytes) -> None:
+    """An endpoint pointing at a web server (a wrong port, a proxy's page) answered 200 and read Up."""
+    server = OneShotServer(reply(200, page))
+    try:
+        outcome = probe_store(server.endpoint, 1.0)
+    finally:
+        server.close()
+    assert not outcome.ok
+    assert outcome.error == "S3Error: NotAnS3Listing (HTTP 200)"

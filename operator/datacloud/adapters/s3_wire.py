@@ -663,10 +663,20 @@ def put_probe(client: WireClient, bucket: str, key: str, content_md5: str) -> No
 
 def list_buckets(client: WireClient, max_buckets: int) -> None:
     """ListBuckets, at most `max_buckets` of them, the answer read and dropped: the centre probe's proof
-    that the store answers and takes the credentials (a refusal raises `ClientError` with its code)."""
-    client._request(
+    that the store answers and takes the credentials (a refusal raises `ClientError` with its code).
+    A 200 that is not a bucket listing (a web server's page at a wrong port, a proxy's login form) proves
+    neither, and raises `ClientError` with the code NotAnS3Listing."""
+    body = client._request(
         "ListBuckets", "GET", "/", {}, None, query=canonical_query({"max-buckets": str(max_buckets)})
     ).read()
+    if b"<ListAllMyBucketsResult" not in body[:1024]:
+        raise error_from(200, NOT_A_LISTING, "ListBuckets")
+
+
+NOT_A_LISTING = (
+    b"<Error><Code>NotAnS3Listing</Code><Message>the endpoint answered ListBuckets with something other "
+    b"than a bucket listing: not an S3 store</Message></Error>"
+)
 
 
 class botocore_errors:  # a context manager named for its use: `with botocore_errors(url): ...`
