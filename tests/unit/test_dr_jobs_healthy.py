@@ -4,6 +4,7 @@ it was when a lookup failed, gone without Scheduled targets; the stuck gauge fol
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from datacloud.adapters.kube import ApiError
@@ -155,3 +156,38 @@ def test_a_retried_shard_is_posted_once_per_new_failure() -> None:
         "Warning SyncShardRetried: sync Job records-far-3: shard 1 failed 1 time(s); "
         "retried (3 retries per shard)"
     ]
+
+
+def test_a_new_run_leaves_the_stuck_message_to_the_look_that_clears_the_condition_too(
+    monkeypatch: Any,
+) -> None:
+    """A launch used to clear a stuck Job's message while JobsHealthy still named it for up to
+    JOB_CHECK_S: the message and the condition disagreed. Now both change in the same look at the newest
+    Job, which the launch brings forward; a refused run's own message still goes at the next launch."""
+    monkeypatch.setattr(dr_scheduled, "launch", lambda *args: "run")
+    kube = Kube({"far": (job("records-far-1"), [pod("records-far-1-x", unschedulable=True)])}, set())
+    rt = Runtime(kube)
+    rt.jobs_checked_at = {"far": 0.0}  # type: ignore[attr-defined]
+    far = SCHEDULED[0]
+    entry: dict[str, Any] = {"name": "far"}
+    dr_jobs.JOBS.clear()
+    dr_jobs.PODS.clear()
+    looked, why = dr_scheduled._check_latest_job(rt, entry, far)  # type: ignore[arg-type]
+    assert looked
+    assert why is not None
+    assert entry["message"].startswith("sync Job records-far-1: pod records-far-1-x not scheduled")
+
+    assert dr_scheduled._trylaunch(rt, {}, far, entry, datetime(2026, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
+    assert entry["message"].startswith("sync Job records-far-1: pod")  # still what JobsHealthy says
+    assert "far" not in rt.jobs_checked_at  # type: ignore[attr-defined]  # looked at in this pass
+
+    kube.jobs["far"] = (job("records-far-1", ("Complete", "")), [])
+    dr_jobs.JOBS.clear()
+    looked, why = dr_scheduled._check_latest_job(rt, entry, far)  # type: ignore[arg-type]
+    assert looked
+    assert why is None
+    assert "message" not in entry  # cleared by the look that makes JobsHealthy True
+
+    entry["message"] = "sync Job not created: quota exceeded"
+    assert dr_scheduled._trylaunch(rt, {}, far, entry, datetime(2026, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
+    assert "message" not in entry

@@ -166,15 +166,21 @@ def _trylaunch(
     try:
         launch(rt, body, flow, _run_id(when))
     except ApiException as e:
-        entry["message"] = f"sync Job not created: {api_refusal(e)}"
+        entry["message"] = f"sync Job {NOT_CREATED}: {api_refusal(e)}"
         rt.emit("Warning", "SyncRefused", f"full sync of {flow.target}: {entry['message']}")
         return False
-    entry.pop("message", None)
+    if NOT_CREATED in str(entry.get("message") or ""):
+        entry.pop("message")
+    # A stuck Job's message stays until the newest Job is looked at, which clears it and JobsHealthy in one
+    # status write (cleared here, the condition would name a stuck Job the message no longer does); that
+    # look comes now rather than up to JOB_CHECK_S later.
+    rt.jobs_checked_at.pop(flow.target, None)
     rt.emit("Normal", "SyncScheduled", f"full sync of {flow.target} started for {when.isoformat()}")
     return True
 
 
 STUCK_PREFIX = "sync Job "
+NOT_CREATED = "not created"  # in the message of a run the API server refused: cleared by the next launch
 
 
 def _check_latest_job(rt: ReplicaContext, entry: dict[str, Any], flow: Flow) -> tuple[bool, Stuck | None]:
@@ -198,7 +204,7 @@ def _check_latest_job(rt: ReplicaContext, entry: dict[str, Any], flow: Flow) -> 
     if stuck is not None:
         entry["message"] = stuck.message
         rt.emit("Warning", stuck.reason, stuck.message)
-    elif str(entry.get("message") or "").startswith(STUCK_PREFIX) and "not created" not in entry["message"]:
+    elif str(entry.get("message") or "").startswith(STUCK_PREFIX) and NOT_CREATED not in entry["message"]:
         entry.pop("message", None)
     return True, stuck
 
