@@ -130,3 +130,18 @@ def test_census_report_to_a_path_it_cannot_write_says_so_before_collecting(
     assert out in err
     assert "cannot reach" not in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-5", "1e999", "ten", ""])
+@pytest.mark.parametrize("argv", [["dr", "failover", "r", "--to", "fz-samecity-dr"], ["census", "run", "c"]])
+def test_a_timeout_that_could_never_wait_or_never_end_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], argv: list[str], value: str
+) -> None:
+    """Before, `--timeout nan` gave up at once and `--timeout inf` waited for ever: now argparse refuses
+    anything but a finite number of seconds above 0, naming the option (exit 2)."""
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, f"--timeout={value}"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"argument --timeout: must be a number of seconds above 0, not {value!r}" in err

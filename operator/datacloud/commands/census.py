@@ -34,7 +34,7 @@ from ..census.report import render
 from ..census.run import Collected, assemble, collect
 from ..census.snapshots import Snapshot
 from ..reconcile import census as reconcile
-from .kubecontext import add_kube_arguments, client
+from .kubecontext import add_kube_arguments, client, wait_seconds
 
 FORMATS = ("html", "csv", "json")
 
@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run = sub.add_parser("run", help="ask the operator to run a ComputeCensus now and wait for it")
     run.add_argument("name", help="ComputeCensus name")
     run.add_argument("--no-wait", action="store_true", help="return once the request is recorded")
-    run.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (default 600)")
+    run.add_argument("--timeout", type=wait_seconds, default=600.0, help="seconds to wait (default 600)")
     report = sub.add_parser("report", help="collect now and write a report (changes nothing in the cluster)")
     report.add_argument(
         "name", nargs="?", help="ComputeCensus whose scope and snapshots to use (default: all)"

@@ -17,7 +17,7 @@ from kubernetes.client.exceptions import ApiException
 
 from ..adapters.kube import Kube, NotFound
 from . import dr_divergent
-from .kubecontext import add_kube_arguments, client, namespace
+from .kubecontext import add_kube_arguments, client, namespace, wait_seconds
 
 PLURAL = "drreplicas"
 
@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
         p.add_argument("--request-id", help="change/ticket id for the audit trail (default: generated)")
         p.add_argument("--no-wait", action="store_true", help="return once the request is recorded")
-        p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (default 600)")
+        p.add_argument("--timeout", type=wait_seconds, default=600.0, help="seconds to wait (default 600)")
         add_kube_arguments(p)
         p.set_defaults(action_type=kind.capitalize())
     divergent = sub.add_parser(

@@ -4,6 +4,7 @@ taken from the kubeconfig's current context unless `-n NAMESPACE` or `-A` says o
 from __future__ import annotations
 
 import argparse
+import math
 
 import kubernetes
 
@@ -27,6 +28,17 @@ def add_kube_arguments(
         parser.add_argument(
             "-A", "--all-namespaces", action="store_true", help="every namespace, not only the context's"
         )
+
+
+def wait_seconds(text: str) -> float:
+    """`--timeout`: a finite number of seconds above zero (nan, inf and 0 would never wait or never stop)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text!r}")
+    return seconds
 
 
 def context_namespace(kubeconfig: str | None, context: str | None = None) -> str:
