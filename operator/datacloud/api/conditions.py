@@ -69,6 +69,7 @@ class CityReason(StrEnum):
     ALL_CHECKS_PASSED = "AllChecksPassed"
     CHECKS_FAILED = "ChecksFailed"
     PROFILE_INVALID = "ProfileInvalid"
+    PROFILE_UNREADABLE = "ProfileUnreadable"
     CHECKS_NOT_RUN = "ChecksNotRun"
     NOT_EVALUATED = "NotEvaluated"
     RESOLVED = "Resolved"
@@ -293,6 +294,7 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
             {_C.ALL_CHECKS_PASSED: "every check passed"},
             {_C.CHECKS_FAILED: "one or more checks failed; status.compliance lists them"},
             {_C.PROFILE_INVALID: "the profile ConfigMap is missing or malformed",
+             _C.PROFILE_UNREADABLE: "the API server would not give the profile ConfigMap (403, 5xx)",
              _C.CHECKS_NOT_RUN: "the city's API could not be read for the checks",
              _C.NOT_EVALUATED: "the city has not been reached yet"},
         ),

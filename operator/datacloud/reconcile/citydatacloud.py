@@ -129,6 +129,10 @@ def _contact(kube: Kube, spec: CityDataCloudSpec, link: CityLink, timeout_s: flo
     return Contact(True, "HeartbeatSucceeded", f"Kubernetes {version} answered in {ms:.0f} ms"), version
 
 
+class ProfileUnreadable(Exception):
+    """The API server would not give the profile ConfigMap; the message says which and its answer."""
+
+
 def _profile(kube: Kube, spec: CityDataCloudSpec) -> Profile:
     text = None
     if spec.baseline.config_map:
@@ -138,6 +142,8 @@ def _profile(kube: Kube, spec: CityDataCloudSpec) -> Profile:
             data = kube.config_map_data(namespace, spec.baseline.config_map)
         except NotFound:
             raise ProfileError(f"{where} not found") from None
+        except ApiException as e:  # 403 from a narrowed Role, 5xx: says so, never a traceback per beat
+            raise ProfileUnreadable(f"{where} could not be read: {e.status} {e.reason}") from None
         if PROFILE_KEY not in data:
             raise ProfileError(f"{where} has no key {PROFILE_KEY}")
         text = data[PROFILE_KEY]
@@ -296,6 +302,12 @@ def heartbeat(
             )
             if not old_compliant or old_compliant.get("message") != str(e):
                 events.append(Event("Warning", "BaselineProfileInvalid", str(e)))
+        except ProfileUnreadable as e:
+            conds.append(
+                city(CityType.BASELINE_COMPLIANT, None, CityReason.PROFILE_UNREADABLE, str(e), generation)
+            )
+            if not old_compliant or old_compliant.get("message") != str(e):
+                events.append(Event("Warning", "BaselineProfileUnreadable", str(e)))
         except ApiError as e:
             conds.append(city(CityType.BASELINE_COMPLIANT, None, CityReason.CHECKS_NOT_RUN,
                                    f"could not read the city's API: {e.message}", generation))  # fmt: skip
