@@ -224,7 +224,7 @@ class DevStack:
     def pids(self) -> list[int]:
         procs = (
             [self.control_plane.etcd]
-            + [p for s in self.control_plane.servers.values() for p in (s.process, *s.extra)]
+            + [p for s in self.control_plane.servers.values() for p in s.processes()]
             + [c.process for c in self.centres.values()]
         )
         return [p.pid for p in procs if p is not None and p.pid is not None]
