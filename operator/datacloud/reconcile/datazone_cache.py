@@ -153,6 +153,8 @@ class Informer(threading.Thread):
                 while version and not self.stopping.is_set():
                     version = self._watch(version)
             except ApiError as e:
+                if self.stopping.is_set():
+                    return  # stop() closed the watch: the break is ours, not the API server's
                 failures += 1
                 log.warning("zone cache of %s: %s; retrying", self.kind, e)
                 self.stopping.wait(min(30.0, 0.5 * 2**failures))
