@@ -222,7 +222,8 @@ def test_a_run_is_due_on_the_schedule_since_the_last_run() -> None:
 
 
 def test_a_new_run_now_annotation_asks_for_one_run() -> None:
-    from datacloud.reconcile.census import RUN_NOW, decide
+    from datacloud import RUN_NOW
+    from datacloud.reconcile.census import decide
 
     body = _census({"lastRunTime": "2025-01-06T06:00:05Z"}, suspend=True)
     body["metadata"]["annotations"] = {RUN_NOW: "r1"}  # type: ignore[index]

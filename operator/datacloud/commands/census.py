@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from .. import RUN_NOW
 from ..adapters.kube import Kube, NotFound
 from ..api.census import ComputeCensusSpec
 from ..api.common import CITIES
@@ -268,14 +269,14 @@ def run_now(kube: Kube, args: argparse.Namespace, err: Console) -> int:
     except NotFound:
         raise _UsageError(f"ComputeCensus {args.name} not found") from None
     request = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    patch = {"metadata": {"annotations": {reconcile.RUN_NOW: request}}}
+    patch = {"metadata": {"annotations": {RUN_NOW: request}}}
     try:
         kube.custom.patch_cluster_custom_object(
             "datacloud.fujian.gov.cn", "v1alpha1", reconcile.PLURAL, args.name, patch
         )
     except ApiException as e:
         raise _UsageError(f"could not annotate ComputeCensus {args.name}: {e.status} {e.reason}") from None
-    err.print(f"requested a run of census {args.name} ({reconcile.RUN_NOW}={request})", markup=False)
+    err.print(f"requested a run of census {args.name} ({RUN_NOW}={request})", markup=False)
     if args.no_wait:
         return 0
     deadline = time.monotonic() + args.timeout

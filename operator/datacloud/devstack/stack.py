@@ -25,13 +25,12 @@ from typing import Any
 import yaml
 from botocore.exceptions import ClientError
 
-from .. import GROUP
+from .. import GROUP, RUN_NOW
 from ..adapters import s3
 from ..api.admission import FINALIZER, finalizer_policy
 from ..api.peering import peering_object
 from ..api.render import rendered
 from ..builders.datazone import cluster_roles as zone_cluster_roles
-from ..reconcile.census import RUN_NOW
 from .cities import LiveCity, start_cities
 from .controlplane import ControlPlane
 from .node import Node

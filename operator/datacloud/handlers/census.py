@@ -13,4 +13,4 @@ def _make(key: roster.Key, body: kopf.Body, emit: roster.Emit) -> census_runtime
     return census_runtime.CensusRuntime(roster.thread_kube(), key[1], emit, dict(body.get("status") or {}))
 
 
-roster.serve(census.PLURAL, census_runtime.roster, _make, wake_on=census_runtime.run_now_request)
+roster.serve(census.PLURAL, census_runtime.roster, _make, wake_on=roster.generation_or_run_now)

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import kopf
 
-from .. import GROUP, VERSION
+from .. import GROUP, RUN_NOW, VERSION
 from ..adapters.kube import Kube, shared
 from ..reconcile.runtime import Roster
 
@@ -54,6 +54,12 @@ def emitter(body: kopf.Body, logger: kopf.Logger | None = None) -> Emit:
 def generation(body: kopf.Body) -> Hashable:
     found: Hashable = body.get("metadata", {}).get("generation")
     return found
+
+
+def generation_or_run_now(body: kopf.Body) -> Hashable:
+    """For kinds that also run on request: a new value of the run-now annotation wakes the object too."""
+    meta = body.get("metadata", {})
+    return (meta.get("generation"), (meta.get("annotations") or {}).get(RUN_NOW))
 
 
 def serve(

@@ -18,7 +18,7 @@ from croniter import CroniterBadDateError, croniter
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from .. import GROUP, settings
+from .. import GROUP, RUN_NOW, settings
 from ..adapters.kube import Kube, KubeconfigError, NotFound
 from ..api.census import ComputeCensusSpec
 from ..api.citydatacloud import CityDataCloudSpec
@@ -33,7 +33,6 @@ from ..census.trends import NOT_GROWING
 from .centres import CentreUnavailable, resolve, secret_refused
 
 PLURAL = "computecensuses"
-RUN_NOW = f"{GROUP}/run-now"  # any new value asks for a run now (`datacloud census run NAME` sets it)
 CITY_LABEL = f"{GROUP}/city"  # on a DataZone: the city whose quota it commits (else the province's)
 CONFIGMAP_BUDGET = 900 * 1024
 

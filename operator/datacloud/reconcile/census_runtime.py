@@ -28,12 +28,6 @@ Emit = Callable[[str, str, str], None]
 Key = tuple[str, str]
 
 
-def run_now_request(body: Any) -> object:
-    """What wakes a census besides its spec: a new value of the run-now annotation."""
-    meta = body.get("metadata") or {}
-    return (meta.get("generation"), (meta.get("annotations") or {}).get(census.RUN_NOW))
-
-
 class CensusRuntime:
     def __init__(self, kube: Kube, name: str, emit: Emit, status: dict[str, Any]) -> None:
         self.kube, self.name, self.emit = kube, name, emit
