@@ -4,7 +4,6 @@ it was when a lookup failed, gone without Scheduled targets; the stuck gauge fol
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from datacloud.adapters.kube import ApiError
@@ -177,7 +176,7 @@ def test_a_new_run_leaves_the_stuck_message_to_the_look_that_clears_the_conditio
     assert why is not None
     assert entry["message"].startswith("sync Job records-far-1: pod records-far-1-x not scheduled")
 
-    assert dr_scheduled._trylaunch(rt, {}, far, entry, datetime(2026, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
+    assert dr_scheduled._trylaunch(rt, {}, far, entry, "202601010000", "for 2026-01-01")  # type: ignore[arg-type]
     assert entry["message"].startswith("sync Job records-far-1: pod")  # still what JobsHealthy says
     assert "far" not in rt.jobs_checked_at  # type: ignore[attr-defined]  # looked at in this pass
 
@@ -189,5 +188,5 @@ def test_a_new_run_leaves_the_stuck_message_to_the_look_that_clears_the_conditio
     assert "message" not in entry  # cleared by the look that makes JobsHealthy True
 
     entry["message"] = "sync Job not created: quota exceeded"
-    assert dr_scheduled._trylaunch(rt, {}, far, entry, datetime(2026, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
+    assert dr_scheduled._trylaunch(rt, {}, far, entry, "202601010000", "for 2026-01-01")  # type: ignore[arg-type]
     assert "message" not in entry

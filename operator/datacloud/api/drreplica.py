@@ -215,7 +215,14 @@ class TargetStatus(LooseModel):
     last_sync_time: str | None = Field(default=None, description="When the last sync finished.")
     last_sync_duration_seconds: float | None = Field(default=None, description="How long it took.")
     last_sync_result: str | None = Field(default=None, description="Succeeded, Failed or Skipped.")
-    last_scheduled_time: str | None = Field(default=None, description="Cron time of the last scheduled run.")
+    last_scheduled_time: str | None = Field(
+        default=None,
+        description="Cron time of the last scheduled run (for a run asked for by the run-now annotation, "
+        "when it started).",
+    )
+    last_run_request: str | None = Field(
+        default=None, description="The run-now annotation value this target last started a run for."
+    )
     last_good_sync_start: str | None = Field(
         default=None, description="Start of the last successful full sync (a scheduled copy is this old)."
     )
@@ -351,6 +358,11 @@ class DRReplicaStatus(StatusBase):
     history: list[ActionStatus] | None = Field(default=None, description="Recent actions, newest first.")
     handled_request_id: str | None = Field(
         default=None, description="The last spec.action.requestId taken up (a new id starts a new action)."
+    )
+    last_run_request: str | None = Field(
+        default=None,
+        description="The last run-now annotation value answered: every Scheduled target started a full "
+        "sync for it, or an Event said why it could not.",
     )
     writable_copies: int | None = Field(
         default=None, description="Copies that accepted a probe write by an ordinary account; 1 is healthy."

@@ -1,6 +1,7 @@
 """`datacloud dr failover|switchover|failback NAME --to CENTRE [--dry-run]`: request a DR action and
-follow it until it finishes, printing each step as it changes; `datacloud dr divergent ...` for the
-writes kept after an unplanned failover."""
+follow it until it finishes, printing each step as it changes; `datacloud dr sync-now NAME`: full syncs
+of the Scheduled targets now; `datacloud dr divergent ...` for the writes kept after an unplanned
+failover."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from .. import RUN_NOW
 from ..adapters.kube import Kube, NotFound
 from . import dr_divergent
 from .kubecontext import add_kube_arguments, client, namespace, wait_seconds
@@ -49,6 +51,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--timeout", type=wait_seconds, default=600.0, help="seconds to wait (default 600)")
         add_kube_arguments(p)
         p.set_defaults(action_type=kind.capitalize())
+    text = "start a full sync of every Scheduled target now, whatever its schedule and transfer window"
+    sync_now = sub.add_parser("sync-now", help=text, description=text)
+    sync_now.add_argument("name", help="DRReplica name")
+    sync_now.add_argument("--no-wait", action="store_true", help="return once the request is recorded")
+    sync_now.add_argument(
+        "--timeout",
+        type=wait_seconds,
+        default=60.0,
+        help="seconds to wait for the operator to start the runs (default 60; the runs themselves are not "
+        "waited for)",
+    )
+    add_kube_arguments(sync_now)
     divergent = sub.add_parser(
         "divergent", help="writes an old active copy accepted that the active lacked: list, restore"
     )
@@ -71,7 +85,67 @@ def main(args: argparse.Namespace) -> int:
     if args.dr_command == "status":
         print(json.dumps(body.get("status") or {}, indent=2, ensure_ascii=False))
         return 0
+    if args.dr_command == "sync-now":
+        return sync_now(kube, args, body)
     return request(kube, args, body)
+
+
+def sync_now(kube: Kube, args: argparse.Namespace, body: dict[str, Any]) -> int:
+    """Set the run-now annotation and wait until the operator answered it: each Scheduled target started
+    a run for it (exit 0), or some did not (exit 1; the replica's Events say why)."""
+    request_id = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        kube.custom.patch_namespaced_custom_object(
+            "datacloud.fujian.gov.cn",
+            "v1alpha1",
+            args.namespace,
+            PLURAL,
+            args.name,
+            {"metadata": {"annotations": {RUN_NOW: request_id}}},
+        )
+    except ApiException as e:
+        reason = json.loads(e.body or "{}").get("message", e.reason) if e.body else e.reason
+        print(f"datacloud: the API server refused the request: {reason}", file=sys.stderr)
+        return 1
+    print(f"full syncs of {args.namespace}/{args.name} requested ({RUN_NOW}={request_id})")
+    if args.no_wait:
+        return 0
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        status = kube.get(PLURAL, args.name, args.namespace).get("status") or {}
+        if status.get("lastRunRequest") == request_id:
+            return _started(body, status, request_id, args)
+        time.sleep(0.5)
+    print(
+        f"datacloud: the operator has not answered after {args.timeout:g}s; see "
+        f"`kubectl -n {args.namespace} describe drr {args.name}`",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _started(body: dict[str, Any], status: dict[str, Any], request_id: str, args: argparse.Namespace) -> int:
+    """Which Scheduled targets (other than the active copy) started a run for the request."""
+    active = status.get("activeCentre") or body["spec"].get("activeCentre")
+    wanted = [
+        t["name"]
+        for t in body["spec"].get("targets") or []
+        if t.get("mode") == "Scheduled" and t.get("centre") != active
+    ]
+    started = {t["name"]: t for t in status.get("targets") or [] if t.get("lastRunRequest") == request_id}
+    for name, target in started.items():
+        print(f"  {name:<12} full sync started at {target.get('lastScheduledTime')}")
+    if started:
+        print("each run's result reaches the target's status when it finishes (`datacloud dr status`)")
+    missing = [name for name in wanted if name not in started]
+    if missing or not started:
+        print(
+            f"datacloud: not started: {', '.join(missing) or 'no Scheduled target'}; the Event "
+            f"SyncNotStarted says why (`kubectl -n {args.namespace} describe drr {args.name}`)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def request(kube: Kube, args: argparse.Namespace, body: dict[str, Any]) -> int:

@@ -13,4 +13,5 @@ def _make(key: roster.Key, body: kopf.Body, emit: roster.Emit) -> ReplicaRuntime
     return dr_roster.make(roster.thread_kube(), key, emit)
 
 
-roster.serve(PLURAL, dr_roster.roster, _make)
+# A new run-now annotation (`datacloud dr sync-now`) wakes a replica: its Scheduled targets sync now.
+roster.serve(PLURAL, dr_roster.roster, _make, wake_on=roster.generation_or_run_now)

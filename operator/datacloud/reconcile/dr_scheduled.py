@@ -1,4 +1,5 @@
-"""Scheduled (full) DR syncs: Jobs created at cron times inside the transfer window, results read back.
+"""Scheduled (full) DR syncs: Jobs created at cron times inside the transfer window, or at once when the
+run-now annotation gets a new value (`datacloud dr sync-now`); results read back.
 
 A Job runs `datacloud sync` (Indexed, one pod per shard, when `shards` > 1); each shard of each run writes
 its JSON summary into the ConfigMap `<replica>-<target>-sync-result` under a key of its own
@@ -11,12 +12,13 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from .. import settings
+from .. import RUN_NOW, settings
 from ..adapters.kube import ApiError
 from ..api.conditions import ReplicaReason, ReplicaType, replica
 from ..api.drreplica import DRReplicaSpec
@@ -80,9 +82,13 @@ def run(
     scheduled: list[Flow],
     centres: dict[str, Centre],
     now_text: str,
+    held: Collection[str] = (),
 ) -> None:
+    """`scheduled`: the Scheduled flows that may run now; `held`: the Scheduled targets held back (an
+    unusable spec, divergent writes not yet kept), which their own conditions explain."""
     now = epoch_now()
     previous = {t["name"]: dict(t) for t in rt.status.get("targets") or []}
+    _answer_run_now(rt, body, spec, scheduled, centres, previous, held, now)
     created = _parse_time(body["metadata"].get("creationTimestamp")) or now
     stuck: dict[str, Stuck | None] = {}  # target → why its newest Job is stuck; absent: not looked at
     for flow in scheduled:
@@ -95,7 +101,7 @@ def run(
             latest = due[-1]
             if in_window(window, now) and flow.src.centre in centres and flow.dst.centre in centres:
                 # A run the API server refuses (a quota, an admission policy) stays due: tried next tick.
-                if _trylaunch(rt, body, flow, entry, latest):
+                if _trylaunch(rt, body, flow, entry, _run_id(latest), f"for {latest.isoformat()}"):
                     entry["missedIntervals"] = len(due) - 1
                     entry["lastScheduledTime"] = latest.isoformat()
             else:
@@ -160,11 +166,61 @@ def _jobs_condition(
     rt.status["conditions"] = merge_conditions(rt.status.get("conditions"), [cond], now)
 
 
+def _answer_run_now(
+    rt: ReplicaContext,
+    body: dict[str, Any],
+    spec: DRReplicaSpec,
+    scheduled: list[Flow],
+    centres: dict[str, Centre],
+    entries: dict[str, dict[str, Any]],
+    held: Collection[str],
+    now: datetime,
+) -> None:
+    """A new value of the run-now annotation: every Scheduled target starts a full sync now, whatever its
+    schedule and transfer window (the window keeps nightly copies off the daytime links; an SRE asking for
+    a copy, before maintenance say, wants it now). Each target records the request it started a run for
+    (`lastRunRequest`), so one request starts one run per target even while another target's run is
+    refused and retried on later ticks. The replica answers (`status.lastRunRequest`) once every target
+    started its run or an Event said why it cannot; a run the API server refuses keeps the request owed."""
+    request = str((body["metadata"].get("annotations") or {}).get(RUN_NOW) or "")
+    if not request or request == rt.status.get("lastRunRequest"):
+        return
+    runnable = {f.target: f for f in scheduled}
+    names = sorted({*runnable, *held})
+    if spec.paused or not names:
+        why = "the replica is paused" if spec.paused else "it has no Scheduled target"
+        rt.emit("Warning", "SyncNotStarted", f"run-now request {request}: nothing started: {why}")
+        rt.status["lastRunRequest"] = request
+        return
+    owed, not_started = False, []
+    for name in names:
+        flow = runnable.get(name)
+        entry = entries.setdefault(name, {"name": name})
+        if entry.get("lastRunRequest") == request:
+            continue
+        if flow is None:
+            not_started.append(f"{name} (held back: see the replica's conditions)")
+        elif flow.src.centre not in centres or flow.dst.centre not in centres:
+            not_started.append(f"{name} (a centre is unavailable)")
+        elif _trylaunch(rt, body, flow, entry, "r" + _run_id(now, seconds=True), f"on request {request}"):
+            # From here the run is awaited like a cron run (its result read every RESULT_POLL_S), and the
+            # schedule's next time counts from now.
+            entry.update(lastRunRequest=request, lastScheduledTime=now.isoformat())
+        else:
+            owed = True
+    if not_started:
+        rt.emit(
+            "Warning", "SyncNotStarted", f"run-now request {request}: not started: {', '.join(not_started)}"
+        )
+    if not owed:
+        rt.status["lastRunRequest"] = request
+
+
 def _trylaunch(
-    rt: ReplicaContext, body: dict[str, Any], flow: Flow, entry: dict[str, Any], when: datetime
+    rt: ReplicaContext, body: dict[str, Any], flow: Flow, entry: dict[str, Any], run_id: str, why: str
 ) -> bool:
     try:
-        launch(rt, body, flow, _run_id(when))
+        launch(rt, body, flow, run_id)
     except ApiException as e:
         entry["message"] = f"sync Job {NOT_CREATED}: {api_refusal(e)}"
         rt.emit("Warning", "SyncRefused", f"full sync of {flow.target}: {entry['message']}")
@@ -175,7 +231,7 @@ def _trylaunch(
     # status write (cleared here, the condition would name a stuck Job the message no longer does); that
     # look comes now rather than up to JOB_CHECK_S later.
     rt.jobs_checked_at.pop(flow.target, None)
-    rt.emit("Normal", "SyncScheduled", f"full sync of {flow.target} started for {when.isoformat()}")
+    rt.emit("Normal", "SyncScheduled", f"full sync of {flow.target} started {why}")
     return True
 
 
@@ -255,8 +311,8 @@ def cancel_from_old_active(rt: ReplicaContext, keep_run: str, cut: str) -> list[
     return cancelled
 
 
-def _run_id(when: datetime) -> str:
-    return re.sub(r"[^0-9a-z]", "", when.strftime("%Y%m%dt%H%M").lower())
+def _run_id(when: datetime, seconds: bool = False) -> str:
+    return re.sub(r"[^0-9a-z]", "", when.strftime("%Y%m%dt%H%M%S" if seconds else "%Y%m%dt%H%M").lower())
 
 
 def launch(rt: ReplicaContext, body: dict[str, Any], flow: Flow, run_id: str) -> str:

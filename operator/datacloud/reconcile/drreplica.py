@@ -227,7 +227,10 @@ class ReplicaRuntime:
             writable = dr_divergent.gate(self.status, scheduled)
             self._pay_seeds(body, spec, scheduled, writable, centres)
             dr_reseed.condition(self, generation, now)
-            dr_scheduled.run(self, body, spec, writable, centres, now)
+            held = ({f.target for f in scheduled} - {f.target for f in writable}) | {
+                p.target for p in unusable
+            }
+            dr_scheduled.run(self, body, spec, writable, centres, now, held)
             self._target_status(spec, wanted, now)
             self._report_unusable(unusable, generation, now)
             self._summarise(spec, wanted, centres, problems, generation, now, unusable)

@@ -1,5 +1,6 @@
-"""Scheduled full syncs: the operator creates the (Indexed) Job at the cron time; the Job's command, run
-here in-process since the test cluster has no kubelet, reports back and the status follows."""
+"""Scheduled full syncs: the operator creates the (Indexed) Job at the cron time, or at once on request
+(the run-now annotation, `datacloud dr sync-now`); the Job's command, run here in-process since the test
+cluster has no kubelet, reports back and the status follows."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from datacloud import RUN_NOW
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
-from tests.support.dr import Refusals, allow_app, app, event_count, jobs, keys_at, replica, status
+from tests.support.dr import NAMESPACE, Refusals, allow_app, app, event_count, jobs, keys_at, replica, status
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +80,7 @@ def test_a_refused_sync_job_is_reported_and_created_once_allowed(
     allow_app(dr_centres["fz-prod"], bucket)
     refusals.no_room_for_jobs()
     doc = replica("squeezed", bucket)
-    doc["spec"]["targets"][1]["schedule"] = "* * * * *"
+    doc["metadata"]["annotations"] = {RUN_NOW: "before-maintenance"}  # a run asked for, not a cron time
     cleanup.append("squeezed")
     cluster.must_apply(doc)
 
@@ -91,6 +93,7 @@ def test_a_refused_sync_job_is_reported_and_created_once_allowed(
     target = wait_until(refused, 90, what="the refusal in the target's status")
     assert target["message"].startswith("sync Job not created: HTTP 403")
     assert "lastScheduledTime" not in target  # the run is still owed
+    assert "lastRunRequest" not in status(cluster, "squeezed")  # and the request not yet answered
     assert status(cluster, "squeezed")["phase"] == "Protected"  # the rest of the replica carries on
     wait_until(lambda: event_count(cluster, "squeezed", "SyncRefused"), 30, what="SyncRefused")
     assert jobs(cluster, "squeezed") == []
@@ -98,10 +101,52 @@ def test_a_refused_sync_job_is_reported_and_created_once_allowed(
     refusals.lift()
     found = wait_until(lambda: jobs(cluster, "squeezed"), 60, what="the Job once the quota allows it")
     assert len(found) == 1
-    owed = wait_until(
-        lambda: next(t for t in status(cluster, "squeezed")["targets"] if t["name"] == "remote").get(
-            "lastScheduledTime"
-        ),
-        30,
+    answered = wait_until(
+        lambda: status(cluster, "squeezed").get("lastRunRequest") == "before-maintenance", 30, what="answered"
     )
-    assert owed
+    assert answered
+    remote = next(t for t in status(cluster, "squeezed")["targets"] if t["name"] == "remote")
+    assert remote["lastRunRequest"] == "before-maintenance"
+    assert remote["lastScheduledTime"]
+    assert "message" not in remote
+
+
+def sync_now(cluster: Cluster, name: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "datacloud", "dr", "sync-now", name, "-n", NAMESPACE,
+         "--kubeconfig", str(cluster.kubeconfig), *extra],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_sync_now_starts_each_scheduled_target_once_and_a_paused_replica_says_why(
+    cluster: Cluster, dr_centres: dict[str, Centre], bucket: str, cleanup: list[str]
+) -> None:
+    allow_app(dr_centres["fz-prod"], bucket)
+    cleanup.append("on-demand")
+    cluster.must_apply(replica("on-demand", bucket))  # nightly at 02:00: nothing runs by itself today
+    wait_until(lambda: status(cluster, "on-demand").get("phase") == "Protected", 90, what="Protected")
+    assert jobs(cluster, "on-demand") == []
+
+    asked = sync_now(cluster, "on-demand")
+    assert asked.returncode == 0, asked.stderr
+    assert "remote" in asked.stdout
+    assert "full sync started" in asked.stdout
+    (job,) = jobs(cluster, "on-demand")
+    assert job["metadata"]["labels"]["datacloud.fujian.gov.cn/target"] == "remote"
+    remote = next(t for t in status(cluster, "on-demand")["targets"] if t["name"] == "remote")
+    assert remote["lastRunRequest"] == status(cluster, "on-demand")["lastRunRequest"]
+    assert remote["nextSyncTime"].endswith("02:00:00+00:00")  # the schedule goes on from the run
+
+    cluster.kube.merge_patch(
+        "datacloud.fujian.gov.cn/v1alpha1", "DRReplica", "on-demand", {"spec": {"paused": True}}, NAMESPACE
+    )
+    refused = sync_now(cluster, "on-demand", "--timeout", "60")
+    assert refused.returncode == 1
+    assert "not started: remote" in refused.stderr
+    wait_until(lambda: event_count(cluster, "on-demand", "SyncNotStarted"), 30, what="SyncNotStarted")
+    assert len(jobs(cluster, "on-demand")) == 1  # no second run
+
+    missing = sync_now(cluster, "no-such-replica", "--no-wait")
+    assert missing.returncode == 1
+    assert "not found" in missing.stderr

@@ -1,0 +1,211 @@
+"""The run-now annotation on a DRReplica (`datacloud dr sync-now`): every Scheduled target starts one full
+sync per request, whatever its schedule; a refused run keeps the request owed without starting the others
+twice; a paused replica, a held-back target or an unavailable centre is answered with an Event naming it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from kubernetes.client.exceptions import ApiException
+
+from datacloud import RUN_NOW
+from datacloud.api.drreplica import DRReplicaSpec
+from datacloud.builders import dr as build
+from datacloud.failover.topology import Flow, flows
+from datacloud.reconcile import dr_scheduled
+
+NOW = datetime(2026, 12, 2, 10, 0, 30, tzinfo=UTC)
+
+
+def spec(paused: bool = False) -> DRReplicaSpec:
+    return DRReplicaSpec.model_validate(
+        {
+            "source": {"centre": "prod", "bucket": "data"},
+            "activeCentre": "prod",
+            "paused": paused,
+            "targets": [
+                {"name": "near", "centre": "near", "bucket": "data", "mode": "Continuous"},
+                {
+                    "name": "far",
+                    "centre": "remote",
+                    "bucket": "far",
+                    "mode": "Scheduled",
+                    "schedule": "0 2 * * *",
+                },
+                {
+                    "name": "west",
+                    "centre": "remote2",
+                    "bucket": "west",
+                    "mode": "Scheduled",
+                    "schedule": "0 3 * * *",
+                },
+            ],
+        }
+    )
+
+
+def scheduled(s: DRReplicaSpec) -> list[Flow]:
+    return [f for f in flows(s, "prod") if f.mode == "Scheduled"]
+
+
+CENTRES: dict[str, Any] = {"prod": object(), "near": object(), "remote": object(), "remote2": object()}
+
+
+class Runtime:
+    name, namespace = "records", "ns"
+
+    def __init__(self) -> None:
+        self.status: dict[str, Any] = {}
+        self.events: list[tuple[str, str, str]] = []
+        self.jobs_checked_at: dict[str, float] = {}
+
+    def emit(self, kind: str, reason: str, message: str, key: str | None = None) -> None:
+        self.events.append((kind, reason, message))
+
+
+@pytest.fixture
+def launched(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """The runs started: (target, run id); a target in `refuse` is refused as a quota would."""
+    runs: list[tuple[str, str]] = []
+
+    def launch(rt: Any, body: Any, flow: Flow, run_id: str) -> str:
+        if flow.target in getattr(rt, "refuse", ()):
+            raise ApiException(status=403, reason="Forbidden")
+        runs.append((flow.target, run_id))
+        return build.job_name(rt.name, flow.target, run_id)
+
+    monkeypatch.setattr(dr_scheduled, "launch", launch)
+    return runs
+
+
+def body(request: str | None) -> dict[str, Any]:
+    annotations = {RUN_NOW: request} if request is not None else {}
+    return {"metadata": {"name": "records", "namespace": "ns", "annotations": annotations}}
+
+
+def answer(rt: Runtime, s: DRReplicaSpec, request: str | None, **kw: Any) -> dict[str, dict[str, Any]]:
+    entries = {t["name"]: dict(t) for t in rt.status.get("targets") or []}
+    dr_scheduled._answer_run_now(
+        rt,  # type: ignore[arg-type]
+        body(request),
+        s,
+        kw.get("flows", scheduled(s)),
+        kw.get("centres", CENTRES),
+        entries,
+        kw.get("held", ()),
+        kw.get("now", NOW),
+    )
+    rt.status["targets"] = list(entries.values())
+    return entries
+
+
+def test_a_new_request_starts_one_run_of_every_scheduled_target(launched: list[tuple[str, str]]) -> None:
+    rt = Runtime()
+    entries = answer(rt, spec(), "r1")
+    assert sorted(t for t, _ in launched) == ["far", "west"]
+    assert {run for _, run in launched} == {"r20261202t100030"}
+    assert rt.status["lastRunRequest"] == "r1"
+    for name in ("far", "west"):
+        assert entries[name]["lastRunRequest"] == "r1"
+        assert entries[name]["lastScheduledTime"] == NOW.isoformat()
+    assert [e[1] for e in rt.events] == ["SyncScheduled", "SyncScheduled"]
+    assert "on request r1" in rt.events[0][2]
+
+    answer(rt, spec(), "r1")  # the same value again: answered already
+    assert len(launched) == 2
+
+
+def test_no_annotation_starts_nothing(launched: list[tuple[str, str]]) -> None:
+    rt = Runtime()
+    answer(rt, spec(), None)
+    answer(rt, spec(), "")
+    assert launched == []
+    assert rt.events == []
+    assert "lastRunRequest" not in rt.status
+
+
+def test_a_refused_run_keeps_the_request_owed_without_starting_the_others_twice(
+    launched: list[tuple[str, str]],
+) -> None:
+    rt = Runtime()
+    rt.refuse = {"west"}  # type: ignore[attr-defined]
+    entries = answer(rt, spec(), "r1")
+    assert [t for t, _ in launched] == ["far"]
+    assert "lastRunRequest" not in rt.status  # owed
+    assert entries["west"]["message"].startswith("sync Job not created: HTTP 403")
+    assert "lastScheduledTime" not in entries["west"]
+
+    rt.refuse = set()  # type: ignore[attr-defined]
+    later = datetime(2026, 12, 2, 10, 0, 33, tzinfo=UTC)
+    entries = answer(rt, spec(), "r1", now=later)
+    assert [t for t, _ in launched] == ["far", "west"]  # far not again
+    assert rt.status["lastRunRequest"] == "r1"
+    assert "message" not in entries["west"]
+
+
+def test_a_paused_replica_answers_with_an_event_and_starts_nothing(launched: list[tuple[str, str]]) -> None:
+    rt = Runtime()
+    answer(rt, spec(paused=True), "r1")
+    assert launched == []
+    assert rt.status["lastRunRequest"] == "r1"
+    assert rt.events == [
+        ("Warning", "SyncNotStarted", "run-now request r1: nothing started: the replica is paused")
+    ]
+
+
+def test_held_and_unreachable_targets_are_named_and_the_rest_start(launched: list[tuple[str, str]]) -> None:
+    rt = Runtime()
+    s = spec()
+    only_far = [f for f in scheduled(s) if f.target == "far"]
+    centres = {k: v for k, v in CENTRES.items() if k != "remote"}
+    answer(rt, s, "r1", flows=only_far, held={"west"}, centres=centres)
+    assert launched == []
+    assert rt.status["lastRunRequest"] == "r1"
+    ((kind, reason, message),) = rt.events
+    assert (kind, reason) == ("Warning", "SyncNotStarted")
+    assert "far (a centre is unavailable)" in message
+    assert "west (held back" in message
+
+
+def test_without_scheduled_targets_the_request_is_answered_with_an_event(
+    launched: list[tuple[str, str]],
+) -> None:
+    rt = Runtime()
+    answer(rt, spec(), "r1", flows=[])
+    assert rt.events[0][2].endswith("it has no Scheduled target")
+    assert rt.status["lastRunRequest"] == "r1"
+
+
+def test_a_run_now_is_not_followed_by_the_cron_time_it_covers() -> None:
+    """After a run on request at 10:00:30 the schedule counts from then: a every-minute cron next fires at
+    10:01, not at once for 10:00."""
+    last = datetime.fromisoformat(NOW.isoformat())
+    assert dr_scheduled.due_runs("* * * * *", last, NOW) == []
+    assert dr_scheduled.due_runs("* * * * *", last, datetime(2026, 12, 2, 10, 1, 0, tzinfo=UTC))
+
+
+@given(
+    request=st.text(min_size=1, max_size=300),
+    replica=st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True),
+)
+def test_any_request_value_gives_a_valid_job_name(request: str, replica: str) -> None:
+    """The annotation's value is free text (any script, any length): it never reaches the Job's name."""
+    run_id = "r" + dr_scheduled._run_id(NOW, seconds=True)
+    name = build.job_name(replica, "remote-target", run_id)
+    assert len(name) <= 63
+    assert name.endswith(run_id)
+    assert all(c.isascii() and (c.isalnum() or c in "-.") for c in name)
+    rt = Runtime()
+    runs: list[str] = []
+    original = dr_scheduled.launch
+    dr_scheduled.launch = lambda rt, body, flow, run: runs.append(run) or ""  # type: ignore[assignment]
+    try:
+        answer(rt, spec(), request)
+    finally:
+        dr_scheduled.launch = original
+    assert runs == [run_id, run_id]
+    assert rt.status["lastRunRequest"] == request
