@@ -4,13 +4,15 @@ Security `restricted`, running as a pod on the stack's real node; its DR sync Jo
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from datacloud import RUN_NOW
 from datacloud.adapters import s3
 from datacloud.adapters.kube import Kube
 from datacloud.devstack.incluster import chart_values, install_operator, node_samples
@@ -66,13 +68,6 @@ def condition(stack: DevStack, ns: str, name: str, type_: str) -> dict[str, Any]
 def pod_ready(pod: dict[str, Any] | None) -> bool:
     conditions = {c["type"]: c["status"] for c in ((pod or {}).get("status") or {}).get("conditions") or []}
     return conditions.get("Ready") == "True"
-
-
-def next_minute_daily() -> str:
-    """A daily cron time one to two minutes from now: exactly one run during the test (runs every minute
-    overlap on a busy machine, and a run's figures are read only until the next run starts)."""
-    at = datetime.now(UTC) + timedelta(minutes=2 if datetime.now(UTC).second > 45 else 1)
-    return f"{at.minute} {at.hour} * * *"
 
 
 def test_operator_pod_becomes_ready_under_restricted(deployed: DevStack) -> None:
@@ -163,8 +158,9 @@ def test_operator_pod_reconciles_the_samples(deployed: DevStack) -> None:
 
 
 def test_scheduled_sharded_sync_runs_as_pods_and_reports(deployed: DevStack, tmp_path: Path) -> None:
-    """A DRReplica's scheduled full copy to the remote centre, 4 shards: an Indexed Job whose pods run on
-    the node, read the centres from the cluster, copy the objects and report into the replica's status."""
+    """A DRReplica's scheduled full copy to the remote centre, 4 shards, started by `datacloud dr
+    sync-now`: an Indexed Job whose pods run on the node, read the centres from the cluster, copy the
+    objects and report into the replica's status."""
     stack = deployed
     assert stack.node
     wait_until(lambda: pod_ready(operator_pod(stack)), 240, what="operator pod Ready")
@@ -191,12 +187,20 @@ def test_scheduled_sharded_sync_runs_as_pods_and_reports(deployed: DevStack, tmp
             "activeCentre": "fz-prod",
             "targets": [
                 {"name": "remote", "centre": "xm-remote-dr", "bucket": "node-dst", "mode": "Scheduled",
-                 "schedule": next_minute_daily(), "shards": 4}
+                 "schedule": "0 2 * * *", "shards": 4}
             ],
             "failover": {"policy": "Manual"},
         },
     }  # fmt: skip
     stack.apply_documents([replica])
+    asked = subprocess.run(
+        [sys.executable, "-m", "datacloud", "dr", "sync-now", "node-sharded", "-n", ns,
+         "--kubeconfig", str(stack.kubeconfig), "--timeout", "120"],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert asked.returncode == 0, asked.stderr
+    assert "remote" in asked.stdout
+    assert "full sync started" in asked.stdout
 
     def job() -> dict[str, Any] | None:
         jobs = get(stack, "jobs", "-n", ns, "-l", "datacloud.fujian.gov.cn/drreplica=node-sharded")["items"]
@@ -241,12 +245,12 @@ def test_sync_job_whose_pods_cannot_be_placed_is_named_then_runs(deployed: DevSt
             {
                 "apiVersion": "datacloud.fujian.gov.cn/v1alpha1",
                 "kind": "DRReplica",
-                "metadata": {"name": "cordoned", "namespace": ns},
+                "metadata": {"name": "cordoned", "namespace": ns, "annotations": {RUN_NOW: "cordoned-1"}},
                 "spec": {
                     "source": {"centre": "fz-prod", "bucket": "cordon-src"},
                     "activeCentre": "fz-prod",
                     "targets": [{"name": "remote", "centre": "xm-remote-dr", "bucket": "cordon-dst",
-                                 "mode": "Scheduled", "schedule": "* * * * *"}],
+                                 "mode": "Scheduled", "schedule": "0 2 * * *"}],
                     "failover": {"policy": "Manual"},
                 },
             }

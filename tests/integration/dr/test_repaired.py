@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from datacloud import RUN_NOW
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
 from tests.support.dr import NAMESPACE, allow_app, app, jobs, replica, root, status
@@ -65,11 +66,11 @@ def test_a_repair_by_verification_is_counted_in_status_event_and_metric(
     for i in range(5):
         app(prod).put_object(Bucket=bucket, Key=f"rows/{i}.csv", Body=f"row,{i}\n".encode() * 20)
     doc = replica("repairs", bucket)
-    doc["spec"]["targets"][1].update(schedule="* * * * *")
+    doc["metadata"]["annotations"] = {RUN_NOW: "repair-check"}  # its nightly run, now
     cleanup.append("repairs")
     cluster.must_apply(doc)
 
-    job = wait_until(lambda: jobs(cluster, "repairs"), 90, what="the scheduled Job")[0]
+    job = wait_until(lambda: jobs(cluster, "repairs"), 90, what="the requested Job")[0]
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     at = args.index("--report-configmap")
     seeded = sync(cluster, args[:at] + args[at + 2 :])  # a first copy, not reported
