@@ -91,3 +91,99 @@ def test_a_job_that_created_no_pod_for_two_minutes_is_stuck_and_named() -> None:
     assert why_stuck(refused, [pod("p", waiting="ContainerCreating")], created + timedelta(hours=1)) is None
     # A finished Job with its pods gone (ttl, cleanup) is not stuck.
     assert why_stuck(job("done", ("Complete", "")), [], created + timedelta(hours=1)) is None
+
+
+def pending(name: str, created: str, conditions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A Pending pod as the API server stores it before anyone took it up."""
+    status: dict[str, Any] = {"phase": "Pending", "qosClass": "Burstable"}
+    if conditions is not None:
+        status["conditions"] = conditions
+    return {
+        "metadata": {"name": name, "creationTimestamp": created},
+        "spec": {"schedulerName": "default-scheduler", "nodeName": "dc-node-7"},
+        "status": status,
+    }
+
+
+T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+PLACED = {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-12-02T12:00:00Z"}
+
+
+def test_a_pod_no_scheduler_looked_at_is_stuck_after_the_grace() -> None:
+    """Seen on the dev stack without a node: no scheduler runs, the sync pod stays Pending with an empty
+    status, and JobsHealthy read True ("no sync Job is stuck") for as long as it waited."""
+    from datacloud.builders.job_health import NOT_TAKEN_UP_GRACE_S
+
+    alone = pending("p", "2026-12-02T12:00:00Z")
+    assert why_stuck(job("j"), [alone], T0 + timedelta(seconds=NOT_TAKEN_UP_GRACE_S - 1)) is None
+    stuck = why_stuck(job("j"), [alone], T0 + timedelta(seconds=NOT_TAKEN_UP_GRACE_S))
+    assert stuck is not None
+    assert stuck.reason == "SyncPodUnschedulable" == ReplicaReason.SYNC_POD_UNSCHEDULABLE
+    assert stuck.message == (
+        "sync Job j: pod p has waited 120 s and no scheduler has looked at it "
+        "(does the scheduler 'default-scheduler' run?)"
+    )
+    alone["spec"]["schedulerName"] = "batch-调度器"
+    stuck = why_stuck(job("j"), [alone], T0 + timedelta(hours=1))
+    assert stuck is not None
+    assert "'batch-调度器'" in stuck.message
+    assert why_stuck(job("j"), [alone]) is None  # without a clock nothing is claimed
+
+
+def test_a_pod_placed_on_a_node_that_never_started_it_is_stuck_after_the_grace() -> None:
+    from datacloud.builders.job_health import NOT_TAKEN_UP_GRACE_S
+
+    placed = pending("p", "2026-12-02T11:59:59Z", [PLACED])
+    assert why_stuck(job("j"), [placed], T0 + timedelta(seconds=NOT_TAKEN_UP_GRACE_S - 1)) is None
+    stuck = why_stuck(job("j"), [placed], T0 + timedelta(seconds=NOT_TAKEN_UP_GRACE_S))
+    assert stuck is not None
+    assert stuck.reason == "SyncPodCannotStart"
+    assert "placed on node dc-node-7 120 s ago and its kubelet has not taken it up" in stuck.message
+
+
+def test_a_pod_a_kubelet_took_up_is_not_claimed_stuck_however_long_it_waits() -> None:
+    """What kubelet writes as soon as it admits a pod (pulling a large image can take long)."""
+    later = T0 + timedelta(hours=5)
+    admitted = pending(
+        "p",
+        "2026-12-02T12:00:00Z",
+        [
+            PLACED,
+            {"type": "PodReadyToStartContainers", "status": "False"},
+            {"type": "Initialized", "status": "True"},
+        ],
+    )
+    assert why_stuck(job("j"), [admitted], later) is None
+    pulling = pending("p", "2026-12-02T12:00:00Z", [PLACED])
+    pulling["status"]["containerStatuses"] = [
+        {"name": "sync", "state": {"waiting": {"reason": "ContainerCreating"}}}
+    ]
+    assert why_stuck(job("j"), [pulling], later) is None
+    running = pending("p", "2026-12-02T12:00:00Z")
+    running["status"]["phase"] = "Running"
+    assert why_stuck(job("j"), [running], later) is None
+    unreadable = pending("p", "not a time")
+    assert why_stuck(job("j"), [unreadable], later) is None
+
+
+@given(
+    conditions=st.lists(
+        st.fixed_dictionaries(
+            {
+                "type": st.sampled_from(["PodScheduled", "Initialized", "Ready", "ContainersReady"]),
+                "status": st.sampled_from(["True", "False", "Unknown"]),
+                "lastTransitionTime": st.just("2026-12-02T12:00:00Z"),
+            }
+        ),
+        min_size=2,
+        max_size=4,
+    ),
+)
+def test_only_an_untouched_pod_is_claimed_never_taken_up(conditions: list[dict[str, Any]]) -> None:
+    """With more than the scheduler's one condition, someone took the pod up: whatever else holds it is
+    for the other rules (an unschedulable pod is still named as such)."""
+    stuck = why_stuck(job("j"), [pending("p", "2026-12-02T12:00:00Z", conditions)], T0 + timedelta(days=1))
+    unschedulable = any(c["type"] == "PodScheduled" and c["status"] == "False" for c in conditions)
+    assert (stuck is not None) == unschedulable
+    if stuck is not None:
+        assert "not scheduled" in stuck.message

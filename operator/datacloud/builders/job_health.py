@@ -33,6 +33,12 @@ STUCK_WAITING = frozenset(
 NO_POD_GRACE_S = 120.0
 
 
+# A pod nobody takes up this long: no scheduler has written its PodScheduled condition (none runs, or
+# spec.schedulerName names one that does not), or the node it was bound to has not started it (kubelet
+# down or cut off). Either way the pod stays Pending with nothing in the Job's status saying why.
+NOT_TAKEN_UP_GRACE_S = 120.0
+
+
 @dataclass(frozen=True)
 class Stuck:
     reason: str  # SyncJobFailed | SyncPodCannotStart | SyncPodUnschedulable | SyncPodsNotCreated
@@ -113,12 +119,56 @@ def why_stuck(job: dict[str, Any], pods: list[dict[str, Any]], now: datetime | N
                 return Stuck(
                     "SyncPodUnschedulable", f"sync Job {name}: pod {pod_name} not scheduled ({text})"
                 )
+        if now is not None:
+            untouched = _not_taken_up(name, pod, now)
+            if untouched is not None:
+                return untouched
     return None
 
 
-def _age_s(job: dict[str, Any], now: datetime) -> float | None:
-    created = str(job["metadata"].get("creationTimestamp") or "")
+def _not_taken_up(job_name: str, pod: dict[str, Any], now: datetime) -> Stuck | None:
+    """A Pending pod that neither a scheduler nor a kubelet has written anything on for
+    NOT_TAKEN_UP_GRACE_S. Once a scheduler looks it writes PodScheduled; once a kubelet admits the pod it
+    writes container statuses and more conditions, so an empty status is proof that nobody did."""
+    status = pod.get("status") or {}
+    if (
+        status.get("phase") != "Pending"
+        or status.get("containerStatuses")
+        or status.get("initContainerStatuses")
+    ):
+        return None
+    conditions = status.get("conditions") or []
+    pod_name, spec = pod["metadata"]["name"], pod.get("spec") or {}
+    if not conditions:
+        age = _age_s(pod, now)
+        if age is None or age < NOT_TAKEN_UP_GRACE_S:
+            return None
+        scheduler = spec.get("schedulerName") or "default-scheduler"
+        return Stuck(
+            "SyncPodUnschedulable",
+            f"sync Job {job_name}: pod {pod_name} has waited {int(age)} s and no scheduler has looked at it "
+            f"(does the scheduler {scheduler!r} run?)",
+        )
+    placed = _true(conditions, "PodScheduled")
+    if placed is None or len(conditions) > 1:
+        return None
+    age = _seconds_since(placed.get("lastTransitionTime"), now)
+    if age is None or age < NOT_TAKEN_UP_GRACE_S:
+        return None
+    node = spec.get("nodeName") or "?"
+    return Stuck(
+        "SyncPodCannotStart",
+        f"sync Job {job_name}: pod {pod_name} was placed on node {node} {int(age)} s ago and its kubelet "
+        f"has not taken it up (is the node down or cut off? `kubectl get node {node}`)",
+    )
+
+
+def _age_s(obj: dict[str, Any], now: datetime) -> float | None:
+    return _seconds_since(obj["metadata"].get("creationTimestamp"), now)
+
+
+def _seconds_since(stamp: str | None, now: datetime) -> float | None:
     try:
-        return (now - datetime.fromisoformat(created.replace("Z", "+00:00"))).total_seconds()
+        return (now - datetime.fromisoformat(str(stamp or "").replace("Z", "+00:00"))).total_seconds()
     except ValueError:
         return None

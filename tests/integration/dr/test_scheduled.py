@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from datacloud import RUN_NOW
+from datacloud.builders.job_health import NOT_TAKEN_UP_GRACE_S, why_stuck
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
 from tests.support.dr import NAMESPACE, Refusals, allow_app, app, event_count, jobs, keys_at, replica, status
@@ -137,6 +139,24 @@ def test_sync_now_starts_each_scheduled_target_once_and_a_paused_replica_says_wh
     remote = next(t for t in status(cluster, "on-demand")["targets"] if t["name"] == "remote")
     assert remote["lastRunRequest"] == status(cluster, "on-demand")["lastRunRequest"]
     assert remote["nextSyncTime"].endswith("02:00:00+00:00")  # the schedule goes on from the run
+
+    # This cluster runs no scheduler, like the dev stack without a node: the Job's pod stays Pending with
+    # an empty status, which two minutes on is named as stuck (the shape from the real API server; the
+    # clock is moved rather than waited for).
+    name = job["metadata"]["name"]
+    pods = wait_until(
+        lambda: cluster.kube.read_all("v1", "Pod", NAMESPACE, label_selector=f"job-name={name}"),
+        60,
+        what="the Job's pod",
+    )
+    (pod,) = pods
+    assert why_stuck(job, pods, datetime.now(UTC)) is None  # not yet
+    later = datetime.now(UTC) + timedelta(seconds=NOT_TAKEN_UP_GRACE_S)
+    stuck = why_stuck(job, pods, later)
+    assert stuck is not None
+    assert stuck.reason == "SyncPodUnschedulable"
+    assert f"pod {pod['metadata']['name']} has waited" in stuck.message
+    assert "no scheduler has looked at it" in stuck.message
 
     cluster.kube.merge_patch(
         "datacloud.fujian.gov.cn/v1alpha1", "DRReplica", "on-demand", {"spec": {"paused": True}}, NAMESPACE
