@@ -205,7 +205,33 @@ def test_any_request_value_gives_a_valid_job_name(request: str, replica: str) ->
     dr_scheduled.launch = lambda rt, body, flow, run: runs.append(run) or ""  # type: ignore[assignment]
     try:
         answer(rt, spec(), request)
+        assert runs == [run_id, run_id]
+        recorded = rt.status["lastRunRequest"]
+        if len(request) <= dr_scheduled.REQUEST_MAX:
+            assert recorded == request
+        else:
+            assert recorded.startswith("sha256:")
+        assert len(recorded) <= len("sha256:") + 64
+        assert {t.get("lastRunRequest") for t in rt.status["targets"] if t["name"] != "near"} == {recorded}
+        answer(rt, spec(), request)  # the same value again, long or not: answered already
+        assert len(runs) == 2
     finally:
         dr_scheduled.launch = original
-    assert runs == [run_id, run_id]
-    assert rt.status["lastRunRequest"] == request
+
+
+def test_a_long_request_is_recorded_by_its_digest(launched: list[tuple[str, str]]) -> None:
+    """An annotation may hold 256 KiB; copied into status once per Scheduled target it would push the
+    object towards its size limit and a refused status write, so status records its digest."""
+    rt = Runtime()
+    first = "维护前" * 30_000
+    answer(rt, spec(), first)
+    recorded = rt.status["lastRunRequest"]
+    assert recorded.startswith("sha256:")
+    assert len(recorded) == 71
+    assert recorded == dr_scheduled.run_request(body(first))
+    assert all(len(message) < 300 for _, _, message in rt.events)
+    answer(rt, spec(), first + "!")  # a different long value is a new request
+    assert len(launched) == 4
+    assert rt.status["lastRunRequest"] != recorded
+    short = "x" * dr_scheduled.REQUEST_MAX
+    assert dr_scheduled.run_request(body(short)) == short

@@ -221,7 +221,9 @@ class TargetStatus(LooseModel):
         "when it started).",
     )
     last_run_request: str | None = Field(
-        default=None, description="The run-now annotation value this target last started a run for."
+        default=None,
+        description="The run-now annotation value this target last started a run for (sha256:<hex> of a "
+        "value over 128 characters).",
     )
     last_good_sync_start: str | None = Field(
         default=None, description="Start of the last successful full sync (a scheduled copy is this old)."
@@ -362,7 +364,7 @@ class DRReplicaStatus(StatusBase):
     last_run_request: str | None = Field(
         default=None,
         description="The last run-now annotation value answered: every Scheduled target started a full "
-        "sync for it, or an Event said why it could not.",
+        "sync for it, or an Event said why it could not (sha256:<hex> of a value over 128 characters).",
     )
     writable_copies: int | None = Field(
         default=None, description="Copies that accepted a probe write by an ordinary account; 1 is healthy."

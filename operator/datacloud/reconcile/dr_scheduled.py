@@ -9,6 +9,7 @@ still copying when the next cron time comes): each complete run is folded in onc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -182,7 +183,7 @@ def _answer_run_now(
     (`lastRunRequest`), so one request starts one run per target even while another target's run is
     refused and retried on later ticks. The replica answers (`status.lastRunRequest`) once every target
     started its run or an Event said why it cannot; a run the API server refuses keeps the request owed."""
-    request = str((body["metadata"].get("annotations") or {}).get(RUN_NOW) or "")
+    request = run_request(body)
     if not request or request == rt.status.get("lastRunRequest"):
         return
     runnable = {f.target: f for f in scheduled}
@@ -214,6 +215,21 @@ def _answer_run_now(
         )
     if not owed:
         rt.status["lastRunRequest"] = request
+
+
+# The annotation may hold up to 256 KiB; it is copied into status once per Scheduled target, so a long
+# value would multiply towards the object's size limit and a refused status write. Beyond this length the
+# status records its digest instead.
+REQUEST_MAX = 128
+
+
+def run_request(body: dict[str, Any]) -> str:
+    """The run-now request as status records it: the annotation's value, or `sha256:<hex>` of a long one
+    ("" when there is none)."""
+    value = str((body["metadata"].get("annotations") or {}).get(RUN_NOW) or "")
+    if len(value) <= REQUEST_MAX:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _trylaunch(

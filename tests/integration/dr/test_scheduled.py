@@ -158,6 +158,27 @@ def test_sync_now_starts_each_scheduled_target_once_and_a_paused_replica_says_wh
     assert f"pod {pod['metadata']['name']} has waited" in stuck.message
     assert "no scheduler has looked at it" in stuck.message
 
+    # Any value is a request, in any script and up to the annotations' 256 KiB: status keeps a digest of
+    # a long one (one copy per target would otherwise crowd the object), and it starts one more run.
+    long_request = "维护前同步 " * 12_000  # 192,000 bytes of UTF-8
+    cluster.kube.merge_patch(
+        "datacloud.fujian.gov.cn/v1alpha1",
+        "DRReplica",
+        "on-demand",
+        {"metadata": {"annotations": {RUN_NOW: long_request}}},
+        NAMESPACE,
+    )
+    digest = wait_until(
+        lambda: (
+            str(status(cluster, "on-demand").get("lastRunRequest") or "").startswith("sha256:")
+            and status(cluster, "on-demand")["lastRunRequest"]
+        ),
+        60,
+        what="the long request answered",
+    )
+    assert len(digest) == 71
+    assert len(jobs(cluster, "on-demand")) == 2
+
     cluster.kube.merge_patch(
         "datacloud.fujian.gov.cn/v1alpha1", "DRReplica", "on-demand", {"spec": {"paused": True}}, NAMESPACE
     )
@@ -165,7 +186,7 @@ def test_sync_now_starts_each_scheduled_target_once_and_a_paused_replica_says_wh
     assert refused.returncode == 1
     assert "not started: remote" in refused.stderr
     wait_until(lambda: event_count(cluster, "on-demand", "SyncNotStarted"), 30, what="SyncNotStarted")
-    assert len(jobs(cluster, "on-demand")) == 1  # no second run
+    assert len(jobs(cluster, "on-demand")) == 2  # no run while paused
 
     missing = sync_now(cluster, "no-such-replica", "--no-wait")
     assert missing.returncode == 1
