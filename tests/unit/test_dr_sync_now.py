@@ -56,7 +56,7 @@ CENTRES: dict[str, Any] = {"prod": object(), "near": object(), "remote": object(
 
 
 class Runtime:
-    name, namespace = "records", "ns"
+    name, namespace, kube = "records", "ns", None
 
     def __init__(self) -> None:
         self.status: dict[str, Any] = {}
@@ -67,16 +67,37 @@ class Runtime:
         self.events.append((kind, reason, message))
 
 
+MADE: list[dict[str, Any]] = []  # the Jobs the API server holds, as the shared listing returns them
+
+
+@pytest.fixture(autouse=True)
+def cluster_jobs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    MADE.clear()
+
+    def jobs(kube: Any, namespace: str, replica: str, target: str | None = None) -> list[dict[str, Any]]:
+        return [j for j in MADE if j["metadata"]["labels"]["datacloud.fujian.gov.cn/target"] == target]
+
+    monkeypatch.setattr(dr_scheduled.dr_jobs, "jobs", jobs)
+    return MADE
+
+
+def made(rt: Any, flow: Flow, run_id: str, request: str | None, created: datetime = NOW) -> str:
+    job = build.sync_job(body(None), flow.target, run_id, "img", [], 1, "sa", request)
+    job["metadata"]["creationTimestamp"] = created.strftime("%Y-%m-%dT%H:%M:%SZ")
+    MADE.append(job)
+    return str(job["metadata"]["name"])
+
+
 @pytest.fixture
 def launched(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     """The runs started: (target, run id); a target in `refuse` is refused as a quota would."""
     runs: list[tuple[str, str]] = []
 
-    def launch(rt: Any, body: Any, flow: Flow, run_id: str) -> str:
+    def launch(rt: Any, body: Any, flow: Flow, run_id: str, request: str | None = None) -> str:
         if flow.target in getattr(rt, "refuse", ()):
             raise ApiException(status=403, reason="Forbidden")
         runs.append((flow.target, run_id))
-        return build.job_name(rt.name, flow.target, run_id)
+        return made(rt, flow, run_id, request)
 
     monkeypatch.setattr(dr_scheduled, "launch", launch)
     return runs
@@ -84,7 +105,7 @@ def launched(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
 def body(request: str | None) -> dict[str, Any]:
     annotations = {RUN_NOW: request} if request is not None else {}
-    return {"metadata": {"name": "records", "namespace": "ns", "annotations": annotations}}
+    return {"metadata": {"name": "records", "namespace": "ns", "uid": "u1", "annotations": annotations}}
 
 
 def answer(rt: Runtime, s: DRReplicaSpec, request: str | None, **kw: Any) -> dict[str, dict[str, Any]]:
@@ -107,7 +128,8 @@ def test_a_new_request_starts_one_run_of_every_scheduled_target(launched: list[t
     rt = Runtime()
     entries = answer(rt, spec(), "r1")
     assert sorted(t for t, _ in launched) == ["far", "west"]
-    assert {run for _, run in launched} == {"r20261202t100030"}
+    assert {run for _, run in launched} == {dr_scheduled.request_run_id(NOW, "r1")}
+    assert dr_scheduled.request_run_id(NOW, "r1").startswith("r20261202t100030")
     assert rt.status["lastRunRequest"] == "r1"
     for name in ("far", "west"):
         assert entries[name]["lastRunRequest"] == "r1"
@@ -194,7 +216,7 @@ def test_a_run_now_is_not_followed_by_the_cron_time_it_covers() -> None:
 )
 def test_any_request_value_gives_a_valid_job_name(request: str, replica: str) -> None:
     """The annotation's value is free text (any script, any length): it never reaches the Job's name."""
-    run_id = "r" + dr_scheduled._run_id(NOW, seconds=True)
+    run_id = dr_scheduled.request_run_id(NOW, request)
     name = build.job_name(replica, "remote-target", run_id)
     assert len(name) <= 63
     assert name.endswith(run_id)
@@ -202,7 +224,7 @@ def test_any_request_value_gives_a_valid_job_name(request: str, replica: str) ->
     rt = Runtime()
     runs: list[str] = []
     original = dr_scheduled.launch
-    dr_scheduled.launch = lambda rt, body, flow, run: runs.append(run) or ""  # type: ignore[assignment]
+    dr_scheduled.launch = lambda rt, body, flow, run, request=None: runs.append(run) or ""  # type: ignore[assignment]
     try:
         answer(rt, spec(), request)
         assert runs == [run_id, run_id]
@@ -235,3 +257,63 @@ def test_a_long_request_is_recorded_by_its_digest(launched: list[tuple[str, str]
     assert rt.status["lastRunRequest"] != recorded
     short = "x" * dr_scheduled.REQUEST_MAX
     assert dr_scheduled.run_request(body(short)) == short
+
+
+def test_a_run_started_just_before_the_operator_stopped_is_not_started_again(
+    launched: list[tuple[str, str]],
+) -> None:
+    """Killed after creating the Jobs and before writing status: the operator that follows finds the Jobs
+    by their request and records them instead of starting the request's runs a second time."""
+    rt = Runtime()
+    rt.status = {"targets": [{"name": "far", "lastScheduledTime": "2026-12-02T02:00:00+00:00"}]}
+    before = {"targets": [dict(t) for t in rt.status["targets"]]}
+    answer(rt, spec(), "before-maintenance")
+    assert len(launched) == 2
+    rt.status = before  # the status write never happened
+    later = datetime(2026, 12, 2, 10, 0, 45, tzinfo=UTC)
+    entries = answer(rt, spec(), "before-maintenance", now=later)
+    assert len(launched) == 2  # nothing started twice
+    assert rt.status["lastRunRequest"] == "before-maintenance"
+    assert entries["far"]["lastScheduledTime"] == "2026-12-02T10:00:30+00:00"  # the Job's own start
+
+
+def test_a_request_value_used_again_later_starts_a_new_run(launched: list[tuple[str, str]]) -> None:
+    """A, then B, then A again: the Job of the first A is older than B's start and does not count."""
+    rt = Runtime()
+    answer(rt, spec(), "A")
+    answer(rt, spec(), "B", now=datetime(2026, 12, 2, 11, 0, tzinfo=UTC))
+    answer(rt, spec(), "A", now=datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
+    assert len(launched) == 6
+    assert rt.status["lastRunRequest"] == "A"
+
+
+def test_a_failed_job_listing_starts_the_run(
+    launched: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        raise ApiException(status=500, reason="etcd leader changed")
+
+    monkeypatch.setattr(dr_scheduled.dr_jobs, "jobs", refused)
+    rt = Runtime()
+    answer(rt, spec(), "r1")
+    assert len(launched) == 2
+
+
+def test_a_job_started_on_request_carries_it() -> None:
+    job = build.sync_job(body(None), "far", "r20261202t100030", "img", [], 1, "sa", "r1")
+    assert job["metadata"]["annotations"] == {build.RUN_REQUEST: "r1"}
+    cron = build.sync_job(body(None), "far", "20261202t0200", "img", [], 1, "sa")
+    assert "annotations" not in cron["metadata"]
+
+
+def test_two_requests_within_one_second_are_two_runs(launched: list[tuple[str, str]]) -> None:
+    """Found in CI: a second request in the same second as the first gave the same Job name, and applying
+    it again started nothing while status said the run had started."""
+    rt = Runtime()
+    answer(rt, spec(), "first")
+    answer(rt, spec(), "second", now=NOW.replace(microsecond=900_000))
+    far = sorted(run for target, run in launched if target == "far")
+    assert len(far) == 2
+    assert far[0] != far[1]
+    names = {build.job_name("records", "far", run) for run in far}
+    assert len(names) == 2

@@ -99,6 +99,9 @@ def job_name(replica: str, target: str, run_id: str) -> str:
 SYNC_RETRIES = 3  # a sync pod that fails is started again this many times (per shard when sharded)
 
 
+RUN_REQUEST = f"{GROUP}/run-request"  # on a sync Job started on request: the request, as status records it
+
+
 def sync_job(
     body: dict[str, Any],
     target: str,
@@ -107,8 +110,11 @@ def sync_job(
     args: list[str],
     shards: int,
     service_account: str,
+    request: str | None = None,
 ) -> dict[str, Any]:
-    """A Job running `datacloud sync` for one scheduled target; Indexed with one pod per shard."""
+    """A Job running `datacloud sync` for one scheduled target; Indexed with one pod per shard. A run
+    started on request carries the request (RUN_REQUEST), so an operator restarted before it recorded the
+    start finds the Job instead of starting the run again."""
     meta = body["metadata"]
     labels = {**MANAGED_BY, f"{GROUP}/drreplica": meta["name"], f"{GROUP}/target": target}
     shard_args = ["--shard", "$(JOB_COMPLETION_INDEX)/" + str(shards)] if shards > 1 else []
@@ -157,6 +163,7 @@ def sync_job(
             "name": job_name(meta["name"], target, run_id),
             "namespace": meta["namespace"],
             "labels": labels,
+            **({"annotations": {RUN_REQUEST: request}} if request is not None else {}),
             "ownerReferences": [owner(body)],
         },
         "spec": spec,

@@ -203,7 +203,11 @@ def _answer_run_now(
             not_started.append(f"{name} (held back: see the replica's conditions)")
         elif flow.src.centre not in centres or flow.dst.centre not in centres:
             not_started.append(f"{name} (a centre is unavailable)")
-        elif _trylaunch(rt, body, flow, entry, "r" + _run_id(now, seconds=True), f"on request {request}"):
+        elif (started := _started_for(rt, flow.target, request, entry)) is not None:
+            entry.update(lastRunRequest=request, lastScheduledTime=started)
+        elif _trylaunch(
+            rt, body, flow, entry, request_run_id(now, request), f"on request {request}", request
+        ):
             # From here the run is awaited like a cron run (its result read every RESULT_POLL_S), and the
             # schedule's next time counts from now.
             entry.update(lastRunRequest=request, lastScheduledTime=now.isoformat())
@@ -232,11 +236,37 @@ def run_request(body: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _started_for(rt: ReplicaContext, target: str, request: str, entry: dict[str, Any]) -> str | None:
+    """When a Job was started for `request` since the target's last recorded start, though status does not
+    say so (the operator was stopped between creating the Job and writing status): its creation time. A
+    Job of an older use of the same value is older than that start and does not count. A failed listing
+    counts as none: a second run costs a copy of what differs, a run never started costs the copy."""
+    try:
+        found = dr_jobs.jobs(rt.kube, rt.namespace, rt.name, target)
+    except (ApiException, ApiError):
+        return None
+    since = _parse_time(entry.get("lastScheduledTime"))
+    for job in found:
+        meta = job.get("metadata") or {}
+        created = _parse_time(meta.get("creationTimestamp"))
+        if (meta.get("annotations") or {}).get(build.RUN_REQUEST) != request or created is None:
+            continue
+        if since is None or created >= since.replace(microsecond=0):
+            return created.isoformat()
+    return None
+
+
 def _trylaunch(
-    rt: ReplicaContext, body: dict[str, Any], flow: Flow, entry: dict[str, Any], run_id: str, why: str
+    rt: ReplicaContext,
+    body: dict[str, Any],
+    flow: Flow,
+    entry: dict[str, Any],
+    run_id: str,
+    why: str,
+    request: str | None = None,
 ) -> bool:
     try:
-        launch(rt, body, flow, run_id)
+        launch(rt, body, flow, run_id, request)
     except ApiException as e:
         entry["message"] = f"sync Job {NOT_CREATED}: {api_refusal(e)}"
         rt.emit("Warning", "SyncRefused", f"full sync of {flow.target}: {entry['message']}")
@@ -327,11 +357,23 @@ def cancel_from_old_active(rt: ReplicaContext, keep_run: str, cut: str) -> list[
     return cancelled
 
 
+def request_run_id(now: datetime, request: str) -> str:
+    """A requested run's id: its start to the second and a digest of the request, so that two requests
+    within one second are two runs (with the time alone the second Job would be the first one again)."""
+    return (
+        "r"
+        + _run_id(now, seconds=True)
+        + hashlib.sha256(request.encode("utf-8", "surrogatepass")).hexdigest()[:6]
+    )
+
+
 def _run_id(when: datetime, seconds: bool = False) -> str:
     return re.sub(r"[^0-9a-z]", "", when.strftime("%Y%m%dt%H%M%S" if seconds else "%Y%m%dt%H%M").lower())
 
 
-def launch(rt: ReplicaContext, body: dict[str, Any], flow: Flow, run_id: str) -> str:
+def launch(
+    rt: ReplicaContext, body: dict[str, Any], flow: Flow, run_id: str, request: str | None = None
+) -> str:
     shards = flow.spec.shards if flow.spec else 1
     # The Job's pods run as `datacloud-sync`: without the account they are never created.
     ensure_sync_account(rt.kube, rt.namespace, settings.current().namespace)
@@ -343,6 +385,7 @@ def launch(rt: ReplicaContext, body: dict[str, Any], flow: Flow, run_id: str) ->
         sync_arguments(rt.namespace, rt.name, flow, run_id),
         shards,
         SYNC_SERVICE_ACCOUNT,
+        request,
     )
     rt.kube.apply(job)
     return str(job["metadata"]["name"])

@@ -138,6 +138,8 @@ def test_sync_now_starts_each_scheduled_target_once_and_a_paused_replica_says_wh
     assert job["metadata"]["labels"]["datacloud.fujian.gov.cn/target"] == "remote"
     remote = next(t for t in status(cluster, "on-demand")["targets"] if t["name"] == "remote")
     assert remote["lastRunRequest"] == status(cluster, "on-demand")["lastRunRequest"]
+    # The Job carries its request: an operator restarted before it wrote status finds it (unit-tested).
+    assert job["metadata"]["annotations"]["datacloud.fujian.gov.cn/run-request"] == remote["lastRunRequest"]
     assert remote["nextSyncTime"].endswith("02:00:00+00:00")  # the schedule goes on from the run
 
     # This cluster runs no scheduler, like the dev stack without a node: the Job's pod stays Pending with
