@@ -374,6 +374,13 @@ class Kube:
             out = self.custom.list_cluster_custom_object(GROUP, VERSION, plural)
         return list(cast(dict[str, Any], out).get("items", []))
 
+    def patch(self, plural: str, name: str, patch: dict[str, Any], namespace: str | None = None) -> None:
+        """Merge-patch a custom resource (an annotation, a spec field): what the CLI asks of the operator."""
+        if namespace:
+            self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, patch)
+        else:
+            self.custom.patch_cluster_custom_object(GROUP, VERSION, plural, name, patch)
+
     def patch_status(
         self, plural: str, name: str, status: dict[str, Any], namespace: str | None = None
     ) -> dict[str, Any]:

@@ -271,9 +271,7 @@ def run_now(kube: Kube, args: argparse.Namespace, err: Console) -> int:
     request = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     patch = {"metadata": {"annotations": {RUN_NOW: request}}}
     try:
-        kube.custom.patch_cluster_custom_object(
-            "datacloud.fujian.gov.cn", "v1alpha1", reconcile.PLURAL, args.name, patch
-        )
+        kube.patch(reconcile.PLURAL, args.name, patch)
     except ApiException as e:
         raise _UsageError(f"could not annotate ComputeCensus {args.name}: {e.status} {e.reason}") from None
     err.print(f"requested a run of census {args.name} ({RUN_NOW}={request})", markup=False)

@@ -175,13 +175,6 @@ def _mark_reviewed(kube: Kube, args: argparse.Namespace, body: dict[str, Any]) -
     done = {e for e in (annotations.get(REVIEWED_ANNOTATION) or "").split(",") if e}
     done.add(str(args.epoch))
     value = ",".join(sorted(done, key=int))
-    kube.custom.patch_namespaced_custom_object(
-        "datacloud.fujian.gov.cn",
-        "v1alpha1",
-        args.namespace,
-        PLURAL,
-        args.name,
-        {"metadata": {"annotations": {REVIEWED_ANNOTATION: value}}},
-    )
+    kube.patch(PLURAL, args.name, {"metadata": {"annotations": {REVIEWED_ANNOTATION: value}}}, args.namespace)
     print(f"epoch {args.epoch} marked reviewed on {args.namespace}/{args.name}")
     return 0
