@@ -138,29 +138,27 @@ def _not_taken_up(job_name: str, pod: dict[str, Any], now: datetime) -> Stuck | 
     ):
         return None
     conditions = status.get("conditions") or []
-    pod_name, spec = pod["metadata"]["name"], pod.get("spec") or {}
-    if not conditions:
-        age = _age_s(pod, now)
-        if age is None or age < NOT_TAKEN_UP_GRACE_S:
-            return None
-        scheduler = spec.get("schedulerName") or "default-scheduler"
-        return Stuck(
-            "SyncPodUnschedulable",
-            f"sync Job {job_name}: pod {pod_name} has waited {int(age)} s and no scheduler has looked at it "
-            f"(does the scheduler {scheduler!r} run?)",
-        )
     placed = _true(conditions, "PodScheduled")
-    if placed is None or len(conditions) > 1:
-        return None
-    age = _seconds_since(placed.get("lastTransitionTime"), now)
+    if conditions and (placed is None or len(conditions) > 1):
+        return None  # a scheduler found no node (named above), or a kubelet took the pod up
+    # Waiting since it was made (no scheduler looked), or since it was placed (no kubelet took it up).
+    age = _seconds_since(
+        placed.get("lastTransitionTime") if placed else pod["metadata"].get("creationTimestamp"), now
+    )
     if age is None or age < NOT_TAKEN_UP_GRACE_S:
         return None
+    pod_name, spec = pod["metadata"]["name"], pod.get("spec") or {}
+    if placed is None:
+        scheduler = spec.get("schedulerName") or "default-scheduler"
+        why = f"has waited {int(age)} s and no scheduler has looked at it (does the scheduler {scheduler!r} "
+        why += "run?)"
+        return Stuck("SyncPodUnschedulable", f"sync Job {job_name}: pod {pod_name} {why}")
     node = spec.get("nodeName") or "?"
-    return Stuck(
-        "SyncPodCannotStart",
-        f"sync Job {job_name}: pod {pod_name} was placed on node {node} {int(age)} s ago and its kubelet "
-        f"has not taken it up (is the node down or cut off? `kubectl get node {node}`)",
+    why = (
+        f"was placed on node {node} {int(age)} s ago and its kubelet has not taken it up (is the node down "
+        f"or cut off? `kubectl get node {node}`)"
     )
+    return Stuck("SyncPodCannotStart", f"sync Job {job_name}: pod {pod_name} {why}")
 
 
 def _age_s(obj: dict[str, Any], now: datetime) -> float | None:
