@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from datacloud.api.drreplica import DRReplicaSpec
+
 
 def job(name: str, *conditions: tuple[str, str]) -> dict[str, Any]:
     conds = [{"type": t, "status": "True", "reason": r, "message": f"{r} happened"} for t, r in conditions]
@@ -22,3 +24,25 @@ def pod(name: str, waiting: str | None = None, unschedulable: bool = False) -> d
             {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes"}
         ]
     return {"metadata": {"name": name}, "status": status}
+
+
+def scheduled_replica(paused: bool = False, continuous: bool = False) -> DRReplicaSpec:
+    """A replica of `prod` with two Scheduled targets, `far` (02:00) and `west` (03:00), and with
+    `continuous` a Continuous one, `near`, before them."""
+    near = {"name": "near", "centre": "near", "bucket": "data", "mode": "Continuous"}
+    far = {"name": "far", "centre": "remote", "bucket": "far", "mode": "Scheduled", "schedule": "0 2 * * *"}
+    west = {
+        "name": "west",
+        "centre": "remote2",
+        "bucket": "west",
+        "mode": "Scheduled",
+        "schedule": "0 3 * * *",
+    }
+    return DRReplicaSpec.model_validate(
+        {
+            "source": {"centre": "prod", "bucket": "data"},
+            "activeCentre": "prod",
+            "paused": paused,
+            "targets": [near, far, west] if continuous else [far, west],
+        }
+    )

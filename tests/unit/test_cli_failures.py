@@ -82,6 +82,7 @@ def one_line(capsys: pytest.CaptureFixture[str]) -> str:
         ["status"],
         ["dr", "status", "r"],
         ["dr", "failover", "r", "--to", "fz-samecity-dr"],
+        ["dr", "sync-now", "r"],
         ["census", "run", "c"],
     ],
 )
@@ -133,7 +134,10 @@ def test_census_report_to_a_path_it_cannot_write_says_so_before_collecting(
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-5", "1e999", "ten", ""])
-@pytest.mark.parametrize("argv", [["dr", "failover", "r", "--to", "fz-samecity-dr"], ["census", "run", "c"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["dr", "failover", "r", "--to", "fz-samecity-dr"], ["dr", "sync-now", "r"], ["census", "run", "c"]],
+)
 def test_a_timeout_that_could_never_wait_or_never_end_is_a_usage_error(
     capsys: pytest.CaptureFixture[str], argv: list[str], value: str
 ) -> None:

@@ -7,35 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from datacloud.adapters.kube import ApiError
-from datacloud.api.drreplica import DRReplicaSpec
 from datacloud.failover.topology import flows
 from datacloud.metrics import REGISTRY
 from datacloud.metrics import dr as dr_metrics
 from datacloud.reconcile import dr_jobs, dr_scheduled
-from tests.support.jobs import job, pod
+from tests.support.jobs import job, pod, scheduled_replica
 
-SPEC = DRReplicaSpec.model_validate(
-    {
-        "source": {"centre": "prod", "bucket": "data"},
-        "activeCentre": "prod",
-        "targets": [
-            {
-                "name": "far",
-                "centre": "remote",
-                "bucket": "far",
-                "mode": "Scheduled",
-                "schedule": "0 2 * * *",
-            },
-            {
-                "name": "west",
-                "centre": "remote2",
-                "bucket": "west",
-                "mode": "Scheduled",
-                "schedule": "0 3 * * *",
-            },
-        ],
-    }
-)
+SPEC = scheduled_replica()
 SCHEDULED = [f for f in flows(SPEC, "prod") if f.mode == "Scheduled"]
 
 

@@ -17,35 +17,13 @@ from datacloud.api.drreplica import DRReplicaSpec
 from datacloud.builders import dr as build
 from datacloud.failover.topology import Flow, flows
 from datacloud.reconcile import dr_scheduled
+from tests.support.jobs import scheduled_replica
 
 NOW = datetime(2026, 12, 2, 10, 0, 30, tzinfo=UTC)
 
 
 def spec(paused: bool = False) -> DRReplicaSpec:
-    return DRReplicaSpec.model_validate(
-        {
-            "source": {"centre": "prod", "bucket": "data"},
-            "activeCentre": "prod",
-            "paused": paused,
-            "targets": [
-                {"name": "near", "centre": "near", "bucket": "data", "mode": "Continuous"},
-                {
-                    "name": "far",
-                    "centre": "remote",
-                    "bucket": "far",
-                    "mode": "Scheduled",
-                    "schedule": "0 2 * * *",
-                },
-                {
-                    "name": "west",
-                    "centre": "remote2",
-                    "bucket": "west",
-                    "mode": "Scheduled",
-                    "schedule": "0 3 * * *",
-                },
-            ],
-        }
-    )
+    return scheduled_replica(paused, continuous=True)
 
 
 def scheduled(s: DRReplicaSpec) -> list[Flow]:
