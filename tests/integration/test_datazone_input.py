@@ -43,6 +43,26 @@ pytestmark = pytest.mark.integration
         # Exponents the API server cannot finish a request with (it times out on 1e999999999).
         ({"quota": {"hard": {"pods": "1e999999999"}}}, "exponent of at most two digits"),
         ({"limits": {"max": {"memory": "0.1e-100"}}}, "spec.limits.max[memory]"),
+        # Names a ResourceQuota or LimitRange would refuse, and limits out of order, named with the field.
+        (
+            {"quota": {"hard": {"cpuz": "4"}}},
+            'spec.quota.hard: Invalid value: "object": "cpuz" is not a quota',
+        ),
+        ({"quota": {"hard": {"request.cpu": "4"}}}, '"request.cpu" is not a quota resource'),
+        ({"limits": {"default": {"pods": "1"}}}, 'spec.limits.default: Invalid value: "object": "pods"'),
+        (
+            {"limits": {"defaultRequest": {"cpu": "2"}, "default": {"cpu": "1"}}},
+            'spec.limits: Invalid value: "object": defaultRequest[cpu] must not exceed default[cpu]',
+        ),
+        (
+            {"limits": {"default": {"memory": "2Gi"}, "max": {"memory": "1Gi"}}},
+            "default[memory] must not exceed",
+        ),
+        ({"limits": {"defaultRequest": {"cpu": "1e3"}, "max": {"cpu": 999}}}, "defaultRequest[cpu] must not"),
+        (
+            {"limits": {"defaultRequest": {"nvidia.com/gpu": "1"}, "default": {"nvidia.com/gpu": "2"}}},
+            "defaultRequest[nvidia.com/gpu] must equal default (or max when default is not set)",
+        ),
     ],
     ids=lambda v: str(v)[:60],
 )
@@ -196,24 +216,18 @@ def test_zone_as_a_user_writes_it_unquoted_numbers_and_chinese_groups(
 
 
 def test_values_the_api_server_refuses_become_conditions(cluster: Cluster, operator: dict[str, Any]) -> None:
-    """Quota resource names and limit orderings the schema cannot judge: the ResourceQuota/LimitRange
-    validation refuses them, the zone says which and why, and the rest of the zone is still kept."""
+    """Qualified resource names are left to the API server's own grammar (the schema judges names without
+    a `/` only): the ResourceQuota/LimitRange validation refuses them, the zone says which and why, and the
+    rest of the zone is still kept."""
     z = f"dz-refused-{uid()}"
     ns = f"{z}-a"
-    cluster.must_apply(
-        zone(
-            z,
-            [ns],
-            quota={"hard": {"cpuz": "4"}},
-            limits={"defaultRequest": {"cpu": "2"}, "default": {"cpu": "1"}},
-        )
-    )
+    cluster.must_apply(zone(z, [ns], quota={"hard": {"a/b/c": "4"}}, limits={"default": {"x/y/z": "1"}}))
     wait_until(
         lambda: cond(cluster, z, "QuotaEnforced").get("status") == "False", 60, what="QuotaEnforced False"
     )
     c = cond(cluster, z, "QuotaEnforced")
     assert c["reason"] in ("ResourceQuotaRejected", "LimitRangeRejected")
-    assert "cpuz" in c["message"]
+    assert "a/b/c" in c["message"]
     assert "LimitRange" in c["message"]
     assert cond(cluster, z, "Ready")["status"] == "False"
     assert cond(cluster, z, "Isolated")["status"] == "True"

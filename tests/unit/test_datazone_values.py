@@ -4,6 +4,7 @@ The same rules are the CRD's (tests/integration/test_datazone_input.py applies t
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -104,3 +105,47 @@ def test_allow_from_names_only_what_a_zone_can_be_named() -> None:
     assert spec(network={"allowFrom": ["z" * 63]}).network.allow_from == ["z" * 63]
     with pytest.raises(ValidationError, match=r"network\.allowFrom\.0"):
         spec(network={"allowFrom": ["z" * 64]})
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"quota": {"hard": {"cpuz": "4"}}}, '"cpuz" is not a quota resource'),
+        ({"quota": {"hard": {"limits.storage": "4"}}}, '"limits.storage" is not a quota resource'),
+        ({"limits": {"max": {"requests.cpu": "4"}}}, '"requests.cpu" is not a container resource'),
+        ({"limits": {"defaultRequest": {"cpu": "2"}, "default": {"cpu": "1500m"}}}, "defaultRequest[cpu] 2"),
+        ({"limits": {"default": {"memory": "1Gi"}, "max": {"memory": "1000Mi"}}}, "default[memory] 1Gi"),
+        # The API server takes default from max when it is unset: a GPU's request must then equal max.
+        (
+            {"limits": {"defaultRequest": {"nvidia.com/gpu": "1"}, "max": {"nvidia.com/gpu": "2"}}},
+            "must equal",
+        ),
+        (
+            {"limits": {"defaultRequest": {"hugepages-2Mi": "2Mi"}, "default": {"hugepages-2Mi": "4Mi"}}},
+            "equal",
+        ),
+    ],
+)
+def test_quota_names_and_limit_orders_the_api_server_refuses_are_refused(
+    change: dict[str, Any], said: str
+) -> None:
+    with pytest.raises(ValidationError, match=re.escape(said)):
+        spec(**change)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"quota": {"hard": {"count/deployments.apps": "4", "requests.hugepages-1Gi": "2Gi", "pods": 10}}},
+        {"limits": {"defaultRequest": {"cpu": "1000m"}, "default": {"cpu": 1}, "max": {"cpu": "1"}}},
+        {"limits": {"defaultRequest": {"nvidia.com/gpu": 1}, "max": {"nvidia.com/gpu": "1"}}},
+        {
+            "limits": {
+                "defaultRequest": {"example.kubernetes.io/x": "1"},
+                "default": {"example.kubernetes.io/x": 2},
+            }
+        },
+    ],
+)
+def test_names_and_orders_the_api_server_takes_are_taken(change: dict[str, Any]) -> None:
+    spec(**change)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
+from . import resources
 from .common import (
     DNS_SUBDOMAIN,
     LABEL_VALUE_MAX,
@@ -18,6 +20,7 @@ from .common import (
     cel,
     name_label_msg,
     name_label_rules,
+    with_rules,
 )
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -86,12 +89,35 @@ class Department(Model):
     )
 
 
+def _names(
+    bad: Callable[[dict[str, str]], str | None], message: str
+) -> Callable[[dict[str, str]], dict[str, str]]:
+    def check(value: dict[str, str]) -> dict[str, str]:
+        name = bad(value)
+        if name is not None:
+            raise ValueError(f'"{name}" {message}')
+        return value
+
+    return check
+
+
+QuotaMap = Annotated[
+    dict[str, IntOrLimitQuantity],
+    Field(max_length=32, json_schema_extra={"x-kubernetes-validations": [resources.QUOTA_NAMES_RULE]}),
+    AfterValidator(_names(resources.bad_quota_name, resources.QUOTA_MSG)),
+]
+ContainerMap = Annotated[
+    dict[str, IntOrLimitQuantity],
+    Field(max_length=32, json_schema_extra={"x-kubernetes-validations": [resources.CONTAINER_NAMES_RULE]}),
+    AfterValidator(_names(resources.bad_container_name, resources.CONTAINER_MSG)),
+]
+
+
 class Quota(Model):
     """Zone-wide hard limits, summed over all the zone's namespaces."""
 
-    hard: dict[str, IntOrLimitQuantity] = Field(
+    hard: QuotaMap = Field(
         default_factory=dict,
-        max_length=32,
         description="Resource name to quantity, as in a ResourceQuota (requests.cpu, pods, ...).",
     )
 
@@ -99,15 +125,22 @@ class Quota(Model):
 class Limits(Model):
     """Container defaults written into each namespace's LimitRange."""
 
-    default_request: dict[str, IntOrLimitQuantity] = Field(
-        default_factory=dict, max_length=32, description="Default container requests, e.g. cpu: 100m."
+    model_config = with_rules(*resources.LIMITS_ORDER_RULES)
+
+    default_request: ContainerMap = Field(
+        default_factory=dict, description="Default container requests, e.g. cpu: 100m."
     )
-    default: dict[str, IntOrLimitQuantity] = Field(
-        default_factory=dict, max_length=32, description="Default container limits."
-    )
-    max: dict[str, IntOrLimitQuantity] = Field(
-        default_factory=dict, max_length=32, description="Largest container limits allowed."
-    )
+    default: ContainerMap = Field(default_factory=dict, description="Default container limits.")
+    max: ContainerMap = Field(default_factory=dict, description="Largest container limits allowed.")
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Limits:
+        wrong = resources.misordered(
+            {"defaultRequest": self.default_request, "default": self.default, "max": self.max}
+        )
+        if wrong is not None:
+            raise ValueError(wrong)
+        return self
 
 
 class EgressRule(Model):
