@@ -14,7 +14,8 @@ DataCentres), creates one source bucket per replica in production, then:
   Automatic) are created by as many writers; the clock stops when every one is Protected;
 - (b) the operator's peak RSS and thread count, sampled every 0.2 s throughout;
 - (c) idle: once all are Protected and the API server is quiet, the operator's CPU and the API server's
-  writes (by verb and resource, from apiserver_request_total) over 60 s;
+  writes (by verb and resource, from apiserver_request_total) over 60 s (with `OPERATOR_PYSPY_IDLE=FILE`
+  the operator's Python stacks over those seconds, as for the failover below);
 - (f) while they stay protected: `--zones` DataZones created and deleted and a CityDataCloud added, each
   timed until done (zone Ready then gone; city status written for its generation);
 - (d) lag: `--lag-rate` PUT/s spread over `--lag-replicas` source buckets for `--lag-seconds`; each
@@ -413,10 +414,14 @@ def run_idle(stack: DevStack, sampler: Sampler, seconds: float) -> dict[str, Any
     settled = settle(server, 300)
     ticks_before = thread_ticks(sampler.proc.pid)
     before, cpu_before = writes(request_counts(server)), sampler.cpu()
+    stacks = os.environ.get("OPERATOR_PYSPY_IDLE")
+    recording = py_spy_record(sampler.proc.pid, int(seconds), Path(stacks)) if stacks else None
     time.sleep(seconds)
     after, cpu_after = writes(request_counts(server)), sampler.cpu()
     by_thread = cpu_by_thread(sampler.proc.pid, ticks_before, thread_ticks(sampler.proc.pid), seconds)
     by_kind = delta(before, after)
+    if recording is not None:
+        recording.wait(120)
     # Not the operator's: kube-controller-manager renews its leader lease every 2 s, and kube-apiserver
     # reconciles its own Endpoints every 10 s.
     operator_writes = sum(v for k, v in by_kind.items() if k not in ("PUT leases", "POST endpoints"))
