@@ -160,7 +160,8 @@ class Fleet:
 
 def make_fleet(city_code: str, nodes: int, pods: int, *, prefix: str = "node", unlabelled: int = 0) -> Fleet:
     """Nodes of three sizes; every 10th NotReady, every 7th cordoned, every 5th with GPUs (two models),
-    every 13th with FPGAs; pods spread round-robin, every 9th terminated, some asking for a GPU.
+    every 13th with FPGAs; pods spread round-robin, every 9th terminated, every 4th asking for a GPU
+    while a GPU node has one free.
     The last `unlabelled` nodes lack the city and centre labels (a baseline failure)."""
     fleet = Fleet(city_code)
     for i in range(nodes):
@@ -182,11 +183,19 @@ def make_fleet(city_code: str, nodes: int, pods: int, *, prefix: str = "node", u
                 fpgas=2 if i % 13 == 1 else 0, labels=labels,
             )
         )  # fmt: skip
+    # A GPU pod goes to the next GPU node with a device free, as a scheduler would place it: a node
+    # never shows more devices requested than it has. Once every device is taken, pods ask for none.
+    free = {n.name: n.gpus for n in fleet.nodes if n.gpu_model}
     gpu_nodes = [n for n in fleet.nodes if n.gpu_model]
     for j in range(pods):
-        wants_gpu = bool(gpu_nodes) and j % 4 == 0
-        node = gpu_nodes[(j // 4) % len(gpu_nodes)] if wants_gpu else fleet.nodes[j % len(fleet.nodes)]
         phase = ("Succeeded", "Failed")[(j // 9) % 2] if j % 9 == 8 else "Running"
+        start = j // 4
+        ring = [gpu_nodes[(start + k) % len(gpu_nodes)] for k in range(len(gpu_nodes))] if j % 4 == 0 else []
+        found = next((n for n in ring if free[n.name] > 0), None)
+        wants_gpu = found is not None
+        node = found if found is not None else fleet.nodes[j % len(fleet.nodes)]
+        if found is not None and phase == "Running":
+            free[found.name] -= 1  # a finished pod holds no device
         fleet.pods.append(
             FleetPod(f"pod-{j}", fleet.namespace, node.name, (250, 500, 1000, 1500)[j % 4],
                      (256, 512, 1024)[j % 3],
