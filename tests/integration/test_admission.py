@@ -119,6 +119,9 @@ CASES = [
     case(
         "DRReplica", "spec.targets.0.mode", "Realtime", 'spec.targets[0].mode: Unsupported value: "Realtime"'
     ),
+    case("DRReplica", "spec.source.prefix", "records//2026/", "spec.source.prefix: Invalid value"),
+    case("DRReplica", "spec.targets.0.prefix", "../up/", "spec.targets[0].prefix: Invalid value"),
+    case("DRReplica", "spec.targets.1.prefix", "copy/./x", "must not contain an empty, . or .. path segment"),
     case("DRReplica", "spec.targets.1.schedule", "every night", "spec.targets[1].schedule"),
     case("DRReplica", "spec.targets.1.schedule", None, "a Scheduled target needs a cron schedule"),
     case("DRReplica", "spec.targets.0.rpoTarget", None, "a Continuous target needs rpoTarget"),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from .common import (
     DNS_SUBDOMAIN,
@@ -39,6 +40,35 @@ Phase = Literal[
     "Overlapping",
 ]
 PREFIX = r"^([^/].*)?$"
+# A key prefix is a folder path in most stores: versitygw stores `a//b/k` as `a/b/k` and `./k` as `k`, and
+# refuses `../k`, so a prefix with an empty, `.` or `..` segment names keys that are not where it says
+# (a listing of `a//b/` misses them, a fence on `a//b/*` does not match `a/b/k`) or cannot be written.
+PREFIX_SEGMENTS_MSG = (
+    "must not contain an empty, . or .. path segment (a//b, ./, ../): object stores keep such keys under "
+    "another name or refuse them"
+)
+_DOT_SEGMENT = r"(^|/)\.{1,2}(/|$)"
+
+
+def _plain_segments(value: str) -> str:
+    if "//" in value or re.search(_DOT_SEGMENT, value):
+        raise ValueError(PREFIX_SEGMENTS_MSG)
+    return value
+
+
+KeyPrefix = Annotated[
+    str,
+    Field(
+        max_length=512,
+        pattern=PREFIX,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(f"!self.contains('//') && !self.matches({_DOT_SEGMENT!r})", PREFIX_SEGMENTS_MSG)
+            ]
+        },
+    ),
+    AfterValidator(_plain_segments),
+]
 
 
 class Source(Model):
@@ -46,9 +76,7 @@ class Source(Model):
 
     centre: Name = Field(description="Name of the DataCentre holding the data.")
     bucket: ReplicaBucket = Field(description="Bucket holding the data set.")
-    prefix: str = Field(
-        default="", max_length=512, pattern=PREFIX, description="Key prefix of the data set; empty for all."
-    )
+    prefix: KeyPrefix = Field(default="", description="Key prefix of the data set; empty for all.")
 
 
 class Window(Model):
@@ -102,7 +130,7 @@ class Target(Model):
     )
     centre: Name = Field(description="Name of the DataCentre receiving the copy.")
     bucket: ReplicaBucket = Field(description="Bucket receiving the copy.")
-    prefix: str = Field(default="", max_length=512, pattern=PREFIX, description="Key prefix at the target.")
+    prefix: KeyPrefix = Field(default="", description="Key prefix at the target.")
     mode: Mode = Field(description="Continuous (real-time, same-city) or Scheduled (full, remote).")
     rpo_target: Duration | None = Field(
         default=None, description="Recovery point objective, e.g. 30s or 24h."
