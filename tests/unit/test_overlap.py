@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from datacloud.api.overlap import Place, contains, folder, overlap
+from datacloud.api.overlap import Place, contains, folder, odd_segment, overlap
 
 
 def test_prefix_is_a_folder() -> None:
@@ -143,3 +144,19 @@ def test_two_centres_on_one_loopback_store_are_one_store_for_the_replica_overlap
     assert "one object store, http://localhost:7070" in found.message
     elsewhere = spec.model_copy(update={"targets": [spec.targets[0].model_copy(update={"centre": "c"})]})
     assert dr_overlap.within(elsewhere, lambda centre: store_name(endpoints[centre])) is None
+
+
+@given(st.lists(st.sampled_from(["", ".", "..", "...", "a", ".a", "a.", "数据"]), min_size=1, max_size=4))
+def test_a_prefix_has_an_odd_segment_exactly_when_a_segment_is_empty_or_dots(parts: list[str]) -> None:
+    """A final empty segment is the folder's trailing `/` (`a/`), and the empty prefix is every key."""
+    prefix = "/".join(parts)
+    assert odd_segment(prefix) == (any(p in ("", ".", "..") for p in parts[:-1]) or parts[-1] in (".", ".."))
+
+
+def test_a_centre_location_with_an_odd_prefix_is_refused_before_any_cluster_is_asked() -> None:
+    from datacloud.commands.sync import ClusterCentres
+
+    centres = ClusterCentres(None)
+    with pytest.raises(ValueError, match=r"empty, \. or \.\. path segment"):
+        centres("centre:fz-prod/bucket/a//b")
+    assert centres._kube is None

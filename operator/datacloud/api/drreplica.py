@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
@@ -22,6 +21,7 @@ from .common import (
     name_rules,
     with_rules,
 )
+from .overlap import odd_segment
 from .reserved import ReplicaBucket
 
 Mode = Literal["Continuous", "Scheduled"]
@@ -47,11 +47,11 @@ PREFIX_SEGMENTS_MSG = (
     "must not contain an empty, . or .. path segment (a//b, ./, ../): object stores keep such keys under "
     "another name or refuse them"
 )
-_DOT_SEGMENT = r"(^|/)\.{1,2}(/|$)"
+_DOT_SEGMENT = r"(^|/)\.{1,2}(/|$)"  # the CEL twin of overlap.odd_segment (a leading `/`: PREFIX)
 
 
 def _plain_segments(value: str) -> str:
-    if "//" in value or re.search(_DOT_SEGMENT, value):
+    if odd_segment(value):
         raise ValueError(PREFIX_SEGMENTS_MSG)
     return value
 

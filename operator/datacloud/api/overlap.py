@@ -21,6 +21,15 @@ class Place(NamedTuple):
     prefix: str = ""
 
 
+_DOT_SEGMENT = re.compile(r"(^|/)\.{1,2}(/|$)")
+
+
+def odd_segment(prefix: str) -> bool:
+    """Whether a key prefix has an empty, `.` or `..` path segment (`a//b/`, `/a`, `./`, `../x/`): object
+    stores keep such keys under another name (versitygw stores `a//b/k` as `a/b/k`) or refuse them."""
+    return "//" in prefix or prefix.startswith("/") or _DOT_SEGMENT.search(prefix) is not None
+
+
 def folder(prefix: str) -> str:
     """The prefix as a folder (`a/b` → `a/b/`; the empty prefix is the whole bucket)."""
     return prefix if not prefix or prefix.endswith("/") else prefix + "/"

@@ -14,6 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..adapters.s3 import S3Endpoint
+from ..api.overlap import odd_segment
 from ..replication.cli import add_sync_arguments, run_sync
 
 if TYPE_CHECKING:
@@ -62,6 +63,11 @@ class ClusterCentres:
         bucket, _, prefix = rest.partition("/")
         if not name or not bucket:
             raise ValueError("a centre location is centre:NAME/BUCKET[/PREFIX]")
+        if odd_segment(prefix):
+            raise ValueError(
+                "the prefix has an empty, . or .. path segment; object stores keep such keys under another "
+                "name or refuse them"
+            )
         from ..reconcile.centres import CentreUnavailable, resolve
 
         try:

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from datacloud.adapters.s3 import S3Credentials, S3Endpoint
+from datacloud.api.overlap import odd_segment
 
 
 class LocationError(ValueError):
@@ -56,6 +57,11 @@ def split_location(text: str) -> tuple[str, str, str]:
     bucket, _, prefix = parts.path.lstrip("/").partition("/")
     if not bucket:
         raise LocationError(f"{text!r} names no bucket; add /BUCKET after the endpoint")
+    if odd_segment(prefix):
+        raise LocationError(
+            f"{text!r}: the prefix has an empty, . or .. path segment; object stores keep such keys under "
+            "another name or refuse them"
+        )
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     return f"{parts.scheme}://{parts.netloc}", bucket, prefix

@@ -78,3 +78,16 @@ def test_malformed_credentials(tmp_path: Path, content: str, message: str) -> No
 def test_missing_credentials_file(tmp_path: Path) -> None:
     with pytest.raises(LocationError, match="does not exist"):
         load_credentials(tmp_path / "nope.json")
+
+
+@pytest.mark.parametrize("path", ["b/a//c", "b//x", "b/./x", "b/../x", "b/x/..", "b/x/.", "b//"])
+def test_a_prefix_the_store_would_rename_or_refuse_is_refused(path: str) -> None:
+    """versitygw keeps `a//c/k` as `a/c/k` and `./k` as `k`, and refuses `../k`: a sync of such a prefix
+    would miss what was written under it, or fail on every key."""
+    with pytest.raises(LocationError, match=r"empty, \. or \.\. path segment"):
+        split_location(f"http://127.0.0.1:9000/{path}")
+
+
+@pytest.mark.parametrize("path", ["b/...", "b/.x/", "b/x./", "b/a..b/c"])
+def test_dots_inside_a_segment_are_plain_names(path: str) -> None:
+    assert split_location(f"http://127.0.0.1:9000/{path}")[2].startswith(path.partition("/")[2])
