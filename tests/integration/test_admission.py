@@ -175,6 +175,14 @@ CASES = [
     # ComputeCensus
     case("ComputeCensus", "spec.schedule", "weekly", "spec.schedule"),
     case("ComputeCensus", "spec.retain", 0, "spec.retain"),
+    case("ComputeCensus", "spec.utilisation", {"step": "0s"}, "utilisation.step must be at least 1s"),
+    case("ComputeCensus", "spec.utilisation", {"step": "1s", "window": "24h"}, "at most 11000 steps"),
+    case(
+        "ComputeCensus",
+        "spec.reports.objectStore",
+        {"centre": "fz-prod", "bucket": "census-reports", "prefix": "reports//weekly/"},
+        "spec.reports.objectStore.prefix: Invalid value",
+    ),
     case("ComputeCensus", "spec.scope", {"cities": ["999999"]}, "spec.scope.cities[0]"),
     case("ComputeCensus", "spec.reports.formats", ["pdf"], "spec.reports.formats[0]"),
     case("ComputeCensus", "spec.prometheusUrl", "prometheus:9090", "spec.prometheusUrl"),

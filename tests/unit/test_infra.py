@@ -17,11 +17,10 @@ import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
 
-from datacloud.api import drreplica as drreplica_api
 from datacloud.api import resources
 from datacloud.api.census import ComputeCensusSpec
 from datacloud.api.citydatacloud import CityDataCloudSpec
-from datacloud.api.common import CITIES
+from datacloud.api.common import CITIES, PREFIX_SEGMENTS_MSG
 from datacloud.api.crdgen import all_crds
 from datacloud.api.datacentre import DataCentreSpec
 from datacloud.api.datazone import DataZoneSpec
@@ -590,8 +589,11 @@ def test_every_cel_rule_of_the_crds_is_mirrored_by_the_topology_checks() -> None
         datazone_api.GROUP_SPACE_MSG,
         # The quantity pattern of the int-or-string IntOrLimitQuantity (api/common.py), read as text.
         "must be a non-negative quantity such as 500m, 2 or 4Gi",
-        # A pydantic validator on the KeyPrefix type (api/drreplica.py) of a replica's prefixes.
-        drreplica_api.PREFIX_SEGMENTS_MSG,
+        # A pydantic validator on the key_prefix types (api/common.py) of a replica's and a census's prefixes.
+        PREFIX_SEGMENTS_MSG,
+        # A model validator on a census's utilisation (api/census.py): a range query Prometheus answers.
+        census_api.STEP_MIN_MSG,
+        census_api.POINTS_MSG,
         # Pydantic validators on a zone's quota and limits (api/resources.py, used by api/datazone.py).
         resources.QUOTA_MSG,
         resources.CONTAINER_MSG,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .common import (
+    PLAIN_SEGMENTS,
+    PREFIX_FIELD,
     Bucket,
     CityCode,
     Cron,
@@ -16,7 +18,11 @@ from .common import (
     Model,
     Name,
     StatusBase,
+    cel,
+    durations_valid,
     name_label_rules,
+    parse_duration,
+    with_rules,
 )
 from .urls import url_check, url_field
 
@@ -24,6 +30,7 @@ ReportFormat = Literal["json", "csv", "html"]
 Phase = Literal["Scheduled", "Suspended", "Succeeded", "Degraded", "Failed", "Invalid"]
 # The census's name labels its report and snapshot ConfigMaps: a longer one made every run fail to store.
 NAME_RULES = name_label_rules("ComputeCensus")
+CensusPrefix = Annotated[str, Field(max_length=256, **PREFIX_FIELD), PLAIN_SEGMENTS]
 
 
 class Scope(Model):
@@ -55,7 +62,7 @@ class ObjectStoreTarget(Model):
 
     centre: Name = Field(description="DataCentre whose object store receives them.")
     bucket: Bucket = Field(description="Bucket name.")
-    prefix: str = Field(default="census/", max_length=256, description="Key prefix.")
+    prefix: CensusPrefix = Field(default="census/", description="Key prefix.")
 
 
 class Reports(Model):
@@ -72,9 +79,34 @@ class Reports(Model):
     )
 
 
+# A range query Prometheus answers: a step of at least a second, and at most 11,000 points per series
+# (Prometheus refuses more: "exceeded maximum resolution of 11,000 points per timeseries").
+STEP_MIN = "1s"
+POINTS_MAX = 11_000
+STEP_MIN_MSG = f"utilisation.step must be at least {STEP_MIN}"
+POINTS_MSG = (
+    f"utilisation.window must be at most {POINTS_MAX} steps (Prometheus answers at most {POINTS_MAX:,} "
+    "points per series): raise step or shorten window"
+)
+
+
 class Utilisation(Model):
     """Measured use from Prometheus: one PromQL query per resource, each returning one series per node
     (label `nodeLabel`, and `cityLabel` when one Prometheus serves several cities)."""
+
+    model_config = with_rules(
+        cel(
+            durations_valid("self.step") + f" || duration(self.step) >= duration('{STEP_MIN}')",
+            STEP_MIN_MSG,
+        ),
+        cel(
+            durations_valid("self.step", "self.window")
+            + f" || duration(self.step) < duration('{STEP_MIN}')"
+            + " || duration(self.window).getMilliseconds()"
+            + f" <= {POINTS_MAX} * duration(self.step).getMilliseconds()",
+            POINTS_MSG,
+        ),
+    )
 
     window: Duration = Field(default="24h", description="Period averaged over, ending at the run, e.g. 24h.")
     step: Duration = Field(default="5m", description="Resolution of the range query, e.g. 5m.")
@@ -100,6 +132,15 @@ class Utilisation(Model):
         max_length=2048,
         description="GPUs busy per node (utilisation fractions summed over the node's GPUs).",
     )
+
+    @model_validator(mode="after")
+    def _answerable(self) -> Utilisation:
+        step, window = parse_duration(self.step).total_seconds(), parse_duration(self.window).total_seconds()
+        if step < parse_duration(STEP_MIN).total_seconds():
+            raise ValueError(STEP_MIN_MSG)
+        if round(window * 1000) > POINTS_MAX * round(step * 1000):
+            raise ValueError(POINTS_MSG)
+        return self
 
 
 PROMETHEUS_USER_MSG = "must not carry a user or password: the census reads Prometheus without credentials"

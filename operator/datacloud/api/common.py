@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic.alias_generators import to_camel
 
 from . import cron, quantity
+from .overlap import odd_segment
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -328,3 +329,32 @@ def parse_quantity(text: str) -> float:
     """A Kubernetes quantity (`500m`, `4Gi`, `1e3`) as a float, for gauges and comparisons; the exact
     value and the grammar are in `quantity`. ValueError on anything that is not a quantity."""
     return float(quantity.parse_quantity(text))
+
+
+PREFIX = r"^([^/].*)?$"
+# A key prefix is a folder path in most stores: versitygw stores `a//b/k` as `a/b/k` and `./k` as `k`, and
+# refuses `../k`, so a prefix with an empty, `.` or `..` segment names keys that are not where it says
+# (a listing of `a//b/` misses them, a fence on `a//b/*` does not match `a/b/k`) or cannot be written.
+PREFIX_SEGMENTS_MSG = (
+    "must not contain an empty, . or .. path segment (a//b, ./, ../): object stores keep such keys under "
+    "another name or refuse them"
+)
+_DOT_SEGMENT = r"(^|/)\.{1,2}(/|$)"  # the CEL twin of overlap.odd_segment (a leading `/`: PREFIX)
+
+
+def _plain_segments(value: str) -> str:
+    if odd_segment(value):
+        raise ValueError(PREFIX_SEGMENTS_MSG)
+    return value
+
+
+# What a key prefix field carries: `Annotated[str, Field(max_length=N, **PREFIX_FIELD), PLAIN_SEGMENTS]`.
+PREFIX_FIELD: dict[str, Any] = {
+    "pattern": PREFIX,
+    "json_schema_extra": {
+        "x-kubernetes-validations": [
+            cel(f"!self.contains('//') && !self.matches({_DOT_SEGMENT!r})", PREFIX_SEGMENTS_MSG)
+        ]
+    },
+}
+PLAIN_SEGMENTS = AfterValidator(_plain_segments)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
 from .common import (
     DNS_SUBDOMAIN,
     HHMM,
     LABEL_VALUE_MAX,
+    PLAIN_SEGMENTS,
+    PREFIX_FIELD,
     Bandwidth,
     Cron,
     Duration,
@@ -21,7 +23,6 @@ from .common import (
     name_rules,
     with_rules,
 )
-from .overlap import odd_segment
 from .reserved import ReplicaBucket
 
 Mode = Literal["Continuous", "Scheduled"]
@@ -39,36 +40,7 @@ Phase = Literal[
     "Invalid",
     "Overlapping",
 ]
-PREFIX = r"^([^/].*)?$"
-# A key prefix is a folder path in most stores: versitygw stores `a//b/k` as `a/b/k` and `./k` as `k`, and
-# refuses `../k`, so a prefix with an empty, `.` or `..` segment names keys that are not where it says
-# (a listing of `a//b/` misses them, a fence on `a//b/*` does not match `a/b/k`) or cannot be written.
-PREFIX_SEGMENTS_MSG = (
-    "must not contain an empty, . or .. path segment (a//b, ./, ../): object stores keep such keys under "
-    "another name or refuse them"
-)
-_DOT_SEGMENT = r"(^|/)\.{1,2}(/|$)"  # the CEL twin of overlap.odd_segment (a leading `/`: PREFIX)
-
-
-def _plain_segments(value: str) -> str:
-    if odd_segment(value):
-        raise ValueError(PREFIX_SEGMENTS_MSG)
-    return value
-
-
-KeyPrefix = Annotated[
-    str,
-    Field(
-        max_length=512,
-        pattern=PREFIX,
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(f"!self.contains('//') && !self.matches({_DOT_SEGMENT!r})", PREFIX_SEGMENTS_MSG)
-            ]
-        },
-    ),
-    AfterValidator(_plain_segments),
-]
+KeyPrefix = Annotated[str, Field(max_length=512, **PREFIX_FIELD), PLAIN_SEGMENTS]
 
 
 class Source(Model):

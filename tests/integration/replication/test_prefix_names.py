@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from datacloud.api.drreplica import PREFIX_SEGMENTS_MSG, KeyPrefix
+from datacloud.api.common import PREFIX_SEGMENTS_MSG
+from datacloud.api.drreplica import KeyPrefix
 from tests.support.replication import Store
 
 pytestmark = pytest.mark.integration
