@@ -582,6 +582,7 @@ def test_every_cel_rule_of_the_crds_is_mirrored_by_the_topology_checks() -> None
         datacentre_api.EXTRA_MSG,
         datacentre_api.URL_MSG,
         datacentre_api.HOST_MSG,
+        datacentre_api.PATH_MSG,
         datacentre_api.PORT_MSG,
         # The same URL validators (api/urls.py) on a census's prometheusUrl.
         census_api.PROMETHEUS_USER_MSG,

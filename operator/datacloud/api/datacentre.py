@@ -16,7 +16,7 @@ from .common import (
     durations_valid,
     with_rules,
 )
-from .urls import EXTRA_MSG, HOST_MSG, PORT_MSG, URL_MSG, url_check, url_field
+from .urls import AT_ROOT, EXTRA_MSG, HOST_MSG, PATH_MSG, PORT_MSG, URL_MSG, url_check, url_field
 
 Role = Literal["Production", "SameCityDR", "RemoteDR", "Compute"]
 Health = Literal["Up", "Degraded", "Down", "Unknown"]
@@ -59,9 +59,11 @@ class ObjectStore(Model):
         url_field(
             USER_MSG,
             "S3 endpoint URL, e.g. https://oss.fz-prod.fj.gov.cn or http://127.0.0.1:7070: a host and "
-            "optional port (1 to 65535), no user, password, query or fragment.",
+            "optional port (1 to 65535), no path, user, password, query or fragment.",
+            root_only=True,
         ),
         url_check(USER_MSG),
+        AT_ROOT,
     ]
     region: str = Field(default="us-east-1", min_length=1, max_length=64, description="S3 signing region.")
     credentials_secret_ref: CredentialsRef = Field(
@@ -131,6 +133,7 @@ class DataCentreStatus(StatusBase):
 __all__ = [
     "EXTRA_MSG",
     "HOST_MSG",
+    "PATH_MSG",
     "PORT_MSG",
     "URL_MSG",
     "USER_MSG",

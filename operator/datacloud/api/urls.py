@@ -45,7 +45,7 @@ def _usable(url: str, user_msg: str) -> str:
     return url
 
 
-def url_field(user_msg: str, description: str, max_length: int = 512) -> Any:
+def url_field(user_msg: str, description: str, max_length: int = 512, root_only: bool = False) -> Any:
     """The schema of a URL: a host, an optional port from 1 to 65535, no user or password (`user_msg`
     says where credentials go instead), no query or fragment. Rules on new values only (optionalOldSelf);
     `url_check` holds the same in the model, so an object admitted before them is Invalid naming the field."""
@@ -64,9 +64,26 @@ def url_field(user_msg: str, description: str, max_length: int = 512) -> Any:
                 new_value_rule("!isURL(self) || url(self).getHostname() != ''", HOST_MSG),
                 # On the whole text: a regex on url(self).getPort(), of no known length, cost too much.
                 new_value_rule(port_rule, PORT_MSG),
+                *([new_value_rule(f"!isURL(self) || {ROOT_PATH_CEL}", PATH_MSG)] if root_only else []),
             ]
         },
     )
+
+
+# An S3 endpoint is a host and port: buckets are addressed at its root. A path was admitted and then
+# dropped by one client and kept by another (boto3 puts it before the bucket), so two parts of the
+# operator addressed two places.
+PATH_MSG = "must not have a path: buckets are addressed at the endpoint's root, e.g. http://127.0.0.1:7070"
+ROOT_PATH_CEL = "url(self).getEscapedPath() in ['', '/']"
+
+
+def _at_root(url: str) -> str:
+    if urlsplit(url).path not in ("", "/"):
+        raise ValueError(PATH_MSG)
+    return url
+
+
+AT_ROOT = AfterValidator(_at_root)
 
 
 def url_check(user_msg: str) -> AfterValidator:
