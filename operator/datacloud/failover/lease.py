@@ -30,9 +30,9 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -64,6 +64,12 @@ LEASE_MAX_S = 300.0
 # per-thread CPU): thread hand-overs and the GIL passed around.
 ROUND_S = 0.5
 RENEWERS = 3  # stores renewed at once
+# A bucket whose renewals the store refuses is logged at its first failure, then at most this often
+# (a WARNING every RETRY_S per bucket filled the log), and once more when a renewal lands again.
+WARN_EVERY_S = 60.0
+# A store answering that the bucket does not exist: no copy there can take writes, so nothing is lost by
+# asking less often (the replica says SourceBucketMissing; the renewal lands once the bucket is made).
+NO_BUCKET_RETRY_S = 10.0
 
 
 def length_s(down_for_s: float) -> float:
@@ -84,6 +90,7 @@ class Held:
     prefix: str
     principal: str | None  # the probe account, whose Allow is written with the lease
     length_s: float
+    holder: Hashable = None  # who holds it (a replica's key): told when the store refuses its renewals
 
 
 class Leases:
@@ -110,6 +117,13 @@ class Leases:
         # Until when a store counts as unreachable (a connection to it failed): its other buckets are not
         # tried meanwhile, so a store that times out does not hold the renewers for a timeout per bucket.
         self._unreachable: dict[s3.S3Endpoint, float] = {}
+        # Buckets whose store answered a renewal with a refusal or an error, since their last renewal that
+        # landed: (attempts in a row, when last logged, the last answer). An unreachable store is not
+        # counted: its centre is Down, which has alerts of its own.
+        self._failing: dict[Place, tuple[int, float, str]] = {}
+        # Told the holders of a bucket's leases when its store refuses a renewal, so that they look at
+        # their centre again at once (rotated credentials: `follow`), not at their next timer.
+        self.on_refused: Callable[[Hashable], None] = lambda holder: None
 
     # -- the replica's side --------------------------------------------------------------------------
     def grant(self, owner: str, held: Held) -> int:
@@ -146,6 +160,32 @@ class Leases:
         with self._lock:
             return owner in self._held
 
+    def follow(self, owner: str, endpoint: s3.S3Endpoint) -> None:
+        """The lease's store is now reached through `endpoint` (its credentials were rotated): renewals
+        use it from the next one, which is due at once."""
+        with self._lock:
+            held = self._held.get(owner)
+            if held is None or held.endpoint == endpoint:
+                return
+            failed = self._failing.get(place_of(held))
+            self._forget(owner)
+            moved = replace(held, endpoint=endpoint)
+            self._held[owner] = moved
+            self._owners_at.setdefault(place_of(moved), set()).add(owner)
+            if failed is not None:  # its refusals so far, so that the renewal that lands says so
+                self._failing.setdefault(place_of(moved), failed)
+            self._schedule(owner, self.clock())
+
+    def failing(self) -> int:
+        """Buckets whose store refuses (or fails) the renewal of leases held there: their active copies
+        refuse writes once those leases end (`datacloud_write_lease_renewals_failing`)."""
+        with self._lock:
+            return sum(
+                1
+                for place, (_, _, answer) in self._failing.items()
+                if place in self._owners_at and answer != "NoSuchBucket"  # SourceBucketMissing says it
+            )
+
     def _forget(self, owner: str) -> Held | None:  # caller holds _lock
         held = self._held.pop(owner, None)
         if held is not None:
@@ -153,6 +193,7 @@ class Leases:
             owners.discard(owner)
             if not owners:
                 self._owners_at.pop(place_of(held), None)
+                self._failing.pop(place_of(held), None)
         return held
 
     # -- renewal -------------------------------------------------------------------------------------
@@ -207,6 +248,9 @@ class Leases:
             fencing.renew_many(endpoint, bucket, wanted, wire(endpoint))
             with self._lock:
                 self._unreachable.pop(endpoint, None)
+                failed = self._failing.pop((endpoint, bucket), None)
+            if failed is not None:
+                log.info("write leases on %s renewed again after %d failed attempt(s)", bucket, failed[0])
         except s3_wire.NotSent:
             # No request reached the store: what was recorded for this attempt was never sent.
             with self._lock:
@@ -216,20 +260,57 @@ class Leases:
             log.debug("write leases on %s not renewed: the store is unreachable", bucket)
         except (OSError, http.client.HTTPException, ClientError, ValueError) as e:
             # Sent, or maybe sent: the expiries stay recorded (a failover waits for them).
-            self._retry_soon(before)
-            log.warning("write leases on %s not renewed: %s", bucket, type(e).__name__)
+            missing = _code(e) == "NoSuchBucket"
+            self._retry_soon(before, NO_BUCKET_RETRY_S if missing else RETRY_S)
+            self._failed(endpoint, bucket, _code(e) or type(e).__name__, missing)
         except Exception:
             # Anything else (a bug, a store answering nonsense) must not end the renewals: with the
             # renewer gone every active copy would stop taking writes one lease later. Logged with its
             # traceback and retried like a failed request; the expiries stay recorded.
             self._retry_soon(before)
-            log.exception("write leases on %s not renewed: unexpected error", bucket)
+            if self._failed(endpoint, bucket, "unexpected error", False):
+                log.exception("write leases on %s not renewed: unexpected error", bucket)
 
-    def _retry_soon(self, owners: dict[str, int]) -> None:
+    def _failed(self, endpoint: s3.S3Endpoint, bucket: str, answer: str, missing: bool) -> bool:
+        """Count a refused renewal and log it: at the first attempt, when the answer changes, and then at
+        most every WARN_EVERY_S, with the attempts so far. True when it was logged."""
+        now = time.monotonic()
+        with self._lock:
+            attempts, logged, before = self._failing.get((endpoint, bucket), (0, 0.0, ""))
+            attempts += 1
+            due = attempts == 1 or answer != before or now - logged >= WARN_EVERY_S
+            self._failing[(endpoint, bucket)] = (attempts, now if due else logged, answer)
+        if not missing:
+            with self._lock:
+                holders = {
+                    self._held[o].holder
+                    for o in self._owners_at.get((endpoint, bucket), ())
+                    if o in self._held
+                }
+            for holder in holders:
+                if holder is not None:
+                    self.on_refused(holder)
+        if not due:
+            return False
+        if missing:
+            log.warning(
+                "write leases on %s not renewed: the bucket does not exist (%d attempt(s); asked again every "
+                "%.0fs)",
+                bucket, attempts, NO_BUCKET_RETRY_S,
+            )  # fmt: skip
+        else:
+            log.warning(
+                "write leases on %s not renewed: %s (%d attempt(s) in a row); its active copy refuses "
+                "writes once the lease ends",
+                bucket, answer, attempts,
+            )  # fmt: skip
+        return True
+
+    def _retry_soon(self, owners: dict[str, int], after: float = RETRY_S) -> None:
         with self._lock:
             for owner in owners:
                 if owner in self._held:
-                    self._schedule(owner, self.clock() + RETRY_S)
+                    self._schedule(owner, self.clock() + after)
 
     def _run(self) -> None:
         busy: set[s3.S3Endpoint] = set()  # stores whose renewals are running: not handed out meanwhile
@@ -271,6 +352,13 @@ class Leases:
                 if len(started) < len(by_store) and time.monotonic() - warned > 10:
                     warned = time.monotonic()
                     log.warning("write-lease renewals of %d stores are behind", len(by_store) - len(started))
+
+
+def _code(error: BaseException) -> str:
+    """The S3 error code of a refused request ("" for anything else)."""
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code") or "")
+    return ""
 
 
 def place_of(held: Held) -> Place:

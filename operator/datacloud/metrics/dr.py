@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -68,6 +69,19 @@ mismatches = Gauge(
 active_centre = Gauge(
     "datacloud_dr_active_centre", "1 for the replica's active centre.", [*_R, "centre"], registry=REGISTRY
 )
+write_lease_renewals_failing = Gauge(
+    "datacloud_write_lease_renewals_failing",
+    "Buckets whose store refuses (or fails) the renewal of the write leases held there: their active "
+    "copies refuse writes once those leases end.",
+    registry=REGISTRY,
+)
+
+
+def watch_leases(failing: Callable[[], int]) -> None:
+    """Read at every scrape from the process's write leases (`failover.lease.Leases.failing`)."""
+    write_lease_renewals_failing.set_function(failing)
+
+
 writable_copies = Gauge(
     "datacloud_dr_writable_copies", "Copies not fenced; more than 1 means split brain.", _R, registry=REGISTRY
 )

@@ -21,7 +21,9 @@ from .. import settings
 from ..adapters.kube import Kube
 from ..api.drreplica import DRReplicaSpec
 from ..api.overlap import store_name
+from ..failover.lease import LEASES
 from ..failover.topology import copies
+from ..metrics import dr as dr_metrics
 from . import dr_events, dr_flows, dr_overlap
 from .centres import HEALTH_CHANGES, CentreCache
 from .drreplica import BUSY_S, FENCE_CHECK_S, Emit, ReplicaRuntime
@@ -73,7 +75,16 @@ def roster() -> Roster[Key, ReplicaRuntime]:
         if _roster is None:
             _roster = Roster("replica", settings.current().replica_workers, run, drop)
             HEALTH_CHANGES.subscribe(_roster.wake_all)
+            dr_metrics.watch_leases(LEASES.failing)
+            LEASES.on_refused = _wake_holder
         return _roster
+
+
+def _wake_holder(holder: object) -> None:
+    """A replica whose write lease the store refused: run it now (its centre's credentials may have
+    been rotated; the run renews with them)."""
+    if isinstance(holder, tuple) and len(holder) == 2 and _roster is not None:
+        _roster.wake_within((str(holder[0]), str(holder[1])), 0.0)  # not `wake`: the spec did not change
 
 
 def centre_cache(kube: Kube) -> CentreCache:

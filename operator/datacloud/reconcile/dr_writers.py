@@ -48,10 +48,23 @@ def lease_length(spec: DRReplicaSpec) -> float:
     return length_s(parse_duration(spec.failover.down_for).total_seconds())
 
 
-def grant_lease(owner: str, centre: Centre, copy: Copy, spec: DRReplicaSpec) -> int:
-    """The active copy's write lease, held (renewed) from now on; the expiry to write now."""
+def grant_lease(owner: str, centre: Centre, copy: Copy, spec: DRReplicaSpec, replica: tuple[str, str]) -> int:
+    """The active copy's write lease, held (renewed) from now on; the expiry to write now. `replica`
+    (namespace, name) is woken when the store refuses a renewal."""
     principal = centre.probe.access_key_id if centre.probe else None
-    return LEASES.grant(owner, Held(centre.endpoint, copy.bucket, copy.prefix, principal, lease_length(spec)))
+    held = Held(centre.endpoint, copy.bucket, copy.prefix, principal, lease_length(spec), replica)
+    return LEASES.grant(owner, held)
+
+
+def follow_credentials(
+    namespace: str, name: str, spec: DRReplicaSpec, centres: dict[str, Centre], active: str
+) -> None:
+    """Renew the active copy's lease with the centre's credentials as resolved now: a rotated key is
+    used from the next renewal, not from the next full run (the old key, revoked, had every renewal
+    refused until then, and the copy refused writes once its lease ended)."""
+    centre = centres.get(active_copy(spec, active).centre)
+    if centre is not None:
+        LEASES.follow(fencing.owner_id(namespace, name, active_copy(spec, active).name), centre.endpoint)
 
 
 def keep_lease(
@@ -64,7 +77,7 @@ def keep_lease(
     owner = fencing.owner_id(namespace, name, writer.name)
     if centre is None or LEASES.holds(owner):
         return
-    until = grant_lease(owner, centre, writer, spec)
+    until = grant_lease(owner, centre, writer, spec, (namespace, name))
     principal = centre.probe.access_key_id if centre.probe else None
     # A store that does not answer gets the lease from the renewal as soon as it does.
     with contextlib.suppress(
@@ -144,7 +157,7 @@ def fence_and_measure(
                 None if is_active else epoch,
                 principal,
                 timeout_s=2.0,
-                lease_until=grant_lease(owner, centre, copy, spec) if is_active else None,
+                lease_until=grant_lease(owner, centre, copy, spec, (namespace, name)) if is_active else None,
             )
         except fencing.ProbeAccountRejected as e:
             out.unmeasured[where(copy)] = str(e)  # fenced (or opened) as wanted, but not measurable

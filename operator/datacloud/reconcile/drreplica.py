@@ -253,6 +253,7 @@ class ReplicaRuntime:
         replica, leave that copy open (`dr_writers.removed`) and say so. On this process's first run of
         the replica the old copy is the one status says was published last: a spec changed while no
         operator ran, which the new process never saw."""
+        dr_writers.follow_credentials(self.namespace, self.name, spec, centres, active)
         before, self.lease_holder = self.lease_holder, (spec, centres, active)
         if before is not None and before[0] is spec:
             return  # the same spec as the last run (parsed once): nothing moved
@@ -370,7 +371,8 @@ class ReplicaRuntime:
     def _grant_lease(self, spec: DRReplicaSpec, centres: dict[str, Centre], copy: Copy) -> int | None:
         centre = centres.get(copy.centre)
         owner = fencing.owner_id(self.namespace, self.name, copy.name)
-        return None if centre is None else dr_writers.grant_lease(owner, centre, copy, spec)
+        replica = (self.namespace, self.name)
+        return None if centre is None else dr_writers.grant_lease(owner, centre, copy, spec, replica)
 
     def _writer_settled(self) -> bool:
         """No action runs, or the running one has promoted its target: flows may run from the active."""

@@ -122,3 +122,55 @@ def test_a_store_refusing_connections_gets_nothing_and_extends_no_bound() -> Non
     clock[0] += 10
     leases.renew(closed, BUCKET)
     assert leases.release(OWNER, 0.0) == first
+
+
+def test_renewals_the_store_refuses_are_counted_logged_once_and_followed_to_new_credentials(
+    store: Centre, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The centre's key was rotated and the old one revoked: every renewal with it is refused, and the
+    copy would refuse writes once its lease ends. The refusals are counted (the alert's metric), logged
+    once rather than at every attempt, and tell the lease's holder (its replica runs at once); the run
+    hands the new credentials over (`follow`) and the very next renewal lands with them."""
+    s3.client(endpoint_of(store)).create_bucket(Bucket=BUCKET)
+    revoked = endpoint_of(store, (store.access_key, "a-revoked-secret-0123456789"))
+    told: list[object] = []
+    leases = lease.Leases(background=False)
+    leases.on_refused = told.append
+    leases.grant(OWNER, lease.Held(revoked, BUCKET, PREFIX, None, lease.LEASE_MIN_S, ("ns", "renewed")))
+    caplog.set_level("INFO", logger=lease.__name__)
+    for _ in range(5):
+        leases.renew(revoked, BUCKET)
+    assert leases.failing() == 1
+    assert told == [("ns", "renewed")] * 5
+    refused = [r for r in caplog.records if "not renewed" in r.getMessage()]
+    assert len(refused) == 1, [r.getMessage() for r in refused]
+    assert (
+        "SignatureDoesNotMatch" in refused[0].getMessage() or "InvalidAccessKeyId" in refused[0].getMessage()
+    )
+    assert "a-revoked-secret" not in caplog.text
+
+    leases.follow(OWNER, endpoint_of(store))  # the replica's run, with the Secret as it is now
+    assert leases.due() == {(endpoint_of(store), BUCKET): [OWNER]}  # due at once, at the new place
+    leases.renew(endpoint_of(store), BUCKET)
+    assert leases.failing() == 0
+    assert lease_until(fencing.read_policy(s3.client(endpoint_of(store)), BUCKET)) > time.time()
+    assert any("renewed again after 5 failed attempt(s)" in r.getMessage() for r in caplog.records)
+
+
+def test_a_bucket_that_does_not_exist_is_asked_about_seldom_and_raises_no_alert(
+    store: Centre, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its replica says SourceBucketMissing: the renewals wait NO_BUCKET_RETRY_S, log once, and are not
+    counted as refused (a WARNING every second per replica filled the log before)."""
+    now = [1_000_000.0]
+    leases = lease.Leases(clock=lambda: now[0], background=False)
+    leases.grant(OWNER, lease.Held(endpoint_of(store), "no-such-bucket", "", None, lease.LEASE_MIN_S))
+    caplog.set_level("INFO", logger=lease.__name__)
+    for _ in range(3):
+        leases.renew(endpoint_of(store), "no-such-bucket")
+    assert leases.failing() == 0
+    assert len([r for r in caplog.records if "does not exist" in r.getMessage()]) == 1
+    now[0] += lease.NO_BUCKET_RETRY_S - 1
+    assert leases.due() == {}
+    now[0] += 1
+    assert list(leases.due()) == [(endpoint_of(store), "no-such-bucket")]
