@@ -38,7 +38,9 @@ class Store:
         self.reached: dict[str, list[int]] = {}
         self.failure: type[Exception] | None = None
 
-    def renew_many(self, endpoint: Any, bucket: str, wanted: Any, client: Any = None) -> bool:
+    def renew_many(
+        self, endpoint: Any, bucket: str, wanted: Any, client: Any = None, seen: Any = None
+    ) -> bool:
         statements = wanted() if callable(wanted) else wanted
         if self.failure is not None and issubclass(self.failure, s3_wire.NotSent):
             raise self.failure("not sent")
@@ -339,7 +341,7 @@ def test_the_renewer_renews_each_store_one_bucket_at_a_time_and_every_store_side
     renewed: dict[str, set[str]] = {}
     fast_done_while_slow_ran = threading.Event()
 
-    def renew_many(endpoint: Any, bucket: str, wanted: Any, client: Any = None) -> bool:
+    def renew_many(endpoint: Any, bucket: str, wanted: Any, client: Any = None, seen: Any = None) -> bool:
         with lock:
             running[endpoint.url] = running.get(endpoint.url, 0) + 1
             if running[endpoint.url] > 1:

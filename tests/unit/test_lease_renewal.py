@@ -188,7 +188,9 @@ def test_a_grant_is_spread_and_later_renewals_start_with_the_margin_left(
     drift apart); every later one when exactly RENEW_MARGIN_S is left (an early start would renew more
     often, and the buckets are apart already)."""
     now = [1000.0]
-    monkeypatch.setattr(fencing, "renew_many", lambda endpoint, bucket, wanted, client: bool(wanted()))
+    monkeypatch.setattr(
+        fencing, "renew_many", lambda endpoint, bucket, wanted, client, seen=None: bool(wanted())
+    )
     monkeypatch.setattr(lease, "wire", lambda endpoint: None)
     leases = lease.Leases(clock=lambda: now[0], background=False)
     length = lease.LEASE_MIN_S

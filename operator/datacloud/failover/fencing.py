@@ -141,6 +141,14 @@ def rewritten_for(existing: str | None, wanted: dict[str, list[dict[str, Any]]])
     return json.dumps({"Version": "2012-10-17", "Statement": out}) if out else None
 
 
+def foreign(policy: str | None) -> str:
+    """The statements of a policy that no replica wrote (an SRE's Deny, an application's Allow), in a
+    canonical form: what can change whether a copy accepts writes without the operator knowing."""
+    ours = (FENCE_SID_PREFIX, PROBE_SID_PREFIX, LEASE_SID_PREFIX)
+    kept = [s for s in statements(policy) if not str(s.get("Sid", "")).startswith(ours)]
+    return json.dumps(sorted(json.dumps(s, sort_keys=True) for s in kept))
+
+
 def fence_epoch(policy: str | None, owner: str) -> int | None:
     """The epoch of the owner's fence in a policy; None when the owner's copy is not fenced."""
     for s in statements(policy):
@@ -274,13 +282,15 @@ def renew_many(
     bucket: str,
     wanted: Callable[[], Wanted],
     client: s3_wire.WireClient,
+    seen: Callable[[str | None, str | None, bool], None] | None = None,
 ) -> bool:
     """Write leases renewed: `wanted` (called under the bucket's lock) put into the bucket's policy in one
     write, through the lean client. The read before the write is skipped when this process wrote (or
     read) the policy last under this lock and fewer than READ_EVERY renewals have written blind since:
     no writer of this process can have changed it, and another writer (an SRE editing the policy) is
     caught by the next read, or by a fence check (`in_place`) finding something unexpected. A failure
-    leaves the policy unknown, so the next renewal reads. True when a write was sent."""
+    leaves the policy unknown, so the next renewal reads. `seen` is given the policy when it was read, the
+    one this process last wrote or read there, and whether it knew that one. True when a write was sent."""
     key = (endpoint.url, bucket)
     with lock(endpoint, bucket):
         owners = wanted()
@@ -289,6 +299,8 @@ def renew_many(
         known = _known.pop(key, None)  # forgotten until this write is known to have landed
         blind = known is not None and known[1] + 1 < READ_EVERY
         current = known[0] if known is not None and blind else s3_wire.get_bucket_policy(client, bucket)
+        if seen is not None and not blind:
+            seen(current, known[0] if known is not None else None, known is not None)
         policy = rewritten_for(current, owners)
         if policy is None:
             s3_wire.delete_bucket_policy(client, bucket)

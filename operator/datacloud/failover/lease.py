@@ -124,6 +124,12 @@ class Leases:
         # Told the holders of a bucket's leases when its store refuses a renewal, so that they look at
         # their centre again at once (rotated credentials: `follow`), not at their next timer.
         self.on_refused: Callable[[Hashable], None] = lambda holder: None
+        # Told the holders when the statements no replica wrote change on their bucket (an SRE's Deny
+        # on every PUT, say): whether the active copy still takes writes was probed before that change,
+        # so the holder probes again now rather than at its next full run, minutes later. The renewals
+        # read the policy anyway; this costs nothing more.
+        self.on_changed: Callable[[Hashable], None] = lambda holder: None
+        self._foreign: dict[Place, str] = {}
 
     # -- the replica's side --------------------------------------------------------------------------
     def grant(self, owner: str, held: Held) -> int:
@@ -194,6 +200,7 @@ class Leases:
             if not owners:
                 self._owners_at.pop(place_of(held), None)
                 self._failing.pop(place_of(held), None)
+                self._foreign.pop(place_of(held), None)
         return held
 
     # -- renewal -------------------------------------------------------------------------------------
@@ -245,7 +252,9 @@ class Leases:
                     self._schedule(owner, self.clock() + RETRY_S)
                 return
         try:
-            fencing.renew_many(endpoint, bucket, wanted, wire(endpoint))
+            fencing.renew_many(
+                endpoint, bucket, wanted, wire(endpoint), lambda *read: self._seen(endpoint, bucket, *read)
+            )
             with self._lock:
                 self._unreachable.pop(endpoint, None)
                 failed = self._failing.pop((endpoint, bucket), None)
@@ -271,6 +280,25 @@ class Leases:
             if self._failed(endpoint, bucket, "unexpected error", False):
                 log.exception("write leases on %s not renewed: unexpected error", bucket)
 
+    def _seen(
+        self, endpoint: s3.S3Endpoint, bucket: str, policy: str | None, last: str | None, known: bool
+    ) -> None:
+        """A policy read before a renewal: its holders are told when others' statements changed since
+        this process last wrote or read it (the replica's run that probed the copy wrote it first), or,
+        when that is not known (a failed write), since the previous renewal's read."""
+        now = fencing.foreign(policy)
+        with self._lock:
+            before = fencing.foreign(last) if known else self._foreign.get((endpoint, bucket))
+            self._foreign[(endpoint, bucket)] = now
+            changed = before is not None and before != now
+            holders = self._holders(endpoint, bucket) if changed else set()
+        for holder in holders:
+            self.on_changed(holder)
+
+    def _holders(self, endpoint: s3.S3Endpoint, bucket: str) -> set[Hashable]:  # caller holds _lock
+        owners = self._owners_at.get((endpoint, bucket), set())
+        return {self._held[o].holder for o in owners if o in self._held and self._held[o].holder is not None}
+
     def _failed(self, endpoint: s3.S3Endpoint, bucket: str, answer: str, missing: bool) -> bool:
         """Count a refused renewal and log it: at the first attempt, when the answer changes, and then at
         most every WARN_EVERY_S, with the attempts so far. True when it was logged."""
@@ -282,14 +310,9 @@ class Leases:
             self._failing[(endpoint, bucket)] = (attempts, now if due else logged, answer)
         if not missing:
             with self._lock:
-                holders = {
-                    self._held[o].holder
-                    for o in self._owners_at.get((endpoint, bucket), ())
-                    if o in self._held
-                }
+                holders = self._holders(endpoint, bucket)
             for holder in holders:
-                if holder is not None:
-                    self.on_refused(holder)
+                self.on_refused(holder)
         if not due:
             return False
         if missing:

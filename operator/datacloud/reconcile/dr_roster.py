@@ -77,6 +77,7 @@ def roster() -> Roster[Key, ReplicaRuntime]:
             HEALTH_CHANGES.subscribe(_roster.wake_all)
             dr_metrics.watch_leases(LEASES.failing)
             LEASES.on_refused = _wake_holder
+            LEASES.on_changed = _reprobe_holder
         return _roster
 
 
@@ -85,6 +86,17 @@ def _wake_holder(holder: object) -> None:
     been rotated; the run renews with them)."""
     if isinstance(holder, tuple) and len(holder) == 2 and _roster is not None:
         _roster.wake_within((str(holder[0]), str(holder[1])), 0.0)  # not `wake`: the spec did not change
+
+
+def _reprobe_holder(holder: object) -> None:
+    """Someone changed the policy of a replica's active copy: run it now, as a full run (fences written
+    and every copy probed again), so status says at once whether the copy still takes writes."""
+    if isinstance(holder, tuple) and len(holder) == 2 and _roster is not None:
+        key = (str(holder[0]), str(holder[1]))
+        runtime = _roster.state(key)
+        if runtime is not None:
+            runtime.resync_at = 0.0  # a full run is due (`ReplicaRuntime._full_run_due`)
+        _roster.wake_within(key, 0.0)
 
 
 def centre_cache(kube: Kube) -> CentreCache:

@@ -174,3 +174,48 @@ def test_a_bucket_that_does_not_exist_is_asked_about_seldom_and_raises_no_alert(
     assert leases.due() == {}
     now[0] += 1
     assert list(leases.due()) == [(endpoint_of(store), "no-such-bucket")]
+
+
+def test_a_statement_someone_adds_to_an_active_copys_policy_tells_its_holder(store: Centre) -> None:
+    """An SRE's Deny on every PUT stops the active copy taking writes, and the replica's last probe said
+    it took them: the renewal that reads the changed policy tells the holder (it probes again at once).
+    Not at the first read, and not when only the lease's own statement moved."""
+    admin = s3.client(endpoint_of(store))
+    admin.create_bucket(Bucket=BUCKET)
+    told: list[object] = []
+    leases = lease.Leases(background=False)
+    leases.on_changed = told.append
+    leases.grant(OWNER, lease.Held(endpoint_of(store), BUCKET, PREFIX, None, lease.LEASE_MIN_S, ("ns", "r")))
+    for _ in range(3):
+        leases.renew(endpoint_of(store), BUCKET)
+    assert told == []
+    policy = json.loads(fencing.read_policy(admin, BUCKET) or "{}")
+    deny = {**allow("sre-freeze"), "Effect": "Deny", "Principal": {"AWS": ["*"]}, "Action": ["s3:PutObject"]}
+    admin.put_bucket_policy(
+        Bucket=BUCKET, Policy=json.dumps({**policy, "Statement": [*policy["Statement"], deny]})
+    )
+    leases.renew(endpoint_of(store), BUCKET)
+    assert told == [("ns", "r")]
+    leases.renew(endpoint_of(store), BUCKET)  # kept by the renewal, and seen unchanged
+    assert told == [("ns", "r")]
+    assert "sre-freeze" in (fencing.read_policy(admin, BUCKET) or "")
+
+
+def test_a_statement_added_between_the_full_run_and_the_first_renewal_is_seen(store: Centre) -> None:
+    """The replica's full run wrote the lease and probed; someone adds a Deny before the first renewal
+    (two minutes away with `downFor: 2m`): that renewal compares with what the run wrote."""
+    admin = s3.client(endpoint_of(store))
+    admin.create_bucket(Bucket=BUCKET)
+    told: list[object] = []
+    leases = lease.Leases(background=False)
+    leases.on_changed = told.append
+    held = lease.Held(endpoint_of(store), BUCKET, PREFIX, None, lease.LEASE_MIN_S, ("ns", "r"))
+    until = leases.grant(OWNER, held)
+    fencing.apply(endpoint_of(store), BUCKET, PREFIX, OWNER, None, None, 2.0, until)  # the full run's write
+    policy = json.loads(fencing.read_policy(admin, BUCKET) or "{}")
+    deny = {**allow("sre-freeze"), "Effect": "Deny", "Principal": {"AWS": ["*"]}, "Action": ["s3:PutObject"]}
+    admin.put_bucket_policy(
+        Bucket=BUCKET, Policy=json.dumps({**policy, "Statement": [*policy["Statement"], deny]})
+    )
+    leases.renew(endpoint_of(store), BUCKET)
+    assert told == [("ns", "r")]
