@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from datacloud.metrics import dr
 from datacloud.metrics.registry import REGISTRY
 
@@ -50,3 +52,32 @@ def test_series_follow_the_status_and_come_back_after_forget() -> None:
     assert value("datacloud_dr_lag_seconds", **keys, target="near") == 2.5
     assert value("datacloud_dr_fencing_epoch", **keys) == 2
     dr.forget_replica(ns, name)
+
+
+ACTIVE = {"centre": "fz-prod", "bucket": "b", "prefix": "records/"}
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ({"endpoint": ACTIVE, "writableCopies": 1, "writableLocations": ["fz-prod/b/records"]}, 0.0),
+        ({"endpoint": ACTIVE, "writableCopies": 0, "writableLocations": []}, 1.0),
+        # Another copy took the probe and the active one did not (split brain has its own alert).
+        ({"endpoint": ACTIVE, "writableCopies": 1, "writableLocations": ["fz-samecity-dr/b"]}, 1.0),
+        # Unknown is not a refusal: a centre without a probe account, a store that did not answer.
+        (
+            {
+                "endpoint": ACTIVE,
+                "writableCopies": 0,
+                "writableLocations": [],
+                "unmeasuredCopies": ["fz-prod/b/records: no probe account in the centre's Secret"],
+            },
+            None,
+        ),
+        ({"writableCopies": 0}, None),  # nothing published (its source bucket is missing)
+    ],
+)
+def test_the_active_copy_refuses_writes_only_when_measured_so(
+    status: dict[str, Any], expected: float | None
+) -> None:
+    assert dr.active_copy_refuses(status) == expected

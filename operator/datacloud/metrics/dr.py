@@ -69,6 +69,27 @@ mismatches = Gauge(
 active_centre = Gauge(
     "datacloud_dr_active_centre", "1 for the replica's active centre.", [*_R, "centre"], registry=REGISTRY
 )
+active_refuses = Gauge(
+    "datacloud_dr_active_copy_refuses_writes",
+    "1 when the published active copy refused the operator's probe write (measured, not unknown): "
+    "applications cannot write to it.",
+    _R,
+    registry=REGISTRY,
+)
+
+
+def active_copy_refuses(status: dict[str, Any]) -> float | None:
+    """1 when the copy status says is published refused the last probe; 0 when it took it or another
+    copy did; None (no series) when nothing is published or its writability is unknown."""
+    endpoint = status.get("endpoint") or {}
+    if not endpoint.get("centre") or status.get("writableCopies") is None:
+        return None
+    where = f"{endpoint['centre']}/{endpoint.get('bucket', '')}/{endpoint.get('prefix') or ''}".rstrip("/")
+    if any(str(u).startswith(f"{where}: ") for u in status.get("unmeasuredCopies") or []):
+        return None
+    return 1.0 if where not in (status.get("writableLocations") or []) else 0.0
+
+
 write_lease_renewals_failing = Gauge(
     "datacloud_write_lease_renewals_failing",
     "Buckets whose store refuses (or fails) the renewal of the write leases held there: their active "
@@ -189,6 +210,7 @@ def observe_replica(
         want(active_centre, (*replica, str(status["activeCentre"])), 1)
     want(fencing_epoch, replica, status.get("fencingEpoch"))
     want(writable_copies, replica, status.get("writableCopies"))
+    want(active_refuses, replica, active_copy_refuses(status))
     want(paused, replica, 1 if paused_now else 0)
     want(estimated_loss, replica, status.get("estimatedDataLossSeconds"))
     records = status.get("divergence") or []
