@@ -286,6 +286,8 @@ class Leases:
         """A policy read before a renewal: its holders are told when others' statements changed since
         this process last wrote or read it (the replica's run that probed the copy wrote it first), or,
         when that is not known (a failed write), since the previous renewal's read."""
+        if known and policy == last:
+            return  # the policy as this process wrote it (the usual case): nothing to compare
         now = fencing.foreign(policy)
         with self._lock:
             before = fencing.foreign(last) if known else self._foreign.get((endpoint, bucket))
