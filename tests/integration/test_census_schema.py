@@ -4,17 +4,14 @@ Prometheus answers (a step of at least a second, at most 11,000 points per serie
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from datacloud.api.census import POINTS_MAX, Utilisation
 from datacloud.api.common import parse_duration
-from tests.support.cluster import Cluster
+from tests.support.cluster import Cluster, refusal
 from tests.support.zones import G
 
 pytestmark = pytest.mark.integration
@@ -40,14 +37,11 @@ def schema_says(cluster: Cluster, utilisation: dict[str, str]) -> str | None:
         "metadata": {"name": "census-schema-probe"},
         "spec": {"schedule": "0 6 * * 1", "utilisation": utilisation},
     }
-    try:
-        cluster.kube.custom.create_cluster_custom_object(G, "v1alpha1", "computecensuses", doc, dry_run="All")
-    except ApiException as e:
-        status, body = e.status, e.body
-    else:
-        return None
-    assert status == 422, body
-    return str(json.loads(body)["message"])
+    return refusal(
+        lambda: cluster.kube.custom.create_cluster_custom_object(
+            G, "v1alpha1", "computecensuses", doc, dry_run="All"
+        )
+    )
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

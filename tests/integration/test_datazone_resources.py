@@ -6,20 +6,17 @@ they would refuse, the schema refuses with the field named. All requests are ser
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from datacloud.api import resources
 from datacloud.api.datazone import DataZoneSpec
 from datacloud.builders import datazone as build
-from tests.support.cluster import Cluster
+from tests.support.cluster import Cluster, refusal
 from tests.support.zones import G, zone
 
 pytestmark = pytest.mark.integration
@@ -38,18 +35,6 @@ container_names = st.one_of(
     _NAME_CHARS,
 )
 amounts = st.sampled_from(["0", "1", "2", "500m", "1500m", "1Gi", "1024Mi", "2Gi", "1e3", "999"])
-
-
-def refusal(create: Callable[[], object]) -> str | None:
-    """None when the API server accepts the dry run, else its message (only ever a validation refusal)."""
-    try:
-        create()
-    except ApiException as e:
-        status, body = e.status, e.body
-    else:
-        return None
-    assert status == 422, body
-    return str(json.loads(body)["message"])
 
 
 def schema_admits(cluster: Cluster, spec: dict[str, Any]) -> tuple[bool, str]:

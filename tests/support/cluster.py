@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Callable
@@ -13,6 +14,21 @@ import yaml
 from datacloud.adapters.kube import Kube
 from datacloud.devstack.process import tool
 from datacloud.devstack.stack import DevStack
+
+
+def refusal(create: Callable[[], object]) -> str | None:
+    """None when the API server accepts `create` (a dry run, usually), else its message; anything but a
+    validation refusal (422) fails the test."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        create()
+    except ApiException as e:
+        status, body = e.status, e.body
+    else:
+        return None
+    assert status == 422, body
+    return str(json.loads(body)["message"])
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 60, interval: float = 0.25, what: str = "") -> Any:

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -176,24 +177,34 @@ def test_a_bucket_that_does_not_exist_is_asked_about_seldom_and_raises_no_alert(
     assert list(leases.due()) == [(endpoint_of(store), "no-such-bucket")]
 
 
-def test_a_statement_someone_adds_to_an_active_copys_policy_tells_its_holder(store: Centre) -> None:
-    """An SRE's Deny on every PUT stops the active copy taking writes, and the replica's last probe said
-    it took them: the renewal that reads the changed policy tells the holder (it probes again at once).
-    Not at the first read, and not when only the lease's own statement moved."""
+def watched(store: Centre) -> tuple[Any, lease.Leases, list[object]]:
+    """The bucket made, and leases whose holders' `on_changed` calls are recorded."""
     admin = s3.client(endpoint_of(store))
     admin.create_bucket(Bucket=BUCKET)
     told: list[object] = []
     leases = lease.Leases(background=False)
     leases.on_changed = told.append
+    return admin, leases, told
+
+
+def freeze(admin: Any) -> None:
+    """An SRE's Deny on every PUT, added to the bucket's policy beside what is there."""
+    policy = json.loads(fencing.read_policy(admin, BUCKET) or "{}")
+    deny = {**allow("sre-freeze"), "Effect": "Deny", "Principal": {"AWS": ["*"]}, "Action": ["s3:PutObject"]}
+    statements = [*policy["Statement"], deny]
+    admin.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps({**policy, "Statement": statements}))
+
+
+def test_a_statement_someone_adds_to_an_active_copys_policy_tells_its_holder(store: Centre) -> None:
+    """An SRE's Deny on every PUT stops the active copy taking writes, and the replica's last probe said
+    it took them: the renewal that reads the changed policy tells the holder (it probes again at once).
+    Not at the first read, and not when only the lease's own statement moved."""
+    admin, leases, told = watched(store)
     leases.grant(OWNER, lease.Held(endpoint_of(store), BUCKET, PREFIX, None, lease.LEASE_MIN_S, ("ns", "r")))
     for _ in range(3):
         leases.renew(endpoint_of(store), BUCKET)
     assert told == []
-    policy = json.loads(fencing.read_policy(admin, BUCKET) or "{}")
-    deny = {**allow("sre-freeze"), "Effect": "Deny", "Principal": {"AWS": ["*"]}, "Action": ["s3:PutObject"]}
-    admin.put_bucket_policy(
-        Bucket=BUCKET, Policy=json.dumps({**policy, "Statement": [*policy["Statement"], deny]})
-    )
+    freeze(admin)
     leases.renew(endpoint_of(store), BUCKET)
     assert told == [("ns", "r")]
     leases.renew(endpoint_of(store), BUCKET)  # kept by the renewal, and seen unchanged
@@ -204,18 +215,10 @@ def test_a_statement_someone_adds_to_an_active_copys_policy_tells_its_holder(sto
 def test_a_statement_added_between_the_full_run_and_the_first_renewal_is_seen(store: Centre) -> None:
     """The replica's full run wrote the lease and probed; someone adds a Deny before the first renewal
     (two minutes away with `downFor: 2m`): that renewal compares with what the run wrote."""
-    admin = s3.client(endpoint_of(store))
-    admin.create_bucket(Bucket=BUCKET)
-    told: list[object] = []
-    leases = lease.Leases(background=False)
-    leases.on_changed = told.append
+    admin, leases, told = watched(store)
     held = lease.Held(endpoint_of(store), BUCKET, PREFIX, None, lease.LEASE_MIN_S, ("ns", "r"))
     until = leases.grant(OWNER, held)
     fencing.apply(endpoint_of(store), BUCKET, PREFIX, OWNER, None, None, 2.0, until)  # the full run's write
-    policy = json.loads(fencing.read_policy(admin, BUCKET) or "{}")
-    deny = {**allow("sre-freeze"), "Effect": "Deny", "Principal": {"AWS": ["*"]}, "Action": ["s3:PutObject"]}
-    admin.put_bucket_policy(
-        Bucket=BUCKET, Policy=json.dumps({**policy, "Statement": [*policy["Statement"], deny]})
-    )
+    freeze(admin)
     leases.renew(endpoint_of(store), BUCKET)
     assert told == [("ns", "r")]
