@@ -5,6 +5,7 @@ EndpointPublished False saying so; the mark goes when the bucket is back."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from datacloud.builders.dr import STALE
 from datacloud.devstack.objectstore import Centre
 from tests.support.cluster import Cluster, wait_until
 from tests.support.dr import NAMESPACE, allow_app, replica, root, status
+from tests.support.metrics import metric
 
 pytestmark = pytest.mark.integration
 
@@ -123,3 +125,49 @@ def test_a_source_deleted_after_publication_leaves_its_endpoint_marked_stale(
 
     wait_until(current, 60, what="the endpoint published again without the stale mark")
     assert "stale" not in status(cluster, name)["endpoint"]
+
+
+def single_writer(cluster: Cluster, name: str) -> str:
+    return str(conditions(cluster, name).get("SingleWriter", {}).get("reason") or "")
+
+
+def test_a_deny_added_by_hand_to_the_active_copy_is_reported_before_the_next_full_run(
+    cluster: Cluster, dr_centres: dict[str, Centre], bucket: str, cleanup: list[str], operator: dict[str, Any]
+) -> None:
+    """An SRE's Deny on every PUT stops the active copy taking writes. The lease renewal (11 s lease at
+    this replica's `downFor: 2s`) sees the changed policy and the replica probes again at once: within the
+    deadline here, where the periodic full run is four to five minutes away. Status, metric and (through
+    the metric) the alert say it; taking the Deny away brings `Fenced` back."""
+    name = "frozen"
+    cleanup.append(name)
+    prod = dr_centres["fz-prod"]
+    allow_app(prod, bucket)
+    cluster.must_apply(replica(name, bucket))
+    wait_until(lambda: single_writer(cluster, name) == "Fenced", 60, what="the copy probed writable")
+    refuses = "datacloud_dr_active_copy_refuses_writes"
+    wait_until(lambda: metric(operator["metrics"], refuses, replica=name) == 0, 30, what="the gauge at 0")
+
+    admin = root(prod)
+    before = admin.get_bucket_policy(Bucket=bucket)["Policy"]
+    policy = json.loads(before)
+    deny = {
+        "Sid": "sre-freeze",
+        "Effect": "Deny",
+        "Principal": {"AWS": ["*"]},
+        "Action": ["s3:PutObject"],
+        "Resource": [f"arn:aws:s3:::{bucket}/*"],
+    }
+    admin.put_bucket_policy(
+        Bucket=bucket, Policy=json.dumps({**policy, "Statement": [*policy["Statement"], deny]})
+    )
+    wait_until(lambda: single_writer(cluster, name) == "NoWritableCopy", 45, what="the refusal reported")
+    wait_until(lambda: metric(operator["metrics"], refuses, replica=name) == 1, 30, what="the gauge at 1")
+    assert "sre-freeze" in admin.get_bucket_policy(Bucket=bucket)["Policy"]  # kept by every renewal
+
+    current = json.loads(admin.get_bucket_policy(Bucket=bucket)["Policy"])
+    kept = [s for s in current["Statement"] if s.get("Sid") != "sre-freeze"]
+    admin.put_bucket_policy(Bucket=bucket, Policy=json.dumps({**current, "Statement": kept}))
+    wait_until(lambda: single_writer(cluster, name) == "Fenced", 45, what="writable again")
+    wait_until(
+        lambda: metric(operator["metrics"], refuses, replica=name) == 0, 30, what="the gauge at 0 again"
+    )
