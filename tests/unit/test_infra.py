@@ -26,6 +26,7 @@ from datacloud.api.datacentre import DataCentreSpec
 from datacloud.api.datazone import DataZoneSpec
 from datacloud.api.drreplica import DRReplicaSpec
 from datacloud.api.reserved import RESERVED_MESSAGE
+from datacloud.api.s3names import REGION_MSG
 
 # pulumi_aws warns about its own deprecated V2 resources when its s3 module is imported; none are used here.
 pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated in favor of:DeprecationWarning")
@@ -584,6 +585,8 @@ def test_every_cel_rule_of_the_crds_is_mirrored_by_the_topology_checks() -> None
         datacentre_api.HOST_MSG,
         datacentre_api.PATH_MSG,
         datacentre_api.PORT_MSG,
+        # A pydantic validator on the Region type (api/common.py): not digits alone.
+        REGION_MSG,
         # The same URL validators (api/urls.py) on a census's prometheusUrl.
         census_api.PROMETHEUS_USER_MSG,
         # A pydantic validator on the Group type (api/datazone.py) of a zone's access groups.

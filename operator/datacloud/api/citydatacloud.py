@@ -14,6 +14,7 @@ from .common import (
     LooseModel,
     Model,
     Name,
+    SecretKey,
     StatusBase,
     cel,
     durations_valid,
@@ -26,9 +27,7 @@ class KubeconfigSecretRef(Model):
 
     name: Name = Field(description="Name of the Secret.")
     namespace: Label = Field(description="Namespace of the Secret.")
-    key: str = Field(
-        default="kubeconfig", min_length=1, description="Key in the Secret holding the kubeconfig."
-    )
+    key: SecretKey = Field(default="kubeconfig", description="Key in the Secret holding the kubeconfig.")
 
 
 class ClusterAccess(Model):

@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_camel
 
 from . import cron, quantity
 from .overlap import odd_segment
+from .s3names import DIGITS, REGION, REGION_MSG, is_region
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -226,6 +227,28 @@ Cron = Annotated[
     AfterValidator(cron.check),
 ]
 Bucket = Annotated[str, regex_field(BUCKET, _BUCKET_MSG, 63), _regex_check(BUCKET, _BUCKET_MSG)]
+
+
+def _region(value: str) -> str:
+    if not is_region(value):
+        raise ValueError(REGION_MSG)
+    return value
+
+
+Region = Annotated[
+    str,
+    regex_field(REGION, REGION_MSG, 63, cel(f"!self.matches({DIGITS!r})", REGION_MSG)),
+    AfterValidator(_region),
+]
+# A key of a Secret's data as the API server admits it (letters, digits, '-', '_', '.'; not '.' and not
+# starting with '..'). A key outside these can never be in the Secret the field names.
+SECRET_KEY = r"^\.?[-_a-zA-Z0-9][-._a-zA-Z0-9]*$"
+SECRET_KEY_MSG = (
+    "must be a Secret data key: letters, digits, '-', '_' or '.', not '.' and not starting with '..'"
+)
+SecretKey = Annotated[
+    str, regex_field(SECRET_KEY, SECRET_KEY_MSG, 253), _regex_check(SECRET_KEY, SECRET_KEY_MSG)
+]
 
 
 class Model(BaseModel):

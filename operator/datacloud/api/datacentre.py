@@ -10,6 +10,8 @@ from .common import (
     Duration,
     LocalizedName,
     Model,
+    Region,
+    SecretKey,
     SecretRef,
     StatusBase,
     cel,
@@ -26,13 +28,11 @@ Phase = Literal["Up", "Degraded", "Down", "Unknown", "Invalid"]  # the health, o
 class CredentialsRef(SecretRef):
     """The Secret holding the object store's access key pair."""
 
-    access_key_id_key: str = Field(
-        default="accessKeyId", min_length=1, description="Key in the Secret holding the access key id."
+    access_key_id_key: SecretKey = Field(
+        default="accessKeyId", description="Key in the Secret holding the access key id."
     )
-    secret_access_key_key: str = Field(
-        default="secretAccessKey",
-        min_length=1,
-        description="Key in the Secret holding the secret access key.",
+    secret_access_key_key: SecretKey = Field(
+        default="secretAccessKey", description="Key in the Secret holding the secret access key."
     )
 
 
@@ -65,7 +65,10 @@ class ObjectStore(Model):
         url_check(USER_MSG),
         AT_ROOT,
     ]
-    region: str = Field(default="us-east-1", min_length=1, max_length=64, description="S3 signing region.")
+    region: Region = Field(
+        default="us-east-1",
+        description="S3 signing region: letters, digits and inner hyphens, e.g. us-east-1 or cn-fujian-1.",
+    )
     credentials_secret_ref: CredentialsRef = Field(
         description="Secret with the access key pair (keys accessKeyId and secretAccessKey by default)."
     )
