@@ -16,6 +16,20 @@ class S3Credentials:
     secret_access_key: str = field(repr=False)
 
 
+def key_flaw(value: str) -> str | None:
+    """What makes an access or secret key unusable as written, or None. A line break at the end is the
+    usual one (`kubectl create secret --from-file` keeps a file's last newline): sent in a request header
+    it makes the request malformed (HTTP 400), and in a signing key every signature wrong, so the store
+    seemed to refuse good credentials. Says what is wrong, never the value."""
+    if value.endswith(("\n", "\r")):
+        return "ends with a line break"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return "holds a control character"
+    if value != value.strip():
+        return "begins or ends with a space"
+    return None
+
+
 @dataclass(frozen=True)
 class S3Endpoint:
     """Where a centre's object store is and how to sign requests to it."""

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from datacloud.adapters.s3 import S3Credentials, S3Endpoint
+from datacloud.adapters.s3 import S3Credentials, S3Endpoint, key_flaw
 from datacloud.api.overlap import odd_segment
+from datacloud.api.s3names import REGION_MSG, is_region
 
 
 class LocationError(ValueError):
@@ -91,7 +92,14 @@ def load_credentials(path: Path, default_region: str = "us-east-1") -> tuple[S3C
     if not access or not secret:
         missing = "accessKeyId" if not access else "secretAccessKey"
         raise LocationError(f"credentials file {path} has no {missing}")
-    return S3Credentials(access, secret), _first(fields, _REGION) or default_region
+    for name, value in (("accessKeyId", access), ("secretAccessKey", secret)):
+        flaw = key_flaw(value)
+        if flaw:
+            raise LocationError(f"credentials file {path}: {name} {flaw}")
+    region = _first(fields, _REGION) or default_region
+    if not is_region(region):
+        raise LocationError(f"credentials file {path}: region {region!r} {REGION_MSG}")
+    return S3Credentials(access, secret), region
 
 
 def _parse_json(text: str, path: Path) -> dict[str, str]:

@@ -4,7 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from datacloud.api.s3names import is_region
 from datacloud.replication.locations import LocationError, load_credentials, split_location
 
 
@@ -65,6 +68,11 @@ def test_env_style_credentials(tmp_path: Path) -> None:
         ('{"accessKeyId": "AK"}', "no secretAccessKey"),
         (f"secretAccessKey={SECRET}\n", "no accessKeyId"),
         (f"just some words {SECRET}\n", "not KEY=value"),
+        # botocore refuses these before a request; the lean client sent them, and the store refused.
+        (f'{{"accessKeyId": "AK", "secretAccessKey": "{SECRET}", "region": "fj.prod"}}', "region 'fj.prod'"),
+        (f"accessKeyId=AK\nsecretAccessKey={SECRET}\nregion=华东 1\n", "must be a region name"),
+        (f'{{"accessKeyId": "AK", "secretAccessKey": "{SECRET}\\n"}}', "secretAccessKey ends with a line"),
+        (f'{{"accessKeyId": "A\\tK", "secretAccessKey": "{SECRET}"}}', "accessKeyId holds a control"),
     ],
 )
 def test_malformed_credentials(tmp_path: Path, content: str, message: str) -> None:
@@ -91,3 +99,17 @@ def test_a_prefix_the_store_would_rename_or_refuse_is_refused(path: str) -> None
 @pytest.mark.parametrize("path", ["b/...", "b/.x/", "b/x./", "b/a..b/c"])
 def test_dots_inside_a_segment_are_plain_names(path: str) -> None:
     assert split_location(f"http://127.0.0.1:9000/{path}")[2].startswith(path.partition("/")[2])
+
+
+@given(st.one_of(st.text(max_size=70), st.text(alphabet="aZ09-._/ 华\n", max_size=70)))
+def test_a_region_is_taken_exactly_when_botocore_takes_it(region: str) -> None:
+    from botocore.exceptions import InvalidRegionError
+    from botocore.utils import validate_region_name
+
+    try:
+        validate_region_name(region)
+        # Its `$` also matches before a final newline, and it takes an empty name: neither is a region.
+        botocore_takes = bool(region) and not region.endswith("\n")
+    except InvalidRegionError:
+        botocore_takes = False
+    assert is_region(region) == botocore_takes
