@@ -38,6 +38,25 @@ def health(cluster: Cluster, name: str) -> str | None:
     return status.get("health")
 
 
+def _condition(cluster: Cluster, name: str, kind: str) -> dict[str, Any] | None:
+    for c in (cluster.get("datacentres", name).get("status") or {}).get("conditions", []):
+        if c["type"] == kind:
+            return dict(c)
+    return None
+
+
+def _awaited(cluster: Cluster, name: str, kind: str, status: str, reason: str) -> dict[str, Any]:
+    """The centre's `kind` condition, once it has this status and reason (within a minute)."""
+    found: dict[str, Any] = wait_until(
+        lambda: (
+            (c := _condition(cluster, name, kind)) and (c["status"], c["reason"]) == (status, reason) and c
+        ),
+        60,
+        what=f"{kind}={status} {reason}",
+    )
+    return found
+
+
 def test_centre_goes_down_after_threshold_and_comes_back(
     cluster: Cluster, operator: dict[str, Any], centre: Centre
 ) -> None:
@@ -86,14 +105,7 @@ def test_centre_goes_down_after_threshold_and_comes_back(
 def test_missing_secret_is_a_condition_not_a_crash(cluster: Cluster, operator: dict[str, Any]) -> None:
     name = "dc-no-secret"
     cluster.must_apply(datacentre(name, "http://127.0.0.1:9", "does-not-exist"))
-
-    def reason() -> str | None:
-        for c in (cluster.get("datacentres", name).get("status") or {}).get("conditions", []):
-            if c["type"] == "Probing":
-                return str(c["reason"])
-        return None
-
-    assert wait_until(reason, 60, what="Probing condition") == "SecretNotFound"
+    _awaited(cluster, name, "Probing", "False", "SecretNotFound")
     assert health(cluster, name) == "Unknown"
     assert operator["process"].alive()
     cluster.kubectl("delete", "datacentre", name, "--wait=false")
@@ -118,6 +130,49 @@ def test_wrong_credentials_fail_the_probe_without_leaking_them(
     everything = repr(status) + repr(cluster.events_for(name)) + operator["log"].read_text()
     assert "s3cr3t-never-shown" not in everything
     assert centre.secret_key not in everything
+    cluster.kubectl("delete", "datacentre", name, "--wait=false")
+
+
+def test_a_key_ending_in_a_line_break_is_named_not_probed(
+    cluster: Cluster, operator: dict[str, Any], centre: Centre
+) -> None:
+    """`kubectl create secret --from-file` keeps a file's last newline. Sent as it is, the key made every
+    probe fail (HTTP 400, or SignatureDoesNotMatch) and the centre read Down, which fails its replicas
+    over; now the centre is not probed, says which key is wrong, and comes Up once the key is mended."""
+    secret_name = f"newline-creds-{centre.name}"
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": secret_name, "namespace": OPERATOR_NAMESPACE},
+        "stringData": {"accessKeyId": centre.access_key, "secretAccessKey": centre.secret_key + "\n"},
+    }
+    cluster.must_apply(secret)
+    name = f"dc-newline-{centre.name}"
+    cluster.must_apply(datacentre(name, centre.endpoint, secret_name, threshold=1))
+    probing = _awaited(cluster, name, "Probing", "False", "SecretValueInvalid")
+    assert "secretAccessKey ends with a line break" in probing["message"]
+    assert health(cluster, name) == "Unknown"
+    everything = repr(cluster.get("datacentres", name)) + repr(cluster.events_for(name))
+    assert centre.secret_key not in everything + operator["log"].read_text()
+
+    secret["stringData"]["secretAccessKey"] = centre.secret_key
+    cluster.must_apply(secret)
+    wait_until(lambda: health(cluster, name) == "Up", 60, what="Up once the key is mended")
+    cluster.kubectl("delete", "datacentre", name, "--wait=false")
+
+
+def test_a_region_the_store_does_not_sign_for_is_named(
+    cluster: Cluster, operator: dict[str, Any], centre: Centre
+) -> None:
+    """The store's answer names the region it expects; the condition passes it on (it said only
+    `S3Error: AuthorizationHeaderMalformed (HTTP 400)`)."""
+    name = f"dc-region-{centre.name}"
+    doc = datacentre(name, centre.endpoint, f"centre-{centre.name}", threshold=1)
+    doc["spec"]["objectStore"]["region"] = "cn-fujian-1"
+    cluster.must_apply(doc)
+    ready = _awaited(cluster, name, "Ready", "False", "S3Error")
+    assert "cn-fujian-1" in ready["message"]
+    assert "spec.objectStore.region" in ready["message"]
     cluster.kubectl("delete", "datacentre", name, "--wait=false")
 
 

@@ -30,6 +30,7 @@ class DataCentreReason(StrEnum):
     PROBING = "Probing"
     SECRET_NOT_FOUND = "SecretNotFound"
     SECRET_KEY_MISSING = "SecretKeyMissing"
+    SECRET_VALUE_INVALID = "SecretValueInvalid"
     SECRET_UNREADABLE = "SecretUnreadable"
     AUTHENTICATION_FAILED = "AuthenticationFailed"
     S3_ERROR = "S3Error"
@@ -180,6 +181,7 @@ class ReplicaReason(StrEnum):
     CENTRE_INVALID = "CentreInvalid"
     SECRET_NOT_FOUND = "SecretNotFound"
     SECRET_KEY_MISSING = "SecretKeyMissing"
+    SECRET_VALUE_INVALID = "SecretValueInvalid"
     SECRET_UNREADABLE = "SecretUnreadable"
     ROLE_MISMATCH = "RoleMismatch"
     SOURCE_BUCKET_MISSING = "SourceBucketMissing"
@@ -255,6 +257,8 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
              _D.UNREACHABLE: "the store did not answer within spec.probe.timeout"},
             {_D.SECRET_NOT_FOUND: "no probe was made: the credentials Secret does not exist",
              _D.SECRET_KEY_MISSING: "no probe was made: the Secret lacks a key",
+             _D.SECRET_VALUE_INVALID: "no probe was made: a key's value has a line break, control "
+                                      "character or surrounding space",
              _D.SECRET_UNREADABLE: "no probe was made: the API server refused to give the Secret"},
         ),
         DataCentreType.PROBING: Reasons(
@@ -262,6 +266,8 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
             {_D.PROBING: "probing spec.objectStore.endpoint every spec.probe.interval"},
             {_D.SECRET_NOT_FOUND: "the credentials Secret does not exist",
              _D.SECRET_KEY_MISSING: "the credentials Secret lacks the access or secret key",
+             _D.SECRET_VALUE_INVALID: "the access or secret key has a line break, control character or "
+                                      "surrounding space (a file's last newline, say)",
              _D.SECRET_UNREADABLE: "the API server refused to give the Secret (e.g. 403: another namespace)"},
         ),
     },
@@ -408,7 +414,7 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
              _R.SEEDING: "a Continuous target's first scan has not finished: the initial copy is running",
              **{r: "as ReferencesValid, LocationsExclusive or SpecUsable says" for r in (
                  _R.CENTRE_NOT_FOUND, _R.CENTRE_INVALID, _R.SECRET_NOT_FOUND, _R.SECRET_KEY_MISSING,
-                 _R.SECRET_UNREADABLE,
+                 _R.SECRET_VALUE_INVALID, _R.SECRET_UNREADABLE,
                  _R.ROLE_MISMATCH, _R.SOURCE_BUCKET_MISSING, _R.BUCKET_CREATE_FAILED, _R.OVERLAPS_REPLICA,
                  _R.OVERLAPS_ITSELF, _R.SCHEDULE_INVALID, _R.SCHEDULE_NEVER_FIRES, _R.WINDOW_NEVER_OPENS)}},
         ),
@@ -419,6 +425,8 @@ CATALOGUES: dict[str, dict[StrEnum, Reasons]] = {
              _R.CENTRE_INVALID: "a DataCentre's spec does not validate",
              _R.SECRET_NOT_FOUND: "a centre's credentials Secret does not exist",
              _R.SECRET_KEY_MISSING: "a centre's credentials Secret lacks a key",
+             _R.SECRET_VALUE_INVALID: "a centre's access or secret key has a line break, control "
+                                      "character or surrounding space",
              _R.SECRET_UNREADABLE: "the API server refused to give a centre's credentials Secret (e.g. 403)",
              _R.ROLE_MISMATCH: "a Continuous target not on SameCityDR, or a Scheduled one not on RemoteDR",
              _R.SOURCE_BUCKET_MISSING: "the source bucket does not exist",

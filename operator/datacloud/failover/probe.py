@@ -18,6 +18,8 @@ AUTH_ERRORS = {
     "InvalidToken",
     "XAdminUserNotFound",
 }
+# What a store answers a request signed for another region than its own (also a malformed Credential).
+REGION_REFUSED = "AuthorizationHeaderMalformed"
 
 
 def probe_store(endpoint: s3.S3Endpoint, timeout_s: float) -> ProbeOutcome:
@@ -37,7 +39,11 @@ def probe_store(endpoint: s3.S3Endpoint, timeout_s: float) -> ProbeOutcome:
         http = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in AUTH_ERRORS or http in (401, 403):
             return ProbeOutcome(False, time.monotonic() - start, f"AuthenticationFailed: {code}")
-        return ProbeOutcome(False, time.monotonic() - start, f"S3Error: {code} (HTTP {http})")
+        said = f"S3Error: {code} (HTTP {http})"
+        if code == REGION_REFUSED:
+            # The store's own words name the region it expects; without them the probe read as any error.
+            said += f": {str(e.response.get('Error', {}).get('Message', ''))[:200]} (spec.objectStore.region)"
+        return ProbeOutcome(False, time.monotonic() - start, said)
     except BotoCoreError as e:
         return ProbeOutcome(False, time.monotonic() - start, f"Unreachable: {type(e).__name__}")
     return ProbeOutcome(True, time.monotonic() - start)

@@ -78,6 +78,12 @@ def credentials(kube: CentreReader, spec: DataCentreSpec) -> s3.S3Credentials:
         raise CentreUnavailable(
             "SecretKeyMissing", f"Secret {ref.namespace}/{ref.name} has no key {', '.join(missing)}"
         )
+    for key in (ref.access_key_id_key, ref.secret_access_key_key):
+        flaw = s3.key_flaw(data[key])
+        if flaw:
+            raise CentreUnavailable(
+                "SecretValueInvalid", f"Secret {ref.namespace}/{ref.name}: the value of {key} {flaw}"
+            )
     return s3.S3Credentials(data[ref.access_key_id_key], data[ref.secret_access_key_key])
 
 
