@@ -201,7 +201,9 @@ def as_permanent(exc: BaseException, operation: str, where: str) -> PermanentS3E
         code = "AccessDenied"
     if code not in PERMANENT_CODES:
         return None
-    return PermanentS3Error(code, operation, where)
+    # The store's own words, first line: a region refused names the one the store expects.
+    message = str(exc.response.get("Error", {}).get("Message") or "")  # type: ignore[attr-defined]
+    return PermanentS3Error(code, operation, where, message.strip().partition("\n")[0][:200])
 
 
 @dataclass(frozen=True)

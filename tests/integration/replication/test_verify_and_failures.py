@@ -216,7 +216,7 @@ def test_a_key_refused_permanently_is_named_and_the_pass_goes_on(
     assert result.completed
     assert result.objects_copied == 9
     assert result.failed == [
-        {"key": "k3.txt", "reason": "SignatureDoesNotMatch on PutObject at " + rep.target.where}
+        {"key": "k3.txt", "reason": f"SignatureDoesNotMatch on PutObject at {rep.target.where}: refused"}
     ]
     assert not result.ok
 

@@ -103,7 +103,8 @@ def test_permanent_failures_are_raised_at_once_with_a_clear_message() -> None:
     with pytest.raises(PermanentS3Error) as caught:
         call_s3(INSTANT, "ListObjectsV2", "http://centre:9000/bucket", flaky)
     assert flaky.calls == 1
-    assert str(caught.value) == "SignatureDoesNotMatch on ListObjectsV2 at http://centre:9000/bucket"
+    # The store's own words follow (here "m"): a refused region names the one the store expects.
+    assert str(caught.value) == "SignatureDoesNotMatch on ListObjectsV2 at http://centre:9000/bucket: m"
 
 
 def test_per_object_failures_are_not_retried() -> None:
