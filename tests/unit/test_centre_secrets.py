@@ -60,3 +60,38 @@ def test_a_failed_probe_makes_the_next_one_read_the_secret_again(
     for _ in range(3):
         rt.run({"metadata": {"name": "c"}, "spec": {}})
     assert kube.reads == (3 if failures else 1)
+
+
+@pytest.mark.parametrize(
+    ("access", "secret", "said"),
+    [
+        ("AKID\n", "s3cr3t", "accessKeyId ends with a line break"),
+        ("AKID", "s3cr3t\r\n", "secretAccessKey ends with a line break"),
+        ("AKID", "s3\tcr3t", "secretAccessKey holds a control character"),
+        ("AKID", " s3cr3t", "secretAccessKey begins or ends with a space"),
+    ],
+)
+def test_a_key_as_a_file_left_it_is_refused_by_name(access: str, secret: str, said: str) -> None:
+    from datacloud.api.conditions import DataCentreReason, ReplicaReason
+    from datacloud.api.datacentre import DataCentreSpec
+    from datacloud.reconcile.centres import CentreUnavailable, credentials
+
+    kube = Secrets()
+    kube.data = {"accessKeyId": access, "secretAccessKey": secret}
+    spec = DataCentreSpec.model_validate(
+        {
+            "city": "350100",
+            "role": "Production",
+            "objectStore": {
+                "endpoint": "http://127.0.0.1:7070",
+                "credentialsSecretRef": {"name": "s", "namespace": "n"},
+            },
+        }
+    )
+    with pytest.raises(CentreUnavailable) as caught:
+        credentials(kube, spec)  # type: ignore[arg-type]
+    assert said in str(caught.value)
+    assert "s3cr3t" not in str(caught.value)
+    # Both kinds that report a centre lookup know the reason (an unknown one would read CentreInvalid).
+    assert DataCentreReason(caught.value.reason)
+    assert ReplicaReason(caught.value.reason)
